@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+QUICKSTART = REPO / "examples" / "quickstart"
+
+
+def run_workbench(*args: str, cwd: Path = REPO, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a fresh interpreter, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "workbench", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+SpecFolder = Callable[[dict[str, str]], Path]
+
+
+@pytest.fixture
+def spec_folder(tmp_path: Path) -> SpecFolder:
+    """Writes {relative path: text} into a fresh folder (text dedented) and returns the folder."""
+
+    def write(files: dict[str, str]) -> Path:
+        for name, text in files.items():
+            path = tmp_path / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(text).lstrip("\n"))
+        return tmp_path
+
+    return write
+
+
+SCORE = """def init():
+    pass
+
+
+def run(data):
+    return data
+"""
+
+ENDPOINT = """$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json
+name: my-endpoint
+"""
+
+
+def deployment(name: str = "blue", extra: str = "", *, environment: str | None = None) -> str:
+    """A valid managed deployment of `my-endpoint`, with `extra` YAML appended."""
+    env = environment or "environment:\n  image: python:3.11-slim\n"
+    return (
+        f"name: {name}\nendpoint_name: my-endpoint\nmodel:\n  path: model.pkl\n"
+        "code_configuration:\n  code: src\n  scoring_script: score.py\n"
+        f"{env}instance_type: Standard_DS3_v2\n{extra}"
+    )
+
+
+def project_files(**extra: str) -> dict[str, str]:
+    files = {"endpoint.yml": ENDPOINT, "src/score.py": SCORE, "model.pkl": "x", "blue.yml": deployment()}
+    files.update({name.replace("__", "."): text for name, text in extra.items()})
+    return files

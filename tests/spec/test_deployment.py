@@ -1,0 +1,210 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import SpecFolder, deployment, project_files
+from workbench.spec import load_project
+
+
+def messages(folder: Path) -> list[str]:
+    return [p.format(relative_to=folder) for p in load_project(folder).problems]
+
+
+def test_secret_references_are_recognised_and_kept_verbatim(spec_folder: SpecFolder) -> None:
+    extra = (
+        "environment_variables:\n"
+        "  API_KEY: ${{azureml://connections/my-conn/credentials/key}}\n"
+        "  VAULT: ${{keyvault:https://v.vault.azure.net/secrets/s/1}}\n"
+        "  PLAIN: hello\n"
+        "  WORKERS: 4\n"
+    )
+    settings = (
+        "secrets:\n"
+        "  azureml://connections/my-conn/credentials/key: {env: MY_KEY}\n"
+        "  keyvault:https://v.vault.azure.net/secrets/s/1: {env: VAULT_VALUE}\n"
+    )
+    folder = spec_folder(project_files(blue__yml=deployment(extra=extra), workbench__yaml=settings))
+
+    project = load_project(folder).raise_for_errors()
+    assert project.problems == ()
+    blue = project.endpoints[0].deployments[0]
+    assert blue.environment_variables["API_KEY"] == "${{azureml://connections/my-conn/credentials/key}}"
+    assert blue.environment_variables["WORKERS"] == "4"
+    assert blue.secret_references() == {
+        "API_KEY": "azureml://connections/my-conn/credentials/key",
+        "VAULT": "keyvault:https://v.vault.azure.net/secrets/s/1",
+    }
+
+
+def test_secret_reference_without_local_value_is_a_warning(spec_folder: SpecFolder) -> None:
+    extra = "environment_variables:\n  API_KEY: ${{azureml://connections/c/target}}\n"
+    folder = spec_folder(project_files(blue__yml=deployment(extra=extra)))
+
+    assert messages(folder) == [
+        "blue.yml:12:3: environment_variables.API_KEY: warning: secret reference "
+        "azureml://connections/c/target has no local value (give one under secrets: in workbench.yaml)"
+    ]
+
+
+def test_model_and_environment_references_resolve_from_asset_files(spec_folder: SpecFolder) -> None:
+    schemas = "$schema: https://azuremlschemas.azureedge.net/latest"
+    model_v1 = f"{schemas}/model.schema.json\nname: reg\nversion: 1\npath: model.pkl\n"
+    model_v2 = "name: reg\nversion: 2\npath: model_v2.pkl\ntype: custom_model\n"
+    env = f"{schemas}/environment.schema.json\nname: env\nversion: 3\nimage: python:3.11-slim\n"
+    blue = deployment(environment="environment: azureml:env:3\n").replace(
+        "model:\n  path: model.pkl\n", "model: azureml:reg@latest\n"
+    )
+    green = deployment("green", environment="environment: azureml:env@latest\n").replace(
+        "model:\n  path: model.pkl\n", "model: azureml:reg:1\n"
+    )
+    folder = spec_folder(
+        project_files(
+            blue__yml=blue,
+            green__yml=green,
+            model1__yml=model_v1,
+            model2__yml=model_v2,
+            env__yml=env,
+            model_v2__pkl="y",
+        )
+    )
+
+    project = load_project(folder).raise_for_errors()
+    endpoint = project.endpoints[0]
+    blue_spec, green_spec = endpoint.deployment("blue"), endpoint.deployment("green")
+    assert blue_spec is not None
+    assert green_spec is not None
+    assert blue_spec.model is not None
+    assert blue_spec.model.version == "2"
+    assert blue_spec.model.path == folder / "model_v2.pkl"
+    assert green_spec.model is not None
+    assert green_spec.model.version == "1"
+    assert blue_spec.environment is not None
+    assert blue_spec.environment.name == "env"
+    assert green_spec.environment == blue_spec.environment
+
+
+def test_unresolved_reference_names_what_is_there(spec_folder: SpecFolder) -> None:
+    model = "name: reg\nversion: 1\npath: model.pkl\n"
+    blue = deployment().replace("model:\n  path: model.pkl\n", "model: azureml:reg:7\n")
+    folder = spec_folder(project_files(blue__yml=blue, model__yml=model))
+
+    assert messages(folder) == [
+        "blue.yml:3:1: model: model 'azureml:reg:7' is not defined in this folder "
+        "(add a model YAML file with name reg and version 7; found reg:1)"
+    ]
+
+
+def test_registry_reference_cannot_be_resolved_offline(spec_folder: SpecFolder) -> None:
+    env = "environment: azureml://registries/azureml/environments/sklearn-1.5/versions/1\n"
+    folder = spec_folder(project_files(blue__yml=deployment(environment=env)))
+
+    (problem,) = load_project(folder).problems
+    assert problem.key == "environment"
+    assert "is not a reference the workbench can resolve offline" in problem.message
+
+
+def test_custom_container_needs_no_code(spec_folder: SpecFolder) -> None:
+    byoc = (
+        "name: blue\nendpoint_name: my-endpoint\ninstance_type: Standard_DS3_v2\n"
+        "environment:\n  image: my-server:1\n  inference_config:\n"
+        "    liveness_route: {port: 8080, path: /health}\n"
+        "    readiness_route: {port: 8080, path: /ready}\n"
+        "    scoring_route: {port: 8080, path: score}\n"
+    )
+    folder = spec_folder(project_files(blue__yml=byoc))
+
+    blue = load_project(folder).raise_for_errors().endpoints[0].deployments[0]
+    assert blue.environment is not None
+    assert blue.environment.inference_config is not None
+    assert blue.environment.inference_config.scoring_route.path == "/score"
+    assert blue.code_configuration is None
+
+
+def test_inference_config_needs_all_three_routes(spec_folder: SpecFolder) -> None:
+    env = "environment:\n  image: srv:1\n  inference_config:\n    liveness_route: {port: 8080, path: /}\n"
+    folder = spec_folder(project_files(blue__yml=deployment(environment=env)))
+
+    assert messages(folder) == [
+        "blue.yml:11:5: environment.inference_config.readiness_route: Missing data for required field.",
+        "blue.yml:11:5: environment.inference_config.scoring_route: Missing data for required field.",
+    ]
+
+
+def test_deployment_without_code_or_byoc_or_mlflow_is_refused(spec_folder: SpecFolder) -> None:
+    text = (
+        "name: blue\nendpoint_name: my-endpoint\nmodel: {path: model.pkl}\n"
+        "environment: {image: x}\ninstance_type: Standard_DS3_v2\n"
+    )
+    folder = spec_folder(project_files(blue__yml=text))
+    (problem,) = load_project(folder).problems
+    assert problem.key == "code_configuration"
+
+    mlflow = text.replace("{path: model.pkl}", "{path: model.pkl, type: mlflow_model}")
+    folder = spec_folder(project_files(blue__yml=mlflow))
+    assert load_project(folder).problems == ()
+
+
+def test_small_sku_warns_as_the_sdk_does(spec_folder: SpecFolder) -> None:
+    text = deployment().replace("Standard_DS3_v2", "standard_ds2_v2")
+    folder = spec_folder(project_files(blue__yml=text))
+
+    (problem,) = load_project(folder).problems
+    assert not problem.is_error
+    assert problem.message.endswith("Minimum recommended compute SKU is Standard_DS3_v2")
+
+
+def test_probe_and_request_settings_override_defaults(spec_folder: SpecFolder) -> None:
+    extra = (
+        "request_settings: {request_timeout_ms: 90000, max_concurrent_requests_per_instance: 4}\n"
+        "liveness_probe: {initial_delay: 2, period: 3, failure_threshold: 5}\n"
+        "instance_count: 3\negress_public_network_access: disabled\n"
+    )
+    folder = spec_folder(project_files(blue__yml=deployment(extra=extra)))
+
+    blue = load_project(folder).raise_for_errors().endpoints[0].deployments[0]
+    assert blue.request_settings.request_timeout_ms == 90000
+    assert blue.request_settings.max_concurrent_requests_per_instance == 4
+    assert (blue.liveness_probe.initial_delay, blue.liveness_probe.period, blue.liveness_probe.timeout) == (
+        2,
+        3,
+        2,
+    )
+    assert blue.liveness_probe.failure_threshold == 5
+    assert blue.readiness_probe.initial_delay == 10
+    assert blue.instance_count == 3
+    assert blue.egress_public_network_access == "disabled"
+
+
+def test_data_collector_is_read(spec_folder: SpecFolder) -> None:
+    extra = (
+        "data_collector:\n  sampling_rate: 0.5\n  collections:\n"
+        "    model_inputs: {enabled: 'True'}\n    model_outputs: {enabled: 'False'}\n"
+        "  request_logging: {capture_headers: [x-user]}\n"
+    )
+    folder = spec_folder(project_files(blue__yml=deployment(extra=extra)))
+
+    collector = load_project(folder).raise_for_errors().endpoints[0].deployments[0].data_collector
+    assert collector is not None
+    assert collector.sampling_rate == 0.5
+    assert [(c.name, c.enabled) for c in collector.collections] == [
+        ("model_inputs", True),
+        ("model_outputs", False),
+    ]
+    assert collector.capture_headers == ("x-user",)
+
+
+def test_data_collector_sampling_rate_range(spec_folder: SpecFolder) -> None:
+    extra = "data_collector:\n  sampling_rate: 1.5\n"
+    folder = spec_folder(project_files(blue__yml=deployment(extra=extra)))
+
+    assert messages(folder) == [
+        "blue.yml:12:18: data_collector.sampling_rate: Sampling rate must be an number in range (0.0-1.0)"
+    ]
+
+
+def test_explicit_deployment_file_is_checked_against_its_folder(spec_folder: SpecFolder) -> None:
+    folder = spec_folder(project_files(green__yml=deployment("green", extra="instance_count: 0\n")))
+
+    project = load_project([folder / "blue.yml"])
+    assert project.problems == ()
+    assert [d.name for d in project.endpoints[0].deployments] == ["blue", "green"]

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import os
+
+from tests.conftest import SpecFolder, project_files
+from workbench.spec import load_project
+
+SETTINGS = """\
+runtime: docker
+base_image: workbench-base:py3.11
+build: {pass_proxy: true}
+endpoints:
+  my-endpoint:
+    port: 18080
+    deployments:
+      blue: {runtime: process, gpus: all, server: azmlinfsrv}
+remotes:
+  staging: {docker_host: ssh://me@staging}
+"""
+
+
+def test_workbench_yaml_is_read(spec_folder: SpecFolder) -> None:
+    folder = spec_folder(project_files(workbench__yaml=SETTINGS))
+
+    project = load_project(folder).raise_for_errors()
+    settings = project.settings
+    assert settings.runtime == "docker"
+    assert settings.base_image == "workbench-base:py3.11"
+    assert settings.build.pass_proxy
+    assert settings.endpoints["my-endpoint"].port == 18080
+    blue = settings.deployment("my-endpoint", "blue")
+    assert blue.server == "azmlinfsrv"
+    assert blue.gpus is not None
+    assert blue.gpus.all
+    assert settings.runtime_for("my-endpoint", "blue") == "process"
+    assert settings.runtime_for("my-endpoint", "green") == "docker"
+    assert settings.remotes["staging"].docker_host == "ssh://me@staging"
+
+
+def test_workbench_yaml_problems_are_located(spec_folder: SpecFolder) -> None:
+    bad = (
+        "runtime: kubernetes\nendpoints:\n  my-endpoint:\n    port: 80\n"
+        "    deployments:\n      blue: {gpus: -1}\n      purple: {runtime: docker}\n"
+        "remotes:\n  x: {docker_host: 10.0.0.1}\nbase_imge: x\n"
+    )
+    folder = spec_folder(project_files(workbench__yaml=bad))
+
+    assert [p.format(relative_to=folder) for p in load_project(folder).problems] == [
+        "workbench.yaml:1:10: runtime: Value 'kubernetes' passed is not in set ['process', 'docker']",
+        "workbench.yaml:4:11: endpoints.my-endpoint.port: must be at least 1024, got 80",
+        "workbench.yaml:6:20: endpoints.my-endpoint.deployments.blue.gpus: expected 'all', a number of "
+        "GPUs (1 or more), or a list of device ids",
+        "workbench.yaml:9:20: remotes.x.docker_host: expected ssh://, tcp:// or unix:// address",
+        "workbench.yaml:10:1: base_imge: Unknown field. (did you mean 'base_image'?)",
+        "workbench.yaml:7:7: endpoints.my-endpoint.deployments.purple: warning: endpoint 'my-endpoint' "
+        "has no deployment named 'purple'",
+    ]
+
+
+def test_literal_secrets_in_a_readable_file_are_a_warning(spec_folder: SpecFolder) -> None:
+    folder = spec_folder(
+        project_files(workbench__yaml="secrets:\n  azureml://connections/c/target: s3cr3t\n")
+    )
+    os.chmod(folder / "workbench.yaml", 0o644)
+
+    (problem,) = load_project(folder).problems
+    assert problem.message == "file holds secret values and others can read it (mode 644)"
+    assert "s3cr3t" not in repr(load_project(folder).settings)
+
+    os.chmod(folder / "workbench.yaml", 0o600)
+    assert load_project(folder).problems == ()

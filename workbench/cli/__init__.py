@@ -1,0 +1,56 @@
+"""The `workbench` command: parses arguments, runs one command, prints errors, picks exit codes.
+
+This is the only place that prints an error and chooses an exit code (2 spec, 3 start-up
+failure, 1 other). Commands live in modules of their own and are imported only when run, so
+`workbench validate` never loads the engine, the TUI or docker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from workbench import __version__
+from workbench.errors import SpecError, WorkbenchError
+
+COMMANDS = {
+    "validate": "workbench.cli.validate",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="Run Azure ML online endpoints on your own machine, from their YAML files.",
+    )
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS.values():
+        importlib.import_module(module).add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except SpecError as exc:
+        for problem in exc.problems:
+            print(problem.format(), file=sys.stderr)
+        return exc.exit_code
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # output piped into head and friends: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return code
+
+
+def run() -> None:
+    sys.exit(main())

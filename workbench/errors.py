@@ -1,0 +1,61 @@
+"""The workbench's one error hierarchy.
+
+    WorkbenchError                 anything the workbench reports to a user
+     ├── SpecError                 the YAML files have problems (CLI exit code 2)
+     ├── StartupError              an engine, environment or instance could not start (exit 3)
+     ├── UserCodeError             the user's score.py failed (import, init() or run())
+     └── EngineError               talking to a running engine failed (exit 1)
+
+A bug in the workbench itself is any other exception: it is never dressed up as one of these.
+The CLI is the only place that prints these errors and picks an exit code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+
+class Problem(Protocol):
+    """What SpecError carries: `workbench.spec.problems.Problem` has this shape."""
+
+    @property
+    def is_error(self) -> bool: ...
+
+    def format(self, relative_to: Path | None = None) -> str: ...
+
+
+class WorkbenchError(Exception):
+    """Base of every error the workbench reports to a user."""
+
+    exit_code = 1
+
+
+class SpecError(WorkbenchError):
+    """The spec files have at least one error; carries every problem found, not just the first."""
+
+    exit_code = 2
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        errors = sum(1 for p in self.problems if p.is_error)
+        super().__init__(f"{errors} error(s) in the spec files")
+
+
+class StartupError(WorkbenchError):
+    """Something needed to serve could not be started."""
+
+    exit_code = 3
+
+
+class UserCodeError(WorkbenchError):
+    """The user's scoring script failed; `where` is the file and line of the failure."""
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class EngineError(WorkbenchError):
+    """A running engine could not be reached or refused a request."""

@@ -1,0 +1,240 @@
+"""`workbench.yaml`: the local-only settings that Azure's YAML has no place for.
+
+    runtime: process            # or docker; the default for every deployment
+    base_image: workbench-base:py3.11
+    build: {pass_proxy: true, ca_bundle: /etc/ssl/certs/ca-certificates.crt}
+    endpoints:
+      my-endpoint:
+        port: 18080
+        deployments:
+          blue: {runtime: docker, gpus: all, server: azmlinfsrv}
+    secrets:
+      azureml://connections/my-conn/credentials/key: {env: MY_CONN_KEY}
+    remotes:
+      staging: {docker_host: ssh://me@staging}
+
+The Azure files are never rewritten: everything local lives here.
+"""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from workbench.spec.problems import Location, Problems
+from workbench.spec.reader import Reader, join
+from workbench.spec.source import read_yaml
+
+FILE_NAMES = ("workbench.yaml", "workbench.yml")
+RUNTIMES = ("process", "docker")
+SERVERS = ("workbench", "azmlinfsrv")
+_TOP_KEYS = ("runtime", "base_image", "build", "endpoints", "secrets", "remotes")
+
+
+@dataclass(frozen=True)
+class GpuRequest:
+    """`all`, a count, or explicit device ids."""
+
+    count: int | None = None
+    device_ids: tuple[str, ...] = ()
+
+    @property
+    def all(self) -> bool:
+        return self.count is None and not self.device_ids
+
+
+@dataclass(frozen=True)
+class DeploymentSettings:
+    runtime: str | None = None
+    gpus: GpuRequest | None = None
+    server: str = "workbench"
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    port: int | None = None
+    deployments: Mapping[str, DeploymentSettings] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    """A secret's value, given literally or read from an environment variable at start."""
+
+    literal: str | None = field(default=None, repr=False)
+    env: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    pass_proxy: bool = False
+    ca_bundle: Path | None = None
+
+
+@dataclass(frozen=True)
+class RemoteHost:
+    name: str
+    docker_host: str
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    file: Path | None = None
+    runtime: str = "process"
+    base_image: str | None = None
+    build: BuildSettings = BuildSettings()
+    endpoints: Mapping[str, EndpointSettings] = field(default_factory=dict)
+    secrets: Mapping[str, SecretValue] = field(default_factory=dict)
+    remotes: Mapping[str, RemoteHost] = field(default_factory=dict)
+    locations: Mapping[str, Location] = field(default_factory=dict, compare=False, repr=False)
+
+    def where(self, key: str) -> Location:
+        return self.locations.get(key, Location(self.file or Path(FILE_NAMES[0])))
+
+    def deployment(self, endpoint: str, deployment: str) -> DeploymentSettings:
+        settings = self.endpoints.get(endpoint, EndpointSettings()).deployments.get(deployment)
+        return settings or DeploymentSettings()
+
+    def runtime_for(self, endpoint: str, deployment: str) -> str:
+        return self.deployment(endpoint, deployment).runtime or self.runtime
+
+
+def read_local_settings(path: Path, problems: Problems) -> LocalSettings:
+    root = read_yaml(path, problems, what="workbench settings")
+    if root is None:
+        return LocalSettings(file=path)
+    reader = Reader(path, problems)
+    found = reader.fields(root, "", _TOP_KEYS, schema="the workbench.yaml section of the README")
+    if found is None:
+        return LocalSettings(file=path)
+    runtime = reader.choice(found["runtime"], "runtime", RUNTIMES) if "runtime" in found else None
+    secrets = _secrets(reader, found["secrets"]) if "secrets" in found else {}
+    if any(s.literal is not None for s in secrets.values()):
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            reader.warning(
+                found["secrets"],
+                "secrets",
+                f"file holds secret values and others can read it (mode {stat.S_IMODE(mode):o})",
+                f"chmod 600 {path.name}, or use {{env: NAME}} values",
+            )
+    return LocalSettings(
+        file=path,
+        runtime=runtime or "process",
+        base_image=reader.string(found["base_image"], "base_image") if "base_image" in found else None,
+        build=_build(reader, found["build"], path.parent) if "build" in found else BuildSettings(),
+        endpoints=_endpoints(reader, found["endpoints"]) if "endpoints" in found else {},
+        secrets=secrets,
+        remotes=_remotes(reader, found["remotes"]) if "remotes" in found else {},
+        locations=reader.locations,
+    )
+
+
+def _endpoints(reader: Reader, node: yaml.Node) -> dict[str, EndpointSettings]:
+    endpoints: dict[str, EndpointSettings] = {}
+    for name, entry in reader.entries(node, "endpoints"):
+        key = join("endpoints", name)
+        found = reader.fields(entry, key, ("port", "deployments"))
+        if found is None:
+            continue
+        port = (
+            reader.integer(found["port"], f"{key}.port", minimum=1024, maximum=65535)
+            if "port" in found
+            else None
+        )
+        deployments: dict[str, DeploymentSettings] = {}
+        if "deployments" in found:
+            for dep_name, dep_node in reader.entries(found["deployments"], f"{key}.deployments"):
+                deployments[dep_name] = _deployment(reader, dep_node, f"{key}.deployments.{dep_name}")
+        endpoints[name] = EndpointSettings(port, deployments)
+    return endpoints
+
+
+def _deployment(reader: Reader, node: yaml.Node, key: str) -> DeploymentSettings:
+    found = reader.fields(node, key, ("runtime", "gpus", "server"))
+    if found is None:
+        return DeploymentSettings()
+    runtime = reader.choice(found["runtime"], f"{key}.runtime", RUNTIMES) if "runtime" in found else None
+    server = reader.choice(found["server"], f"{key}.server", SERVERS) if "server" in found else None
+    gpus = _gpus(reader, found["gpus"], f"{key}.gpus") if "gpus" in found else None
+    return DeploymentSettings(runtime, gpus, server or "workbench")
+
+
+def _gpus(reader: Reader, node: yaml.Node, key: str) -> GpuRequest | None:
+    if isinstance(node, yaml.SequenceNode):
+        ids = [reader.text(item, f"{key}[{i}]") for i, item in enumerate(node.value)]
+        return GpuRequest(device_ids=tuple(i for i in ids if i is not None))
+    value = reader.scalar(node)
+    if value == "all":
+        return GpuRequest()
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return GpuRequest(count=value)
+    reader.error(node, key, "expected 'all', a number of GPUs (1 or more), or a list of device ids")
+    return None
+
+
+def _secrets(reader: Reader, node: yaml.Node) -> dict[str, SecretValue]:
+    secrets: dict[str, SecretValue] = {}
+    for reference, value_node in reader.entries(node, "secrets"):
+        key = join("secrets", reference)
+        if not reference.startswith(("azureml://", "keyvault:")):
+            reader.problems.error(
+                reader.where(key),
+                key,
+                "secret keys are references: azureml://connections/... or keyvault:https://...",
+            )
+            continue
+        if isinstance(value_node, yaml.MappingNode):
+            found = reader.fields(value_node, key, ("env",))
+            if found and "env" in found:
+                env = reader.string(found["env"], f"{key}.env")
+                if env:
+                    secrets[reference] = SecretValue(env=env)
+            continue
+        literal = reader.text(value_node, key)
+        if literal is not None:
+            secrets[reference] = SecretValue(literal=literal)
+    return secrets
+
+
+def _build(reader: Reader, node: yaml.Node, base: Path) -> BuildSettings:
+    found = reader.fields(node, "build", ("pass_proxy", "ca_bundle"))
+    if found is None:
+        return BuildSettings()
+    ca_bundle: Path | None = None
+    if "ca_bundle" in found:
+        text = reader.string(found["ca_bundle"], "build.ca_bundle")
+        if text is not None:
+            ca_bundle = (base / text).resolve()
+            if not ca_bundle.is_file():
+                reader.error(found["ca_bundle"], "build.ca_bundle", f"CA bundle '{text}' does not exist")
+                ca_bundle = None
+    pass_proxy = (
+        bool(reader.boolean(found["pass_proxy"], "build.pass_proxy")) if "pass_proxy" in found else False
+    )
+    return BuildSettings(pass_proxy, ca_bundle)
+
+
+def _remotes(reader: Reader, node: yaml.Node) -> dict[str, RemoteHost]:
+    remotes: dict[str, RemoteHost] = {}
+    for name, entry in reader.entries(node, "remotes"):
+        key = join("remotes", name)
+        found = reader.fields(entry, key, ("docker_host",))
+        if found is None:
+            continue
+        if "docker_host" not in found:
+            reader.error(entry, f"{key}.docker_host", "Missing data for required field.")
+            continue
+        host = reader.string(found["docker_host"], f"{key}.docker_host")
+        if host is None:
+            continue
+        if not host.startswith(("ssh://", "tcp://", "unix://")):
+            reader.error(
+                found["docker_host"], f"{key}.docker_host", "expected ssh://, tcp:// or unix:// address"
+            )
+            continue
+        remotes[name] = RemoteHost(name, host)
+    return remotes

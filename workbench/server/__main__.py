@@ -1,0 +1,3 @@
+from workbench.server.main import main
+
+main()

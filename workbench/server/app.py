@@ -1,0 +1,274 @@
+"""The HTTP surface: `/`, `/score`, `/swagger.json` as azmlinfsrv answers them, plus admin routes.
+
+Every request goes through `dispatch`, which reads top to bottom in the order azmlinfsrv applies
+its steps: route and method, request ids (431), the handler, response headers, the summary log
+line. run() executes on a single worker thread, like a gunicorn sync worker, so the event loop
+keeps answering probes while the user's code runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import signal
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from workbench.server.reload import Reloader
+from workbench.server.script import BadInput, Incoming, UnsupportedMethod, UserCodeFailed, UserScript
+from workbench.server.settings import Settings
+from workbench.server.swagger import Swagger, SwaggerNotFound
+
+logger = logging.getLogger("azmlinfsrv")
+
+HEADER_LIMIT = 100
+ADMIN_PREFIX = "/-/"
+NOT_FOUND = (
+    "The requested URL was not found on the server. If you entered the URL manually please check "
+    "your spelling and try again."
+)
+NOT_ALLOWED = "The method is not allowed for the requested URL."
+SCRIPT_FAILED = "An unexpected error occurred in scoring script. Check the logs for more info."
+INTERNAL_ERROR = "An unexpected internal error occurred. Check the logs for more info."
+
+
+@dataclass
+class Scoring:
+    """What serves right now: swapped as a whole by a reload, never changed in place."""
+
+    script: UserScript
+    swagger: Swagger
+
+
+@dataclass
+class RequestIds:
+    request_id: str = ""
+    legacy_id: str = ""
+    client_id: str = ""
+    error: str | None = None
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    run_ms: float | None = None
+
+
+class ScoringApp:
+    def __init__(self, settings: Settings, scoring: Scoring, worker_count: int = 1) -> None:
+        self.settings = settings
+        self.scoring = scoring
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run")
+        self.reloader = Reloader(settings)
+        self.worker_count = worker_count
+        self.routes: dict[str, tuple[frozenset[str], Callable[[web.Request, RequestIds], Awaitable[Reply]]]] = {
+            "/": (frozenset({"GET", "HEAD"}), self.health),
+            "/score": (frozenset({"GET", "POST", "OPTIONS", "HEAD"}), self.score),
+            "/swagger.json": (frozenset({"GET", "HEAD"}), self.swagger),
+        }
+
+    def build(self) -> web.Application:
+        app = web.Application(client_max_size=self.settings.max_body_bytes)
+        app.router.add_route("*", "/{tail:.*}", self.dispatch)
+        app.on_shutdown.append(self._shutdown)
+        return app
+
+    async def _shutdown(self, _: web.Application) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- the pipeline ------------------------------------------------------------------------
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        start = time.perf_counter()
+        if request.path.startswith(ADMIN_PREFIX) and self.settings.admin_token:
+            return await self.admin(request)
+        route = self.routes.get(request.path)
+        if route is None:
+            return _response(_error(404, NOT_FOUND))
+        methods, handler = route
+        if request.method not in methods:
+            return _response(_error(405, NOT_ALLOWED))
+        ids = request_ids(request)
+        reply = _error(431, ids.error) if ids.error else await handler(request, ids)
+        reply.headers.extend(self._id_headers(request, ids))
+        if reply.run_ms is not None:
+            reply.headers.append(("x-ms-run-fn-exec-ms", f"{reply.run_ms:.3f}"))
+        if request.path != "/":
+            path = request.path + (f"?{request.query_string}" if request.query_string else "")
+            elapsed = (time.perf_counter() - start) * 1000
+            logger.info(f"{request.method} {path} {reply.status} {elapsed:.3f}ms {len(reply.body)}")
+        return _response(reply)
+
+    def _id_headers(self, request: web.Request, ids: RequestIds) -> list[tuple[str, str]]:
+        headers = [("x-ms-server-version", self.settings.server_version)]
+        if ids.request_id:
+            headers.append(("x-request-id", ids.request_id))
+        if ids.legacy_id:
+            headers.append(("x-ms-request-id", ids.legacy_id))
+        if ids.client_id:
+            headers.append(("x-ms-client-request-id", ids.client_id))
+        if "TraceId" in request.headers:
+            headers.append(("TraceId", request.headers["TraceId"]))
+        return headers
+
+    # -- routes ------------------------------------------------------------------------------
+
+    async def health(self, request: web.Request, ids: RequestIds) -> Reply:
+        return Reply(200, b"Healthy", [("Content-Type", "text/html; charset=utf-8")])
+
+    async def swagger(self, request: web.Request, ids: RequestIds) -> Reply:
+        try:
+            document = self.scoring.swagger.get(request.query.get("version", "2"))
+        except SwaggerNotFound as exc:
+            return _error(404, str(exc))
+        return _json_reply(200, document)
+
+    async def score(self, request: web.Request, ids: RequestIds) -> Reply:
+        scoring = self.scoring
+        if request.method == "OPTIONS" and scoring.script.mode != "raw":
+            return Reply(200, b"", [("Content-Type", "text/html; charset=utf-8"),
+                                    ("x-ms-run-function-failed", "False")])
+        incoming = Incoming(
+            method=request.method,
+            path=request.path,
+            query=request.query_string,
+            headers=list(request.headers.items()),
+            body=await request.read(),
+            host=request.host,
+        )
+        loop = asyncio.get_running_loop()
+        timeout = self.settings.scoring_timeout_ms
+        future = loop.run_in_executor(self.executor, invoke, scoring.script, incoming)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout / 1000)
+        except asyncio.TimeoutError:
+            logger.error(f"Encountered Exception: scoring timeout after {timeout} ms; run() keeps running")
+            return _error(500, f"Scoring timeout after {timeout} ms", run_function_failed=True)
+
+    # -- admin -------------------------------------------------------------------------------
+
+    async def admin(self, request: web.Request) -> web.StreamResponse:
+        supplied = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        token = self.settings.admin_token or ""
+        if not hmac.compare_digest(supplied.encode(), token.encode()):
+            return web.json_response({"message": "admin token required"}, status=401)
+        if request.path == "/-/status" and request.method == "GET":
+            return web.json_response(self.status())
+        if request.path == "/-/reload" and request.method == "POST":
+            if self.worker_count > 1:
+                os.kill(os.getppid(), signal.SIGHUP)
+                return web.json_response({"status": "reloading", "workers": self.worker_count}, status=202)
+            outcome = await self.reload(cause="admin request")
+            return web.json_response(outcome, status=200 if outcome["status"] == "reloaded" else 422)
+        return web.json_response({"message": NOT_FOUND}, status=404)
+
+    async def reload(self, cause: str) -> dict[str, Any]:
+        outcome, scoring = await self.reloader.reload(cause)
+        if scoring is not None:
+            self.scoring = scoring
+        return outcome
+
+    def status(self) -> dict[str, Any]:
+        from workbench.server import debug
+
+        return {
+            "pid": os.getpid(),
+            "script": str(self.scoring.script.path),
+            "input_mode": self.scoring.script.mode,
+            "reloads": self.reloader.count,
+            "last_reload": self.reloader.last,
+            "debugger_attached": debug.client_connected(),
+        }
+
+
+def invoke(script: UserScript, incoming: Incoming) -> Reply:
+    """Runs on the worker thread: parse the input, call run(), serialize its answer."""
+    try:
+        arguments = script.arguments(incoming)
+    except BadInput as exc:
+        return _error(exc.status, str(exc))
+    except UnsupportedMethod:
+        return _error(405, "Method not allowed")
+    try:
+        result, run_ms = script.run(arguments, incoming.header_dict())
+    except UserCodeFailed as exc:
+        cause = exc.__cause__ or exc
+        logger.error("Encountered Exception: " + "".join(traceback.format_exception(cause)))
+        return _error(500, SCRIPT_FAILED, run_function_failed=True)
+    if hasattr(result, "status_code") and hasattr(result, "get_data"):
+        logger.info("run() output is HTTP Response")
+        return _http_reply(result, run_ms)
+    try:
+        body = json.dumps(result).encode()
+    except Exception:
+        logger.error("Encountered Exception: " + traceback.format_exc())
+        return _error(500, INTERNAL_ERROR)
+    return Reply(200, body, [("Content-Type", "application/json"), ("x-ms-run-function-failed", "False")],
+                 run_ms=run_ms)
+
+
+def _http_reply(response: Any, run_ms: float) -> Reply:
+    status = int(response.status_code)
+    headers = [(str(k), str(v)) for k, v in list(response.headers) if k.lower() != "content-length"]
+    if status >= 500:
+        headers = [(k, v) for k, v in headers if k.lower() != "x-ms-run-function-failed"]
+        headers.append(("x-ms-run-function-failed", "True"))
+    return Reply(status, bytes(response.get_data()), headers, run_ms=run_ms)
+
+
+def request_ids(request: web.Request) -> RequestIds:
+    """The id mapping of azmlinfsrv (reference 1.8), with its 431 limits."""
+    request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+    if len(request_id) > HEADER_LIMIT:
+        return RequestIds(error=f"x-request-id must not exceed {HEADER_LIMIT} characters")
+    legacy = request.headers.get("x-ms-request-id", "")
+    client = request.headers.get("x-ms-client-request-id", "")
+    if legacy:
+        logger.warning(
+            "x-ms-request-id header has been deprecated and will be removed from future versions of the "
+            "server. Please use x-ms-client-request-id."
+        )
+        client = client or legacy
+    else:
+        legacy = client or request_id
+    if len(legacy) > HEADER_LIMIT or len(client) > HEADER_LIMIT:
+        return RequestIds(
+            request_id=request_id,
+            error=f"x-ms-request-id and x-ms-client-request-id must not exceed {HEADER_LIMIT} characters",
+        )
+    return RequestIds(request_id, legacy, client)
+
+
+def _error(status: int, message: str, *, run_function_failed: bool = False) -> Reply:
+    return _json_reply(status, {"message": message}, run_function_failed=run_function_failed)
+
+
+def _json_reply(status: int, payload: Any, *, run_function_failed: bool = False) -> Reply:
+    return Reply(status, json.dumps(payload).encode(), [
+        ("Content-Type", "application/json"),
+        ("x-ms-run-function-failed", str(run_function_failed)),
+    ])
+
+
+def _response(reply: Reply) -> web.Response:
+    response = web.Response(status=reply.status, body=reply.body)
+    for name, value in reply.headers:
+        if name.lower() == "content-type":
+            response.headers["Content-Type"] = value
+        else:
+            response.headers.add(name, value)
+    if not any(name.lower() == "content-type" for name, _ in reply.headers):
+        response.headers.pop("Content-Type", None)
+    return response

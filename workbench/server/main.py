@@ -1,0 +1,189 @@
+"""Start-up: settings, banner, the listening socket, and one or more worker processes.
+
+The parent binds the socket before any user code runs, so the port is held from the first
+moment; each worker loads the script, runs init() and only then accepts connections, so a probe
+sees the truth. With WORKER_COUNT=N, N forked workers share the socket, each with its own init(),
+as gunicorn's sync workers do. A worker whose script cannot load exits with code 3, and so does
+the server, as azmlinfsrv does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+
+from aiohttp import web
+
+from workbench.server import debug, logs, rawhttp
+from workbench.server.app import Scoring, ScoringApp
+from workbench.server.script import ScriptError, UserCodeFailed, UserScript
+from workbench.server.settings import SERVER_VERSION, Settings, parse_args, resolve
+from workbench.server.swagger import Swagger
+
+logger = logging.getLogger("azmlinfsrv")
+BOOT_FAILURE = 3
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = resolve(parse_args(argv), dict(os.environ))
+    logging_file = logs.configure(settings.app_root, settings.entry_script)
+    _banner(settings, logging_file)
+    sock = _bind(settings.host, settings.port)
+    if settings.worker_count == 1:
+        sys.exit(_worker(settings, sock, 0))
+    sys.exit(_supervise(settings, sock))
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        logger.error(f"Cannot listen on {host}:{port}: {exc.strerror}")
+        sys.exit(BOOT_FAILURE)
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _worker(settings: Settings, sock: socket.socket, index: int) -> int:
+    """Load the script, run init(), serve until stopped; returns the exit code."""
+    print("Initializing logger")
+    logs.redirect_print()
+    for path in (settings.app_root, settings.entry_script.parent):
+        if str(path) not in sys.path:
+            sys.path.append(str(path))
+    rawhttp.install_aliases()
+    if settings.azureml_debug_port is not None:
+        debug.connect(settings.azureml_debug_port)
+    elif settings.debug_port is not None and index == 0:
+        debug.listen(settings.debug_port, settings.debug_wait)
+    try:
+        script = UserScript.load(settings.entry_script)
+    except (ScriptError, UserCodeFailed) as exc:
+        cause = exc.__cause__
+        logger.error("".join(traceback.format_exception(cause)) if cause else str(exc))
+        return BOOT_FAILURE
+    try:
+        script.init()
+    except UserCodeFailed as exc:
+        logger.error("User's init function failed")
+        logger.error("Encountered Exception " + "".join(traceback.format_exception(exc.__cause__ or exc)))
+        if settings.model_dir and os.path.exists(settings.model_dir):
+            logger.info("Model Directory Contents:")
+            for line in logs.model_dir_tree(settings.model_dir):
+                logger.info(line)
+        return BOOT_FAILURE
+    swagger = Swagger(settings.app_root, script.user_run, settings.service_name, settings.service_version,
+                      settings.service_path_prefix)
+    logger.info(f"Scoring timeout is set to {settings.scoring_timeout_ms}")
+    logger.info(f"Worker with pid {os.getpid()} ready for serving traffic")
+    scoring_app = ScoringApp(settings, Scoring(script, swagger), worker_count=settings.worker_count)
+    asyncio.run(_serve(scoring_app, sock))
+    return 0
+
+
+async def _serve(scoring_app: ScoringApp, sock: socket.socket) -> None:
+    runner = web.AppRunner(scoring_app.build(), access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(
+        signal.SIGHUP, lambda: loop.create_task(scoring_app.reload(cause="SIGHUP"))
+    )
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _supervise(settings: Settings, sock: socket.socket) -> int:
+    """Fork the workers and keep them running; relay SIGHUP (reload) and SIGTERM (stop)."""
+    children: dict[int, int] = {}
+    stopping = False
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_DFL)
+            os._exit(_worker(settings, sock, index))
+        children[pid] = index
+
+    def relay(signum: int, _: object) -> None:
+        nonlocal stopping
+        stopping = stopping or signum != signal.SIGHUP
+        for pid in list(children):
+            _signal(pid, signal.SIGTERM if signum == signal.SIGINT else signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, relay)
+    for index in range(settings.worker_count):
+        spawn(index)
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        index = children.pop(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if stopping:
+            continue
+        if code == BOOT_FAILURE:
+            logger.error("Worker failed to boot; stopping the server")
+            relay(signal.SIGTERM, None)
+            for other in list(children):
+                os.waitpid(other, 0)
+            return BOOT_FAILURE
+        logger.warning(f"Worker {index} (pid {pid}) exited with {code}; starting another")
+        time.sleep(0.1)
+        spawn(index)
+    return 0
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _banner(settings: Settings, logging_file: str | None) -> None:
+    if logging_file:
+        logger.info(f"Loaded logging config from {logging_file}")
+    address = f"{settings.host}:{settings.port}"
+    lines = [
+        "",
+        f"Workbench inference server v{SERVER_VERSION} (azmlinfsrv-compatible)",
+        "",
+        "",
+        "Server Settings",
+        "---------------",
+        f"Entry Script Name: {settings.entry_script}",
+        f"Model Directory: {settings.model_dir}",
+        f"Worker Count: {settings.worker_count}",
+        f"Scoring Timeout (ms): {settings.scoring_timeout_ms}",
+        f"Server Port: {settings.port}",
+        f"Inferencing HTTP server version: {settings.server_version}",
+        f"Debug Port: {settings.debug_port}",
+        f"In-place reload: {'enabled' if settings.admin_token else 'SIGHUP only'}",
+        "",
+        "",
+        "Server Routes",
+        "---------------",
+        f"Liveness Probe: GET   {address}/",
+        f"Score:          POST  {address}/score",
+        "",
+    ]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,102 @@
+"""In-place reload: load the new code and run its init() while the old code keeps serving.
+
+The switch happens only when the new code imported and its init() returned. When either fails,
+the old code goes on serving and the failure is reported with the exception, file and line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.server.script import ScriptError, UserCodeFailed, UserScript
+from workbench.server.settings import Settings
+from workbench.server.swagger import Swagger
+
+if TYPE_CHECKING:
+    from workbench.server.app import Scoring
+
+logger = logging.getLogger("azmlinfsrv.reload")
+
+
+class Reloader:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.lock = asyncio.Lock()
+        self.count = 0
+        self.last: dict[str, Any] | None = None
+
+    async def reload(self, cause: str) -> tuple[dict[str, Any], Scoring | None]:
+        async with self.lock:
+            loop = asyncio.get_running_loop()
+            outcome, scoring = await loop.run_in_executor(None, self._load, cause)
+            self.last = outcome
+            if scoring is not None:
+                self.count += 1
+            return outcome, scoring
+
+    def _load(self, cause: str) -> tuple[dict[str, Any], Scoring | None]:
+        from workbench.server.app import Scoring
+
+        settings = self.settings
+        start = time.perf_counter()
+        forget_user_modules(settings.app_root, settings.entry_script.parent)
+        try:
+            script = UserScript.load(settings.entry_script)
+            loaded = time.perf_counter()
+            script.init()
+            initialised = time.perf_counter()
+            swagger = Swagger(settings.app_root, script.user_run, settings.service_name,
+                              settings.service_version, settings.service_path_prefix)
+        except (ScriptError, UserCodeFailed) as exc:
+            failure = describe_failure(exc, settings.entry_script)
+            logger.error(
+                f"Reload failed ({cause}); the previous code keeps serving: "
+                f"{failure['file']}:{failure['line']}: {failure['error']}: {failure['message']}"
+            )
+            return {"status": "failed", "cause": cause, **failure}, None
+        done = time.perf_counter()
+        outcome = {
+            "status": "reloaded",
+            "cause": cause,
+            "load_ms": round((loaded - start) * 1000, 3),
+            "init_ms": round((initialised - loaded) * 1000, 3),
+            "total_ms": round((done - start) * 1000, 3),
+        }
+        logger.info(f"Reloaded {settings.entry_script.name} in {outcome['total_ms']} ms ({cause})")
+        return outcome, Scoring(script, swagger)
+
+
+def forget_user_modules(*folders: Path) -> None:
+    """Drop modules imported from the user's code folders, so the new code imports them afresh.
+    The old code keeps its own references to them, so it is unaffected."""
+    roots = [str(f.resolve()) for f in folders]
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and any(file.startswith(root + "/") for root in roots):
+            del sys.modules[name]
+
+
+def describe_failure(exc: BaseException, script: Path) -> dict[str, Any]:
+    """Exception type, message, and the file and line in the user's code where it happened."""
+    cause = exc.__cause__ or exc
+    file, line = str(script), 0
+    if isinstance(cause, SyntaxError) and cause.filename:
+        file, line = cause.filename, cause.lineno or 0
+    else:
+        frames = traceback.extract_tb(cause.__traceback__)
+        user = [f for f in frames if f.filename.startswith(str(script.parent))] or frames
+        if user:
+            file, line = user[-1].filename, user[-1].lineno or 0
+    return {
+        "error": type(cause).__name__,
+        "message": str(cause),
+        "file": file,
+        "line": line,
+        "traceback": "".join(traceback.format_exception(cause)),
+    }

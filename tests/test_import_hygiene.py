@@ -38,5 +38,15 @@ def test_nothing_heavy_is_imported(code: str) -> None:
     assert "workbench" in modules
 
 
+def test_inference_server_loads_only_the_standard_library_and_aiohttp() -> None:
+    modules = loaded_modules("import workbench.server.main")
+
+    ours = sorted(m for m in modules if m.startswith("workbench") and not m.startswith("workbench.server"))
+    assert ours == ["workbench"]
+    forbidden = ("textual", "docker", "httpx", "watchdog", "yaml", "debugpy", "flask", "werkzeug")
+    assert sorted(m for m in modules if m.split(".")[0] in forbidden) == []
+    assert "aiohttp" in modules
+
+
 def test_probe_would_notice_a_heavy_import() -> None:
     assert "httpx" in loaded_modules("import httpx")

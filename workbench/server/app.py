@@ -73,7 +73,13 @@ class ScoringApp:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run")
         self.reloader = Reloader(settings)
         self.worker_count = worker_count
-        self.routes: dict[str, tuple[frozenset[str], Callable[[web.Request, RequestIds], Awaitable[Reply]]]] = {
+        self.in_flight = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.request_seen = asyncio.Event()
+        self.routes: dict[
+            str, tuple[frozenset[str], Callable[[web.Request, RequestIds], Awaitable[Reply]]]
+        ] = {
             "/": (frozenset({"GET", "HEAD"}), self.health),
             "/score": (frozenset({"GET", "POST", "OPTIONS", "HEAD"}), self.score),
             "/swagger.json": (frozenset({"GET", "HEAD"}), self.swagger),
@@ -92,6 +98,7 @@ class ScoringApp:
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
+        self.request_seen.set()
         if request.path.startswith(ADMIN_PREFIX) and self.settings.admin_token:
             return await self.admin(request)
         route = self.routes.get(request.path)
@@ -138,24 +145,43 @@ class ScoringApp:
     async def score(self, request: web.Request, ids: RequestIds) -> Reply:
         scoring = self.scoring
         if request.method == "OPTIONS" and scoring.script.mode != "raw":
-            return Reply(200, b"", [("Content-Type", "text/html; charset=utf-8"),
-                                    ("x-ms-run-function-failed", "False")])
+            return Reply(
+                200,
+                b"",
+                [("Content-Type", "text/html; charset=utf-8"), ("x-ms-run-function-failed", "False")],
+            )
+        self._started()
+        try:
+            body = await request.read()
+        except BaseException:
+            self._finished(None)
+            raise
         incoming = Incoming(
             method=request.method,
             path=request.path,
             query=request.query_string,
             headers=list(request.headers.items()),
-            body=await request.read(),
+            body=body,
             host=request.host,
         )
         loop = asyncio.get_running_loop()
         timeout = self.settings.scoring_timeout_ms
         future = loop.run_in_executor(self.executor, invoke, scoring.script, incoming)
+        future.add_done_callback(self._finished)
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout / 1000)
         except asyncio.TimeoutError:
             logger.error(f"Encountered Exception: scoring timeout after {timeout} ms; run() keeps running")
             return _error(500, f"Scoring timeout after {timeout} ms", run_function_failed=True)
+
+    def _started(self) -> None:
+        self.in_flight += 1
+        self.idle.clear()
+
+    def _finished(self, _: object) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self.idle.set()
 
     # -- admin -------------------------------------------------------------------------------
 
@@ -211,12 +237,16 @@ def invoke(script: UserScript, incoming: Incoming) -> Reply:
         logger.info("run() output is HTTP Response")
         return _http_reply(result, run_ms)
     try:
-        body = json.dumps(result).encode()
+        body = b"{}" if result is None else json.dumps(result).encode()
     except Exception:
         logger.error("Encountered Exception: " + traceback.format_exc())
         return _error(500, INTERNAL_ERROR)
-    return Reply(200, body, [("Content-Type", "application/json"), ("x-ms-run-function-failed", "False")],
-                 run_ms=run_ms)
+    return Reply(
+        200,
+        body,
+        [("Content-Type", "application/json"), ("x-ms-run-function-failed", "False")],
+        run_ms=run_ms,
+    )
 
 
 def _http_reply(response: Any, run_ms: float) -> Reply:
@@ -256,10 +286,14 @@ def _error(status: int, message: str, *, run_function_failed: bool = False) -> R
 
 
 def _json_reply(status: int, payload: Any, *, run_function_failed: bool = False) -> Reply:
-    return Reply(status, json.dumps(payload).encode(), [
-        ("Content-Type", "application/json"),
-        ("x-ms-run-function-failed", str(run_function_failed)),
-    ])
+    return Reply(
+        status,
+        json.dumps(payload).encode(),
+        [
+            ("Content-Type", "application/json"),
+            ("x-ms-run-function-failed", str(run_function_failed)),
+        ],
+    )
 
 
 def _response(reply: Reply) -> web.Response:

@@ -28,7 +28,7 @@ _default_print = builtins.print
 
 
 class UtcFormatter(logging.Formatter):
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
 
 
 def configure(app_root: Path, entry_script: Path) -> str | None:
@@ -47,8 +47,9 @@ def configure(app_root: Path, entry_script: Path) -> str | None:
 
 
 @functools.wraps(print)
-def _print_to_logger(*objects: Any, sep: str | None = " ", end: str | None = "\n",
-                     file: Any = None, flush: bool = False) -> None:
+def _print_to_logger(
+    *objects: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False
+) -> None:
     target = file or sys.stdout
     if target is sys.stdout:
         logging.getLogger("azmlinfsrv.print").info((sep if sep is not None else " ").join(map(str, objects)))

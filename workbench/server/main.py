@@ -10,6 +10,7 @@ the server, as azmlinfsrv does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -28,6 +29,7 @@ from workbench.server.swagger import Swagger
 
 logger = logging.getLogger("azmlinfsrv")
 BOOT_FAILURE = 3
+ACCEPT_SETTLE_S = 0.1
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,8 +84,13 @@ def _worker(settings: Settings, sock: socket.socket, index: int) -> int:
             for line in logs.model_dir_tree(settings.model_dir):
                 logger.info(line)
         return BOOT_FAILURE
-    swagger = Swagger(settings.app_root, script.user_run, settings.service_name, settings.service_version,
-                      settings.service_path_prefix)
+    swagger = Swagger(
+        settings.app_root,
+        script.user_run,
+        settings.service_name,
+        settings.service_version,
+        settings.service_path_prefix,
+    )
     logger.info(f"Scoring timeout is set to {settings.scoring_timeout_ms}")
     logger.info(f"Worker with pid {os.getpid()} ready for serving traffic")
     scoring_app = ScoringApp(settings, Scoring(script, swagger), worker_count=settings.worker_count)
@@ -94,18 +101,40 @@ def _worker(settings: Settings, sock: socket.socket, index: int) -> int:
 async def _serve(scoring_app: ScoringApp, sock: socket.socket) -> None:
     runner = web.AppRunner(scoring_app.build(), access_log=None, handle_signals=False)
     await runner.setup()
-    await web.SockSite(runner, sock).start()
     loop = asyncio.get_running_loop()
+    accepting: asyncio.Task[None] | None = None
+    if scoring_app.worker_count == 1:
+        await web.SockSite(runner, sock).start()
+    else:
+        accepting = loop.create_task(_accept_when_idle(scoring_app, runner, sock))
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(
-        signal.SIGHUP, lambda: loop.create_task(scoring_app.reload(cause="SIGHUP"))
-    )
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(scoring_app.reload(cause="SIGHUP")))
     try:
         await stop.wait()
     finally:
+        if accepting is not None:
+            accepting.cancel()
         await runner.cleanup()
+
+
+async def _accept_when_idle(scoring_app: ScoringApp, runner: web.AppRunner, sock: socket.socket) -> None:
+    """With several workers on one socket, a worker takes a new connection only while its run()
+    thread is free, so connections go to idle workers, as with gunicorn's sync workers."""
+    loop = asyncio.get_running_loop()
+    sock.setblocking(False)
+    server = runner.server
+    assert server is not None
+    while True:
+        await scoring_app.idle.wait()
+        connection, _ = await loop.sock_accept(sock)
+        scoring_app.request_seen.clear()
+        await loop.connect_accepted_socket(server, connection)
+        # Until the new connection's first request has started (or briefly, for a silent one),
+        # this worker counts as busy: otherwise it would take every connection of a burst.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(scoring_app.request_seen.wait(), ACCEPT_SETTLE_S)
 
 
 def _supervise(settings: Settings, sock: socket.socket) -> int:
@@ -153,10 +182,8 @@ def _supervise(settings: Settings, sock: socket.socket) -> int:
 
 
 def _signal(pid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def _banner(settings: Settings, logging_file: str | None) -> None:

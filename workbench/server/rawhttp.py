@@ -41,7 +41,7 @@ def reset_raw_requested() -> None:
     _rawHttpRequested = False
     real = sys.modules.get(f"{REAL_PACKAGE}.api.aml_request")
     if real is not None and hasattr(real, "_rawHttpRequested"):
-        real._rawHttpRequested = False
+        setattr(real, "_rawHttpRequested", False)  # noqa: B010
 
 
 class _Headers(list):  # type: ignore[type-arg]
@@ -52,7 +52,7 @@ class _Headers(list):  # type: ignore[type-arg]
 
     add_header = add
 
-    def remove(self, name: str) -> None:  # type: ignore[override]
+    def remove(self, name: str) -> None:
         self[:] = [(k, v) for k, v in self if k.lower() != name.lower()]
 
     def __contains__(self, name: object) -> bool:
@@ -83,8 +83,14 @@ class _Headers(list):  # type: ignore[type-arg]
 class AMLResponse:
     """Stand-in for azmlinfsrv's AMLResponse (a flask.Response) when neither is installed."""
 
-    def __init__(self, message: Any, status_code: int, response_headers: Mapping[str, str] | None = None,
-                 json_str: bool = False, run_function_failed: bool = False) -> None:
+    def __init__(
+        self,
+        message: Any,
+        status_code: int,
+        response_headers: Mapping[str, str] | None = None,
+        json_str: bool = False,
+        run_function_failed: bool = False,
+    ) -> None:
         self.status_code = status_code
         self.headers = _Headers()
         headers = dict(response_headers or {})
@@ -116,8 +122,9 @@ class AMLResponse:
 class AMLRequest:
     """Stand-in for Flask's request when neither flask nor werkzeug is installed."""
 
-    def __init__(self, method: str, path: str, query: str, headers: Iterable[tuple[str, str]], body: bytes,
-                 host: str) -> None:
+    def __init__(
+        self, method: str, path: str, query: str, headers: Iterable[tuple[str, str]], body: bytes, host: str
+    ) -> None:
         self.method = method
         self.path = path
         self.query_string = query.encode()
@@ -195,8 +202,15 @@ def _register(name: str, module: types.ModuleType) -> None:
         parent, _, attribute = parent.rpartition(".")
 
 
-def build_request(method: str, path: str, query: str, headers: Iterable[tuple[str, str]], body: bytes,
-                  host: str, scheme: str = "http") -> Any:
+def build_request(
+    method: str,
+    path: str,
+    query: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    host: str,
+    scheme: str = "http",
+) -> Any:
     """The request object for a @rawhttp run(): Flask's when installed, else werkzeug's, else ours."""
     headers = list(headers)
     try:

@@ -51,8 +51,13 @@ class Reloader:
             loaded = time.perf_counter()
             script.init()
             initialised = time.perf_counter()
-            swagger = Swagger(settings.app_root, script.user_run, settings.service_name,
-                              settings.service_version, settings.service_path_prefix)
+            swagger = Swagger(
+                settings.app_root,
+                script.user_run,
+                settings.service_name,
+                settings.service_version,
+                settings.service_path_prefix,
+            )
         except (ScriptError, UserCodeFailed) as exc:
             failure = describe_failure(exc, settings.entry_script)
             logger.error(

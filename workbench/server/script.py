@@ -100,10 +100,14 @@ class UserScript:
         except ScriptError:
             raise
         except BaseException as exc:
-            raise UserCodeFailed("Failed to import user script because it raised an unhandled exception") from exc
+            raise UserCodeFailed(
+                "Failed to import user script because it raised an unhandled exception"
+            ) from exc
         for name in ("init", "run"):
             if not hasattr(module, name):
-                raise ScriptError(f"User script at {module.__file__} does not have a {name}() function defined.")
+                raise ScriptError(
+                    f"User script at {module.__file__} does not have a {name}() function defined."
+                )
         return cls(path, module)
 
     def _analyze_run(self) -> None:
@@ -123,12 +127,15 @@ class UserScript:
             raise ScriptError("run() cannot be decorated with both @rawhttp and @input_schema")
         if rawhttp.raw_requested():
             self.mode = "raw"
-            logger.info("run() is decorated with @rawhttp. Server will invoke it with the flask request object.")
+            logger.info(
+                "run() is decorated with @rawhttp. Server will invoke it with the flask request object."
+            )
         elif decorated:
             self.mode = "schema"
             names = ", ".join(p.name for p in self.parameters)
             logger.info(
-                f"run() is decorated with @input_schema. Server will invoke it with the following arguments: {names}."
+                "run() is decorated with @input_schema. "
+                f"Server will invoke it with the following arguments: {names}."
             )
         else:
             self.mode = "json"
@@ -146,9 +153,11 @@ class UserScript:
         """run()'s keyword arguments for `request`; raises BadInput, UnsupportedMethod."""
         first = self.parameters[0].name
         if self.mode == "raw":
-            return {first: rawhttp.build_request(
-                request.method, request.path, request.query, request.headers, request.body, request.host
-            )}
+            return {
+                first: rawhttp.build_request(
+                    request.method, request.path, request.query, request.headers, request.body, request.host
+                )
+            }
         if request.method == "GET":
             values = _query_values(request.query)
             if self.mode == "json":
@@ -163,7 +172,10 @@ class UserScript:
             except UnicodeDecodeError as exc:
                 raise BadInput(f"Input cannot be decoded as UTF-8: {exc}") from None
         mimetype = request.mimetype
-        if not (mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))):
+        if not (
+            mimetype == "application/json"
+            or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+        ):
             raise UnsupportedInput("Expects Content-Type to be application/json")
         try:
             body = json.loads(request.body)
@@ -212,7 +224,9 @@ def _query_values(query: str) -> dict[str, Any]:
     grouped: dict[str, list[str]] = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
         grouped.setdefault(key, []).append(value)
-    return {k: _json_or_text(v[0]) if len(v) == 1 else [_json_or_text(x) for x in v] for k, v in grouped.items()}
+    return {
+        k: _json_or_text(v[0]) if len(v) == 1 else [_json_or_text(x) for x in v] for k, v in grouped.items()
+    }
 
 
 def _json_or_text(text: str) -> Any:

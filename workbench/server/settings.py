@@ -45,10 +45,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default=None, help="default 127.0.0.1 (azmlinfsrv: 0.0.0.0)")
     parser.add_argument("--worker_count", "--worker-count", dest="worker_count", type=_positive)
     parser.add_argument("--access_control_allow_origins", dest="cors_origins")
-    parser.add_argument("--debug-port", dest="debug_port", type=_port,
-                        help="listen for a debugger (debugpy) on 127.0.0.1:PORT")
-    parser.add_argument("--debug-wait", dest="debug_wait", action="store_true",
-                        help="with --debug-port: hold init() until a debugger attaches")
+    parser.add_argument(
+        "--debug-port",
+        dest="debug_port",
+        type=_port,
+        help="listen for a debugger (debugpy) on 127.0.0.1:PORT",
+    )
+    parser.add_argument(
+        "--debug-wait",
+        dest="debug_wait",
+        action="store_true",
+        help="with --debug-port: hold init() until a debugger attaches",
+    )
     parser.add_argument("--appinsights_instrumentation_key", help=argparse.SUPPRESS)
     parser.add_argument("--config_file", help=argparse.SUPPRESS)
     parser.add_argument("--health_port", type=_port, help=argparse.SUPPRESS)
@@ -60,9 +68,7 @@ def resolve(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
     app_root = Path(environ.get("AML_APP_ROOT") or os.getcwd())
     script = args.entry_script or environ.get("AZUREML_ENTRY_SCRIPT")
     if not script:
-        raise SystemExit(
-            "Either provide an entry_script using --entry_script or set AZUREML_ENTRY_SCRIPT"
-        )
+        raise SystemExit("Either provide an entry_script using --entry_script or set AZUREML_ENTRY_SCRIPT")
     entry_script = (app_root / script).resolve()
     debug_env = environ.get("AZUREML_DEBUG_PORT")
     origins = args.cors_origins or environ.get("AML_CORS_ORIGINS") or ""

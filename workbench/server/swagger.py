@@ -28,9 +28,17 @@ _FAILED = "The service failed to execute due to an error."
 _SCORE = "Run web service's model and get the prediction output"
 _PAYLOAD = "The input payload for executing the real-time machine learning service."
 _SCORED = "The service processed the input correctly and provided a result prediction, if applicable."
-_PARAM = {"type": "object", "properties": {"param": {"type": "object", "additionalProperties": {"type": "object"}}}}
+_PARAM = {
+    "type": "object",
+    "properties": {"param": {"type": "object", "additionalProperties": {"type": "object"}}},
+}
 _ERROR = {"type": "object", "properties": {"message": {"type": "string"}}}
-_BEARER = {"type": "apiKey", "name": "Authorization", "in": "header", "description": "For example: Bearer abc123"}
+_BEARER = {
+    "type": "apiKey",
+    "name": "Authorization",
+    "in": "header",
+    "description": "For example: Bearer abc123",
+}
 
 
 class SwaggerNotFound(Exception):
@@ -66,7 +74,8 @@ class Swagger:
         valid = {alias for aliases in VERSIONS.values() for alias in aliases}
         if version not in valid:
             raise SwaggerNotFound(
-                f"Swagger version [{version}] is not valid. Supported versions: [{', '.join(self.supported)}]."
+                f"Swagger version [{version}] is not valid. "
+                f"Supported versions: [{', '.join(self.supported)}]."
             )
         document = self.documents.get(version)
         if document is None:
@@ -95,8 +104,9 @@ def _user_file(app_root: Path, version: str) -> dict[str, Any] | None:
     return None
 
 
-def _generate(version: str, input_schema: Any, output_schema: Any, name: str, service_version: str,
-              prefix: str) -> dict[str, Any]:
+def _generate(
+    version: str, input_schema: Any, output_schema: Any, name: str, service_version: str, prefix: str
+) -> dict[str, Any]:
     base = f"/{prefix.strip('/')}" if prefix else ""
     info = {
         "title": name,
@@ -130,32 +140,52 @@ def _generate(version: str, input_schema: Any, output_schema: Any, name: str, se
 def _paths_v2(base: str) -> dict[str, Any]:
     error = {"description": _FAILED, "schema": {"$ref": "#/definitions/ErrorResponse"}}
     return {
-        f"{base}/": {"get": {
-            "operationId": "ServiceHealthCheck", "description": _HEALTH,
-            "responses": {
-                "200": {"description": _HEALTHY, "schema": {"type": "string"},
-                        "examples": {"application/json": "Healthy"}},
-                "default": error,
-            },
-        }},
-        f"{base}/score": {"post": {
-            "operationId": "RunMLService", "description": _SCORE, "security": [{"Bearer": []}],
-            "parameters": [{"name": "serviceInputPayload", "in": "body", "description": _PAYLOAD,
-                            "schema": {"$ref": "#/definitions/ServiceInput"}}],
-            "responses": {
-                "200": {"description": _SCORED, "schema": {"$ref": "#/definitions/ServiceOutput"}},
-                "default": error,
-            },
-        }},
-        f"{base}/swagger.json": {"get": {
-            "operationId": "GetSwaggerSpec", "description": "Get the Swagger specification.",
-            "parameters": [{"name": "version", "in": "query", "required": False, "type": "integer",
-                            "enum": [2, 3]}],
-            "responses": {
-                "200": {"description": "The Swagger specification.", "schema": {"type": "string"}},
-                "default": error,
-            },
-        }},
+        f"{base}/": {
+            "get": {
+                "operationId": "ServiceHealthCheck",
+                "description": _HEALTH,
+                "responses": {
+                    "200": {
+                        "description": _HEALTHY,
+                        "schema": {"type": "string"},
+                        "examples": {"application/json": "Healthy"},
+                    },
+                    "default": error,
+                },
+            }
+        },
+        f"{base}/score": {
+            "post": {
+                "operationId": "RunMLService",
+                "description": _SCORE,
+                "security": [{"Bearer": []}],
+                "parameters": [
+                    {
+                        "name": "serviceInputPayload",
+                        "in": "body",
+                        "description": _PAYLOAD,
+                        "schema": {"$ref": "#/definitions/ServiceInput"},
+                    }
+                ],
+                "responses": {
+                    "200": {"description": _SCORED, "schema": {"$ref": "#/definitions/ServiceOutput"}},
+                    "default": error,
+                },
+            }
+        },
+        f"{base}/swagger.json": {
+            "get": {
+                "operationId": "GetSwaggerSpec",
+                "description": "Get the Swagger specification.",
+                "parameters": [
+                    {"name": "version", "in": "query", "required": False, "type": "integer", "enum": [2, 3]}
+                ],
+                "responses": {
+                    "200": {"description": "The Swagger specification.", "schema": {"type": "string"}},
+                    "default": error,
+                },
+            }
+        },
     }
 
 
@@ -165,27 +195,50 @@ def _paths_v3(base: str) -> dict[str, Any]:
 
     error = {"description": _FAILED, "content": json_of("ErrorResponse")}
     return {
-        f"{base}/": {"get": {
-            "operationId": "ServiceHealthCheck", "description": _HEALTH,
-            "responses": {
-                "200": {"description": _HEALTHY,
-                        "content": {"text/plain": {"schema": {"type": "string", "example": "Healthy"}}}},
-                "default": error,
-            },
-        }},
-        f"{base}/score": {"post": {
-            "operationId": "RunMLService", "description": _SCORE, "security": [{"Bearer": []}],
-            "requestBody": {"description": _PAYLOAD, "content": json_of("ServiceInput")},
-            "responses": {"200": {"description": _SCORED, "content": json_of("ServiceOutput")}, "default": error},
-        }},
-        f"{base}/swagger.json": {"get": {
-            "operationId": "GetSwaggerSpec", "description": "Get the Swagger specification.",
-            "parameters": [{"name": "version", "in": "query", "required": False,
-                            "schema": {"type": "integer", "enum": [2, 3]}}],
-            "responses": {
-                "200": {"description": "The Swagger specification.",
-                        "content": {"text/plain": {"schema": {"type": "string"}}}},
-                "default": error,
-            },
-        }},
+        f"{base}/": {
+            "get": {
+                "operationId": "ServiceHealthCheck",
+                "description": _HEALTH,
+                "responses": {
+                    "200": {
+                        "description": _HEALTHY,
+                        "content": {"text/plain": {"schema": {"type": "string", "example": "Healthy"}}},
+                    },
+                    "default": error,
+                },
+            }
+        },
+        f"{base}/score": {
+            "post": {
+                "operationId": "RunMLService",
+                "description": _SCORE,
+                "security": [{"Bearer": []}],
+                "requestBody": {"description": _PAYLOAD, "content": json_of("ServiceInput")},
+                "responses": {
+                    "200": {"description": _SCORED, "content": json_of("ServiceOutput")},
+                    "default": error,
+                },
+            }
+        },
+        f"{base}/swagger.json": {
+            "get": {
+                "operationId": "GetSwaggerSpec",
+                "description": "Get the Swagger specification.",
+                "parameters": [
+                    {
+                        "name": "version",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "enum": [2, 3]},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The Swagger specification.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    "default": error,
+                },
+            }
+        },
     }

@@ -27,6 +27,7 @@ AZMLINFSRV_PACKAGES = [
     "pandas",
     "scikit-learn==1.9.1",
     "joblib==1.6.0",
+    "aiohttp",  # so the workbench server can also run here, with azmlinfsrv's own AMLResponse
 ]
 FIXTURES = REPO / "fixtures" / "score"
 

@@ -194,3 +194,20 @@ def test_server_version_header_names_the_workbench_on_purpose(servers: ServerPoo
     real_server, our_server = servers.pair("echo")
     assert send(real_server, "GET", "/").headers["x-ms-server-version"] == "azmlinfsrv/1.5.1"
     assert send(our_server, "GET", "/").headers["x-ms-server-version"].startswith("workbench-server/")
+
+
+RAW_CASES = [c for c in CASES if c[0].startswith("rawhttp")]
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize(
+    ("fixture", "method", "path", "request_args"),
+    RAW_CASES,
+    ids=[f"{c[0]}-{c[1]}-{c[2]}-{i}" for i, c in enumerate(RAW_CASES)],
+)
+def test_real_aml_response_classes_are_used_where_installed(
+    servers: ServerPool, fixture: str, method: str, path: str, request_args: dict[str, object]
+) -> None:
+    real = send(servers.get("azmlinfsrv", fixture), method, path, **request_args)  # type: ignore[arg-type]
+    ours = send(servers.get("workbench-in-azmlinfsrv-env", fixture), method, path, **request_args)  # type: ignore[arg-type]
+    assert_same(real, ours)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.harness import FIXTURES, running
+from tests.conftest import REPO
+from tests.server.harness import FIXTURES, free_port, running, stop
 
 
 def three_slow_requests(url: str) -> list[float]:
@@ -44,3 +48,38 @@ def test_one_worker_serves_one_request_at_a_time(tmp_path: Path) -> None:
 
     assert durations[-1] > 2.8, durations
     assert health.status_code == 200
+
+
+def test_health_answers_only_once_init_has_finished(tmp_path: Path) -> None:
+    log = tmp_path / "slow-init.log"
+    port = free_port()
+    env = {**os.environ, "AML_APP_ROOT": str(FIXTURES), "PYTHONPATH": str(REPO)}
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "workbench.server", "--entry_script", "slow_init.py", "--port", str(port)],
+            cwd=FIXTURES,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        start = time.monotonic()
+        early: list[str] = []
+        while time.monotonic() - start < 1.5:
+            try:
+                early.append(str(httpx.get(f"http://127.0.0.1:{port}/", timeout=0.3).status_code))
+            except httpx.HTTPError as exc:
+                early.append(type(exc).__name__)
+        assert "200" not in early
+        assert "ReadTimeout" in early  # the port is held: the probe waits, it is not refused
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline
+        assert time.monotonic() - start >= 1.9
+    finally:
+        stop(process)

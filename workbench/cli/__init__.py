@@ -18,6 +18,7 @@ from workbench.errors import SpecError, WorkbenchError
 
 COMMANDS = {
     "validate": "workbench.cli.validate",
+    "serve": "workbench.cli.serve",
 }
 
 

@@ -34,12 +34,24 @@ ACCEPT_SETTLE_S = 0.1
 
 def main(argv: list[str] | None = None) -> None:
     settings = resolve(parse_args(argv), dict(os.environ))
+    _export(settings)
     logging_file = logs.configure(settings.app_root, settings.entry_script)
     _banner(settings, logging_file)
     sock = _bind(settings.host, settings.port)
     if settings.worker_count == 1:
         sys.exit(_worker(settings, sock, 0))
     sys.exit(_supervise(settings, sock))
+
+
+def _export(settings: Settings) -> None:
+    """The variables azmlinfsrv's launcher sets, which scoring scripts read (AZUREML_MODEL_DIR)."""
+    os.environ.update(
+        AZUREML_MODEL_DIR=settings.model_dir,
+        AZUREML_ENTRY_SCRIPT=str(settings.entry_script),
+        AML_APP_ROOT=str(settings.app_root),
+        SERVER_PORT=str(settings.port),
+        WORKER_COUNT=str(settings.worker_count),
+    )
 
 
 def _bind(host: str, port: int) -> socket.socket:

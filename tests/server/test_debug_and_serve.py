@@ -1,0 +1,141 @@
+"""The debugger switch and `workbench serve`, run for real."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import joblib
+import numpy
+
+from tests.conftest import QUICKSTART, REPO
+from tests.dap import DapClient
+from tests.server.harness import FIXTURES, Server, free_port, running, stop, wait_ready
+
+
+def test_debug_wait_holds_init_until_a_debugger_attaches(tmp_path: Path) -> None:
+    debug_port = free_port()
+    log = tmp_path / "server.log"
+    port = free_port()
+    env = {**os.environ, "AML_APP_ROOT": str(FIXTURES), "PYTHONPATH": str(REPO), "WORKBENCH_ADMIN_TOKEN": "t"}
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "workbench.server",
+                "--entry_script",
+                "echo.py",
+                "--port",
+                str(port),
+                "--debug-port",
+                str(debug_port),
+                "--debug-wait",
+            ],
+            cwd=FIXTURES,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server("workbench", f"http://127.0.0.1:{port}", process, log)
+    try:
+        client = DapClient(debug_port)
+        time.sleep(1.0)
+        assert "Worker with pid" not in server.output()  # init() is held
+        client.attach()
+        wait_ready(server, 30)
+        status = httpx.get(server.url + "/-/status", headers={"Authorization": "Bearer t"}).json()
+        assert status["debugger_attached"] is True
+        assert httpx.post(server.url + "/score", content=b"x").json() == {"echo": "x"}
+        client.close()
+    finally:
+        stop(process)
+    assert f"Debugger listening on 127.0.0.1:{debug_port}" in server.output()
+
+
+def test_status_says_no_debugger_when_none(tmp_path: Path) -> None:
+    with running(
+        "workbench", FIXTURES / "echo.py", env={"WORKBENCH_ADMIN_TOKEN": "t"}, log_dir=tmp_path
+    ) as s:
+        status = httpx.get(s.url + "/-/status", headers={"Authorization": "Bearer t"}).json()
+    assert status["debugger_attached"] is False
+    assert status["input_mode"] == "json"
+
+
+def test_workbench_serve_quickstart_answers_with_the_model(tmp_path: Path) -> None:
+    port = free_port()
+    script = QUICKSTART / "onlinescoring" / "score.py"
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "workbench",
+                "serve",
+                "--entry_script",
+                str(script),
+                "--model_dir",
+                str(QUICKSTART / "model-1"),
+                "--port",
+                str(port),
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server("workbench", f"http://127.0.0.1:{port}", process, log)
+    try:
+        wait_ready(server, 60)
+        request = json.loads((QUICKSTART / "sample-request.json").read_text())
+        answer = httpx.post(server.url + "/score", json=request, timeout=30).json()
+    finally:
+        stop(process)
+    model = joblib.load(QUICKSTART / "model-1" / "model" / "sklearn_regression_model.pkl")
+    expected = model.predict(numpy.array(request["data"])).tolist()
+    assert answer == expected
+
+
+def test_workbench_serve_reload_picks_up_an_edit(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    script = code / "score.py"
+    script.write_text("def init():\n    pass\n\n\ndef run(data):\n    return 1\n")
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "workbench",
+                "serve",
+                "--entry_script",
+                str(script),
+                "--port",
+                str(port),
+                "--reload",
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server("workbench", f"http://127.0.0.1:{port}", process, log)
+    try:
+        wait_ready(server, 30)
+        assert httpx.post(server.url + "/score", content=b"").json() == 1
+        time.sleep(0.3)  # the watcher is running
+        script.write_text("def init():\n    pass\n\n\ndef run(data):\n    return 2\n")
+        deadline = time.monotonic() + 10
+        while httpx.post(server.url + "/score", content=b"").json() != 2:
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) in (0, 130)
+    finally:
+        stop(process)
+    assert "workbench serve: reloading, score.py changed" in server.output()

@@ -1,0 +1,1 @@
+"""Inner-loop helpers: file watching (debounced) and debugger helpers."""

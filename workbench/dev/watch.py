@@ -1,0 +1,99 @@
+"""Watching folders for changes that matter: debounced, with editor and tool noise ignored.
+
+A save in an editor is often several events (a swap file, a rename, a write); they are gathered
+for `debounce_s` after the last one and delivered once, as the set of paths that changed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+IGNORED_PARTS = {
+    "__pycache__",
+    ".git",
+    ".hg",
+    ".svn",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ipynb_checkpoints",
+    ".workbench",
+    ".venv",
+    "node_modules",
+}
+IGNORED_NAMES = ("*.swp", "*.swx", "*.swo", "*~", ".#*", "#*#", "*.pyc", "*.tmp", ".DS_Store", "4913")
+
+
+def ignored(path: Path) -> bool:
+    if IGNORED_PARTS.intersection(path.parts):
+        return True
+    return any(fnmatch.fnmatch(path.name, pattern) for pattern in IGNORED_NAMES)
+
+
+class Watcher:
+    def __init__(
+        self, folders: Iterable[Path], on_change: Callable[[set[Path]], None], *, debounce_s: float = 0.15
+    ) -> None:
+        self.folders = [f.resolve() for f in folders]
+        self.on_change = on_change
+        self.debounce_s = debounce_s
+        self._pending: set[Path] = set()
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._observer = Observer()
+
+    def start(self) -> Watcher:
+        handler = _Handler(self._event)
+        for folder in self.folders:
+            self._observer.schedule(handler, str(folder), recursive=True)
+        self._observer.start()
+        return self
+
+    def stop(self) -> None:
+        self._observer.stop()
+        self._observer.join(timeout=5)
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+
+    def __enter__(self) -> Watcher:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _event(self, path: Path) -> None:
+        if ignored(path):
+            return
+        with self._lock:
+            self._pending.add(path)
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(self.debounce_s, self._flush)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _flush(self) -> None:
+        with self._lock:
+            changed, self._pending = self._pending, set()
+            self._timer = None
+        if changed:
+            self.on_change(changed)
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, report: Callable[[Path], None]) -> None:
+        self.report = report
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory or event.event_type in ("opened", "closed_no_write"):
+            return  # a folder's own events repeat what its files' events say
+        for attribute in ("src_path", "dest_path"):
+            value = getattr(event, attribute, "")
+            if value:
+                self.report(Path(value if isinstance(value, str) else value.decode()))

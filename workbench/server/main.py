@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     _banner(settings, logging_file)
     sock = _bind(settings.host, settings.port)
     if settings.worker_count == 1:
-        sys.exit(_worker(settings, sock, 0))
-    sys.exit(_supervise(settings, sock))
+        sys.exit(_worker(settings, sock, 0, logging_file))
+    sys.exit(_supervise(settings, sock, logging_file))
 
 
 def _export(settings: Settings) -> None:
@@ -68,7 +68,7 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(settings: Settings, sock: socket.socket, index: int) -> int:
+def _worker(settings: Settings, sock: socket.socket, index: int, logging_file: str | None) -> int:
     """Load the script, run init(), serve until stopped; returns the exit code."""
     print("Initializing logger")
     logs.redirect_print()
@@ -105,7 +105,12 @@ def _worker(settings: Settings, sock: socket.socket, index: int) -> int:
     )
     logger.info(f"Scoring timeout is set to {settings.scoring_timeout_ms}")
     logger.info(f"Worker with pid {os.getpid()} ready for serving traffic")
-    scoring_app = ScoringApp(settings, Scoring(script, swagger), worker_count=settings.worker_count)
+    scoring_app = ScoringApp(
+        settings,
+        Scoring(script, swagger),
+        worker_count=settings.worker_count,
+        custom_logging=logging_file is not None,
+    )
     asyncio.run(_serve(scoring_app, sock))
     return 0
 
@@ -149,7 +154,7 @@ async def _accept_when_idle(scoring_app: ScoringApp, runner: web.AppRunner, sock
             await asyncio.wait_for(scoring_app.request_seen.wait(), ACCEPT_SETTLE_S)
 
 
-def _supervise(settings: Settings, sock: socket.socket) -> int:
+def _supervise(settings: Settings, sock: socket.socket, logging_file: str | None) -> int:
     """Fork the workers and keep them running; relay SIGHUP (reload) and SIGTERM (stop)."""
     children: dict[int, int] = {}
     stopping = False
@@ -159,7 +164,7 @@ def _supervise(settings: Settings, sock: socket.socket) -> int:
         if pid == 0:
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(signum, signal.SIG_DFL)
-            os._exit(_worker(settings, sock, index))
+            os._exit(_worker(settings, sock, index, logging_file))
         children[pid] = index
 
     def relay(signum: int, _: object) -> None:

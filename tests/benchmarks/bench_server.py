@@ -25,8 +25,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.conftest import QUICKSTART  # noqa: E402
-from tests.server.harness import FIXTURES, running  # noqa: E402
+from tests.conftest import QUICKSTART
+from tests.server.harness import FIXTURES, running
 
 SCRIPTS = {
     "echo": (FIXTURES / "echo.py", {}, b'{"data": [1, 2, 3]}'),
@@ -48,7 +48,9 @@ def wrk(url: str, body: bytes, connections: int, seconds: int, lua_dir: Path) ->
     )
     result = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua), url + "/score"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     out = result.stdout
     figures = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
@@ -81,15 +83,19 @@ def throughput(seconds: int, rounds: int, log_dir: Path) -> None:
                     results.setdefault((script_name, kind, workers, connections), []).append(figures)
             print(f"round {round_number + 1}/{rounds} done", file=sys.stderr)
     print(f"\nthroughput: wrk -t1, {seconds} s per run, {rounds} interleaved rounds, medians")
-    print(f"{'script':8} {'server':12} {'workers':>7} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
-          f" {'non-2xx':>7} {'vs azmlinfsrv(1)':>17}")
+    print(
+        f"{'script':8} {'server':12} {'workers':>7} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'non-2xx':>7} {'vs azmlinfsrv(1)':>17}"
+    )
     for (script_name, kind, workers, connections), runs in sorted(results.items()):
         median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         base = results[(script_name, "azmlinfsrv", 1, connections)]
         base_rps = statistics.median(r["rps"] for r in base)
-        print(f"{script_name:8} {kind:12} {workers:>7} {connections:>4} {median['rps']:>9.0f} "
-              f"{median['p50']:>8.3f} {median['p99']:>8.3f} {median['errors']:>7.0f} "
-              f"{median['rps'] / base_rps:>16.2f}x")
+        print(
+            f"{script_name:8} {kind:12} {workers:>7} {connections:>4} {median['rps']:>9.0f} "
+            f"{median['p50']:>8.3f} {median['p99']:>8.3f} {median['errors']:>7.0f} "
+            f"{median['rps'] / base_rps:>16.2f}x"
+        )
 
 
 def reload_under_load(reloads: int, log_dir: Path) -> None:
@@ -97,7 +103,9 @@ def reload_under_load(reloads: int, log_dir: Path) -> None:
     code.mkdir()
     shutil.copy(FIXTURES / "echo.py", code / "score.py")
     token = "bench-token"
-    with running("workbench", code / "score.py", env={"WORKBENCH_ADMIN_TOKEN": token}, log_dir=log_dir) as server:
+    with running(
+        "workbench", code / "score.py", env={"WORKBENCH_ADMIN_TOKEN": token}, log_dir=log_dir
+    ) as server:
         load: dict[str, float] = {}
         seconds = max(5, reloads // 2 + 3)
         worker = threading.Thread(
@@ -110,17 +118,23 @@ def reload_under_load(reloads: int, log_dir: Path) -> None:
             (code / "score.py").write_text(
                 f"def init():\n    pass\n\n\ndef run(data):\n    return {{'version': {number}}}\n"
             )
-            outcome = httpx.post(server.url + "/-/reload", headers={"Authorization": f"Bearer {token}"}).json()
+            outcome = httpx.post(
+                server.url + "/-/reload", headers={"Authorization": f"Bearer {token}"}
+            ).json()
             assert outcome["status"] == "reloaded", outcome
             totals.append(outcome["total_ms"] - outcome["init_ms"])
             loads.append(outcome["load_ms"])
             time.sleep(0.2)
         worker.join()
     print(f"\nreload under load (wrk -c4 for {seconds} s, {reloads} reloads of the echo script):")
-    print(f"  reload time excluding init(): median {statistics.median(totals):.2f} ms, "
-          f"max {max(totals):.2f} ms (import alone: median {statistics.median(loads):.2f} ms)")
-    print(f"  requests during the run: {load['rps'] * seconds:.0f}, non-2xx answers: {load['errors']:.0f}, "
-          f"socket errors: {load['socket_errors']:.0f}")
+    print(
+        f"  reload time excluding init(): median {statistics.median(totals):.2f} ms, "
+        f"max {max(totals):.2f} ms (import alone: median {statistics.median(loads):.2f} ms)"
+    )
+    print(
+        f"  requests during the run: {load['rps'] * seconds:.0f}, non-2xx answers: {load['errors']:.0f}, "
+        f"socket errors: {load['socket_errors']:.0f}"
+    )
 
 
 def main() -> None:

@@ -41,6 +41,7 @@ class RunThread:
             if item is _STOP:
                 return
             future, function, args = item
+            outcome: tuple[asyncio.Future[Any], Any, BaseException | None]
             try:
                 outcome = (future, function(*args), None)
             except BaseException as exc:

@@ -96,6 +96,7 @@ def test_workbench_serve_quickstart_answers_with_the_model(tmp_path: Path) -> No
         answer = httpx.post(server.url + "/score", json=request, timeout=30).json()
     finally:
         stop(process)
+    assert _server_processes(port) == []  # SIGTERM to `workbench serve` stops its server too
     model = joblib.load(QUICKSTART / "model-1" / "model" / "sklearn_regression_model.pkl")
     expected = model.predict(numpy.array(request["data"])).tolist()
     assert answer == expected
@@ -139,3 +140,17 @@ def test_workbench_serve_reload_picks_up_an_edit(tmp_path: Path) -> None:
     finally:
         stop(process)
     assert "workbench serve: reloading, score.py changed" in server.output()
+
+
+def _server_processes(port: int) -> list[int]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"workbench.server" in command and str(port).encode() in command:
+            found.append(int(pid))
+    return found

@@ -19,6 +19,7 @@ from workbench.errors import SpecError, WorkbenchError
 COMMANDS = {
     "validate": "workbench.cli.validate",
     "serve": "workbench.cli.serve",
+    "engine": "workbench.cli.engine_commands",
 }
 
 

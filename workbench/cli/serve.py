@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
     }
     server = subprocess.Popen(command, cwd=script.parent, env=env)
+    signal.signal(signal.SIGTERM, lambda *_: server.send_signal(signal.SIGTERM))
     watcher = _watch(script.parent, server) if args.reload else None
     try:
         return _wait(server)
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _watch(folder: Path, server: subprocess.Popen[bytes]) -> Any:
-    from workbench.dev.watch import Watcher  # noqa: PLC0415 (watchdog only when --reload)
+    from workbench.dev.watch import Watcher
 
     def reload(changed: set[Path]) -> None:
         names = ", ".join(sorted(_relative(p, folder) for p in changed))

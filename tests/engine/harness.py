@@ -1,0 +1,108 @@
+"""Running the real engine (`workbench up --headless`) in a subprocess, and waiting on it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from workbench.client import EngineClient
+from workbench.state import EndpointState, ProvisioningState
+
+
+@dataclass
+class RunningEngine:
+    process: subprocess.Popen[bytes]
+    folder: Path
+    log: Path
+
+    def status(self) -> list[EndpointState]:
+        with EngineClient.for_folder(self.folder) as client:
+            return client.status()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(
+        self, check: Callable[[list[EndpointState]], bool], timeout: float = 120
+    ) -> list[EndpointState]:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"engine exited with {self.process.returncode}:\n{self.output()}")
+            with contextlib.suppress(Exception):
+                state = self.status()
+                if check(state):
+                    return state
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"condition not reached in {timeout} s:\n{self.output()}")
+            time.sleep(0.1)
+
+    def wait_settled(self, timeout: float = 300) -> list[EndpointState]:
+        """Until no deployment is Creating or Updating."""
+        busy = (ProvisioningState.CREATING, ProvisioningState.UPDATING)
+        return self.wait_for(
+            lambda eps: (
+                bool(eps)
+                and all(d.provisioning_state not in busy for e in eps for d in e.deployments)
+                and all(e.deployments for e in eps)
+            ),
+            timeout,
+        )
+
+    def instance_pids(self) -> list[int]:
+        return [i.pid for e in self.status() for d in e.deployments for i in d.instances if i.pid]
+
+
+def copy_project(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(".workbench", "__pycache__"))
+    return target
+
+
+def start_engine(folder: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "workbench", "up", "--headless", str(folder)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+@contextlib.contextmanager
+def engine(folder: Path, log_dir: Path) -> Iterator[RunningEngine]:
+    log = log_dir / f"engine-{folder.name}.log"
+    process = start_engine(folder, log)
+    running = RunningEngine(process, folder, log)
+    try:
+        deadline = time.monotonic() + 60
+        while not (folder / ".workbench" / "connection.json").exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"engine did not start:\n{running.output()}")
+            time.sleep(0.05)
+        yield running
+    finally:
+        pids = []
+        with contextlib.suppress(Exception):
+            pids = running.instance_pids()
+        current = running.process  # a test may have restarted the engine
+        if current.poll() is None:
+            current.send_signal(signal.SIGTERM)
+            try:
+                current.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(current.pid, signal.SIGKILL)
+                current.wait()
+        leftovers = [
+            pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
+        ]
+        assert leftovers == [], f"instances left running: {leftovers}"

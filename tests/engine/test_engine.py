@@ -1,0 +1,234 @@
+"""The engine and the process runtime, for real: `workbench up --headless` on real folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import time
+from pathlib import Path
+
+import httpx
+import joblib
+import numpy
+import psutil
+import pytest
+
+from tests.conftest import QUICKSTART, run_workbench
+from tests.engine.harness import copy_project, engine, start_engine
+from workbench.state import InstancePhase, ProvisioningState
+
+ENDPOINT = (
+    "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json\nname: {name}\n"
+)
+DEPLOYMENT = (
+    "name: {name}\nendpoint_name: {endpoint}\n"
+    "code_configuration: {{code: code, scoring_script: {script}}}\n"
+    "environment: {{image: python:3.11-slim}}\ninstance_type: Standard_DS3_v2\n{extra}"
+)
+
+
+def folder_with(
+    tmp_path: Path, scripts: dict[str, str], deployments: dict[str, str], name: str = "tests"
+) -> Path:
+    root = tmp_path / name
+    (root / "code").mkdir(parents=True)
+    for file, text in scripts.items():
+        (root / "code" / file).write_text(text)
+    (root / "endpoint.yml").write_text(ENDPOINT.format(name=name))
+    for deployment, text in deployments.items():
+        (root / f"{deployment}.yml").write_text(text)
+    return root
+
+
+def deployment_yaml(name: str, script: str, endpoint: str = "tests", extra: str = "") -> str:
+    return DEPLOYMENT.format(name=name, endpoint=endpoint, script=script, extra=extra)
+
+
+ECHO = (
+    "import os\n\ndef init():\n    pass\n\n\n"
+    "def run(data):\n    return {'pid': os.getpid(), 'env': os.environ.get('COLOUR')}\n"
+)
+INIT_RAISES = (
+    "def init():\n    raise RuntimeError('model file is corrupt')\n\n\ndef run(data):\n    return data\n"
+)
+
+
+@pytest.mark.slow
+def test_quickstart_reaches_succeeded_and_serves_real_predictions(tmp_path: Path) -> None:
+    folder = copy_project(QUICKSTART, tmp_path / "quickstart")
+    with engine(folder, tmp_path) as running:
+        (endpoint,) = running.wait_settled()
+        assert [d.provisioning_state for d in endpoint.deployments] == [ProvisioningState.SUCCEEDED] * 2
+        request = json.loads((folder / "sample-request.json").read_text())
+        for deployment, model_folder in (("blue", "model-1"), ("green", "model-2")):
+            state = endpoint.deployment(deployment)
+            assert state is not None
+            (instance,) = state.instances
+            assert instance.url is not None
+            answer = httpx.post(instance.url + "/score", json=request, timeout=30).json()
+            model = joblib.load(folder / model_folder / "model" / "sklearn_regression_model.pkl")
+            assert answer == model.predict(numpy.array(request["data"])).tolist()
+        connection = folder / ".workbench" / "connection.json"
+        assert stat.S_IMODE(connection.stat().st_mode) == 0o600
+        staged = folder / ".workbench" / "staged" / "quickstart" / "blue" / "g1"
+        models = list((staged / "azureml-models").glob("*/1/model/sklearn_regression_model.pkl"))
+        assert len(models) == 1
+        assert not models[0].is_symlink()
+        status = run_workbench("status", "--json", "--project", str(folder))
+        assert json.loads(status.stdout)[0]["deployments"][0]["instances"][0]["state"] == "Ready"
+        down = run_workbench("down", "--project", str(folder))
+        assert down.returncode == 0
+        running.process.wait(timeout=30)
+    assert "quickstart/blue: Succeeded: 1/1 instance(s) ready" in running.output()
+
+
+def test_killed_instance_comes_back_with_its_restart_counted(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
+    with engine(folder, tmp_path) as running:
+        running.wait_settled(120)
+        (pid,) = running.instance_pids()
+        os.kill(pid, signal.SIGKILL)
+        start = time.monotonic()
+        (endpoint,) = running.wait_for(
+            lambda eps: (
+                eps[0].deployments[0].instances[0].restarts == 1
+                and eps[0].deployments[0].instances[0].state is InstancePhase.READY
+            ),
+            timeout=15,
+        )
+        back_after = time.monotonic() - start
+        instance = endpoint.deployments[0].instances[0]
+        assert instance.pid != pid
+        assert httpx.post(instance.url + "/score", content=b"x").json()["pid"] == instance.pid  # type: ignore[operator]
+    assert back_after < 5
+    assert "tests/blue-0: exited with code -9; restarting" in running.output()
+
+
+def test_failing_init_ends_failed_with_reason_and_others_unaffected(tmp_path: Path) -> None:
+    folder = folder_with(
+        tmp_path,
+        {"echo.py": ECHO, "broken.py": INIT_RAISES},
+        {"blue": deployment_yaml("blue", "echo.py"), "red": deployment_yaml("red", "broken.py")},
+    )
+    with engine(folder, tmp_path) as running:
+        (endpoint,) = running.wait_settled(180)
+        blue, red = endpoint.deployment("blue"), endpoint.deployment("red")
+        assert blue is not None
+        assert red is not None
+        assert blue.provisioning_state is ProvisioningState.SUCCEEDED
+        assert red.provisioning_state is ProvisioningState.FAILED
+        assert red.reason is not None
+        assert red.reason.startswith(
+            "ResourceNotReady: User container has crashed or terminated: exited with code 3"
+        )
+        assert "RuntimeError: model file is corrupt" in red.reason
+        assert red.instances[0].state is InstancePhase.FAILED
+        assert red.instances[0].restarts == 2
+        logs = run_workbench("logs", "tests", "red", "--lines", "50", "--project", str(folder))
+        assert "User's init function failed" in logs.stdout
+        text_status = run_workbench("status", "--project", str(folder)).stdout
+        assert "RuntimeError: model file is corrupt" in text_status
+        assert httpx.post(blue.instances[0].url + "/score", content=b"x").status_code == 200  # type: ignore[operator]
+
+
+def test_killed_engine_leaves_no_instance_once_up_runs_again(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
+    with engine(folder, tmp_path) as first:
+        first.wait_settled(120)
+        orphans = first.instance_pids()
+        os.kill(first.process.pid, signal.SIGKILL)
+        first.process.wait()
+        assert all(psutil.pid_exists(pid) for pid in orphans)  # the instance outlived its engine
+        first.process = start_engine(folder, first.log)
+        running = first
+        running.wait_for(
+            lambda eps: (
+                bool(eps)
+                and eps[0].deployments[0].instances[0].pid not in orphans
+                and eps[0].deployments[0].provisioning_state is ProvisioningState.SUCCEEDED
+            ),
+            120,
+        )
+        time.sleep(0.2)
+        assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in orphans)
+    assert "stopped 1 instance(s) left by a previous engine" in first.output()
+
+
+def test_yaml_changes_are_reconciled(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
+    with engine(folder, tmp_path) as running:
+        running.wait_settled(120)
+        (first_pid,) = running.instance_pids()
+        (folder / "endpoint.yml").write_text(ENDPOINT.format(name="tests") + "traffic:\n  blue: 100\n")
+        running.wait_for(lambda eps: eps[0].traffic == {"blue": 100}, 30)
+        assert running.instance_pids() == [first_pid]  # traffic only: no instance touched
+        (folder / "blue.yml").write_text(deployment_yaml("blue", "echo.py", extra="instance_count: 2\n"))
+        running.wait_for(
+            lambda eps: (
+                sum(i.state is InstancePhase.READY for i in eps[0].deployments[0].instances) == 2
+                and eps[0].deployments[0].provisioning_state is ProvisioningState.SUCCEEDED
+            ),
+            60,
+        )
+        assert first_pid in running.instance_pids()  # scaling keeps the running instance
+        (folder / "blue.yml").write_text(
+            deployment_yaml(
+                "blue", "echo.py", extra="instance_count: 2\nenvironment_variables:\n  COLOUR: teal\n"
+            )
+        )
+        (endpoint,) = running.wait_for(
+            lambda eps: (
+                len(eps[0].deployments[0].instances) == 2
+                and all(
+                    i.state is InstancePhase.READY and i.pid != first_pid
+                    for i in eps[0].deployments[0].instances
+                )
+                and eps[0].deployments[0].provisioning_state is ProvisioningState.SUCCEEDED
+            ),
+            60,
+        )
+        answer = httpx.post(endpoint.deployments[0].instances[0].url + "/score", content=b"x").json()  # type: ignore[operator]
+        assert answer["env"] == "teal"
+        (folder / "blue.yml").write_text("name: blue\nendpoint_name: tests\ninstance_count: [broken\n")
+        time.sleep(1.5)
+        assert len(running.instance_pids()) == 2  # a broken spec changes nothing
+    assert "changed but has errors; nothing changed" in running.output()
+
+
+def test_second_engine_for_the_same_folder_is_refused(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
+    with engine(folder, tmp_path) as running:
+        running.wait_settled(120)
+        second = run_workbench("up", "--headless", str(folder), timeout=60)
+    assert second.returncode == 3
+    assert "an engine is already running for" in second.stderr
+
+
+def test_missing_secret_fails_the_deployment_with_secrets_injection_error(tmp_path: Path) -> None:
+    extra = "environment_variables:\n  KEY: ${{azureml://connections/c/credentials/key}}\n"
+    folder = folder_with(
+        tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py", extra=extra)}
+    )
+    with engine(folder, tmp_path) as running:
+        (endpoint,) = running.wait_settled(120)
+    assert endpoint.deployments[0].provisioning_state is ProvisioningState.FAILED
+    assert (endpoint.deployments[0].reason or "").startswith("SecretsInjectionError")
+
+
+def test_control_api_needs_its_token(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
+    with engine(folder, tmp_path) as running:
+        url = json.loads((folder / ".workbench" / "connection.json").read_text())["url"]
+        assert url.startswith("http://127.0.0.1:")
+        assert httpx.get(url + "/v1/status").status_code == 401
+        assert httpx.get(url + "/v1/status", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert running.status() is not None
+
+
+def test_status_without_an_engine_says_how_to_start_one(tmp_path: Path) -> None:
+    result = run_workbench("status", "--project", str(tmp_path))
+    assert result.returncode == 1
+    assert "no engine is running for" in result.stderr
+    assert "workbench up" in result.stderr

@@ -1,0 +1,140 @@
+"""`workbench up | status | logs | down`: start an engine and talk to it, shaped after `az ml`.
+
+The engine and the client (httpx) are imported only when a command runs, so that `workbench
+validate` stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.state import EndpointState, Event, InstancePhase
+
+if TYPE_CHECKING:
+    from workbench.client import EngineClient
+
+
+def _client(folder: Path) -> EngineClient:
+    from workbench.client import EngineClient
+
+    return EngineClient.for_folder(folder)
+
+
+def add_parser(commands: Any) -> None:
+    up = commands.add_parser(
+        "up",
+        help="run a folder's endpoints locally",
+        description="Start the engine for a folder's endpoints.",
+    )
+    up.add_argument("path", nargs="?", type=Path, default=Path("."), metavar="PATH")
+    up.add_argument("--headless", action="store_true", help="no terminal UI: one line per event")
+    up.set_defaults(run=run_up)
+
+    status = commands.add_parser("status", help="show endpoints, deployments and instances")
+    status.add_argument("--project", type=Path, default=Path("."), help="the project folder (default: .)")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(run=run_status)
+
+    logs = commands.add_parser(
+        "logs", help="show a deployment's logs (like az ml online-deployment get-logs)"
+    )
+    logs.add_argument("endpoint")
+    logs.add_argument("deployment")
+    logs.add_argument(
+        "--container",
+        default="inference-server",
+        choices=["inference-server", "storage-initializer", "build"],
+    )
+    logs.add_argument("--instance", default="0", help="instance index or id (default: 0)")
+    logs.add_argument("-l", "--lines", type=int, default=5000)
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.add_argument("--project", type=Path, default=Path("."))
+    logs.set_defaults(run=run_logs)
+
+    down = commands.add_parser("down", help="stop the engine and every instance")
+    down.add_argument("--project", type=Path, default=Path("."))
+    down.set_defaults(run=run_down)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    from workbench.engine.engine import Engine
+    from workbench.spec import load_project
+
+    project = load_project(args.path).raise_for_errors()
+    for problem in project.problems:
+        print(problem.format(), file=sys.stderr)
+    if not args.headless:
+        print("workbench: the terminal UI is not built yet; running headless", file=sys.stderr)
+
+    def show(event: Event) -> None:
+        print(event.line(), flush=True)
+
+    asyncio.run(Engine(project).run(on_event=show))
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    with _client(args.project) as client:
+        if args.json:
+            json.dump(client.status_json(), sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            for endpoint in client.status():
+                print(_describe(endpoint))
+    return 0
+
+
+def run_logs(args: argparse.Namespace) -> int:
+    with _client(args.project) as client:
+        for line in client.logs(
+            args.endpoint,
+            args.deployment,
+            container=args.container,
+            instance=args.instance,
+            lines=args.lines,
+            follow=args.follow,
+        ):
+            print(line, flush=args.follow)
+    return 0
+
+
+def run_down(args: argparse.Namespace) -> int:
+    import time
+
+    with _client(args.project) as client:
+        connection = client.root / ".workbench" / "connection.json"
+        client.shutdown()
+    deadline = time.monotonic() + 60
+    while connection.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    print("engine stopped" if not connection.exists() else "engine is still stopping", file=sys.stderr)
+    return 0 if not connection.exists() else 1
+
+
+def _describe(endpoint: EndpointState) -> str:
+    lines = [
+        f"{endpoint.name}  {endpoint.provisioning_state.value}  auth {endpoint.auth_mode}  "
+        f"scoring uri {endpoint.scoring_uri or '-'}"
+    ]
+    for deployment in endpoint.deployments:
+        ready = sum(1 for i in deployment.instances if i.state is InstancePhase.READY)
+        share = endpoint.traffic.get(deployment.name, 0)
+        mirror = endpoint.mirror_traffic.get(deployment.name)
+        traffic = f"{share}%" + (f" (+{mirror}% mirror)" if mirror else "")
+        lines.append(
+            f"  {deployment.name}  {deployment.provisioning_state.value}  "
+            f"{ready}/{deployment.instance_count} ready  traffic {traffic}"
+        )
+        for instance in deployment.instances:
+            lines.append(
+                f"    {instance.id}  {instance.state.value}  pid {instance.pid}  {instance.url}  "
+                f"restarts {instance.restarts}"
+            )
+        if deployment.reason:
+            lines.extend("    " + line for line in deployment.reason.splitlines())
+    return "\n".join(lines)

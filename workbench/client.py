@@ -1,0 +1,112 @@
+"""A typed client of a running engine's control API, for the CLI and the TUI.
+
+It finds the engine of a project through `.workbench/connection.json` (URL and token, mode
+0600), in the given folder or the nearest parent that has one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from workbench.errors import EngineError
+from workbench.state import EndpointState, Event, endpoints_from_json
+
+CONNECTION = Path(".workbench") / "connection.json"
+
+
+class EngineClient:
+    def __init__(self, url: str, token: str, root: Path) -> None:
+        self.url = url
+        self.root = root
+        self._http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+    @classmethod
+    def for_folder(cls, folder: Path) -> EngineClient:
+        start = folder.resolve()
+        for candidate in (start, *start.parents):
+            path = candidate / CONNECTION
+            if path.is_file():
+                info = json.loads(path.read_text())
+                return cls(str(info["url"]), str(info["token"]), candidate)
+        raise EngineError(f"no engine is running for {folder}: start one with `workbench up {folder}`")
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> EngineClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def status(self) -> list[EndpointState]:
+        return endpoints_from_json(self._get("/v1/status").json()["endpoints"])
+
+    def status_json(self) -> list[dict[str, Any]]:
+        endpoints: list[dict[str, Any]] = self._get("/v1/status").json()["endpoints"]
+        return endpoints
+
+    def events(self, follow: bool = False) -> Iterator[Event]:
+        for line in self._stream("/v1/events", {"follow": "1" if follow else "0"}):
+            yield Event.from_json(json.loads(line))
+
+    def logs(
+        self,
+        endpoint: str,
+        deployment: str,
+        *,
+        container: str = "inference-server",
+        instance: str = "0",
+        lines: int = 5000,
+        follow: bool = False,
+    ) -> Iterator[str]:
+        params = {
+            "endpoint": endpoint,
+            "deployment": deployment,
+            "container": container,
+            "instance": instance,
+            "lines": str(lines),
+            "follow": "1" if follow else "0",
+        }
+        yield from self._stream("/v1/logs", params)
+
+    def shutdown(self) -> None:
+        self._request("POST", "/v1/shutdown")
+
+    def _get(self, path: str) -> httpx.Response:
+        return self._request("GET", path)
+
+    def _request(self, method: str, path: str) -> httpx.Response:
+        try:
+            response = self._http.request(method, path)
+        except httpx.TransportError as exc:
+            raise EngineError(
+                f"the engine for {self.root} does not answer at {self.url} ({exc}); "
+                "it may have stopped: run `workbench up` again"
+            ) from exc
+        _raise_for(response)
+        return response
+
+    def _stream(self, path: str, params: dict[str, str]) -> Iterator[str]:
+        try:
+            with self._http.stream("GET", path, params=params, timeout=None) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    _raise_for(response)
+                yield from response.iter_lines()
+        except httpx.TransportError as exc:
+            raise EngineError(f"lost the engine at {self.url}: {exc}") from exc
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.status_code >= 400:
+        try:
+            message = response.json().get("message", response.text)
+        except ValueError:
+            message = response.text
+        raise EngineError(f"engine refused ({response.status_code}): {message}")

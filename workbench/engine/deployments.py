@@ -1,0 +1,212 @@
+"""One deployment's life: build its environment, stage model and code, run its instances.
+
+Creating -> Succeeded once every instance is ready; Failed, with Azure's reason and the last
+lines of the log, when its environment, staging or secrets fail or an instance gives up;
+Updating while it scales or replaces its instances one by one (a new one ready before an old one
+stops).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+from workbench.engine.context import Context
+from workbench.engine.environments import requirements
+from workbench.engine.instances import InstanceRunner
+from workbench.engine.storage import Staged, stage
+from workbench.errors import StartupError
+from workbench.runtimes.base import InstanceSpec
+from workbench.spec.deployment import DeploymentSpec
+from workbench.state import DeploymentState, InstancePhase, ProvisioningState
+
+
+class DeploymentRunner:
+    def __init__(self, ctx: Context, endpoint: str, spec: DeploymentSpec, state: DeploymentState) -> None:
+        self.ctx = ctx
+        self.endpoint = endpoint
+        self.spec = spec
+        self.state = state
+        self.instances: list[InstanceRunner] = []
+        self.generation = 0
+        self._serial = 0
+        self._python: str = ""
+        self._staged: Staged | None = None
+        self._started = time.monotonic()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def subject(self) -> str:
+        return f"{self.endpoint}/{self.name}"
+
+    async def create(self) -> None:
+        self._set(ProvisioningState.CREATING, "creating")
+        if await self._prepare(self.spec):
+            for _ in range(self.spec.instance_count):
+                self._add_instance()
+
+    async def scale(self, count: int) -> None:
+        self._set(ProvisioningState.UPDATING, f"scaling to {count} instance(s)")
+        self.spec = _with_count(self.spec, count)
+        self.state.instance_count = count
+        while len(self.instances) < count:
+            self._add_instance()
+        while len(self.instances) > count:
+            await self.instances.pop().stop()
+        self.instance_changed()
+
+    async def replace(self, spec: DeploymentSpec) -> None:
+        """New instances from `spec`, one at a time, each ready before an old one stops."""
+        self._set(ProvisioningState.UPDATING, "replacing instances")
+        old = list(self.instances)
+        if not await self._prepare(spec):
+            return
+        self.spec = spec
+        self.state.instance_count = spec.instance_count
+        for index in range(spec.instance_count):
+            new = self._add_instance()
+            await _first_done(new.ready.wait(), _until_failed(new))
+            if new.failure is not None:
+                return  # the old instances keep serving; the deployment shows why
+            if index < len(old):
+                await old[index].stop()
+                self.instances.remove(old[index])
+        for extra in old[spec.instance_count :]:
+            await extra.stop()
+            self.instances.remove(extra)
+        self.instance_changed()
+
+    async def delete(self) -> None:
+        self._set(ProvisioningState.DELETING, "deleting")
+        await asyncio.gather(*(instance.stop() for instance in self.instances))
+        self.instances.clear()
+
+    async def _prepare(self, spec: DeploymentSpec) -> bool:
+        """Environment, staging and secrets for `spec`; False (and Failed) when any fails."""
+        logs = self.ctx.files.logs(self.endpoint, self.name)
+        try:
+            wanted = requirements(spec.environment)
+            for warning in wanted.warnings:
+                self.ctx.store.publish("build", self.subject, f"warning: {warning}")
+            if not self.ctx.builder.is_built(wanted):
+                self.ctx.store.publish("build", self.subject, "environment not in the cache; building")
+            python = await self.ctx.builder.ensure(
+                wanted, logs / "build.log", lambda line: self.ctx.store.publish("build", self.subject, line)
+            )
+            generation = self.generation + 1
+            staged = await asyncio.to_thread(
+                stage,
+                spec,
+                self.ctx.files.staged(self.endpoint, self.name) / f"g{generation}",
+                logs / "storage-initializer.log",
+            )
+            self._secrets(spec)
+        except StartupError as exc:
+            self.state.reason = str(exc)
+            self._set(ProvisioningState.FAILED, str(exc).splitlines()[0])
+            return False
+        self.generation, self._python, self._staged = generation, str(python), staged
+        return True
+
+    def _secrets(self, spec: DeploymentSpec) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for variable, reference in spec.secret_references().items():
+            secret = self.ctx.settings.secrets.get(reference)
+            value = None
+            if secret is not None:
+                value = secret.literal if secret.literal is not None else os.environ.get(secret.env or "")
+            if value is None:
+                raise StartupError(
+                    f"SecretsInjectionError: no local value for {reference} ({variable}); "
+                    "give one under secrets: in workbench.yaml"
+                )
+            values[variable] = value
+        return values
+
+    def instance_spec(self, name: str, port: int, log_file: os.PathLike[str]) -> InstanceSpec:
+        assert self._staged is not None
+        staged = self._staged
+        spec = self.spec
+        environment = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/"),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            "PYTHONPATH": str(self.ctx.files.server_code),
+            "PYTHONUNBUFFERED": "1",
+            "AML_APP_ROOT": str(staged.app_root),
+            "AZUREML_ENTRY_SCRIPT": staged.entry_script,
+            "AZUREML_MODEL_DIR": str(staged.model_dir or ""),
+            "WORKER_COUNT": str(spec.request_settings.max_concurrent_requests_per_instance),
+            "SERVICE_NAME": self.endpoint,
+            "AZUREML_INFERENCE_PYTHON_PATH": str(os.path.dirname(self._python)),
+            **spec.environment_variables,
+            **self._secrets(spec),
+        }
+        return InstanceSpec(
+            name=name,
+            python=Path(self._python),
+            app_root=staged.app_root,
+            port=port,
+            environment=environment,
+            log_file=Path(log_file),
+            labels={"endpoint": self.endpoint, "deployment": self.name},
+        )
+
+    def _add_instance(self) -> InstanceRunner:
+        runner = InstanceRunner(self, self._serial, self.generation)
+        self._serial += 1
+        self.instances.append(runner)
+        self.state.instances.append(runner.state)
+        runner.start()
+        return runner
+
+    def instance_changed(self) -> None:
+        """Recompute the deployment's state from its instances' and publish a change."""
+        self.state.instances = [i.state for i in self.instances]
+        if self.state.provisioning_state in (ProvisioningState.DELETING,):
+            return
+        failed = next((i for i in self.instances if i.failure is not None), None)
+        ready = [i for i in self.instances if i.state.state is InstancePhase.READY]
+        if failed is not None and len(ready) < self.spec.instance_count:
+            if self.state.provisioning_state is not ProvisioningState.FAILED:
+                self.state.reason = failed.failure
+                self._set(ProvisioningState.FAILED, (failed.failure or "").splitlines()[0])
+        elif len(ready) >= self.spec.instance_count and self.state.provisioning_state in (
+            ProvisioningState.CREATING,
+            ProvisioningState.UPDATING,
+            ProvisioningState.FAILED,
+        ):
+            self.state.reason = None
+            elapsed = time.monotonic() - self._started
+            self._set(
+                ProvisioningState.SUCCEEDED,
+                f"{len(ready)}/{self.spec.instance_count} instance(s) ready in {elapsed:.1f} s",
+            )
+
+    def _set(self, state: ProvisioningState, why: str) -> None:
+        if state in (ProvisioningState.CREATING, ProvisioningState.UPDATING):
+            self._started = time.monotonic()
+        self.state.provisioning_state = state
+        self.ctx.store.publish("deployment", self.subject, f"{state.value}: {why}")
+
+
+async def _until_failed(instance: InstanceRunner) -> None:
+    while instance.failure is None:
+        await asyncio.sleep(0.1)
+
+
+async def _first_done(*awaitables: object) -> None:
+    tasks = [asyncio.ensure_future(a) for a in awaitables]  # type: ignore[call-overload]
+    _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+
+
+def _with_count(spec: DeploymentSpec, count: int) -> DeploymentSpec:
+    return dataclasses.replace(spec, instance_count=count)

@@ -1,0 +1,168 @@
+"""The composition root: one asyncio process that owns a folder's endpoints.
+
+Start-up: read the specs (refusing to start on errors), stop instances orphaned by a killed
+engine, open the control API, then reconcile. While running, a change to a spec file is read
+and reconciled; a spec with errors is reported and changes nothing. SIGINT / SIGTERM (or the
+API's shutdown) stop every instance before the engine exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import psutil
+from aiohttp import web
+
+import workbench
+from workbench.dev.watch import Watcher
+from workbench.engine.api import ControlApi
+from workbench.engine.context import Context
+from workbench.engine.environments import EnvironmentBuilder
+from workbench.engine.files import ProjectFiles, read_json, write_json
+from workbench.engine.orphans import ProcessRegistry
+from workbench.engine.store import Store
+from workbench.engine.supervisor import Supervisor
+from workbench.errors import StartupError
+from workbench.runtimes import get_runtime
+from workbench.spec import Project, load_project
+from workbench.state import Event
+
+SPEC_SUFFIXES = (".yml", ".yaml")
+
+
+class Engine:
+    def __init__(self, project: Project, *, builder: EnvironmentBuilder | None = None) -> None:
+        self.project = project
+        self.files = ProjectFiles(project.root)
+        self.store = Store()
+        self.builder = builder or EnvironmentBuilder()
+        self._stop = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, on_event: Callable[[Event], None] | None = None) -> None:
+        self._refuse_second_engine()
+        events = self.store.subscribe()
+        printer = asyncio.ensure_future(_print_events(events, on_event)) if on_event else None
+        registry = ProcessRegistry(self.files.instances)
+        orphans = registry.stop_orphans()
+        if orphans:
+            self.store.publish(
+                "engine", "engine", f"stopped {len(orphans)} instance(s) left by a previous engine"
+            )
+        _copy_server_code(self.files.server_code)
+        async with aiohttp.ClientSession() as http:
+            runtime = get_runtime(self.project.settings.runtime)
+            ctx = Context(
+                self.files, self.store, self.builder, runtime, self.project.settings, registry, http
+            )
+            supervisor = Supervisor(ctx)
+            token = secrets.token_urlsafe(32)
+            api = ControlApi(self.store, self.files, token, self.request_stop)
+            runner = web.AppRunner(api.build(), access_log=None, handle_signals=False)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = runner.addresses[0][1]
+            write_json(
+                self.files.connection,
+                {
+                    "url": f"http://127.0.0.1:{port}",
+                    "token": token,
+                    "pid": _pid(),
+                    "root": str(self.project.root),
+                },
+                private=True,
+            )
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, self.request_stop)
+            watcher = self._watch(loop, supervisor)
+            try:
+                self.store.publish("engine", "engine", f"control API on 127.0.0.1:{port}")
+                await supervisor.apply(self.project)
+                await self._stop.wait()
+            finally:
+                if watcher is not None:
+                    watcher.stop()
+                self.store.publish("engine", "engine", "stopping every instance")
+                await supervisor.stop_all()
+                self.files.connection.unlink(missing_ok=True)
+                await runner.cleanup()
+                self.store.publish("engine", "engine", "stopped")
+                if printer is not None:
+                    await asyncio.sleep(0)
+                    printer.cancel()
+
+    def _refuse_second_engine(self) -> None:
+        info = read_json(self.files.connection, None)
+        if (
+            isinstance(info, dict)
+            and psutil.pid_exists(int(info.get("pid", 0)))
+            and int(info["pid"]) != _pid()
+        ):
+            raise StartupError(
+                f"an engine is already running for {self.project.root} (pid {info['pid']}); "
+                "`workbench down` stops it"
+            )
+
+    def _watch(self, loop: asyncio.AbstractEventLoop, supervisor: Supervisor) -> Watcher | None:
+        root = self.project.root
+        if not root.is_dir():
+            return None
+
+        def changed(paths: set[Path]) -> None:
+            relevant = {p for p in paths if p.suffix in SPEC_SUFFIXES and ".workbench" not in p.parts}
+            if relevant:
+                names = ", ".join(sorted(p.name for p in relevant))
+                loop.call_soon_threadsafe(lambda: loop.create_task(self._reload(supervisor, names)))
+
+        watcher = Watcher([root], changed)
+        watcher.start()
+        return watcher
+
+    async def _reload(self, supervisor: Supervisor, cause: str) -> None:
+        project = await asyncio.to_thread(load_project, self.project.root)
+        if not project.ok:
+            problems = [p.format(relative_to=project.root) for p in project.problems if p.is_error]
+            self.store.publish(
+                "spec",
+                "engine",
+                f"{cause} changed but has errors; nothing changed:\n  " + "\n  ".join(problems),
+            )
+            return
+        self.store.publish("spec", "engine", f"{cause} changed; reconciling")
+        self.project = project
+        await supervisor.apply(project)
+
+
+async def _print_events(queue: asyncio.Queue[Event], on_event: Callable[[Event], None] | None) -> None:
+    while True:
+        event = await queue.get()
+        if on_event is not None:
+            on_event(event)
+
+
+def _copy_server_code(target: Path) -> None:
+    """The inference server's code, alone, for instances' environments (PYTHONPATH)."""
+    package = Path(workbench.__file__).resolve().parent
+    fresh = target.with_name(target.name + ".new")
+    shutil.rmtree(fresh, ignore_errors=True)
+    shutil.copytree(
+        package / "server", fresh / "workbench" / "server", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copy2(package / "__init__.py", fresh / "workbench" / "__init__.py")
+    shutil.rmtree(target, ignore_errors=True)
+    fresh.rename(target)
+
+
+def _pid() -> int:
+    return os.getpid()

@@ -1,0 +1,205 @@
+"""Virtual environments for deployments, built with uv and cached per user.
+
+An environment is defined by its pip requirements (the conda file's pip section and the conda
+packages that have a PyPI equivalent), its Python version and what the workbench server needs.
+The hash of that definition names a folder under ~/.cache/endpoint-workbench/envs/, shared by
+every project: a second deployment or project with the same definition reuses it at once.
+A build goes into a temporary folder that is renamed when complete, so a crash or a full disk
+never leaves a half-built environment behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.errors import StartupError
+from workbench.spec.assets import EnvironmentSpec
+
+SERVER_NEEDS = ("aiohttp>=3.9",)
+BUILDER_VERSION = "1"
+CONDA_TO_PYPI = {
+    "pytorch": "torch",
+    "py-xgboost": "xgboost",
+    "tensorflow-gpu": "tensorflow",
+    "pytables": "tables",
+    "matplotlib-base": "matplotlib",
+    "python-dateutil": "python-dateutil",
+}
+CONDA_ONLY = {
+    "cudatoolkit",
+    "cudnn",
+    "cuda-toolkit",
+    "mkl",
+    "mkl-service",
+    "openmpi",
+    "mpich",
+    "libgcc-ng",
+    "libstdcxx-ng",
+    "_libgcc_mutex",
+    "ca-certificates",
+    "openssl",
+    "nccl",
+    "blas",
+    "libblas",
+    "pytorch-cuda",
+    "git",
+    "curl",
+    "make",
+    "gcc",
+    "gxx",
+}
+_NAME = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)\s*(.*)$")
+
+
+class EnvironmentBuildError(StartupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Requirements:
+    packages: tuple[str, ...]
+    python: str
+    warnings: tuple[str, ...]
+
+    def digest(self) -> str:
+        text = json.dumps([BUILDER_VERSION, self.python, sorted(self.packages)])
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def requirements(environment: EnvironmentSpec | None) -> Requirements:
+    """What to install for `environment`, and warnings for what cannot be installed from PyPI."""
+    host = f"{sys.version_info.major}.{sys.version_info.minor}"
+    packages: list[str] = list(SERVER_NEEDS)
+    warnings: list[str] = []
+    conda = environment.conda_file if environment is not None else None
+    if conda is not None:
+        if (
+            conda.python
+            and not host.startswith(conda.python.rstrip(".*"))
+            and not conda.python.startswith(host)
+        ):
+            warnings.append(
+                f"{conda.path.name} asks for Python {conda.python}; this machine's Python is {host}, "
+                "which the environment uses instead"
+            )
+        for package in conda.conda_packages:
+            converted = _from_conda(package)
+            if converted is None:
+                warnings.append(f"conda-only package '{package}' has no PyPI equivalent and is skipped")
+            else:
+                packages.append(converted)
+        packages.extend(conda.pip_packages)
+    return Requirements(tuple(packages), host, tuple(warnings))
+
+
+def _from_conda(package: str) -> str | None:
+    match = _NAME.match(package.strip())
+    if match is None:
+        return package
+    name, version = match.group(1), match.group(2).strip()
+    name = name.split("::")[-1]
+    if name.lower() in CONDA_ONLY:
+        return None
+    name = CONDA_TO_PYPI.get(name.lower(), name)
+    if version.startswith("=") and not version.startswith("=="):
+        version = "=" + version  # conda's numpy=1.26 is pip's numpy==1.26
+    elif version and version[0].isdigit():
+        version = "==" + version
+    return f"{name}{version}"
+
+
+def cache_root() -> Path:
+    base = (
+        os.environ.get("WORKBENCH_CACHE") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    )
+    return Path(base) / "endpoint-workbench" / "envs"
+
+
+class EnvironmentBuilder:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or cache_root()
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def python(self, wanted: Requirements) -> Path:
+        return self.root / wanted.digest() / "bin" / "python"
+
+    def is_built(self, wanted: Requirements) -> bool:
+        return (self.root / wanted.digest() / ".complete").is_file()
+
+    async def ensure(self, wanted: Requirements, log: Path, progress: Callable[[str], object]) -> Path:
+        """The environment's interpreter, building it first when it is not in the cache."""
+        digest = wanted.digest()
+        async with self._locks.setdefault(digest, asyncio.Lock()):
+            if self.is_built(wanted):
+                return self.python(wanted)
+            await self._build(wanted, log, progress)
+            return self.python(wanted)
+
+    async def _build(self, wanted: Requirements, log: Path, progress: Callable[[str], object]) -> None:
+        final = self.root / wanted.digest()
+        building = self.root / f"{wanted.digest()}.building-{os.getpid()}"
+        shutil.rmtree(building, ignore_errors=True)
+        building.parent.mkdir(parents=True, exist_ok=True)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        uv = _uv()
+        progress(f"building environment: {len(wanted.packages)} package(s) with uv")
+        with log.open("a") as out:
+            out.write(f"requirements: {', '.join(wanted.packages)}\n")
+            out.flush()
+            await _run(
+                [uv, "venv", "--quiet", "--relocatable", "--python", sys.executable, str(building)],
+                out,
+                building,
+            )
+            await _run(
+                [uv, "pip", "install", "--python", str(building / "bin" / "python"), *wanted.packages],
+                out,
+                building,
+                progress,
+            )
+        (building / ".complete").write_text(json.dumps(list(wanted.packages)))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(building, final)
+        progress("environment ready")
+
+
+async def _run(
+    command: list[str], out: object, building: Path, progress: Callable[[str], object] | None = None
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    assert process.stdout is not None
+    tail: list[str] = []
+    async for raw in process.stdout:
+        line = raw.decode(errors="replace").rstrip()
+        out.write(line + "\n")  # type: ignore[attr-defined]
+        out.flush()  # type: ignore[attr-defined]
+        tail = [*tail[-19:], line]
+        if progress is not None and line.strip().startswith(("Resolved", "Prepared", "Installed")):
+            progress(line.strip())
+    if await process.wait() != 0:
+        shutil.rmtree(building, ignore_errors=True)
+        detail = "\n".join(tail[-8:])
+        raise EnvironmentBuildError(f"environment build failed ({command[1]} {command[2]}):\n{detail}")
+
+
+def _uv() -> str:
+    try:
+        import uv  # noqa: PLC0415 (the wheel that ships the uv binary)
+
+        return str(uv.find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        found = shutil.which("uv")
+        if found is None:
+            raise EnvironmentBuildError("uv is not installed: pip install uv") from None
+        return found

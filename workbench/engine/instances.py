@@ -1,0 +1,207 @@
+"""One instance's life: start, wait until ready, probe, restart with capped backoff, give up.
+
+Readiness is polled every 0.1 s from the start, so an instance is routed to as soon as its
+server answers (Azure waits `initial_delay` before its first probe; being ready sooner changes
+nothing a client sees). A start-up that fails MAX_BOOT_FAILURES times in a row (init() raising,
+the script not loading, readiness never reached) marks the instance Failed instead of looping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from workbench.runtimes.base import RunningInstance
+from workbench.state import InstancePhase, InstanceState
+
+if TYPE_CHECKING:
+    from workbench.engine.deployments import DeploymentRunner
+
+MAX_BOOT_FAILURES = 3
+READY_POLL_S = 0.1
+MAX_BACKOFF_S = 30.0
+LOG_TAIL_LINES = 20
+
+
+class InstanceRunner:
+    def __init__(self, deployment: DeploymentRunner, serial: int, generation: int) -> None:
+        self.deployment = deployment
+        self.ctx = deployment.ctx
+        self.generation = generation
+        self.state = InstanceState(id=f"{deployment.name}-{serial}")
+        self.name = f"{deployment.endpoint}.{deployment.name}.{serial}"
+        self.log_file = self.ctx.files.instance_log(deployment.endpoint, deployment.name, self.state.id)
+        self.running: RunningInstance | None = None
+        self.ready = asyncio.Event()
+        self.failure: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def subject(self) -> str:
+        return f"{self.deployment.endpoint}/{self.state.id}"
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._live(), name=self.name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._stop_process()
+        self.state.state = InstancePhase.STOPPED
+        self.deployment.instance_changed()
+
+    async def _stop_process(self) -> None:
+        if self.running is not None:
+            await self.ctx.runtime.stop(self.running)
+            self.ctx.registry.remove(self.name)
+            self.running = None
+
+    async def _live(self) -> None:
+        boot_failures = 0
+        while True:
+            started = time.monotonic()
+            exit_code = await self._run_once()
+            self.ready.clear()
+            if exit_code is None:  # became ready, then exited or failed its liveness probe
+                boot_failures = 0
+            else:
+                boot_failures += 1
+            if boot_failures >= MAX_BOOT_FAILURES:
+                self.failure = self._reason(self.state.exit_code)
+                self.state.state = InstancePhase.FAILED
+                self.ctx.store.publish(
+                    "instance", self.subject, f"Failed: start-up failed {boot_failures} times"
+                )
+                self.deployment.instance_changed()
+                return
+            self.state.restarts += 1
+            self.state.state = InstancePhase.CRASHED
+            backoff = min(MAX_BACKOFF_S, 0.5 * 2 ** max(0, boot_failures - 1))
+            if time.monotonic() - started > 60:
+                backoff = 0.5
+            self.ctx.store.publish(
+                "instance",
+                self.subject,
+                f"exited with code {self.state.exit_code}; restarting in {backoff:.1f} s "
+                f"(restart {self.state.restarts})",
+            )
+            self.deployment.instance_changed()
+            await asyncio.sleep(backoff)
+
+    async def _run_once(self) -> int | None:
+        """Start the server and serve until it stops: None if it had become ready, else the
+        exit code of a failed start-up."""
+        spec = self.deployment.instance_spec(self.name, _free_port(), self.log_file)
+        self.running = await self.ctx.runtime.start(spec)
+        self.state.state, self.state.url, self.state.pid = (
+            InstancePhase.STARTING,
+            self.running.url,
+            self.running.pid,
+        )
+        self.state.exit_code = None
+        if self.running.pid is not None:
+            self.ctx.registry.add(self.name, self.running.pid)
+        self.deployment.instance_changed()
+        exited = asyncio.ensure_future(self.ctx.runtime.wait(self.running))
+        try:
+            if not await self._until_ready(exited):
+                if not exited.done():
+                    self.ctx.store.publish(
+                        "instance", self.subject, "readiness probe never succeeded; stopping"
+                    )
+                    await self._stop_process()
+                self.state.exit_code = exited.result() if exited.done() else None
+                return self.state.exit_code if self.state.exit_code is not None else -1
+            self.state.state = InstancePhase.READY
+            self.ready.set()
+            if self.state.restarts:
+                self.ctx.store.publish(
+                    "instance", self.subject, f"ready again after restart {self.state.restarts}"
+                )
+            self.deployment.instance_changed()
+            await self._probe_until_exit(exited)
+            self.state.exit_code = exited.result() if exited.done() else None
+            return None
+        finally:
+            if not exited.done():
+                await self._stop_process()
+                exited.cancel()
+            self.ctx.registry.remove(self.name)
+            self.running = None
+
+    async def _until_ready(self, exited: asyncio.Future[int]) -> bool:
+        probe = self.deployment.spec.readiness_probe
+        deadline = time.monotonic() + probe.initial_delay + probe.period * probe.failure_threshold
+        while time.monotonic() < deadline:
+            if exited.done():
+                return False
+            if await self._healthy(probe.timeout):
+                return True
+            await asyncio.wait([exited], timeout=READY_POLL_S)
+        return False
+
+    async def _probe_until_exit(self, exited: asyncio.Future[int]) -> None:
+        liveness = self.deployment.spec.liveness_probe
+        readiness = self.deployment.spec.readiness_probe
+        failures = 0
+        while not exited.done():
+            await asyncio.wait([exited], timeout=liveness.period)
+            if exited.done():
+                return
+            if await self._healthy(liveness.timeout):
+                failures = 0
+                if self.state.state is InstancePhase.UNREADY:
+                    self.state.state = InstancePhase.READY
+                    self.ready.set()
+                    self.deployment.instance_changed()
+                continue
+            failures += 1
+            if failures >= readiness.failure_threshold and self.state.state is InstancePhase.READY:
+                self.state.state = InstancePhase.UNREADY
+                self.ready.clear()
+                self.deployment.instance_changed()
+            if failures >= liveness.failure_threshold:
+                self.ctx.store.publish(
+                    "instance", self.subject, f"liveness probe failed {failures} times; restarting"
+                )
+                await self._stop_process()
+                return
+
+    async def _healthy(self, timeout_s: float) -> bool:
+        assert self.running is not None
+        try:
+            async with self.ctx.http.get(
+                self.running.url + "/", timeout=aiohttp.ClientTimeout(total=timeout_s)
+            ) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            return False
+
+    def _reason(self, exit_code: int | None) -> str:
+        cause = f"exited with code {exit_code}" if exit_code is not None else "readiness probe failed"
+        tail = log_tail(self.log_file, LOG_TAIL_LINES)
+        return f"ResourceNotReady: User container has crashed or terminated: {cause}\n" + "\n".join(tail)
+
+
+def log_tail(path: object, lines: int) -> list[str]:
+    try:
+        with open(str(path), "rb") as file:
+            file.seek(0, 2)
+            size = file.tell()
+            file.seek(max(0, size - 64 * 1024))
+            return file.read().decode(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

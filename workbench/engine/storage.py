@@ -1,0 +1,110 @@
+"""The storage initializer: stages a deployment's model and code where Azure puts them.
+
+    <staged>/azureml-models/<model name>/<version>/<file>      a single-file model
+    <staged>/azureml-models/<model name>/<version>/<folder>/   a folder model keeps its name
+    <staged>/app/<code folder name>/...                         the code
+
+Files are hard-linked where the file system allows, copied otherwise, never symlinked (MLflow
+refuses symlinked model paths, reference 1.16). Staging writes into a fresh folder and swaps it
+in, so a failure never leaves a half-staged deployment. Every step goes to the deployment's
+`storage-initializer` log.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.errors import StartupError
+from workbench.spec.deployment import DeploymentSpec
+
+
+@dataclass(frozen=True)
+class Staged:
+    model_dir: Path | None
+    """AZUREML_MODEL_DIR: .../azureml-models/<name>/<version>"""
+    app_root: Path
+    """AML_APP_ROOT: the code folder joined with the scoring script's sub-folder"""
+    entry_script: str
+    """AZUREML_ENTRY_SCRIPT: the scoring script's file name"""
+
+
+class StagingError(StartupError):
+    pass
+
+
+def stage(deployment: DeploymentSpec, target: Path, log: Path) -> Staged:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as out:
+
+        def say(line: str) -> None:
+            out.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} | storage-initializer | {line}\n")
+            out.flush()
+
+        start = time.perf_counter()
+        fresh = target.with_name(target.name + ".staging")
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir(parents=True)
+        model_dir: Path | None = None
+        try:
+            if deployment.model is not None:
+                model = deployment.model
+                model_dir = target / "azureml-models" / model.name / model.version
+                say(f"Staging model {model.name}:{model.version} from {model.path}")
+                destination = fresh / "azureml-models" / model.name / model.version
+                destination.mkdir(parents=True)
+                files, size = _link_tree(model.path, destination / model.path.name)
+                say(f"Model staged: {files} file(s), {_megabytes(size)}")
+            code = deployment.code_configuration
+            if code is None:
+                app_root, entry = target / "app", ""
+            else:
+                say(f"Staging code from {code.code}")
+                files, size = _link_tree(code.code, fresh / "app" / code.code.name)
+                say(f"Code staged: {files} file(s), {_megabytes(size)}")
+                script = Path(code.scoring_script)
+                app_root = target / "app" / code.code.name / script.parent
+                entry = script.name
+        except OSError as exc:
+            shutil.rmtree(fresh, ignore_errors=True)
+            say(f"Failed: {exc.strerror or exc}: {exc.filename}")
+            raise StagingError(f"storage initializer failed: {exc.strerror or exc}: {exc.filename}") from exc
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(fresh, target)
+        say(f"Done in {(time.perf_counter() - start) * 1000:.0f} ms")
+    return Staged(model_dir, app_root, entry)
+
+
+def _link_tree(source: Path, destination: Path) -> tuple[int, int]:
+    """Hard-link (or copy) `source`, a file or a folder, to `destination`; (files, bytes)."""
+    if source.is_file():
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        _link(source, destination)
+        return 1, source.stat().st_size
+    if not source.is_dir():
+        raise FileNotFoundError(2, "No such file or directory", str(source))
+    files = size = 0
+    for folder, subfolders, names in os.walk(source):
+        subfolders[:] = [d for d in subfolders if d not in ("__pycache__", ".git")]
+        relative = Path(folder).relative_to(source)
+        (destination / relative).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            path = Path(folder) / name
+            _link(path, destination / relative / name)
+            files += 1
+            size += path.stat().st_size
+    return files, size
+
+
+def _link(source: Path, destination: Path) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.2f} MB"

@@ -1,0 +1,135 @@
+"""Observed state: what the engine sees of endpoints, deployments and instances, in Azure's words.
+
+Plain data with JSON in and out, shared by the engine (which fills it) and its clients (the CLI,
+the TUI), which read it from the control API.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class ProvisioningState(str, enum.Enum):
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    DELETING = "Deleting"
+
+
+class InstancePhase(str, enum.Enum):
+    STARTING = "Starting"
+    READY = "Ready"
+    UNREADY = "Unready"
+    CRASHED = "Crashed"
+    FAILED = "Failed"
+    STOPPED = "Stopped"
+
+
+@dataclass
+class InstanceState:
+    id: str
+    state: InstancePhase = InstancePhase.STARTING
+    url: str | None = None
+    pid: int | None = None
+    restarts: int = 0
+    exit_code: int | None = None
+
+
+@dataclass
+class DeploymentState:
+    name: str
+    provisioning_state: ProvisioningState = ProvisioningState.CREATING
+    instance_count: int = 1
+    instances: list[InstanceState] = field(default_factory=list)
+    reason: str | None = None
+    """Why the deployment failed, in Azure's words, with the last lines of the log."""
+
+
+@dataclass
+class EndpointState:
+    name: str
+    auth_mode: str = "key"
+    scoring_uri: str | None = None
+    traffic: dict[str, int] = field(default_factory=dict)
+    mirror_traffic: dict[str, int] = field(default_factory=dict)
+    provisioning_state: ProvisioningState = ProvisioningState.CREATING
+    deployments: list[DeploymentState] = field(default_factory=list)
+
+    def deployment(self, name: str) -> DeploymentState | None:
+        return next((d for d in self.deployments if d.name == name), None)
+
+
+@dataclass
+class Event:
+    """Something that happened, with its cause: "blue/0 restarted: exited with code 1"."""
+
+    kind: str
+    subject: str
+    message: str
+    time: float = field(default_factory=time.time)
+
+    def line(self) -> str:
+        stamp = time.strftime("%H:%M:%S", time.localtime(self.time))
+        return f"{stamp} {self.subject}: {self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Event:
+        return cls(str(data["kind"]), str(data["subject"]), str(data["message"]), float(data["time"]))
+
+
+def endpoints_to_json(endpoints: list[EndpointState]) -> list[dict[str, Any]]:
+    return [_plain(asdict(e)) for e in endpoints]
+
+
+def endpoints_from_json(data: list[dict[str, Any]]) -> list[EndpointState]:
+    endpoints: list[EndpointState] = []
+    for item in data:
+        deployments = [
+            DeploymentState(
+                name=d["name"],
+                provisioning_state=ProvisioningState(d["provisioning_state"]),
+                instance_count=int(d["instance_count"]),
+                instances=[
+                    InstanceState(
+                        id=i["id"],
+                        state=InstancePhase(i["state"]),
+                        url=i["url"],
+                        pid=i["pid"],
+                        restarts=int(i["restarts"]),
+                        exit_code=i["exit_code"],
+                    )
+                    for i in d["instances"]
+                ],
+                reason=d["reason"],
+            )
+            for d in item["deployments"]
+        ]
+        endpoints.append(
+            EndpointState(
+                name=item["name"],
+                auth_mode=item["auth_mode"],
+                scoring_uri=item["scoring_uri"],
+                traffic=dict(item["traffic"]),
+                mirror_traffic=dict(item["mirror_traffic"]),
+                provisioning_state=ProvisioningState(item["provisioning_state"]),
+                deployments=deployments,
+            )
+        )
+    return endpoints
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,85 @@
+"""The environment requirements and the storage initializer, on real files."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SpecFolder, project_files
+from workbench.engine.environments import EnvironmentBuilder, requirements
+from workbench.engine.storage import StagingError, stage
+from workbench.spec import load_project
+
+CONDA = """\
+name: env
+channels: [conda-forge]
+dependencies:
+  - python=3.8
+  - numpy=1.26.4
+  - cudatoolkit=11.8
+  - pytorch>=2.1
+  - pip
+  - pip:
+      - requests==2.32.3
+"""
+
+
+def test_conda_file_becomes_pip_requirements_with_warnings(spec_folder: SpecFolder) -> None:
+    env = "environment:\n  image: python:3.11-slim\n  conda_file: conda.yml\n"
+    files = project_files(conda__yml=CONDA)
+    files["blue.yml"] = files["blue.yml"].replace("environment:\n  image: python:3.11-slim\n", env)
+    folder = spec_folder(files)
+    deployment = load_project(folder).raise_for_errors().endpoints[0].deployments[0]
+
+    wanted = requirements(deployment.environment)
+
+    assert wanted.packages[0].startswith("aiohttp")
+    assert "numpy==1.26.4" in wanted.packages
+    assert "torch>=2.1" in wanted.packages
+    assert "requests==2.32.3" in wanted.packages
+    assert not any(p.startswith("cudatoolkit") for p in wanted.packages)
+    assert any("conda-only package 'cudatoolkit=11.8' has no PyPI equivalent" in w for w in wanted.warnings)
+    assert any("asks for Python 3.8" in w for w in wanted.warnings)
+
+
+def test_cached_environment_is_ready_in_under_a_second(tmp_path: Path) -> None:
+    builder = EnvironmentBuilder(tmp_path / "envs")
+    wanted = requirements(None)
+    asyncio.run(builder.ensure(wanted, tmp_path / "build.log", lambda _: None))
+    start = time.perf_counter()
+    python = asyncio.run(builder.ensure(wanted, tmp_path / "build.log", lambda _: None))
+    assert time.perf_counter() - start < 1
+    assert python.is_file()
+    assert not list((tmp_path / "envs").glob("*.building-*"))
+
+
+def test_staging_lays_out_model_and_code_as_azure_does(spec_folder: SpecFolder, tmp_path: Path) -> None:
+    folder = spec_folder(project_files())
+    deployment = load_project(folder).raise_for_errors().endpoints[0].deployments[0]
+
+    staged = stage(deployment, tmp_path / "staged", tmp_path / "storage-initializer.log")
+
+    assert deployment.model is not None
+    assert staged.model_dir == tmp_path / "staged" / "azureml-models" / deployment.model.name / "1"
+    assert (staged.model_dir / "model.pkl").read_text() == "x"
+    assert os.stat(staged.model_dir / "model.pkl").st_ino == os.stat(folder / "model.pkl").st_ino
+    assert staged.app_root == tmp_path / "staged" / "app" / "src"
+    assert staged.entry_script == "score.py"
+    log = (tmp_path / "storage-initializer.log").read_text()
+    assert "Staging model" in log
+    assert "Model staged: 1 file(s)" in log
+
+
+def test_staging_a_model_that_vanished_is_a_clear_error(spec_folder: SpecFolder, tmp_path: Path) -> None:
+    folder = spec_folder(project_files())
+    deployment = load_project(folder).raise_for_errors().endpoints[0].deployments[0]
+    (folder / "model.pkl").unlink()
+
+    with pytest.raises(StagingError, match="storage initializer failed: No such file or directory"):
+        stage(deployment, tmp_path / "staged", tmp_path / "storage-initializer.log")
+    assert "Failed: No such file or directory" in (tmp_path / "storage-initializer.log").read_text()
+    assert not (tmp_path / "staged").exists()

@@ -159,7 +159,7 @@ class DeploymentRunner:
         )
 
     def _add_instance(self) -> InstanceRunner:
-        runner = InstanceRunner(self, self._serial, self.generation)
+        runner = InstanceRunner(self, self._serial)
         self._serial += 1
         self.instances.append(runner)
         self.state.instances.append(runner.state)

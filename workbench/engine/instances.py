@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import socket
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -29,10 +30,9 @@ LOG_TAIL_LINES = 20
 
 
 class InstanceRunner:
-    def __init__(self, deployment: DeploymentRunner, serial: int, generation: int) -> None:
+    def __init__(self, deployment: DeploymentRunner, serial: int) -> None:
         self.deployment = deployment
         self.ctx = deployment.ctx
-        self.generation = generation
         self.state = InstanceState(id=f"{deployment.name}-{serial}")
         self.name = f"{deployment.endpoint}.{deployment.name}.{serial}"
         self.log_file = self.ctx.files.instance_log(deployment.endpoint, deployment.name, self.state.id)
@@ -190,9 +190,9 @@ class InstanceRunner:
         return f"ResourceNotReady: User container has crashed or terminated: {cause}\n" + "\n".join(tail)
 
 
-def log_tail(path: object, lines: int) -> list[str]:
+def log_tail(path: Path, lines: int) -> list[str]:
     try:
-        with open(str(path), "rb") as file:
+        with path.open("rb") as file:
             file.seek(0, 2)
             size = file.tell()
             file.seek(max(0, size - 64 * 1024))

@@ -8,6 +8,7 @@ from workbench.engine import reconcile
 from workbench.engine.context import Context
 from workbench.engine.deployments import DeploymentRunner
 from workbench.spec import Project
+from workbench.spec.deployment import DeploymentSpec
 from workbench.state import DeploymentState, EndpointState, ProvisioningState
 
 
@@ -44,12 +45,12 @@ class Supervisor:
                 work.append(self.deployments[action.key].replace(specs[action.key]))
         await asyncio.gather(*work)
 
-    async def _create(self, key: reconcile.Key, spec: object, fingerprint: str) -> None:
+    async def _create(self, key: reconcile.Key, spec: DeploymentSpec, fingerprint: str) -> None:
         endpoint = self.ctx.store.endpoint(key[0])
         assert endpoint is not None
-        state = DeploymentState(name=key[1], instance_count=spec.instance_count)  # type: ignore[attr-defined]
+        state = DeploymentState(name=key[1], instance_count=spec.instance_count)
         endpoint.deployments.append(state)
-        runner = DeploymentRunner(self.ctx, key[0], spec, state)  # type: ignore[arg-type]
+        runner = DeploymentRunner(self.ctx, key[0], spec, state)
         self.deployments[key] = runner
         self.fingerprints[key] = fingerprint
         await runner.create()

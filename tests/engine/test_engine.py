@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import QUICKSTART, run_workbench
 from tests.engine.harness import copy_project, engine, start_engine
+from workbench.client import EngineClient
 from workbench.state import InstancePhase, ProvisioningState
 
 ENDPOINT = (
@@ -232,3 +233,19 @@ def test_status_without_an_engine_says_how_to_start_one(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "no engine is running for" in result.stderr
     assert "workbench up" in result.stderr
+
+
+def test_event_stream_and_log_follow(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
+    with engine(folder, tmp_path) as running:
+        (endpoint,) = running.wait_settled(120)
+        with EngineClient.for_folder(folder) as client:
+            events = [e.line() for e in client.events(follow=False)]
+            assert any("tests/blue: Succeeded: 1/1 instance(s) ready" in line for line in events)
+            url = endpoint.deployments[0].instances[0].url
+            lines = client.logs("tests", "blue", lines=1, follow=True)
+            assert next(lines)  # the last line already written
+            httpx.post(f"{url}/score", content=b"followed")
+            followed = next(line for line in lines if "POST /score" in line)
+            assert " 200 " in followed
+            lines.close()  # type: ignore[attr-defined]

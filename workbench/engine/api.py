@@ -61,11 +61,15 @@ class ControlApi:
                 await response.write(json.dumps(event.to_json()).encode() + b"\n")
             if request.query.get("follow") != "1":
                 return response
-            while True:
-                event = await queue.get()
+            while not _gone(request):
+                try:
+                    event = await asyncio.wait_for(queue.get(), FOLLOW_POLL_S * 5)
+                except asyncio.TimeoutError:
+                    continue
                 await response.write(json.dumps(event.to_json()).encode() + b"\n")
         finally:
             self.store.unsubscribe(queue)
+        return response
 
     async def logs(self, request: web.Request) -> web.StreamResponse:
         endpoint, deployment = request.query.get("endpoint", ""), request.query.get("deployment", "")
@@ -97,7 +101,7 @@ class ControlApi:
         for line in log_tail(path, lines):
             await response.write(line.encode() + b"\n")
         if request.query.get("follow") == "1":
-            await _follow(path, response)
+            await _follow(path, request, response)
         return response
 
     def _log_path(
@@ -120,9 +124,14 @@ class ControlApi:
         return web.json_response({"status": "stopping"})
 
 
-async def _follow(path: Path, response: web.StreamResponse) -> None:
+def _gone(request: web.Request) -> bool:
+    """The client has closed its end: stop streaming to it."""
+    return request.transport is None or request.transport.is_closing()
+
+
+async def _follow(path: Path, request: web.Request, response: web.StreamResponse) -> None:
     position = path.stat().st_size if path.exists() else 0
-    while True:
+    while not _gone(request):
         await asyncio.sleep(FOLLOW_POLL_S)
         if not path.exists():
             continue

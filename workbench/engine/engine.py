@@ -67,7 +67,7 @@ class Engine:
             supervisor = Supervisor(ctx)
             token = secrets.token_urlsafe(32)
             api = ControlApi(self.store, self.files, token, self.request_stop)
-            runner = web.AppRunner(api.build(), access_log=None, handle_signals=False)
+            runner = web.AppRunner(api.build(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()

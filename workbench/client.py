@@ -78,12 +78,28 @@ class EngineClient:
     def shutdown(self) -> None:
         self._request("POST", "/v1/shutdown")
 
+    def credentials(self, endpoint: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._get(f"/v1/endpoints/{endpoint}/credentials").json()
+        return result
+
+    def regenerate_keys(self, endpoint: str, key_type: str) -> None:
+        self._request("POST", f"/v1/endpoints/{endpoint}/regenerate-keys", {"key_type": key_type})
+
+    def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int] | None) -> None:
+        self._request(
+            "POST", f"/v1/endpoints/{endpoint}/traffic", {"traffic": traffic, "mirror_traffic": mirror}
+        )
+
+    def metrics(self, endpoint: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._get(f"/v1/endpoints/{endpoint}/metrics").json()
+        return result
+
     def _get(self, path: str) -> httpx.Response:
         return self._request("GET", path)
 
-    def _request(self, method: str, path: str) -> httpx.Response:
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
         try:
-            response = self._http.request(method, path)
+            response = self._http.request(method, path, json=body)
         except httpx.TransportError as exc:
             raise EngineError(
                 f"the engine for {self.root} does not answer at {self.url} ({exc}); "

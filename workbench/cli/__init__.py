@@ -20,6 +20,7 @@ COMMANDS = {
     "validate": "workbench.cli.validate",
     "serve": "workbench.cli.serve",
     "engine": "workbench.cli.engine_commands",
+    "endpoint": "workbench.cli.endpoint_commands",
 }
 
 

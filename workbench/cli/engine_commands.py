@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.errors import EngineError
 from workbench.state import EndpointState, Event, InstancePhase
 
 if TYPE_CHECKING:
@@ -44,11 +45,11 @@ def add_parser(commands: Any) -> None:
         "logs", help="show a deployment's logs (like az ml online-deployment get-logs)"
     )
     logs.add_argument("endpoint")
-    logs.add_argument("deployment")
+    logs.add_argument("deployment", nargs="?", default="", help="not needed for --container router")
     logs.add_argument(
         "--container",
         default="inference-server",
-        choices=["inference-server", "storage-initializer", "build"],
+        choices=["inference-server", "storage-initializer", "build", "router"],
     )
     logs.add_argument("--instance", default="0", help="instance index or id (default: 0)")
     logs.add_argument("-l", "--lines", type=int, default=5000)
@@ -90,6 +91,8 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_logs(args: argparse.Namespace) -> int:
+    if not args.deployment and args.container != "router":
+        raise EngineError("DEPLOYMENT is needed unless --container router")
     with _client(args.project) as client:
         for line in client.logs(
             args.endpoint,

@@ -13,32 +13,72 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from workbench.engine.files import ProjectFiles
 from workbench.engine.instances import log_tail
+from workbench.engine.routing import Routing
 from workbench.engine.store import Store
+from workbench.errors import EngineError
 from workbench.state import endpoints_to_json
 
-CONTAINERS = ("inference-server", "storage-initializer", "build")
+CONTAINERS = ("inference-server", "storage-initializer", "build", "router")
 FOLLOW_POLL_S = 0.2
 
 
 class ControlApi:
-    def __init__(self, store: Store, files: ProjectFiles, token: str, shutdown: Callable[[], None]) -> None:
+    def __init__(
+        self, store: Store, files: ProjectFiles, token: str, shutdown: Callable[[], None], routing: Routing
+    ) -> None:
         self.store = store
         self.files = files
         self.token = token
         self.shutdown = shutdown
+        self.routing = routing
 
     def build(self) -> web.Application:
         app = web.Application(middlewares=[self._auth])
         app.router.add_get("/v1/status", self.status)
         app.router.add_get("/v1/events", self.events)
         app.router.add_get("/v1/logs", self.logs)
+        app.router.add_get("/v1/endpoints/{name}/credentials", self.credentials)
+        app.router.add_post("/v1/endpoints/{name}/regenerate-keys", self.regenerate)
+        app.router.add_post("/v1/endpoints/{name}/traffic", self.traffic)
+        app.router.add_get("/v1/endpoints/{name}/metrics", self.metrics)
         app.router.add_post("/v1/shutdown", self.stop)
         return app
+
+    async def credentials(self, request: web.Request) -> web.Response:
+        return await _answer(lambda: self.routing.credentials(request.match_info["name"]))
+
+    async def regenerate(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        name = request.match_info["name"]
+
+        def regenerate() -> dict[str, str]:
+            self.routing.regenerate(name, str(body.get("key_type")))
+            return {"status": "ok"}
+
+        return await _answer(regenerate)
+
+    async def traffic(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        name = request.match_info["name"]
+        traffic = {str(k): int(v) for k, v in dict(body.get("traffic") or {}).items()}
+        mirror = body.get("mirror_traffic")
+        mirror = None if mirror is None else {str(k): int(v) for k, v in dict(mirror).items()}
+        try:
+            problems = self.routing.set_traffic(name, traffic, mirror)
+        except EngineError as exc:
+            return web.json_response({"message": str(exc)}, status=404)
+        if problems:
+            return web.json_response({"message": "; ".join(problems), "problems": problems}, status=400)
+        return web.json_response({"status": "ok"})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return await _answer(lambda: self.routing.metrics(request.match_info["name"]))
 
     @web.middleware
     async def _auth(
@@ -78,23 +118,15 @@ class ControlApi:
             return web.json_response(
                 {
                     "message": f"Invalid container type '{container}'. Supported container types are "
-                    "inference-server, storage-initializer and build"
+                    "inference-server, storage-initializer, build and router"
                 },
                 status=400,
             )
-        state = self.store.endpoint(endpoint)
-        deployment_state = state.deployment(deployment) if state else None
-        if deployment_state is None:
-            return web.json_response({"message": f"no deployment {endpoint}/{deployment}"}, status=404)
-        path = self._log_path(
-            endpoint,
-            deployment,
-            container,
-            request.query.get("instance", "0"),
-            [i.id for i in deployment_state.instances],
-        )
+        path = self._resolve_log(endpoint, deployment, container, request.query.get("instance", "0"))
         if path is None:
-            return web.json_response({"message": "no such instance"}, status=404)
+            return web.json_response(
+                {"message": f"no such endpoint, deployment or instance: {endpoint}/{deployment}"}, status=404
+            )
         lines = int(request.query.get("lines", "5000"))
         response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
         await response.prepare(request)
@@ -103,6 +135,19 @@ class ControlApi:
         if request.query.get("follow") == "1":
             await _follow(path, request, response)
         return response
+
+    def _resolve_log(self, endpoint: str, deployment: str, container: str, instance: str) -> Path | None:
+        state = self.store.endpoint(endpoint)
+        if state is None:
+            return None
+        if container == "router":
+            return self.files.logs(endpoint, "router") / "access.log"
+        deployment_state = state.deployment(deployment)
+        if deployment_state is None:
+            return None
+        return self._log_path(
+            endpoint, deployment, container, instance, [i.id for i in deployment_state.instances]
+        )
 
     def _log_path(
         self, endpoint: str, deployment: str, container: str, instance: str, instance_ids: list[str]
@@ -122,6 +167,14 @@ class ControlApi:
     async def stop(self, request: web.Request) -> web.Response:
         asyncio.get_running_loop().call_soon(self.shutdown)
         return web.json_response({"status": "stopping"})
+
+
+async def _answer(produce: Callable[[], Any]) -> web.Response:
+    try:
+        return web.json_response(produce())
+    except EngineError as exc:
+        status = 404 if "does not exist" in str(exc) else 400
+        return web.json_response({"message": str(exc)}, status=status)
 
 
 def _gone(request: web.Request) -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -23,3 +24,5 @@ class Context:
     settings: LocalSettings
     registry: ProcessRegistry
     http: aiohttp.ClientSession
+    on_change: Callable[[], None] = field(default=lambda: None)
+    """Called after any deployment or instance changed: the engine rebuilds the route tables."""

@@ -169,6 +169,7 @@ class DeploymentRunner:
     def instance_changed(self) -> None:
         """Recompute the deployment's state from its instances' and publish a change."""
         self.state.instances = [i.state for i in self.instances]
+        self.ctx.on_change()
         if self.state.provisioning_state in (ProvisioningState.DELETING,):
             return
         failed = next((i for i in self.instances if i.failure is not None), None)
@@ -193,6 +194,7 @@ class DeploymentRunner:
         if state in (ProvisioningState.CREATING, ProvisioningState.UPDATING):
             self._started = time.monotonic()
         self.state.provisioning_state = state
+        self.ctx.on_change()
         self.ctx.store.publish("deployment", self.subject, f"{state.value}: {why}")
 
 

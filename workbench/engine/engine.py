@@ -27,6 +27,7 @@ from workbench.engine.context import Context
 from workbench.engine.environments import EnvironmentBuilder
 from workbench.engine.files import ProjectFiles, read_json, write_json
 from workbench.engine.orphans import ProcessRegistry
+from workbench.engine.routing import Routing
 from workbench.engine.store import Store
 from workbench.engine.supervisor import Supervisor
 from workbench.errors import StartupError
@@ -65,8 +66,10 @@ class Engine:
                 self.files, self.store, self.builder, runtime, self.project.settings, registry, http
             )
             supervisor = Supervisor(ctx)
+            routing = Routing(self.files, self.store, supervisor.deployments_of)
+            ctx.on_change = routing.refresh
             token = secrets.token_urlsafe(32)
-            api = ControlApi(self.store, self.files, token, self.request_stop)
+            api = ControlApi(self.store, self.files, token, self.request_stop, routing)
             runner = web.AppRunner(api.build(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -85,16 +88,17 @@ class Engine:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, self.request_stop)
-            watcher = self._watch(loop, supervisor)
+            watcher = self._watch(loop, supervisor, routing)
             try:
                 self.store.publish("engine", "engine", f"control API on 127.0.0.1:{port}")
-                await supervisor.apply(self.project)
+                await self._apply(self.project, supervisor, routing)
                 await self._stop.wait()
             finally:
                 if watcher is not None:
                     watcher.stop()
                 self.store.publish("engine", "engine", "stopping every instance")
                 await supervisor.stop_all()
+                await routing.stop()
                 self.files.connection.unlink(missing_ok=True)
                 await runner.cleanup()
                 self.store.publish("engine", "engine", "stopped")
@@ -114,7 +118,16 @@ class Engine:
                 "`workbench down` stops it"
             )
 
-    def _watch(self, loop: asyncio.AbstractEventLoop, supervisor: Supervisor) -> Watcher | None:
+    @staticmethod
+    async def _apply(project: Project, supervisor: Supervisor, routing: Routing) -> None:
+        supervisor.update_endpoints(project)
+        await routing.apply(project)
+        await supervisor.apply(project)
+        routing.refresh()
+
+    def _watch(
+        self, loop: asyncio.AbstractEventLoop, supervisor: Supervisor, routing: Routing
+    ) -> Watcher | None:
         root = self.project.root
         if not root.is_dir():
             return None
@@ -123,13 +136,13 @@ class Engine:
             relevant = {p for p in paths if p.suffix in SPEC_SUFFIXES and ".workbench" not in p.parts}
             if relevant:
                 names = ", ".join(sorted(p.name for p in relevant))
-                loop.call_soon_threadsafe(lambda: loop.create_task(self._reload(supervisor, names)))
+                loop.call_soon_threadsafe(lambda: loop.create_task(self._reload(supervisor, routing, names)))
 
         watcher = Watcher([root], changed)
         watcher.start()
         return watcher
 
-    async def _reload(self, supervisor: Supervisor, cause: str) -> None:
+    async def _reload(self, supervisor: Supervisor, routing: Routing, cause: str) -> None:
         project = await asyncio.to_thread(load_project, self.project.root)
         if not project.ok:
             problems = [p.format(relative_to=project.root) for p in project.problems if p.is_error]
@@ -141,7 +154,7 @@ class Engine:
             return
         self.store.publish("spec", "engine", f"{cause} changed; reconciling")
         self.project = project
-        await supervisor.apply(project)
+        await self._apply(project, supervisor, routing)
 
 
 async def _print_events(queue: asyncio.Queue[Event], on_event: Callable[[Event], None] | None) -> None:

@@ -31,7 +31,7 @@ class Supervisor:
             key: reconcile.Observed(self.fingerprints[key], runner.spec.instance_count)
             for key, runner in self.deployments.items()
         }
-        self._update_endpoints(project)
+        self.update_endpoints(project)
         work = []
         for action in reconcile.plan(desired, observed):
             if isinstance(action, reconcile.Delete):
@@ -63,7 +63,7 @@ class Supervisor:
         if endpoint is not None:
             endpoint.deployments = [d for d in endpoint.deployments if d.name != key[1]]
 
-    def _update_endpoints(self, project: Project) -> None:
+    def update_endpoints(self, project: Project) -> None:
         store = self.ctx.store
         names = {e.name for e in project.endpoints}
         store.endpoints = [e for e in store.endpoints if e.name in names or e.deployments]
@@ -77,6 +77,9 @@ class Supervisor:
             state.traffic = dict(endpoint.spec.traffic)
             state.mirror_traffic = dict(endpoint.spec.mirror_traffic)
             state.provisioning_state = ProvisioningState.SUCCEEDED
+
+    def deployments_of(self, endpoint: str) -> dict[str, DeploymentRunner]:
+        return {key[1]: runner for key, runner in self.deployments.items() if key[0] == endpoint}
 
     async def stop_all(self) -> None:
         await asyncio.gather(*(runner.delete() for runner in self.deployments.values()))

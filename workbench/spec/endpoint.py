@@ -181,3 +181,31 @@ def _identity(reader: Reader, node: yaml.Node) -> Identity:
 
 def _optional_text(reader: Reader, found: dict[str, yaml.Node], key: str) -> str:
     return (reader.text(found[key], key) or "") if key in found else ""
+
+
+def traffic_rules(traffic: Mapping[str, int], mirror: Mapping[str, int], deployments: set[str]) -> list[str]:
+    """The traffic and mirror rules of the YAML and the service, for a change made at run time
+    (`workbench traffic`): every broken rule as a message."""
+    problems: list[str] = []
+    for name, share in {**traffic, **mirror}.items():
+        if name not in deployments:
+            problems.append(f"deployment '{name}' does not exist (known: {', '.join(sorted(deployments))})")
+        if not 0 <= share <= 100:
+            problems.append(f"{name}: {share}% is not between 0 and 100")
+    total = sum(traffic.values())
+    if total > 100:
+        problems.append("Traffic rule percentages must sum to less than or equal to 100%")
+    elif traffic and total not in (0, 100):
+        problems.append(f"traffic totals {total}%; the service accepts a total of 0 or 100")
+    active = {name: share for name, share in mirror.items() if share > 0}
+    if len(mirror) > 1:
+        problems.append("mirror traffic can go to one deployment only")
+    for name, share in active.items():
+        if share > 50:
+            problems.append(f"mirror traffic is at most 50%, got {share}%")
+        if traffic.get(name, 0) > 0:
+            problems.append(
+                f"deployment '{name}' has live traffic ({traffic[name]}%) and cannot also receive "
+                "mirror traffic"
+            )
+    return problems

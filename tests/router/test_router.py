@@ -1,0 +1,199 @@
+"""The router through the real engine and real instances: Azure's status codes, one by one."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.engine.harness import RunningEngine, engine, start_engine
+from workbench.client import EngineClient
+
+WHO = """\
+import json
+import os
+import time
+
+
+def init():
+    pass
+
+
+def run(data):
+    request = json.loads(data or "{}")
+    time.sleep(float(request.get("sleep", 0)))
+    if request.get("fail"):
+        raise ValueError("asked to fail")
+    return {"deployment": os.environ["DEPLOYMENT_NAME"]}
+"""
+
+
+def deployment(name: str, endpoint: str, extra: str = "") -> str:
+    return (
+        f"name: {name}\nendpoint_name: {endpoint}\n"
+        "code_configuration: {code: code, scoring_script: who.py}\n"
+        "environment: {image: python:3.11-slim}\ninstance_type: Standard_DS3_v2\n"
+        f"environment_variables: {{DEPLOYMENT_NAME: {name}}}\n{extra}"
+    )
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, RunningEngine]]:
+    root = tmp_path_factory.mktemp("router") / "project"
+    (root / "code").mkdir(parents=True)
+    (root / "code" / "who.py").write_text(WHO)
+    (root / "front.yml").write_text("name: front\nauth_mode: key\ntraffic: {blue: 90, green: 10}\n")
+    (root / "edge.yml").write_text("name: edge\nauth_mode: aml_token\ntraffic: {slowpoke: 100}\n")
+    (root / "blue.yml").write_text(deployment("blue", "front"))
+    (root / "green.yml").write_text(deployment("green", "front"))
+    (root / "slowpoke.yml").write_text(
+        deployment(
+            "slowpoke",
+            "edge",
+            "request_settings: {request_timeout_ms: 700, max_concurrent_requests_per_instance: 1}\n",
+        )
+    )
+    with engine(root, root.parent) as running:
+        running.wait_settled(180)
+        running.wait_for(lambda eps: all(e.scoring_uri for e in eps), 30)
+        yield root, running
+
+
+def endpoint_info(root: Path, name: str) -> tuple[str, dict[str, str]]:
+    with EngineClient.for_folder(root) as client:
+        uri = next(e.scoring_uri for e in client.status() if e.name == name)
+        credentials = client.credentials(name)
+    assert uri is not None
+    return uri, credentials
+
+
+def auth(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def test_traffic_splits_90_10_and_the_header_pins(project: tuple[Path, RunningEngine]) -> None:
+    root, _ = project
+    uri, keys = endpoint_info(root, "front")
+    served: Counter[str] = Counter()
+    with httpx.Client(headers=auth(keys["primaryKey"]), timeout=30) as client:
+        for _ in range(2000):
+            response = client.post(uri, content=b"{}")
+            assert response.status_code == 200
+            assert response.json()["deployment"] == response.headers["azureml-model-deployment"]
+            served[response.headers["azureml-model-deployment"]] += 1
+        pinned = client.post(uri, content=b"{}", headers={"azureml-model-deployment": "green"})
+    assert 140 < served["green"] < 260  # 10% of 2000 = 200, sd about 13
+    assert pinned.json() == {"deployment": "green"}
+
+
+def test_missing_or_wrong_key_is_401_and_both_keys_work(project: tuple[Path, RunningEngine]) -> None:
+    root, _ = project
+    uri, keys = endpoint_info(root, "front")
+    assert httpx.post(uri, content=b"{}").status_code == 401
+    wrong = httpx.post(uri, content=b"{}", headers=auth("nope"))
+    assert wrong.status_code == 401
+    assert wrong.json() == {"message": "key_auth_access_denied"}
+    assert httpx.post(uri, content=b"{}", headers=auth(keys["secondaryKey"])).status_code == 200
+
+
+def test_unknown_deployment_and_no_weight_are_404(project: tuple[Path, RunningEngine]) -> None:
+    root, _ = project
+    uri, keys = endpoint_info(root, "front")
+    unknown = httpx.post(
+        uri, content=b"{}", headers={**auth(keys["primaryKey"]), "azureml-model-deployment": "x"}
+    )
+    assert unknown.status_code == 404
+    with EngineClient.for_folder(root) as client:
+        client.set_traffic("front", {"blue": 0, "green": 0}, None)
+        nothing = httpx.post(uri, content=b"{}", headers=auth(keys["primaryKey"]))
+        still_pinned = httpx.post(
+            uri, content=b"{}", headers={**auth(keys["primaryKey"]), "azureml-model-deployment": "blue"}
+        )
+        client.set_traffic("front", {"blue": 90, "green": 10}, None)
+    assert nothing.status_code == 404
+    assert nothing.json()["message"].startswith("No valid deployments to route to.")
+    assert still_pinned.status_code == 200
+
+
+def test_timeout_is_408_failure_is_424_overload_is_429(project: tuple[Path, RunningEngine]) -> None:
+    root, _ = project
+    uri, token = endpoint_info(root, "edge")
+    headers = auth(token["accessToken"])
+    start = time.monotonic()
+    slow = httpx.post(uri, content=b'{"sleep": 1.5}', headers=headers, timeout=30)
+    assert slow.status_code == 408
+    assert slow.text == "upstream request timeout"
+    assert time.monotonic() - start < 1.4
+    time.sleep(1.2)  # the instance finishes the slow request meanwhile
+    failed = httpx.post(uri, content=b'{"fail": true}', headers=headers)
+    assert failed.status_code == 424
+    assert failed.headers["ms-azureml-model-error-statuscode"] == "500"
+    assert failed.headers["ms-azureml-model-error-reason"] == "Internal Server Error"
+    assert failed.json()["message"].startswith("An unexpected error occurred in scoring script")
+
+    def one(_: int) -> int:
+        return httpx.post(uri, content=b'{"sleep": 0.5}', headers=headers, timeout=30).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = Counter(pool.map(one, range(6)))
+    assert statuses[429] >= 3  # capacity 2 x 1 x 1 = 2 in flight
+    assert statuses[200] + statuses[408] >= 1
+    assert httpx.post(uri, content=b"{}", headers=auth("forged.token")).status_code == 401
+
+
+def test_mirroring_copies_about_half_without_changing_live_answers(
+    project: tuple[Path, RunningEngine],
+) -> None:
+    root, _ = project
+    uri, keys = endpoint_info(root, "front")
+    with EngineClient.for_folder(root) as client:
+        client.set_traffic("front", {"blue": 100, "green": 0}, {"green": 50})
+        before = client.metrics("front")["deployments"].get("green", {}).get("mirrored", 0)
+        with httpx.Client(headers=auth(keys["primaryKey"]), timeout=30) as http:
+            answers = Counter(http.post(uri, content=b"{}").json()["deployment"] for _ in range(400))
+        time.sleep(0.5)
+        metrics = client.metrics("front")
+        client.set_traffic("front", {"blue": 90, "green": 10}, {"green": 0})
+    mirrored = metrics["deployments"]["green"]["mirrored"] - before
+    assert answers == Counter({"blue": 400})
+    assert 140 < mirrored + metrics["mirror"]["dropped"] < 260
+    assert mirrored > 100
+    assert metrics["mirror"]["differing_share"] == 1.0  # green answers {"deployment": "green"}
+
+
+def test_regenerated_key_stops_at_once_and_state_survives_a_restart(
+    project: tuple[Path, RunningEngine], tmp_path: Path
+) -> None:
+    root, running = project
+    uri, keys = endpoint_info(root, "front")
+    with EngineClient.for_folder(root) as client:
+        client.regenerate_keys("front", "primary")
+        client.set_traffic("front", {"blue": 60, "green": 40}, None)
+    assert httpx.post(uri, content=b"{}", headers=auth(keys["primaryKey"])).status_code == 401
+    assert httpx.post(uri, content=b"{}", headers=auth(keys["secondaryKey"])).status_code == 200
+    _, new_keys = endpoint_info(root, "front")
+
+    running.process.terminate()
+    running.process.wait(timeout=30)
+    running.process = start_engine(root, running.log)
+    running.wait_settled(120)
+    running.wait_for(lambda eps: all(e.scoring_uri for e in eps), 30)
+    uri_after, keys_after = endpoint_info(root, "front")
+    with EngineClient.for_folder(root) as client:
+        traffic = next(e.traffic for e in client.status() if e.name == "front")
+    assert uri_after == uri
+    assert keys_after == new_keys
+    assert traffic == {"blue": 60, "green": 40}
+    saved = root / ".workbench" / "state.json"
+    assert oct(saved.stat().st_mode & 0o777) == "0o600"
+    assert (
+        keys_after["primaryKey"]
+        not in (root / ".workbench" / "logs" / "front" / "router" / "access.log").read_text()
+    )
+    assert json.loads(saved.read_text())["endpoints"]["front"]["traffic"] == {"blue": 60, "green": 40}

@@ -1,0 +1,125 @@
+"""`workbench credentials | regenerate-keys | traffic | invoke`: an endpoint's front door,
+shaped after `az ml online-endpoint get-credentials / regenerate-keys / update --traffic / invoke`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.errors import EngineError, WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.client import EngineClient
+
+BAR_WIDTH = 40
+
+
+def add_parser(commands: Any) -> None:
+    credentials = commands.add_parser("credentials", help="keys or a fresh token for an endpoint")
+    credentials.add_argument("endpoint")
+    credentials.add_argument("--json", action="store_true")
+    credentials.add_argument("--project", type=Path, default=Path("."))
+    credentials.set_defaults(run=run_credentials)
+
+    regenerate = commands.add_parser("regenerate-keys", help="replace one of an endpoint's keys")
+    regenerate.add_argument("endpoint")
+    regenerate.add_argument("--key-type", required=True, choices=["primary", "secondary"])
+    regenerate.add_argument("--project", type=Path, default=Path("."))
+    regenerate.set_defaults(run=run_regenerate)
+
+    traffic = commands.add_parser("traffic", help="show or change an endpoint's traffic split and mirror")
+    traffic.add_argument("endpoint")
+    traffic.add_argument("shares", nargs="*", metavar="DEPLOYMENT=PERCENT")
+    traffic.add_argument("--mirror", metavar="DEPLOYMENT=PERCENT", help="mirror share (name=0 turns it off)")
+    traffic.add_argument("--project", type=Path, default=Path("."))
+    traffic.set_defaults(run=run_traffic)
+
+    invoke = commands.add_parser("invoke", help="send a request file to an endpoint with its credentials")
+    invoke.add_argument("endpoint")
+    invoke.add_argument("--request-file", required=True, type=Path)
+    invoke.add_argument("--deployment", help="route to this deployment (azureml-model-deployment header)")
+    invoke.add_argument("--project", type=Path, default=Path("."))
+    invoke.set_defaults(run=run_invoke)
+
+
+def _client(folder: Path) -> EngineClient:
+    from workbench.client import EngineClient
+
+    return EngineClient.for_folder(folder)
+
+
+def run_credentials(args: argparse.Namespace) -> int:
+    with _client(args.project) as client:
+        credentials = client.credentials(args.endpoint)
+    if args.json:
+        print(json.dumps(credentials, indent=2))
+    else:
+        for key, value in credentials.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def run_regenerate(args: argparse.Namespace) -> int:
+    with _client(args.project) as client:
+        client.regenerate_keys(args.endpoint, args.key_type)
+    print(f"{args.key_type} key of {args.endpoint} regenerated", file=sys.stderr)
+    return 0
+
+
+def run_traffic(args: argparse.Namespace) -> int:
+    with _client(args.project) as client:
+        if args.shares or args.mirror:
+            traffic = _shares(args.shares) if args.shares else _current(client, args.endpoint)[0]
+            mirror = _shares([args.mirror]) if args.mirror else None
+            client.set_traffic(args.endpoint, traffic, mirror)
+        traffic, mirror = _current(client, args.endpoint)
+    for name, share in traffic.items():
+        print(f"{name:20} {share:3d}%  {'#' * (share * BAR_WIDTH // 100)}")
+    for name, share in mirror.items():
+        print(f"{name:20} {share:3d}%  {'~' * (share * BAR_WIDTH // 100)}  (mirror)")
+    return 0
+
+
+def run_invoke(args: argparse.Namespace) -> int:
+    import httpx
+
+    try:
+        body = args.request_file.read_bytes()
+    except OSError as exc:
+        raise WorkbenchError(f"cannot read {args.request_file}: {exc.strerror}") from exc
+    with _client(args.project) as client:
+        endpoint = next((e for e in client.status() if e.name == args.endpoint), None)
+        if endpoint is None or endpoint.scoring_uri is None:
+            raise EngineError(f"Local endpoint ({args.endpoint}) does not exist.")
+        credentials = client.credentials(args.endpoint)
+    secret = credentials.get("primaryKey") or credentials.get("accessToken")
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
+    if args.deployment:
+        headers["azureml-model-deployment"] = args.deployment
+    response = httpx.post(endpoint.scoring_uri, content=body, headers=headers, timeout=300)
+    sys.stdout.write(response.text + ("\n" if not response.text.endswith("\n") else ""))
+    if response.status_code >= 300:
+        served = response.headers.get("azureml-model-deployment", "-")
+        print(f"invoke failed: HTTP {response.status_code} (deployment {served})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _current(client: EngineClient, endpoint: str) -> tuple[dict[str, int], dict[str, int]]:
+    for state in client.status():
+        if state.name == endpoint:
+            return state.traffic, state.mirror_traffic
+    raise EngineError(f"Local endpoint ({endpoint}) does not exist.")
+
+
+def _shares(items: list[str]) -> dict[str, int]:
+    shares: dict[str, int] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if not name or not value.strip().lstrip("-").isdigit():
+            raise WorkbenchError(f"expected DEPLOYMENT=PERCENT, got '{item}'")
+        shares[name.strip()] = int(value)
+    return shares

@@ -1,0 +1,173 @@
+"""The engine's side of the routers: one per endpoint, on a port kept across restarts, with its
+keys and traffic override saved, and a route table rebuilt from the deployments on every change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from workbench.engine.files import ProjectFiles
+from workbench.engine.saved import SavedState
+from workbench.engine.store import Store
+from workbench.errors import EngineError
+from workbench.router.credentials import TokenSigner
+from workbench.router.endpoint import EndpointRouter
+from workbench.router.table import DeploymentRoute, RouteTable, Target
+from workbench.spec import Project
+from workbench.spec.endpoint import traffic_rules
+from workbench.state import InstancePhase
+
+DeploymentsOf = Callable[[str], Mapping[str, Any]]
+"""endpoint name -> {deployment name: DeploymentRunner}"""
+
+
+class Routing:
+    def __init__(self, files: ProjectFiles, store: Store, deployments_of: DeploymentsOf) -> None:
+        self.files = files
+        self.store = store
+        self.deployments_of = deployments_of
+        self.saved = SavedState(files.state)
+        self.signer = TokenSigner(self.saved.token_secret)
+        self.routers: dict[str, EndpointRouter] = {}
+        self.project: Project | None = None
+        self._announced: set[str] = set()
+
+    async def apply(self, project: Project) -> None:
+        self.project = project
+        wanted = {e.name for e in project.endpoints}
+        for name in list(self.routers):
+            if name not in wanted:
+                await self.routers.pop(name).stop()
+                self._announced.discard(name)
+        for endpoint in project.endpoints:
+            if endpoint.name not in self.routers:
+                await self._start(endpoint.name, project)
+        self.saved.save()
+        self.refresh()
+
+    async def _start(self, name: str, project: Project) -> None:
+        saved = self.saved.endpoint(name)
+        pinned = project.settings.endpoints.get(name)
+        port = pinned.port if pinned is not None and pinned.port else saved.port
+        router = EndpointRouter(name, saved.keys, self.signer, self.files.logs(name, "router") / "access.log")
+        try:
+            await router.start(port)
+        except OSError as exc:
+            if pinned is not None and pinned.port:
+                raise EngineError(
+                    f"port {port} for endpoint {name} (workbench.yaml) is taken: {exc.strerror}"
+                ) from exc
+            self.store.publish("endpoint", name, f"saved port {port} is taken; choosing another")
+            await router.start(0)
+        saved.port = router.port
+        self.routers[name] = router
+
+    def refresh(self) -> None:
+        """Rebuild every route table from the deployments' ready instances and the traffic."""
+        if self.project is None:
+            return
+        for endpoint in self.project.endpoints:
+            router = self.routers.get(endpoint.name)
+            state = self.store.endpoint(endpoint.name)
+            if router is None or state is None:
+                continue
+            traffic, mirror = self.effective_traffic(endpoint.name)
+            routes: dict[str, DeploymentRoute] = {}
+            for name, runner in self.deployments_of(endpoint.name).items():
+                settings = runner.spec.request_settings
+                routes[name] = DeploymentRoute(
+                    name=name,
+                    provisioning_state=runner.state.provisioning_state.value,
+                    targets=[
+                        Target(i.id, i.url)
+                        for i in runner.state.instances
+                        if i.state is InstancePhase.READY and i.url
+                    ],
+                    request_timeout_s=settings.request_timeout_ms / 1000,
+                    max_concurrent_requests_per_instance=settings.max_concurrent_requests_per_instance,
+                )
+            router.update(RouteTable(endpoint.spec.auth_mode.value, traffic, mirror, routes))
+            state.scoring_uri = router.scoring_uri
+            state.traffic, state.mirror_traffic = traffic, mirror
+            if endpoint.name not in self._announced and any(r.targets for r in routes.values()):
+                self._announced.add(endpoint.name)
+                self.store.publish(
+                    "endpoint", endpoint.name, f"endpoint {endpoint.name} ready at {router.scoring_uri}"
+                )
+
+    def effective_traffic(self, name: str) -> tuple[dict[str, int], dict[str, int]]:
+        assert self.project is not None
+        endpoint = self.project.endpoint(name)
+        assert endpoint is not None
+        base = {"traffic": dict(endpoint.spec.traffic), "mirror_traffic": dict(endpoint.spec.mirror_traffic)}
+        saved = self.saved.endpoint(name)
+        if saved.traffic is not None and saved.overridden == base:
+            return dict(saved.traffic), dict(saved.mirror_traffic or {})
+        return base["traffic"], base["mirror_traffic"]
+
+    def set_traffic(self, name: str, traffic: dict[str, int], mirror: dict[str, int] | None) -> list[str]:
+        """Validate and apply a traffic change at once; the problems when it is refused."""
+        self._router(name)
+        current_traffic, current_mirror = self.effective_traffic(name)
+        new_mirror = current_mirror if mirror is None else mirror
+        problems = traffic_rules(traffic, new_mirror, set(self.deployments_of(name)))
+        if problems:
+            return problems
+        assert self.project is not None
+        endpoint = self.project.endpoint(name)
+        assert endpoint is not None
+        saved = self.saved.endpoint(name)
+        saved.traffic = {k: v for k, v in traffic.items()}
+        saved.mirror_traffic = {k: v for k, v in new_mirror.items() if v > 0}
+        saved.overridden = {
+            "traffic": dict(endpoint.spec.traffic),
+            "mirror_traffic": dict(endpoint.spec.mirror_traffic),
+        }
+        self.saved.save()
+        self.refresh()
+        self.store.publish(
+            "endpoint",
+            name,
+            f"traffic {_shares(saved.traffic)}; mirror {_shares(saved.mirror_traffic)}"
+            f" (was {_shares(current_traffic)}; mirror {_shares(current_mirror)})",
+        )
+        return []
+
+    def credentials(self, name: str) -> dict[str, Any]:
+        router = self._router(name)
+        if router.table.auth_mode == "key":
+            return {"primaryKey": router.keys.primary, "secondaryKey": router.keys.secondary}
+        return self.signer.issue(name)
+
+    def regenerate(self, name: str, key_type: str) -> None:
+        router = self._router(name)
+        if router.table.auth_mode != "key":
+            raise EngineError(f"Endpoint '{name}' does not use keys for authentication.")
+        try:
+            router.keys.regenerate(key_type)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from exc
+        self.saved.save()
+        self.store.publish("endpoint", name, f"{key_type} key regenerated")
+
+    def metrics(self, name: str) -> dict[str, Any]:
+        router = self._router(name)
+        return {
+            "deployments": {d: f.to_json() for d, f in router.figures.items()},
+            "mirror": router.mirror_comparison(),
+        }
+
+    def _router(self, name: str) -> EndpointRouter:
+        router = self.routers.get(name)
+        if router is None:
+            raise EngineError(f"Local endpoint ({name}) does not exist.")
+        return router
+
+    async def stop(self) -> None:
+        for router in self.routers.values():
+            await router.stop()
+        self.routers.clear()
+
+
+def _shares(table: Mapping[str, int] | None) -> str:
+    return " ".join(f"{k}={v}" for k, v in (table or {}).items()) or "none"

@@ -1,0 +1,151 @@
+"""One endpoint's router: its socket on 127.0.0.1, its credentials, its route table, its figures.
+
+The engine owns it, keeps its port across restarts, and pushes a new route table whenever
+instances, traffic or auth change; nothing here talks to a runtime.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import statistics
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from workbench.router.accesslog import AccessLog
+from workbench.router.credentials import EndpointKeys, TokenSigner
+from workbench.router.pipeline import Call, Pipeline
+from workbench.router.table import RouteTable
+
+LATENCY_WINDOW = 2000
+
+
+@dataclass
+class DeploymentFigures:
+    requests: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    mirrored: int = 0
+    mirror_statuses: Counter[int] = field(default_factory=Counter)
+
+    def to_json(self) -> dict[str, Any]:
+        ordered = sorted(self.latencies_ms)
+
+        def pct(p: float) -> float | None:
+            return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 3) if ordered else None
+
+        return {
+            "requests": self.requests,
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "p50_ms": pct(0.5),
+            "p99_ms": pct(0.99),
+            "mean_ms": round(statistics.fmean(ordered), 3) if ordered else None,
+            "mirrored": self.mirrored,
+            "mirror_statuses": {str(k): v for k, v in sorted(self.mirror_statuses.items())},
+        }
+
+
+class EndpointRouter:
+    def __init__(
+        self,
+        name: str,
+        keys: EndpointKeys,
+        signer: TokenSigner,
+        access_log: Path,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.name = name
+        self.keys = keys
+        self.signer = signer
+        self.table = RouteTable("key", {}, {}, {})
+        self.figures: dict[str, DeploymentFigures] = {}
+        self.pipeline = Pipeline(self, rng)
+        self._access_log = AccessLog(access_log)
+        self._runner: web.AppRunner | None = None
+        self.http: aiohttp.ClientSession
+        self.port = 0
+
+    @property
+    def scoring_uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}/score"
+
+    async def start(self, port: int) -> None:
+        """Listen on 127.0.0.1:`port` (0 for any free port)."""
+        self.http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30), auto_decompress=False
+        )
+        app = web.Application(client_max_size=1024**3)
+        app.router.add_route("*", "/{tail:.*}", self.pipeline.handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(4096)
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+
+    async def stop(self) -> None:
+        await self.pipeline.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.http.close()
+        self._access_log.close()
+
+    def update(self, table: RouteTable) -> None:
+        self.table = table.merged_with(self.table)
+
+    def accepts(self, credential: str) -> bool:
+        if self.table.auth_mode == "key":
+            return self.keys.accepts(credential)
+        return self.signer.accepts(self.name, credential)
+
+    def record(self, call: Call, latency_ms: float) -> None:
+        assert call.response is not None
+        deployment = call.route.deployment if call.route else None
+        if deployment is not None:
+            figures = self.figures.setdefault(deployment, DeploymentFigures())
+            figures.requests += 1
+            figures.statuses[call.response.status] += 1
+            figures.latencies_ms.append(latency_ms)
+        self._access_log.write(
+            {
+                "request_id": call.request_id,
+                "client_request_id": call.client_request_id,
+                "method": call.request.method,
+                "path": call.request.path,
+                "deployment": deployment,
+                "pinned": bool(call.route and call.route.pinned),
+                "mirrored_to": call.mirror,
+                "status": call.response.status,
+                "model_status": call.model_status,
+                "latency_ms": round(latency_ms, 3),
+                "bytes_in": len(call.body),
+                "bytes_out": len(call.response.body) if isinstance(call.response.body, bytes) else None,
+                "auth_mode": self.table.auth_mode,
+            }
+        )
+
+    def record_mirror(self, deployment: str, status: int | None) -> None:
+        figures = self.figures.setdefault(deployment, DeploymentFigures())
+        figures.mirrored += 1
+        figures.mirror_statuses[status or 0] += 1
+
+    def mirror_comparison(self) -> dict[str, Any]:
+        records = list(self.pipeline.mirror_records)
+        compared = [r for r in records if r.mirror_status is not None]
+        differing = [
+            r for r in compared if r.mirror_status != r.live_status or r.mirror_digest != r.live_digest
+        ]
+        return {
+            "records": len(records),
+            "dropped": self.pipeline.mirror_dropped,
+            "differing": len(differing),
+            "differing_share": round(len(differing) / len(compared), 4) if compared else None,
+            "recent": [r.__dict__ for r in records[-20:]],
+        }

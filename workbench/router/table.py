@@ -1,0 +1,56 @@
+"""What the router routes to: pushed by the engine whenever instances or traffic change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Target:
+    """A ready instance; `in_flight` counts the router's open requests to it."""
+
+    id: str
+    url: str
+    in_flight: int = 0
+
+
+@dataclass
+class DeploymentRoute:
+    name: str
+    provisioning_state: str
+    targets: list[Target] = field(default_factory=list)
+    request_timeout_s: float = 5.0
+    max_concurrent_requests_per_instance: int = 1
+
+    @property
+    def in_flight(self) -> int:
+        return sum(t.in_flight for t in self.targets)
+
+    @property
+    def capacity(self) -> int:
+        """Azure's 429 threshold: 2 x max_concurrent_requests_per_instance x ready instances."""
+        return 2 * self.max_concurrent_requests_per_instance * len(self.targets)
+
+    def least_busy(self, skip: set[str] | None = None) -> Target | None:
+        candidates = [t for t in self.targets if not skip or t.id not in skip]
+        return min(candidates, key=lambda t: t.in_flight) if candidates else None
+
+
+@dataclass
+class RouteTable:
+    auth_mode: str
+    traffic: dict[str, int]
+    mirror_traffic: dict[str, int]
+    deployments: dict[str, DeploymentRoute]
+
+    def merged_with(self, previous: RouteTable | None) -> RouteTable:
+        """Keep the in-flight counts of targets that stay, so a refresh loses no accounting."""
+        if previous is None:
+            return self
+        for name, route in self.deployments.items():
+            old = previous.deployments.get(name)
+            if old is None:
+                continue
+            kept = {(t.id, t.url): t for t in old.targets}
+            route.targets = [kept.get((t.id, t.url), t) for t in route.targets]
+        return self

@@ -7,6 +7,7 @@ It finds the engine of a project through `.workbench/connection.json` (URL and t
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,11 @@ class EngineClient:
             path = candidate / CONNECTION
             if path.is_file():
                 info = json.loads(path.read_text())
+                if not _alive(int(info.get("pid", 0))):
+                    raise EngineError(
+                        f"no engine is running for {candidate} (pid {info.get('pid')} ended without "
+                        f"cleaning up): start one with `workbench up {candidate}`"
+                    )
                 return cls(str(info["url"]), str(info["token"]), candidate)
         raise EngineError(f"no engine is running for {folder}: start one with `workbench up {folder}`")
 
@@ -117,6 +123,16 @@ class EngineClient:
                 yield from response.iter_lines()
         except httpx.TransportError as exc:
             raise EngineError(f"lost the engine at {self.url}: {exc}") from exc
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0
 
 
 def _raise_for(response: httpx.Response) -> None:

@@ -37,9 +37,15 @@ def ignored(path: Path) -> bool:
 
 class Watcher:
     def __init__(
-        self, folders: Iterable[Path], on_change: Callable[[set[Path]], None], *, debounce_s: float = 0.15
+        self,
+        folders: Iterable[Path],
+        on_change: Callable[[set[Path]], None],
+        *,
+        debounce_s: float = 0.15,
+        recursive: bool = True,
     ) -> None:
-        self.folders = [f.resolve() for f in folders]
+        self.folders = sorted({f.resolve() for f in folders})
+        self.recursive = recursive
         self.on_change = on_change
         self.debounce_s = debounce_s
         self._pending: set[Path] = set()
@@ -50,7 +56,7 @@ class Watcher:
     def start(self) -> Watcher:
         handler = _Handler(self._event)
         for folder in self.folders:
-            self._observer.schedule(handler, str(folder), recursive=True)
+            self._observer.schedule(handler, str(folder), recursive=self.recursive)
         self._observer.start()
         return self
 

@@ -88,8 +88,9 @@ class Engine:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, self.request_stop)
-            watcher = self._watch(loop, supervisor, routing)
+            watcher: Watcher | None = None
             try:
+                watcher = self._watch(loop, supervisor, routing)
                 self.store.publish("engine", "engine", f"control API on 127.0.0.1:{port}")
                 await self._apply(self.project, supervisor, routing)
                 await self._stop.wait()
@@ -138,7 +139,15 @@ class Engine:
                 names = ", ".join(sorted(p.name for p in relevant))
                 loop.call_soon_threadsafe(lambda: loop.create_task(self._reload(supervisor, routing, names)))
 
-        watcher = Watcher([root], changed)
+        # Only the folders that hold spec files, not recursively: the engine's own .workbench/
+        # (logs, staged code) changes all the time and must cost nothing.
+        folders = {root} | {f.parent for f in self.project.files}
+        for endpoint in self.project.endpoints:
+            for deployment in endpoint.deployments:
+                conda = deployment.environment.conda_file if deployment.environment else None
+                if conda is not None:
+                    folders.add(conda.path.parent)
+        watcher = Watcher(folders, changed, recursive=False)
         watcher.start()
         return watcher
 

@@ -1,8 +1,10 @@
 """The router's access log: one JSON line per request, per endpoint, like Azure's
-AmlOnlineEndpointTrafficLog. Keys and tokens are never written."""
+AmlOnlineEndpointTrafficLog. Keys and tokens are never written. Lines are buffered and flushed
+within FLUSH_S, not one write per request (the router's hot path)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -10,13 +12,24 @@ from typing import Any, TextIO
 
 
 class AccessLog:
+    FLUSH_S = 0.05
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: TextIO = path.open("a", buffering=1)
+        self._file: TextIO = path.open("a")
+        self._flush_pending = False
 
     def write(self, record: dict[str, Any]) -> None:
         record = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **record}
         self._file.write(json.dumps(record) + "\n")
+        if not self._flush_pending:
+            self._flush_pending = True
+            asyncio.get_running_loop().call_later(self.FLUSH_S, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        if not self._file.closed:
+            self._file.flush()
 
     def close(self) -> None:
         self._file.close()

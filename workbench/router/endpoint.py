@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from workbench.router.accesslog import AccessLog
@@ -67,7 +66,6 @@ class EndpointRouter:
         self.pipeline = Pipeline(self, rng)
         self._access_log = AccessLog(access_log)
         self._runner: web.AppRunner | None = None
-        self.http: aiohttp.ClientSession
         self.port = 0
 
     @property
@@ -76,9 +74,6 @@ class EndpointRouter:
 
     async def start(self, port: int) -> None:
         """Listen on 127.0.0.1:`port` (0 for any free port)."""
-        self.http = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30), auto_decompress=False
-        )
         app = web.Application(client_max_size=1024**3)
         app.router.add_route("*", "/{tail:.*}", self.pipeline.handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
@@ -94,7 +89,7 @@ class EndpointRouter:
         await self.pipeline.close()
         if self._runner is not None:
             await self._runner.cleanup()
-        await self.http.close()
+        self.table.close()
         self._access_log.close()
 
     def update(self, table: RouteTable) -> None:

@@ -18,17 +18,19 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 
 from workbench.router import traffic
 from workbench.router.table import DeploymentRoute, Target
+from workbench.router.upstream import Answer, Refused, UpstreamError
 
 if TYPE_CHECKING:
     from workbench.router.endpoint import EndpointRouter
 
+REPLACED = {"x-request-id", "x-ms-client-request-id"}
 HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -137,8 +139,9 @@ class Pipeline:
         target = route.least_busy()
         if target is not None:
             try:
-                status, body, _ = await self._send(call, route, target)
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                answer = await self._send(call, route, target)
+                status, body = answer.status, answer.body
+            except (UpstreamError, asyncio.TimeoutError, OSError):
                 status = None
         self.router.record_mirror(route.name, status)
         self.mirror_records.append(
@@ -161,23 +164,16 @@ class Pipeline:
 
     # -- sending -----------------------------------------------------------------------------
 
-    async def _send(self, call: Call, route: DeploymentRoute, target: Target) -> tuple[int, bytes, Any]:
-        headers = {k: v for k, v in call.request.headers.items() if k.lower() not in HOP_BY_HOP}
-        headers["x-request-id"] = call.request_id
+    async def _send(self, call: Call, route: DeploymentRoute, target: Target) -> Answer:
+        headers = [(k, v) for k, v in call.request.headers.items() if k.lower() not in HOP_BY_HOP | REPLACED]
+        headers.append(("x-request-id", call.request_id))
         if call.client_request_id:
-            headers["x-ms-client-request-id"] = call.client_request_id
-        url = target.url + call.request.path_qs
+            headers.append(("x-ms-client-request-id", call.client_request_id))
         target.in_flight += 1
         try:
-            async with self.router.http.request(
-                call.request.method,
-                url,
-                data=call.body,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=route.request_timeout_s),
-            ) as answer:
-                body = await answer.read()
-                return answer.status, body, answer
+            return await target.upstream.request(
+                call.request.method, call.request.path_qs, headers, call.body, route.request_timeout_s
+            )
         finally:
             target.in_flight -= 1
 
@@ -255,20 +251,20 @@ async def forward(pipeline: Pipeline, call: Call) -> web.Response | None:
         tried.add(target.id)
         call.target = target.id
         try:
-            status, body, answer = await pipeline._send(call, route, target)
-        except aiohttp.ClientConnectorError:
+            answer = await pipeline._send(call, route, target)
+        except Refused:
             continue  # refused before any byte was sent: another instance may take it
         except asyncio.TimeoutError:
             return web.Response(status=408, text=UPSTREAM_TIMEOUT)
-        except (aiohttp.ClientError, OSError):
+        except (UpstreamError, OSError):
             return web.json_response({"message": UPSTREAM_RESET}, status=502)
-        call.model_status = status
-        headers = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
-        if 200 <= status < 300:
-            return web.Response(status=status, body=body, headers=headers)
-        headers["ms-azureml-model-error-statuscode"] = str(status)
-        headers["ms-azureml-model-error-reason"] = answer.reason or ""
-        return web.Response(status=424, body=body, headers=headers)
+        call.model_status = answer.status
+        headers = CIMultiDict((k, v) for k, v in answer.headers if k.lower() not in HOP_BY_HOP)
+        if 200 <= answer.status < 300:
+            return web.Response(status=answer.status, body=answer.body, headers=headers)
+        headers["ms-azureml-model-error-statuscode"] = str(answer.status)
+        headers["ms-azureml-model-error-reason"] = answer.reason
+        return web.Response(status=424, body=answer.body, headers=headers)
 
 
 PIPELINE: tuple[Step, ...] = (

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from workbench.router.upstream import Upstream
 
 
 @dataclass
@@ -12,6 +15,18 @@ class Target:
     id: str
     url: str
     in_flight: int = 0
+    _upstream: Upstream | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def upstream(self) -> Upstream:
+        if self._upstream is None:
+            parts = urlsplit(self.url)
+            self._upstream = Upstream(parts.hostname or "127.0.0.1", parts.port or 80)
+        return self._upstream
+
+    def close(self) -> None:
+        if self._upstream is not None:
+            self._upstream.close()
 
 
 @dataclass
@@ -53,4 +68,14 @@ class RouteTable:
                 continue
             kept = {(t.id, t.url): t for t in old.targets}
             route.targets = [kept.get((t.id, t.url), t) for t in route.targets]
+        staying = {id(t) for route in self.deployments.values() for t in route.targets}
+        for route in previous.deployments.values():
+            for target in route.targets:
+                if id(target) not in staying:
+                    target.close()
         return self
+
+    def close(self) -> None:
+        for route in self.deployments.values():
+            for target in route.targets:
+                target.close()

@@ -1,0 +1,124 @@
+"""The router's cost: the whole path (router + workbench server) against the instance called
+directly and against azmlinfsrv with one worker, and what 50% mirroring adds to the live path.
+
+Run: python tests/benchmarks/bench_router.py [--seconds 5] [--rounds 3]
+Needs wrk. Targets (issue 5): whole path >= 3x azmlinfsrv(1) at 16 connections; router's added
+p50 at 1 connection <= 0.3 ms; live p50 with 50% mirroring within 10%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.benchmarks.bench_server import UNITS, wrk
+from tests.engine.harness import engine
+from tests.server.harness import FIXTURES, running
+from workbench.client import EngineClient
+
+ECHO_DEPLOYMENT = (
+    "name: {name}\nendpoint_name: bench\ncode_configuration: {{code: code, scoring_script: echo.py}}\n"
+    "environment: {{image: python:3.11-slim}}\ninstance_type: Standard_DS3_v2\n"
+    "request_settings: {{max_concurrent_requests_per_instance: 8}}\n"
+)
+
+
+def wrk_with_key(url: str, key: str, connections: int, seconds: int, folder: Path) -> dict[str, float]:
+    lua = folder / "auth.lua"
+    lua.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Authorization"] = "Bearer {key}"\nwrk.body = "{{\\"data\\": [1, 2, 3]}}"\n'
+    )
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    figures = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    value, unit = re.search(r"\s50%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    figures["p50"] = float(value) * UNITS[unit]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    figures["errors"] = float(errors.group(1)) if errors else 0.0
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("needs wrk: apt-get install wrk")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        root = folder / "project"
+        (root / "code").mkdir(parents=True)
+        shutil.copy(FIXTURES / "echo.py", root / "code" / "echo.py")
+        (root / "endpoint.yml").write_text("name: bench\nauth_mode: key\ntraffic: {blue: 100}\n")
+        for name in ("blue", "green"):
+            (root / f"{name}.yml").write_text(ECHO_DEPLOYMENT.format(name=name))
+        results: dict[str, list[dict[str, float]]] = {}
+        with contextlib.ExitStack() as stack:
+            real = stack.enter_context(running("azmlinfsrv", FIXTURES / "echo.py", log_dir=folder))
+            bench = stack.enter_context(engine(root, folder))
+            bench.wait_settled(120)
+            bench.wait_for(lambda eps: bool(eps[0].scoring_uri), 30)
+            with EngineClient.for_folder(root) as client:
+                (endpoint,) = client.status()
+                key = client.credentials("bench")["primaryKey"]
+            uri = endpoint.scoring_uri or ""
+            blue = next(d for d in endpoint.deployments if d.name == "blue").instances[0].url or ""
+            time.sleep(1)
+            for _ in range(args.rounds):
+                for connections in (1, 16):
+                    results.setdefault(f"azmlinfsrv(1) direct c{connections}", []).append(
+                        wrk(real.url, b'{"data": [1, 2, 3]}', connections, args.seconds, folder)
+                    )
+                    results.setdefault(f"workbench instance direct c{connections}", []).append(
+                        wrk(blue, b'{"data": [1, 2, 3]}', connections, args.seconds, folder)
+                    )
+                    results.setdefault(f"router + instance c{connections}", []).append(
+                        wrk_with_key(uri, key, connections, args.seconds, folder)
+                    )
+                with EngineClient.for_folder(root) as client:
+                    client.set_traffic("bench", {"blue": 100, "green": 0}, {"green": 50})
+                results.setdefault("router + instance, 50% mirrored c1", []).append(
+                    wrk_with_key(uri, key, 1, args.seconds, folder)
+                )
+                results.setdefault("router + instance, 50% mirrored c16", []).append(
+                    wrk_with_key(uri, key, 16, args.seconds, folder)
+                )
+                with EngineClient.for_folder(root) as client:
+                    client.set_traffic("bench", {"blue": 100, "green": 0}, {"green": 0})
+                print("round done", file=sys.stderr)
+    median = {k: {f: statistics.median(r[f] for r in v) for f in v[0]} for k, v in results.items()}
+    print(f"\nwrk -t1, {args.seconds} s runs, {args.rounds} interleaved rounds, medians")
+    for name, figures in median.items():
+        print(
+            f"  {name:40} {figures['rps']:9.0f} req/s   p50 {figures['p50']:7.3f} ms   "
+            f"non-2xx {figures['errors']:.0f}"
+        )
+    ratio = median["router + instance c16"]["rps"] / median["azmlinfsrv(1) direct c16"]["rps"]
+    print(f"\nwhole path vs azmlinfsrv(1) at 16 connections: {ratio:.2f}x")
+    added = median["router + instance c1"]["p50"] - median["workbench instance direct c1"]["p50"]
+    print(f"router's added p50 at 1 connection: {added:.3f} ms")
+    growth = median["router + instance, 50% mirrored c1"]["p50"] / median["router + instance c1"]["p50"] - 1
+    print(f"live p50 growth with 50% mirroring at 1 connection: {growth * 100:+.1f}%")
+    print(json.dumps(median, indent=1), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -157,8 +158,7 @@ def test_mirroring_copies_about_half_without_changing_live_answers(
         before = client.metrics("front")["deployments"].get("green", {}).get("mirrored", 0)
         with httpx.Client(headers=auth(keys["primaryKey"]), timeout=30) as http:
             answers = Counter(http.post(uri, content=b"{}").json()["deployment"] for _ in range(400))
-        time.sleep(0.5)
-        metrics = client.metrics("front")
+        metrics = _settled_metrics(client, "front")
         client.set_traffic("front", {"blue": 90, "green": 10}, {"green": 0})
     mirrored = metrics["deployments"]["green"]["mirrored"] - before
     assert answers == Counter({"blue": 400})
@@ -197,3 +197,15 @@ def test_regenerated_key_stops_at_once_and_state_survives_a_restart(
         not in (root / ".workbench" / "logs" / "front" / "router" / "access.log").read_text()
     )
     assert json.loads(saved.read_text())["endpoints"]["front"]["traffic"] == {"blue": 60, "green": 40}
+
+
+def _settled_metrics(client: EngineClient, endpoint: str) -> dict[str, Any]:
+    """Mirror copies are sent once the endpoint is quiet: wait until their count stops moving."""
+    previous: dict[str, Any] | None = None
+    for _ in range(50):
+        time.sleep(0.1)
+        metrics = client.metrics(endpoint)
+        if previous is not None and metrics["deployments"] == previous["deployments"]:
+            return metrics
+        previous = metrics
+    raise AssertionError(f"mirror copies still being sent: {previous}")

@@ -3,8 +3,11 @@
     PIPELINE = (assign_request_id, access_log, authenticate, choose_deployment, plan_mirror, forward)
 
 Each step reads and fills a `Call`; a step that answers (401, 404, 408, 424, 429, ...) ends the
-pipeline. The mirror copy is sent after the live answer, bounded, and dropped when the mirror
-deployment is saturated: it never delays or alters what the client gets.
+pipeline. Mirror copies never delay or alter what clients get: on Azure the shadow deployment
+runs on machines of its own, here it shares the developer's CPU, so copies wait in a bounded
+queue and are sent one at a time once the endpoint has been quiet (no live request) for
+MIRROR_QUIET_S, for as long as it stays quiet; when the queue is full the oldest copy is
+dropped and counted.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ UPSTREAM_RESET = (
     "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
 )
 MIRROR_RECORDS = 1000
+MIRROR_QUEUE = 1000
+MIRROR_QUIET_S = 0.02
 
 
 @dataclass
@@ -88,9 +93,26 @@ class Pipeline:
         self.rng = rng or random.Random()
         self.mirror_records: deque[MirrorRecord] = deque(maxlen=MIRROR_RECORDS)
         self.mirror_dropped = 0
-        self._mirror_tasks: set[asyncio.Task[None]] = set()
+        self._mirror_queue: deque[tuple[Call, float]] = deque()
+        self._mirror_worker: asyncio.Task[None] | None = None
+        self._live = 0
+        self._started = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._queued = asyncio.Event()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        self._live += 1
+        self._started += 1
+        self._idle.clear()
+        try:
+            return await self._handle(request)
+        finally:
+            self._live -= 1
+            if self._live == 0:
+                self._idle.set()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         call = Call(request, await request.read())
         try:
             for step in PIPELINE:
@@ -120,14 +142,38 @@ class Pipeline:
     # -- mirroring ---------------------------------------------------------------------------
 
     def _start_mirror(self, call: Call, live_ms: float) -> None:
-        table = self.router.table
-        route = table.deployments.get(call.mirror or "")
-        if route is None or not route.targets or route.in_flight >= route.capacity:
+        if len(self._mirror_queue) >= MIRROR_QUEUE:
+            self._mirror_queue.popleft()
             self.mirror_dropped += 1
-            return
-        task = asyncio.get_running_loop().create_task(self._mirror(call, route, live_ms))
-        self._mirror_tasks.add(task)
-        task.add_done_callback(self._mirror_tasks.discard)
+        self._mirror_queue.append((call, live_ms))
+        self._queued.set()
+        if self._mirror_worker is None:
+            self._mirror_worker = asyncio.get_running_loop().create_task(self._send_mirrors())
+
+    async def _send_mirrors(self) -> None:
+        """Sends queued copies one at a time while the endpoint is quiet."""
+        while True:
+            await self._queued.wait()
+            while self._mirror_queue:
+                await self._quiet()
+                seen = self._started
+                while self._mirror_queue and self._live == 0 and self._started == seen:
+                    call, live_ms = self._mirror_queue.popleft()
+                    route = self.router.table.deployments.get(call.mirror or "")
+                    if route is None or not route.targets or route.in_flight >= route.capacity:
+                        self.mirror_dropped += 1
+                        continue
+                    await self._mirror(call, route, live_ms)
+            self._queued.clear()
+
+    async def _quiet(self) -> None:
+        """Returns once no live request has started or run for MIRROR_QUIET_S."""
+        while True:
+            await self._idle.wait()
+            seen = self._started
+            await asyncio.sleep(MIRROR_QUIET_S)
+            if self._live == 0 and self._started == seen:
+                return
 
     async def _mirror(self, call: Call, route: DeploymentRoute, live_ms: float) -> None:
         assert call.response is not None
@@ -159,8 +205,8 @@ class Pipeline:
         )
 
     async def close(self) -> None:
-        for task in list(self._mirror_tasks):
-            task.cancel()
+        if self._mirror_worker is not None:
+            self._mirror_worker.cancel()
 
     # -- sending -----------------------------------------------------------------------------
 

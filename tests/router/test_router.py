@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -209,3 +210,26 @@ def _settled_metrics(client: EngineClient, endpoint: str) -> dict[str, Any]:
             return metrics
         previous = metrics
     raise AssertionError(f"mirror copies still being sent: {previous}")
+
+
+def test_bad_input_on_the_scoring_port_leaves_the_router_serving(project: tuple[Path, RunningEngine]) -> None:
+    root, _ = project
+    uri, keys = endpoint_info(root, "front")
+    port = int(uri.split(":")[2].split("/")[0])
+    headers = auth(keys["primaryKey"])
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(1000)]
+    try:
+        for garbage in (b"GARBAGE\r\n\r\n", b"POST /score HTTP/1.1\r\nBad Header\r\n\r\n", b"\xff" * 300):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(garbage)
+                sock.shutdown(socket.SHUT_WR)
+                assert sock.recv(1024)[:12] in (b"", b"HTTP/1.1 400")
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as slow:
+            slow.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npart")
+            assert httpx.post(uri, content=b"{}", headers=headers).status_code == 200
+        huge = httpx.post(uri, content=b"{" + b" " * (20 * 1024 * 1024) + b"}", headers=headers, timeout=60)
+        assert huge.status_code == 200
+        assert httpx.post(uri, content=b"{}", headers=headers).status_code == 200
+    finally:
+        for sock in idle:
+            sock.close()

@@ -131,27 +131,24 @@ async def _exchange(connection: _Connection, head: bytes, body: bytes) -> tuple[
         if len(body) >= 65536:
             writer.write(body)
         await writer.drain()
-        status_line = await reader.readline()
+        raw = await reader.readuntil(b"\r\n\r\n")
     except (ConnectionResetError, BrokenPipeError) as exc:
         raise _StaleConnection() from exc
-    if not status_line:
-        raise _StaleConnection()
-    try:
-        _, status, reason = status_line.decode("latin-1").rstrip("\r\n").split(" ", 2)
-    except ValueError:
-        _, status = status_line.decode("latin-1").split()[:2]
-        reason = ""
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            raise _StaleConnection() from exc
+        raise UpstreamError("the instance closed the connection in the middle of its answer") from exc
+    except asyncio.LimitOverrunError as exc:
+        raise UpstreamError("the instance's response headers are too large") from exc
+    status_line, *lines = raw[:-4].decode("latin-1").split("\r\n")
+    parts = status_line.split(" ", 2)
+    status, reason = int(parts[1]), parts[2] if len(parts) > 2 else ""
     headers: list[tuple[str, str]] = []
     length: int | None = None
     chunked = False
     keep_alive = True
-    while True:
-        line = await reader.readline()
-        if not line:
-            raise UpstreamError("the instance closed the connection in the middle of its answer")
-        if line in (b"\r\n", b"\n"):
-            break
-        name, _, value = line.decode("latin-1").partition(":")
+    for line in lines:
+        name, _, value = line.partition(":")
         name, value = name.strip(), value.strip()
         lowered = name.lower()
         if lowered == "content-length":
@@ -165,12 +162,12 @@ async def _exchange(connection: _Connection, head: bytes, body: bytes) -> tuple[
         if chunked:
             payload = await _read_chunked(reader)
         elif length is not None:
-            payload = await reader.readexactly(length)
+            payload = await reader.readexactly(length) if length else b""
         else:
             payload, keep_alive = await reader.read(), False
     except asyncio.IncompleteReadError as exc:
         raise UpstreamError("the instance closed the connection in the middle of its answer") from exc
-    return Answer(int(status), reason, headers, payload), keep_alive
+    return Answer(status, reason, headers, payload), keep_alive
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:

@@ -11,10 +11,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,11 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.benchmarks.bench_server import UNITS, wrk
+from tests.benchmarks.bench_server import wrk
 from tests.engine.harness import engine
 from tests.server.harness import FIXTURES, running
 from workbench.client import EngineClient
 
+BODY = b'{"data": [1, 2, 3]}'
 ECHO_DEPLOYMENT = (
     "name: {name}\nendpoint_name: bench\ncode_configuration: {{code: code, scoring_script: echo.py}}\n"
     "environment: {{image: python:3.11-slim}}\ninstance_type: Standard_DS3_v2\n"
@@ -35,24 +34,7 @@ ECHO_DEPLOYMENT = (
 
 
 def wrk_with_key(url: str, key: str, connections: int, seconds: int, folder: Path) -> dict[str, float]:
-    lua = folder / "auth.lua"
-    lua.write_text(
-        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-        f'wrk.headers["Authorization"] = "Bearer {key}"\nwrk.body = "{{\\"data\\": [1, 2, 3]}}"\n'
-    )
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-
-    figures = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
-    value, unit = re.search(r"\s50%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-    figures["p50"] = float(value) * UNITS[unit]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    figures["errors"] = float(errors.group(1)) if errors else 0.0
-    return figures
+    return wrk(url, BODY, connections, seconds, folder, headers={"Authorization": f"Bearer {key}"})
 
 
 def main() -> None:
@@ -85,10 +67,10 @@ def main() -> None:
             for _ in range(args.rounds):
                 for connections in (1, 16):
                     results.setdefault(f"azmlinfsrv(1) direct c{connections}", []).append(
-                        wrk(real.url, b'{"data": [1, 2, 3]}', connections, args.seconds, folder)
+                        wrk(real.url, BODY, connections, args.seconds, folder)
                     )
                     results.setdefault(f"workbench instance direct c{connections}", []).append(
-                        wrk(blue, b'{"data": [1, 2, 3]}', connections, args.seconds, folder)
+                        wrk(blue, BODY, connections, args.seconds, folder)
                     )
                     results.setdefault(f"router + instance c{connections}", []).append(
                         wrk_with_key(uri, key, connections, args.seconds, folder)

@@ -40,11 +40,21 @@ TARGETS = [("workbench", 1), ("azmlinfsrv", 1), ("azmlinfsrv", 2)]
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(url: str, body: bytes, connections: int, seconds: int, lua_dir: Path) -> dict[str, float]:
+def wrk(
+    url: str,
+    body: bytes,
+    connections: int,
+    seconds: int,
+    lua_dir: Path,
+    *,
+    headers: dict[str, str] | None = None,
+) -> dict[str, float]:
+    """POST `body` for `seconds`; requests/s, p50 and p99 in ms, and error counts."""
     lua = lua_dir / "post.lua"
+    extra = "".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}\n" for k, v in (headers or {}).items())
     lua.write_text(
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-        f"wrk.body = {json.dumps(body.decode())}\n"
+        f"{extra}wrk.body = {json.dumps(body.decode())}\n"
     )
     result = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua), url + "/score"],

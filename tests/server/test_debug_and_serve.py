@@ -69,27 +69,9 @@ def test_status_says_no_debugger_when_none(tmp_path: Path) -> None:
 
 
 def test_workbench_serve_quickstart_answers_with_the_model(tmp_path: Path) -> None:
-    port = free_port()
     script = QUICKSTART / "onlinescoring" / "score.py"
-    log = tmp_path / "serve.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "workbench",
-                "serve",
-                "--entry_script",
-                str(script),
-                "--model_dir",
-                str(QUICKSTART / "model-1"),
-                "--port",
-                str(port),
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server("workbench", f"http://127.0.0.1:{port}", process, log)
+    server = start_serve(tmp_path, "--entry_script", str(script), "--model_dir", str(QUICKSTART / "model-1"))
+    process, port = server.process, int(server.url.rsplit(":", 1)[1])
     try:
         wait_ready(server, 60)
         request = json.loads((QUICKSTART / "sample-request.json").read_text())
@@ -107,25 +89,8 @@ def test_workbench_serve_reload_picks_up_an_edit(tmp_path: Path) -> None:
     code.mkdir()
     script = code / "score.py"
     script.write_text("def init():\n    pass\n\n\ndef run(data):\n    return 1\n")
-    port = free_port()
-    log = tmp_path / "serve.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "workbench",
-                "serve",
-                "--entry_script",
-                str(script),
-                "--port",
-                str(port),
-                "--reload",
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server("workbench", f"http://127.0.0.1:{port}", process, log)
+    server = start_serve(tmp_path, "--entry_script", str(script), "--reload")
+    process = server.process
     try:
         wait_ready(server, 30)
         assert httpx.post(server.url + "/score", content=b"").json() == 1
@@ -154,3 +119,16 @@ def _server_processes(port: int) -> list[int]:
         if b"workbench.server" in command and str(port).encode() in command:
             found.append(int(pid))
     return found
+
+
+def start_serve(log_dir: Path, *args: str) -> Server:
+    """`workbench serve ARGS --port <free port>` in a subprocess, its output in a log file."""
+    port = free_port()
+    log = log_dir / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "workbench", "serve", *args, "--port", str(port)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    return Server("workbench", f"http://127.0.0.1:{port}", process, log)

@@ -25,7 +25,7 @@ from workbench.server import debug, logs, rawhttp
 from workbench.server.app import Scoring, ScoringApp
 from workbench.server.script import ScriptError, UserCodeFailed, UserScript
 from workbench.server.settings import SERVER_VERSION, Settings, parse_args, resolve
-from workbench.server.swagger import Swagger
+from workbench.server.swagger import swagger_for
 
 logger = logging.getLogger("azmlinfsrv")
 BOOT_FAILURE = 3
@@ -96,13 +96,7 @@ def _worker(settings: Settings, sock: socket.socket, index: int, logging_file: s
             for line in logs.model_dir_tree(settings.model_dir):
                 logger.info(line)
         return BOOT_FAILURE
-    swagger = Swagger(
-        settings.app_root,
-        script.user_run,
-        settings.service_name,
-        settings.service_version,
-        settings.service_path_prefix,
-    )
+    swagger = swagger_for(settings, script.user_run)
     logger.info(f"Scoring timeout is set to {settings.scoring_timeout_ms}")
     logger.info(f"Worker with pid {os.getpid()} ready for serving traffic")
     scoring_app = ScoringApp(

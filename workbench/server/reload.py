@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.server.script import ScriptError, UserCodeFailed, UserScript
 from workbench.server.settings import Settings
-from workbench.server.swagger import Swagger
+from workbench.server.swagger import swagger_for
 
 if TYPE_CHECKING:
     from workbench.server.app import Scoring
@@ -51,13 +51,7 @@ class Reloader:
             loaded = time.perf_counter()
             script.init()
             initialised = time.perf_counter()
-            swagger = Swagger(
-                settings.app_root,
-                script.user_run,
-                settings.service_name,
-                settings.service_version,
-                settings.service_path_prefix,
-            )
+            swagger = swagger_for(settings, script.user_run)
         except (ScriptError, UserCodeFailed) as exc:
             failure = describe_failure(exc, settings.entry_script)
             logger.error(

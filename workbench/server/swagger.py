@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.server.script import schema_decorated
+from workbench.server.settings import Settings
 
 logger = logging.getLogger("azmlinfsrv.swagger")
 
@@ -84,6 +85,12 @@ class Swagger:
                 f"Supported swagger versions: [{', '.join(self.supported)}]."
             )
         return document
+
+
+def swagger_for(settings: Settings, run: Callable[..., Any]) -> Swagger:
+    return Swagger(
+        settings.app_root, run, settings.service_name, settings.service_version, settings.service_path_prefix
+    )
 
 
 def _schemas(run: Callable[..., Any]) -> tuple[Any, Any, list[str]]:

@@ -33,8 +33,11 @@ ECHO_DEPLOYMENT = (
 )
 
 
-def wrk_with_key(url: str, key: str, connections: int, seconds: int, folder: Path) -> dict[str, float]:
-    return wrk(url, BODY, connections, seconds, folder, headers={"Authorization": f"Bearer {key}"})
+def wrk_with_key(
+    scoring_uri: str, key: str, connections: int, seconds: int, folder: Path
+) -> dict[str, float]:
+    base = scoring_uri.removesuffix("/score")  # wrk() adds it
+    return wrk(base, BODY, connections, seconds, folder, headers={"Authorization": f"Bearer {key}"})
 
 
 def main() -> None:
@@ -87,6 +90,9 @@ def main() -> None:
                     client.set_traffic("bench", {"blue": 100, "green": 0}, {"green": 0})
                 print("round done", file=sys.stderr)
     median = {k: {f: statistics.median(r[f] for r in v) for f in v[0]} for k, v in results.items()}
+    failed = {k: sum(r["errors"] for r in v) for k, v in results.items() if any(r["errors"] for r in v)}
+    if failed:
+        sys.exit(f"non-2xx answers during the runs, figures would mislead: {failed}")
     print(f"\nwrk -t1, {args.seconds} s runs, {args.rounds} interleaved rounds, medians")
     for name, figures in median.items():
         print(

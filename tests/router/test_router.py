@@ -50,10 +50,14 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Ru
     root = tmp_path_factory.mktemp("router") / "project"
     (root / "code").mkdir(parents=True)
     (root / "code" / "who.py").write_text(WHO)
+    (root / "code" / "broken.py").write_text(
+        "def init():\n    raise RuntimeError('no model')\n\n\ndef run(data):\n    return data\n"
+    )
     (root / "front.yml").write_text("name: front\nauth_mode: key\ntraffic: {blue: 90, green: 10}\n")
     (root / "edge.yml").write_text("name: edge\nauth_mode: aml_token\ntraffic: {slowpoke: 100}\n")
     (root / "blue.yml").write_text(deployment("blue", "front"))
     (root / "green.yml").write_text(deployment("green", "front"))
+    (root / "broken.yml").write_text(deployment("broken", "front").replace("who.py", "broken.py"))
     (root / "slowpoke.yml").write_text(
         deployment(
             "slowpoke",
@@ -92,6 +96,19 @@ def test_traffic_splits_90_10_and_the_header_pins(project: tuple[Path, RunningEn
         pinned = client.post(uri, content=b"{}", headers={"azureml-model-deployment": "green"})
     assert 140 < served["green"] < 260  # 10% of 2000 = 200, sd about 13
     assert pinned.json() == {"deployment": "green"}
+
+
+def test_a_deployment_without_ready_instance_says_its_state(project: tuple[Path, RunningEngine]) -> None:
+    root, _ = project
+    uri, keys = endpoint_info(root, "front")
+    answer = httpx.post(
+        uri, content=b"{}", headers={**auth(keys["primaryKey"]), "azureml-model-deployment": "broken"}
+    )
+    assert answer.status_code == 503
+    assert answer.json()["message"].startswith(
+        "Deployment 'broken' has no ready instance (provisioning state Failed)"
+    )
+    assert answer.headers["azureml-model-deployment"] == "broken"
 
 
 def test_missing_or_wrong_key_is_401_and_both_keys_work(project: tuple[Path, RunningEngine]) -> None:

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,8 +108,6 @@ def run_logs(args: argparse.Namespace) -> int:
 
 
 def run_down(args: argparse.Namespace) -> int:
-    import time
-
     with _client(args.project) as client:
         connection = client.root / ".workbench" / "connection.json"
         client.shutdown()

@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import os
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 from workbench.engine.context import Context
@@ -203,8 +204,8 @@ async def _until_failed(instance: InstanceRunner) -> None:
         await asyncio.sleep(0.1)
 
 
-async def _first_done(*awaitables: object) -> None:
-    tasks = [asyncio.ensure_future(a) for a in awaitables]  # type: ignore[call-overload]
+async def _first_done(*awaitables: Awaitable[object]) -> None:
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
     _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()

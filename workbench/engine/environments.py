@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from workbench.errors import StartupError
 from workbench.spec.assets import EnvironmentSpec
@@ -173,7 +174,7 @@ class EnvironmentBuilder:
 
 
 async def _run(
-    command: list[str], out: object, building: Path, progress: Callable[[str], object] | None = None
+    command: list[str], out: TextIO, building: Path, progress: Callable[[str], object] | None = None
 ) -> None:
     process = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
@@ -182,8 +183,8 @@ async def _run(
     tail: list[str] = []
     async for raw in process.stdout:
         line = raw.decode(errors="replace").rstrip()
-        out.write(line + "\n")  # type: ignore[attr-defined]
-        out.flush()  # type: ignore[attr-defined]
+        out.write(line + "\n")
+        out.flush()
         tail = [*tail[-19:], line]
         if progress is not None and line.strip().startswith(("Resolved", "Prepared", "Installed")):
             progress(line.strip())

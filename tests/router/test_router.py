@@ -16,6 +16,7 @@ import pytest
 
 from tests.engine.harness import RunningEngine, engine, start_engine
 from workbench.client import EngineClient
+from workbench.errors import EngineError
 
 WHO = """\
 import json
@@ -210,10 +211,15 @@ def test_regenerated_key_stops_at_once_and_state_survives_a_restart(
     assert traffic == {"blue": 60, "green": 40}
     saved = root / ".workbench" / "state.json"
     assert oct(saved.stat().st_mode & 0o777) == "0o600"
-    assert (
-        keys_after["primaryKey"]
-        not in (root / ".workbench" / "logs" / "front" / "router" / "access.log").read_text()
-    )
+    access_log = (root / ".workbench" / "logs" / "front" / "router.access.log").read_text()
+    assert '"deployment": "blue"' in access_log
+    assert keys_after["primaryKey"] not in access_log
+    assert keys["primaryKey"] not in access_log
+    with (
+        EngineClient.for_folder(root) as client,
+        pytest.raises(EngineError, match=r"\(404\).*does not exist"),
+    ):
+        client.credentials("no-such-endpoint")
     assert json.loads(saved.read_text())["endpoints"]["front"]["traffic"] == {"blue": 60, "green": 40}
 
 

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from workbench.engine.files import ProjectFiles
 from workbench.engine.instances import log_tail
-from workbench.engine.routing import Routing
+from workbench.engine.routing import Routing, UnknownEndpoint
 from workbench.engine.store import Store
 from workbench.errors import EngineError
 from workbench.state import endpoints_to_json
@@ -71,7 +71,7 @@ class ControlApi:
         mirror = None if mirror is None else {str(k): int(v) for k, v in dict(mirror).items()}
         try:
             problems = self.routing.set_traffic(name, traffic, mirror)
-        except EngineError as exc:
+        except UnknownEndpoint as exc:
             return web.json_response({"message": str(exc)}, status=404)
         if problems:
             return web.json_response({"message": "; ".join(problems), "problems": problems}, status=400)
@@ -141,7 +141,7 @@ class ControlApi:
         if state is None:
             return None
         if container == "router":
-            return self.files.logs(endpoint, "router") / "access.log"
+            return self.files.access_log(endpoint)
         deployment_state = state.deployment(deployment)
         if deployment_state is None:
             return None
@@ -173,7 +173,7 @@ async def _answer(produce: Callable[[], Any]) -> web.Response:
     try:
         return web.json_response(produce())
     except EngineError as exc:
-        status = 404 if "does not exist" in str(exc) else 400
+        status = 404 if isinstance(exc, UnknownEndpoint) else 400
         return web.json_response({"message": str(exc)}, status=status)
 
 

@@ -7,6 +7,7 @@
   server/                the inference server's code, for instance environments
   staged/<ep>/<dep>/     model and code, laid out as Azure lays them out
   logs/<ep>/<dep>/...    storage-initializer, build and per-instance inference-server logs
+  logs/<ep>/router.access.log   the endpoint's access log
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class ProjectFiles:
 
     def logs(self, endpoint: str, deployment: str) -> Path:
         return self.root / "logs" / endpoint / deployment
+
+    def access_log(self, endpoint: str) -> Path:
+        """The router's log; beside the deployments' folders, so no deployment name can clash."""
+        return self.root / "logs" / endpoint / "router.access.log"
 
     def instance_log(self, endpoint: str, deployment: str, instance: str) -> Path:
         return self.logs(endpoint, deployment) / instance / "inference-server.log"

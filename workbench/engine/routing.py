@@ -21,6 +21,10 @@ DeploymentsOf = Callable[[str], Mapping[str, Any]]
 """endpoint name -> {deployment name: DeploymentRunner}"""
 
 
+class UnknownEndpoint(EngineError):
+    """An endpoint the project does not have; the control API answers 404."""
+
+
 class Routing:
     def __init__(self, files: ProjectFiles, store: Store, deployments_of: DeploymentsOf) -> None:
         self.files = files
@@ -49,7 +53,7 @@ class Routing:
         saved = self.saved.endpoint(name)
         pinned = project.settings.endpoints.get(name)
         port = pinned.port if pinned is not None and pinned.port else saved.port
-        router = EndpointRouter(name, saved.keys, self.signer, self.files.logs(name, "router") / "access.log")
+        router = EndpointRouter(name, saved.keys, self.signer, self.files.access_log(name))
         try:
             await router.start(port)
         except OSError as exc:
@@ -160,7 +164,7 @@ class Routing:
     def _router(self, name: str) -> EndpointRouter:
         router = self.routers.get(name)
         if router is None:
-            raise EngineError(f"Local endpoint ({name}) does not exist.")
+            raise UnknownEndpoint(f"Local endpoint ({name}) does not exist.")
         return router
 
     async def stop(self) -> None:

@@ -33,7 +33,6 @@ from workbench.router.upstream import Answer, Refused, UpstreamError
 if TYPE_CHECKING:
     from workbench.router.endpoint import EndpointRouter
 
-REPLACED = {"x-request-id", "x-ms-client-request-id"}
 HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -48,6 +47,8 @@ HOP_BY_HOP = {
     "authorization",
 }
 CLIENT_ID = re.compile(r"[^A-Za-z0-9_-]")
+NOT_FORWARDED = HOP_BY_HOP | {"x-request-id", "x-ms-client-request-id"}
+"""Replaced by the router (request ids) or never passed on (hop-by-hop, Authorization)."""
 UPSTREAM_TIMEOUT = "upstream request timeout"
 UPSTREAM_RESET = (
     "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
@@ -69,6 +70,7 @@ class Call:
     response: web.Response | None = None
     model_status: int | None = None
     target: str | None = None
+    on_finish: list[Callable[[Call, float], None]] = field(default_factory=list)
 
 
 @dataclass
@@ -135,7 +137,8 @@ class Pipeline:
         if call.route is not None:
             response.headers["azureml-model-deployment"] = call.route.deployment
         latency = (time.perf_counter() - call.started) * 1000
-        self.router.record(call, latency)
+        for finished in call.on_finish:
+            finished(call, latency)
         if call.mirror is not None and call.route is not None:
             self._start_mirror(call, latency)
 
@@ -211,7 +214,7 @@ class Pipeline:
     # -- sending -----------------------------------------------------------------------------
 
     async def _send(self, call: Call, route: DeploymentRoute, target: Target) -> Answer:
-        headers = [(k, v) for k, v in call.request.headers.items() if k.lower() not in HOP_BY_HOP | REPLACED]
+        headers = [(k, v) for k, v in call.request.headers.items() if k.lower() not in NOT_FORWARDED]
         headers.append(("x-request-id", call.request_id))
         if call.client_request_id:
             headers.append(("x-ms-client-request-id", call.client_request_id))
@@ -241,7 +244,8 @@ async def assign_request_id(pipeline: Pipeline, call: Call) -> web.Response | No
 
 
 async def access_log(pipeline: Pipeline, call: Call) -> web.Response | None:
-    """Written when the call finishes (Pipeline._finish -> EndpointRouter.record)."""
+    """From here on the call is logged (and counted) when it finishes, whatever answers it."""
+    call.on_finish.append(pipeline.router.record)
     return None
 
 

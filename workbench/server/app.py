@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from workbench.server import debug
 from workbench.server.logs import RequestLog
 from workbench.server.reload import Reloader
 from workbench.server.runner import RunThread
@@ -223,8 +224,6 @@ class ScoringApp:
         return outcome
 
     def status(self) -> dict[str, Any]:
-        from workbench.server import debug
-
         return {
             "pid": os.getpid(),
             "script": str(self.scoring.script.path),

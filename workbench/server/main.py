@@ -33,10 +33,16 @@ ACCEPT_SETTLE_S = 0.1
 
 
 def main(argv: list[str] | None = None) -> None:
-    settings = resolve(parse_args(argv), dict(os.environ))
+    args = parse_args(argv)
+    settings = resolve(args, dict(os.environ))
     _export(settings)
     logging_file = logs.configure(settings.app_root, settings.entry_script)
     _banner(settings, logging_file)
+    for flag in ("appinsights_instrumentation_key", "config_file", "health_port"):
+        if getattr(args, flag) is not None:
+            logger.warning(f"--{flag} is accepted for azmlinfsrv compatibility but not implemented; ignored")
+    if settings.cors_origins:
+        logger.warning("CORS (AML_CORS_ORIGINS, --access_control_allow_origins) is not implemented; ignored")
     sock = _bind(settings.host, settings.port)
     if settings.worker_count == 1:
         sys.exit(_worker(settings, sock, 0, logging_file))

@@ -100,6 +100,24 @@ class EngineClient:
         result: dict[str, Any] = self._get(f"/v1/endpoints/{endpoint}/metrics").json()
         return result
 
+    def telemetry(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._get("/v1/telemetry").json()
+        return result
+
+    def reload(self, endpoint: str, deployment: str) -> None:
+        """Stage the deployment's code again and reload it in place; the outcome comes as events."""
+        self._request("POST", f"/v1/endpoints/{endpoint}/deployments/{deployment}/reload")
+
+    def scale(self, endpoint: str, deployment: str, instance_count: int) -> None:
+        self._request(
+            "POST",
+            f"/v1/endpoints/{endpoint}/deployments/{deployment}/scale",
+            {"instance_count": instance_count},
+        )
+
+    def restart(self, endpoint: str, deployment: str, instance: str) -> None:
+        self._request("POST", f"/v1/endpoints/{endpoint}/deployments/{deployment}/instances/{instance}/restart")
+
     def _get(self, path: str) -> httpx.Response:
         return self._request("GET", path)
 

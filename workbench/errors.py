@@ -59,3 +59,7 @@ class UserCodeError(WorkbenchError):
 
 class EngineError(WorkbenchError):
     """A running engine could not be reached or refused a request."""
+
+
+class NotFound(EngineError):
+    """An endpoint, deployment or instance that does not exist; the control API answers 404."""

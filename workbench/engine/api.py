@@ -3,7 +3,15 @@
 GET  /v1/status                    endpoints, deployments, instances
 GET  /v1/events[?follow=1]         past events, then live ones, as JSON lines
 GET  /v1/logs?endpoint=&deployment=&container=&instance=&lines=&follow=1
+GET  /v1/telemetry                 CPU and memory per instance, GPUs
+GET  /v1/endpoints/NAME/credentials | metrics
+POST /v1/endpoints/NAME/regenerate-keys | traffic
+POST /v1/endpoints/NAME/deployments/DEPLOYMENT/reload | scale
+POST /v1/endpoints/NAME/deployments/DEPLOYMENT/instances/ID/restart
 POST /v1/shutdown
+
+Actions that take time (reload, scale, restart) answer 202 at once; their outcome arrives as
+events.
 """
 
 from __future__ import annotations
@@ -17,26 +25,41 @@ from typing import Any
 
 from aiohttp import web
 
+from workbench.engine.deployments import DeploymentRunner
 from workbench.engine.files import ProjectFiles
 from workbench.engine.instances import log_tail
-from workbench.engine.routing import Routing, UnknownEndpoint
+from workbench.engine.routing import Routing
 from workbench.engine.store import Store
-from workbench.errors import EngineError
+from workbench.engine.supervisor import Supervisor
+from workbench.errors import EngineError, NotFound
 from workbench.state import endpoints_to_json
+from workbench.telemetry.gpu import gpus
+from workbench.telemetry.processes import ProcessSampler
 
 CONTAINERS = ("inference-server", "storage-initializer", "build", "router")
+MAX_INSTANCES = 20
 FOLLOW_POLL_S = 0.2
 
 
 class ControlApi:
     def __init__(
-        self, store: Store, files: ProjectFiles, token: str, shutdown: Callable[[], None], routing: Routing
+        self,
+        store: Store,
+        files: ProjectFiles,
+        *,
+        token: str,
+        shutdown: Callable[[], None],
+        routing: Routing,
+        supervisor: Supervisor,
     ) -> None:
         self.store = store
         self.files = files
         self.token = token
         self.shutdown = shutdown
         self.routing = routing
+        self.supervisor = supervisor
+        self._sampler = ProcessSampler()
+        self._background: set[asyncio.Task[None]] = set()
 
     def build(self) -> web.Application:
         app = web.Application(middlewares=[self._auth])
@@ -47,6 +70,11 @@ class ControlApi:
         app.router.add_post("/v1/endpoints/{name}/regenerate-keys", self.regenerate)
         app.router.add_post("/v1/endpoints/{name}/traffic", self.traffic)
         app.router.add_get("/v1/endpoints/{name}/metrics", self.metrics)
+        app.router.add_get("/v1/telemetry", self.telemetry)
+        deployment = "/v1/endpoints/{name}/deployments/{deployment}"
+        app.router.add_post(deployment + "/reload", self.reload)
+        app.router.add_post(deployment + "/scale", self.scale)
+        app.router.add_post(deployment + "/instances/{instance}/restart", self.restart)
         app.router.add_post("/v1/shutdown", self.stop)
         return app
 
@@ -71,7 +99,7 @@ class ControlApi:
         mirror = None if mirror is None else {str(k): int(v) for k, v in dict(mirror).items()}
         try:
             problems = self.routing.set_traffic(name, traffic, mirror)
-        except UnknownEndpoint as exc:
+        except NotFound as exc:
             return web.json_response({"message": str(exc)}, status=404)
         if problems:
             return web.json_response({"message": "; ".join(problems), "problems": problems}, status=400)
@@ -79,6 +107,58 @@ class ControlApi:
 
     async def metrics(self, request: web.Request) -> web.Response:
         return await _answer(lambda: self.routing.metrics(request.match_info["name"]))
+
+    async def telemetry(self, request: web.Request) -> web.Response:
+        pids = {
+            f"{endpoint.name}/{instance.id}": instance.pid
+            for endpoint in self.store.endpoints
+            for deployment in endpoint.deployments
+            for instance in deployment.instances
+            if instance.pid
+        }
+
+        def sample() -> dict[str, Any]:
+            figures = {key: self._sampler.sample(pid) for key, pid in pids.items()}
+            self._sampler.forget_except(set(pids.values()))
+            return {
+                "instances": {key: f.__dict__ for key, f in figures.items() if f is not None},
+                "gpus": [g.__dict__ for g in gpus()],
+            }
+
+        return web.json_response(await asyncio.to_thread(sample))
+
+    async def reload(self, request: web.Request) -> web.Response:
+        return self._start(request, lambda runner, _: runner.reload_code("reload requested"))
+
+    async def scale(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        count = body.get("instance_count")
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_INSTANCES:
+            return web.json_response(
+                {"message": f"instance_count must be a whole number from 1 to {MAX_INSTANCES}"}, status=400
+            )
+        return self._start(request, lambda runner, _: runner.scale(count))
+
+    async def restart(self, request: web.Request) -> web.Response:
+        return self._start(
+            request,
+            lambda runner, req: runner.instance(req.match_info["instance"]).restart("restart requested"),
+        )
+
+    def _start(
+        self, request: web.Request, action: Callable[[DeploymentRunner, web.Request], Awaitable[None]]
+    ) -> web.Response:
+        """Find the deployment, check the action can start, and run it in the background."""
+        try:
+            runner = self.supervisor.runner(request.match_info["name"], request.match_info["deployment"])
+            work = action(runner, request)
+        except EngineError as exc:
+            status = 404 if isinstance(exc, NotFound) else 400
+            return web.json_response({"message": str(exc)}, status=status)
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return web.json_response({"status": "accepted"}, status=202)
 
     @web.middleware
     async def _auth(
@@ -173,7 +253,7 @@ async def _answer(produce: Callable[[], Any]) -> web.Response:
     try:
         return web.json_response(produce())
     except EngineError as exc:
-        status = 404 if isinstance(exc, UnknownEndpoint) else 400
+        status = 404 if isinstance(exc, NotFound) else 400
         return web.json_response({"message": str(exc)}, status=status)
 
 

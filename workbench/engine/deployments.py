@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import secrets
 import time
 from collections.abc import Awaitable
 from pathlib import Path
@@ -18,8 +19,8 @@ from pathlib import Path
 from workbench.engine.context import Context
 from workbench.engine.environments import requirements
 from workbench.engine.instances import InstanceRunner
-from workbench.engine.storage import Staged, stage
-from workbench.errors import StartupError
+from workbench.engine.storage import Staged, refresh_code, stage
+from workbench.errors import NotFound, StartupError
 from workbench.runtimes.base import InstanceSpec
 from workbench.spec.deployment import DeploymentSpec
 from workbench.state import DeploymentState, InstancePhase, ProvisioningState
@@ -37,6 +38,8 @@ class DeploymentRunner:
         self._python: str = ""
         self._staged: Staged | None = None
         self._started = time.monotonic()
+        self._admin_token = secrets.token_urlsafe(24)
+        """Lets the engine ask its instances to reload; never logged."""
 
     @property
     def name(self) -> str:
@@ -82,6 +85,37 @@ class DeploymentRunner:
             await extra.stop()
             self.instances.remove(extra)
         self.instance_changed()
+
+    async def reload_code(self, cause: str) -> None:
+        """Stage the code again in place and have every ready instance reload it; each instance's
+        outcome (time taken, or the failure with file and line) is an event."""
+        if self._staged is None or self.spec.code_configuration is None:
+            return
+        started = time.perf_counter()
+        try:
+            changed = await asyncio.to_thread(
+                refresh_code,
+                self.spec,
+                self.ctx.files.staged(self.endpoint, self.name) / f"g{self.generation}",
+                self.ctx.files.logs(self.endpoint, self.name) / "storage-initializer.log",
+            )
+        except StartupError as exc:
+            self.ctx.store.publish("reload-failed", self.subject, str(exc))
+            return
+        self.ctx.store.publish(
+            "reload",
+            self.subject,
+            f"code staged again in {(time.perf_counter() - started) * 1000:.0f} ms "
+            f"({changed} file(s) changed); reloading {len(self.instances)} instance(s)",
+        )
+        await asyncio.gather(*(i.reload(cause, self._admin_token) for i in list(self.instances)))
+
+    def instance(self, instance_id: str) -> InstanceRunner:
+        found = next((i for i in self.instances if i.state.id == instance_id), None)
+        if found is None:
+            known = ", ".join(i.state.id for i in self.instances) or "none"
+            raise NotFound(f"deployment {self.subject} has no instance {instance_id} (it has: {known})")
+        return found
 
     async def delete(self) -> None:
         self._set(ProvisioningState.DELETING, "deleting")
@@ -145,6 +179,7 @@ class DeploymentRunner:
             "AZUREML_MODEL_DIR": str(staged.model_dir or ""),
             "WORKER_COUNT": str(spec.request_settings.max_concurrent_requests_per_instance),
             "SERVICE_NAME": self.endpoint,
+            "WORKBENCH_ADMIN_TOKEN": self._admin_token,
             "AZUREML_INFERENCE_PYTHON_PATH": str(os.path.dirname(self._python)),
             **spec.environment_variables,
             **self._secrets(spec),

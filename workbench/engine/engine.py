@@ -45,6 +45,7 @@ class Engine:
         self.store = Store()
         self.builder = builder or EnvironmentBuilder()
         self._stop = asyncio.Event()
+        self._code_watcher: Watcher | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -69,7 +70,14 @@ class Engine:
             routing = Routing(self.files, self.store, supervisor.deployments_of)
             ctx.on_change = routing.refresh
             token = secrets.token_urlsafe(32)
-            api = ControlApi(self.store, self.files, token, self.request_stop, routing)
+            api = ControlApi(
+                self.store,
+                self.files,
+                token=token,
+                shutdown=self.request_stop,
+                routing=routing,
+                supervisor=supervisor,
+            )
             runner = web.AppRunner(api.build(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -97,6 +105,8 @@ class Engine:
             finally:
                 if watcher is not None:
                     watcher.stop()
+                if self._code_watcher is not None:
+                    self._code_watcher.stop()
                 self.store.publish("engine", "engine", "stopping every instance")
                 await supervisor.stop_all()
                 await routing.stop()
@@ -119,12 +129,37 @@ class Engine:
                 "`workbench down` stops it"
             )
 
-    @staticmethod
-    async def _apply(project: Project, supervisor: Supervisor, routing: Routing) -> None:
+    async def _apply(self, project: Project, supervisor: Supervisor, routing: Routing) -> None:
         supervisor.update_endpoints(project)
         await routing.apply(project)
         await supervisor.apply(project)
         routing.refresh()
+        self._watch_code(asyncio.get_running_loop(), supervisor)
+
+    def _watch_code(self, loop: asyncio.AbstractEventLoop, supervisor: Supervisor) -> None:
+        """Scoring code changed: its deployments reload in place (the old code serves until the
+        new code's init() has returned)."""
+        folders = supervisor.code_folders()
+        if self._code_watcher is not None:
+            if set(self._code_watcher.folders) == set(folders):
+                return
+            self._code_watcher.stop()
+            self._code_watcher = None
+        if not folders:
+            return
+
+        def changed(paths: set[Path]) -> None:
+            runners = {
+                id(runner): runner
+                for folder, using in folders.items()
+                if any(folder in path.parents for path in paths)
+                for runner in using
+            }
+            names = ", ".join(sorted({p.name for p in paths}))
+            for runner in runners.values():
+                asyncio.run_coroutine_threadsafe(runner.reload_code(f"{names} changed"), loop)
+
+        self._code_watcher = Watcher(folders, changed).start()
 
     def _watch(
         self, loop: asyncio.AbstractEventLoop, supervisor: Supervisor, routing: Routing

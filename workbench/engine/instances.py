@@ -27,6 +27,8 @@ MAX_BOOT_FAILURES = 3
 READY_POLL_S = 0.1
 MAX_BACKOFF_S = 30.0
 LOG_TAIL_LINES = 20
+RELOAD_TIMEOUT_S = 600.0
+"""A reload runs the user's init(), which may load a large model."""
 
 
 class InstanceRunner:
@@ -48,14 +50,62 @@ class InstanceRunner:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._live(), name=self.name)
 
+    async def restart(self, cause: str) -> None:
+        """A fresh process now, counted as a restart; a Failed instance gets a new chance."""
+        await self._cancel_life()
+        await self._stop_process()
+        self.ready.clear()
+        self.failure = None
+        self.state.restarts += 1
+        self.state.state = InstancePhase.STARTING
+        self.ctx.store.publish("instance", self.subject, f"restarting ({cause})")
+        self.deployment.instance_changed()
+        self.start()
+
+    async def reload(self, cause: str, token: str) -> None:
+        """Ask the server to load its code again in place; the outcome becomes an event."""
+        if self.running is None or self.state.state is not InstancePhase.READY:
+            return
+        try:
+            async with self.ctx.http.post(
+                self.running.url + "/-/reload",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=aiohttp.ClientTimeout(total=RELOAD_TIMEOUT_S),
+            ) as response:
+                outcome = await response.json()
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+            self.ctx.store.publish("reload-failed", self.subject, f"reload request failed ({cause}): {exc}")
+            return
+        if outcome.get("status") == "reloaded":
+            self.ctx.store.publish(
+                "reload",
+                self.subject,
+                f"reloaded in {outcome['total_ms']:.0f} ms (init {outcome['init_ms']:.0f} ms) ({cause})",
+            )
+        elif outcome.get("status") == "reloading":
+            self.ctx.store.publish(
+                "reload", self.subject, f"reload signalled to {outcome['workers']} workers ({cause})"
+            )
+        else:
+            self.ctx.store.publish(
+                "reload-failed",
+                self.subject,
+                f"reload failed ({cause}); the previous code keeps serving: "
+                f"{outcome.get('file')}:{outcome.get('line')}: "
+                f"{outcome.get('error')}: {outcome.get('message')}",
+            )
+
     async def stop(self) -> None:
+        await self._cancel_life()
+        await self._stop_process()
+        self.state.state = InstancePhase.STOPPED
+        self.deployment.instance_changed()
+
+    async def _cancel_life(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._stop_process()
-        self.state.state = InstancePhase.STOPPED
-        self.deployment.instance_changed()
 
     async def _stop_process(self) -> None:
         if self.running is not None:

@@ -9,7 +9,7 @@ from typing import Any
 from workbench.engine.files import ProjectFiles
 from workbench.engine.saved import SavedState
 from workbench.engine.store import Store
-from workbench.errors import EngineError
+from workbench.errors import EngineError, NotFound
 from workbench.router.credentials import TokenSigner
 from workbench.router.endpoint import EndpointRouter
 from workbench.router.table import DeploymentRoute, RouteTable, Target
@@ -19,10 +19,6 @@ from workbench.state import InstancePhase
 
 DeploymentsOf = Callable[[str], Mapping[str, Any]]
 """endpoint name -> {deployment name: DeploymentRunner}"""
-
-
-class UnknownEndpoint(EngineError):
-    """An endpoint the project does not have; the control API answers 404."""
 
 
 class Routing:
@@ -164,7 +160,7 @@ class Routing:
     def _router(self, name: str) -> EndpointRouter:
         router = self.routers.get(name)
         if router is None:
-            raise UnknownEndpoint(f"Local endpoint ({name}) does not exist.")
+            raise NotFound(f"Local endpoint ({name}) does not exist.")
         return router
 
     async def stop(self) -> None:

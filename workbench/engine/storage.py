@@ -8,6 +8,10 @@ Files are hard-linked where the file system allows, copied otherwise, never syml
 refuses symlinked model paths, reference 1.16). Staging writes into a fresh folder and swaps it
 in, so a failure never leaves a half-staged deployment. Every step goes to the deployment's
 `storage-initializer` log.
+
+A code reload refreshes the staged code in place instead (`refresh_code`): the running servers'
+working folder must stay the same folder, so files are replaced one by one (each atomically),
+and files gone from the source are removed.
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.errors import StartupError
 from workbench.spec.deployment import DeploymentSpec
+
+IGNORED_FOLDERS = ("__pycache__", ".git")
 
 
 @dataclass(frozen=True)
@@ -36,14 +43,24 @@ class StagingError(StartupError):
     pass
 
 
+class _Log:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a")
+
+    def __enter__(self) -> Callable[[str], None]:
+        return self.say
+
+    def __exit__(self, *_: object) -> None:
+        self._file.close()
+
+    def say(self, line: str) -> None:
+        self._file.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} | storage-initializer | {line}\n")
+        self._file.flush()
+
+
 def stage(deployment: DeploymentSpec, target: Path, log: Path) -> Staged:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a") as out:
-
-        def say(line: str) -> None:
-            out.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} | storage-initializer | {line}\n")
-            out.flush()
-
+    with _Log(log) as say:
         start = time.perf_counter()
         fresh = target.with_name(target.name + ".staging")
         shutil.rmtree(fresh, ignore_errors=True)
@@ -78,6 +95,61 @@ def stage(deployment: DeploymentSpec, target: Path, log: Path) -> Staged:
     return Staged(model_dir, app_root, entry)
 
 
+def refresh_code(deployment: DeploymentSpec, target: Path, log: Path) -> int:
+    """Bring the code staged under `target` in line with its source; the number of files that
+    changed, appeared or went away."""
+    code = deployment.code_configuration
+    if code is None:
+        return 0
+    with _Log(log) as say:
+        try:
+            changed = _sync_tree(code.code, target / "app" / code.code.name)
+        except OSError as exc:
+            say(f"Code refresh failed: {exc.strerror or exc}: {exc.filename}")
+            raise StagingError(f"code refresh failed: {exc.strerror or exc}: {exc.filename}") from exc
+        say(f"Code refreshed from {code.code}: {changed} file(s) changed")
+        return changed
+
+
+def _sync_tree(source: Path, destination: Path) -> int:
+    changed = 0
+    wanted: set[Path] = set()
+    for folder, subfolders, names in os.walk(source):
+        subfolders[:] = [d for d in subfolders if d not in IGNORED_FOLDERS]
+        relative = Path(folder).relative_to(source)
+        (destination / relative).mkdir(parents=True, exist_ok=True)
+        wanted.add(relative)
+        for name in names:
+            wanted.add(relative / name)
+            origin, copy = Path(folder) / name, destination / relative / name
+            if _same_file(origin, copy):
+                continue
+            fresh = copy.with_name(f".{name}.refresh")
+            fresh.unlink(missing_ok=True)
+            _link(origin, fresh)
+            os.replace(fresh, copy)
+            changed += 1
+    for folder, _subfolders, names in os.walk(destination, topdown=False):
+        relative = Path(folder).relative_to(destination)
+        for name in names:
+            if relative / name not in wanted and not name.endswith(".pyc"):
+                (Path(folder) / name).unlink()
+                changed += 1
+        if relative not in wanted and relative.name != "__pycache__":
+            shutil.rmtree(folder, ignore_errors=True)
+    return changed
+
+
+def _same_file(origin: Path, copy: Path) -> bool:
+    try:
+        a, b = origin.stat(), copy.stat()
+    except FileNotFoundError:
+        return False
+    if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):
+        return True
+    return a.st_size == b.st_size and a.st_mtime_ns == b.st_mtime_ns
+
+
 def _link_tree(source: Path, destination: Path) -> tuple[int, int]:
     """Hard-link (or copy) `source`, a file or a folder, to `destination`; (files, bytes)."""
     if source.is_file():
@@ -88,7 +160,7 @@ def _link_tree(source: Path, destination: Path) -> tuple[int, int]:
         raise FileNotFoundError(2, "No such file or directory", str(source))
     files = size = 0
     for folder, subfolders, names in os.walk(source):
-        subfolders[:] = [d for d in subfolders if d not in ("__pycache__", ".git")]
+        subfolders[:] = [d for d in subfolders if d not in IGNORED_FOLDERS]
         relative = Path(folder).relative_to(source)
         (destination / relative).mkdir(parents=True, exist_ok=True)
         for name in names:

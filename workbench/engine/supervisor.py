@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from workbench.engine import reconcile
 from workbench.engine.context import Context
 from workbench.engine.deployments import DeploymentRunner
+from workbench.errors import NotFound
 from workbench.spec import Project
 from workbench.spec.deployment import DeploymentSpec
 from workbench.state import DeploymentState, EndpointState, ProvisioningState
@@ -77,6 +79,23 @@ class Supervisor:
             state.traffic = dict(endpoint.spec.traffic)
             state.mirror_traffic = dict(endpoint.spec.mirror_traffic)
             state.provisioning_state = ProvisioningState.SUCCEEDED
+
+    def runner(self, endpoint: str, deployment: str) -> DeploymentRunner:
+        found = self.deployments.get((endpoint, deployment))
+        if found is None:
+            if self.ctx.store.endpoint(endpoint) is None:
+                raise NotFound(f"Local endpoint ({endpoint}) does not exist.")
+            raise NotFound(f"Local deployment ({endpoint} / {deployment}) does not exist.")
+        return found
+
+    def code_folders(self) -> dict[Path, list[DeploymentRunner]]:
+        """Each code folder and the deployments that run code from it."""
+        folders: dict[Path, list[DeploymentRunner]] = {}
+        for runner in self.deployments.values():
+            code = runner.spec.code_configuration
+            if code is not None and code.code.is_dir():
+                folders.setdefault(code.code.resolve(), []).append(runner)
+        return folders
 
     def deployments_of(self, endpoint: str) -> dict[str, DeploymentRunner]:
         return {key[1]: runner for key, runner in self.deployments.items() if key[0] == endpoint}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import socket
 import statistics
+import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,46 @@ from workbench.router.pipeline import Call, Pipeline
 from workbench.router.table import RouteTable
 
 LATENCY_WINDOW = 2000
+TIMELINE_SECONDS = 300
+
+
+def percentile(ordered: list[float], share: float) -> float | None:
+    """The value at `share` (0..1) of an ascending list, rounded to the microsecond; None if empty."""
+    return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))], 3) if ordered else None
+
+
+class Timeline:
+    """Requests, p50 and p99 per second over the last TIMELINE_SECONDS, for the dashboard's
+    sparklines. A second is summarised when the next one starts, so recording stays O(1)."""
+
+    def __init__(self, clock: Any = time.time) -> None:
+        self._clock = clock
+        self._second = int(clock())
+        self._latencies: list[float] = []
+        self.seconds: deque[tuple[int, int, float | None, float | None]] = deque(maxlen=TIMELINE_SECONDS)
+
+    def add(self, latency_ms: float) -> None:
+        self._roll(int(self._clock()))
+        self._latencies.append(latency_ms)
+
+    def _roll(self, now: int) -> None:
+        if now == self._second:
+            return
+        ordered = sorted(self._latencies)
+        self.seconds.append((self._second, len(ordered), percentile(ordered, 0.5), percentile(ordered, 0.99)))
+        for quiet in range(self._second + 1, min(now, self._second + TIMELINE_SECONDS + 1)):
+            self.seconds.append((quiet, 0, None, None))
+        self._second, self._latencies = now, []
+
+    def to_json(self) -> dict[str, list[Any]]:
+        """Complete seconds only, oldest first, up to the one before now."""
+        self._roll(int(self._clock()))
+        return {
+            "second": [s[0] for s in self.seconds],
+            "requests": [s[1] for s in self.seconds],
+            "p50_ms": [s[2] for s in self.seconds],
+            "p99_ms": [s[3] for s in self.seconds],
+        }
 
 
 @dataclass
@@ -29,23 +70,27 @@ class DeploymentFigures:
     requests: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    timeline: Timeline = field(default_factory=Timeline)
     mirrored: int = 0
     mirror_statuses: Counter[int] = field(default_factory=Counter)
 
+    def add(self, status: int, latency_ms: float) -> None:
+        self.requests += 1
+        self.statuses[status] += 1
+        self.latencies_ms.append(latency_ms)
+        self.timeline.add(latency_ms)
+
     def to_json(self) -> dict[str, Any]:
         ordered = sorted(self.latencies_ms)
-
-        def pct(p: float) -> float | None:
-            return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 3) if ordered else None
-
         return {
             "requests": self.requests,
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
-            "p50_ms": pct(0.5),
-            "p99_ms": pct(0.99),
+            "p50_ms": percentile(ordered, 0.5),
+            "p99_ms": percentile(ordered, 0.99),
             "mean_ms": round(statistics.fmean(ordered), 3) if ordered else None,
             "mirrored": self.mirrored,
             "mirror_statuses": {str(k): v for k, v in sorted(self.mirror_statuses.items())},
+            "timeline": self.timeline.to_json(),
         }
 
 
@@ -104,10 +149,7 @@ class EndpointRouter:
         assert call.response is not None
         deployment = call.route.deployment if call.route else None
         if deployment is not None:
-            figures = self.figures.setdefault(deployment, DeploymentFigures())
-            figures.requests += 1
-            figures.statuses[call.response.status] += 1
-            figures.latencies_ms.append(latency_ms)
+            self.figures.setdefault(deployment, DeploymentFigures()).add(call.response.status, latency_ms)
         self._access_log.write(
             {
                 "request_id": call.request_id,

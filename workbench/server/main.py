@@ -35,6 +35,7 @@ ACCEPT_SETTLE_S = 0.1
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     settings = resolve(args, dict(os.environ))
+    os.environ.pop("WORKBENCH_ADMIN_TOKEN", None)  # the user's code has no business with it
     _export(settings)
     logging_file = logs.configure(settings.app_root, settings.entry_script)
     _banner(settings, logging_file)

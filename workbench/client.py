@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,30 @@ from workbench.state import EndpointState, Event, endpoints_from_json
 CONNECTION = Path(".workbench") / "connection.json"
 
 
+@dataclass(frozen=True)
+class Invocation:
+    """One request sent to an endpoint's scoring URI, and its answer."""
+
+    endpoint: str
+    deployment: str | None
+    """The deployment asked for (azureml-model-deployment), None to let traffic choose."""
+    status: int
+    served_by: str | None
+    headers: dict[str, str]
+    body: str
+    latency_ms: float
+    sent_at: float
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
 class EngineClient:
     def __init__(self, url: str, token: str, root: Path) -> None:
         self.url = url
         self.root = root
+        self.token = token
         self._http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
     @classmethod
@@ -71,15 +93,37 @@ class EngineClient:
         lines: int = 5000,
         follow: bool = False,
     ) -> Iterator[str]:
-        params = {
-            "endpoint": endpoint,
-            "deployment": deployment,
-            "container": container,
-            "instance": instance,
-            "lines": str(lines),
-            "follow": "1" if follow else "0",
-        }
-        yield from self._stream("/v1/logs", params)
+        yield from self._stream(
+            "/v1/logs", _log_params(endpoint, deployment, container, instance, lines, follow=follow)
+        )
+
+    def invoke(self, endpoint: str, body: bytes, deployment: str | None = None) -> Invocation:
+        """Send `body` to the endpoint's scoring URI with its credentials, as `az ml online-endpoint
+        invoke` does; pinned to `deployment` when given."""
+        state = next((e for e in self.status() if e.name == endpoint), None)
+        if state is None or state.scoring_uri is None:
+            raise EngineError(f"Local endpoint ({endpoint}) does not exist.")
+        credentials = self.credentials(endpoint)
+        secret = credentials.get("primaryKey") or credentials.get("accessToken")
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
+        if deployment:
+            headers["azureml-model-deployment"] = deployment
+        sent_at = time.time()
+        started = time.perf_counter()
+        try:
+            response = httpx.post(state.scoring_uri, content=body, headers=headers, timeout=300)
+        except httpx.TransportError as exc:
+            raise EngineError(f"endpoint {endpoint} does not answer at {state.scoring_uri}: {exc}") from exc
+        return Invocation(
+            endpoint=endpoint,
+            deployment=deployment,
+            status=response.status_code,
+            served_by=response.headers.get("azureml-model-deployment"),
+            headers=dict(response.headers),
+            body=response.text,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            sent_at=sent_at,
+        )
 
     def shutdown(self) -> None:
         self._request("POST", "/v1/shutdown")
@@ -116,7 +160,8 @@ class EngineClient:
         )
 
     def restart(self, endpoint: str, deployment: str, instance: str) -> None:
-        self._request("POST", f"/v1/endpoints/{endpoint}/deployments/{deployment}/instances/{instance}/restart")
+        path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/instances/{instance}/restart"
+        self._request("POST", path)
 
     def _get(self, path: str) -> httpx.Response:
         return self._request("GET", path)
@@ -141,6 +186,54 @@ class EngineClient:
                 yield from response.iter_lines()
         except httpx.TransportError as exc:
             raise EngineError(f"lost the engine at {self.url}: {exc}") from exc
+
+
+class EngineStreams:
+    """The control API's following streams (events, logs) as async iterators, for the terminal UI:
+    cancelling the task that reads one closes it at once."""
+
+    def __init__(self, client: EngineClient) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=client.url, headers={"Authorization": f"Bearer {client.token}"}, timeout=None
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def events(self) -> AsyncIterator[Event]:
+        async for line in self._lines("/v1/events", {"follow": "1"}):
+            yield Event.from_json(json.loads(line))
+
+    async def logs(
+        self, endpoint: str, deployment: str, *, container: str, instance: str, lines: int
+    ) -> AsyncIterator[str]:
+        params = _log_params(endpoint, deployment, container, instance, lines, follow=True)
+        async for line in self._lines("/v1/logs", params):
+            yield line
+
+    async def _lines(self, path: str, params: dict[str, str]) -> AsyncIterator[str]:
+        try:
+            async with self._http.stream("GET", path, params=params) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    _raise_for(response)
+                async for line in response.aiter_lines():
+                    yield line
+        except httpx.TransportError as exc:
+            raise EngineError(f"lost the engine: {exc}") from exc
+
+
+def _log_params(
+    endpoint: str, deployment: str, container: str, instance: str, lines: int, *, follow: bool
+) -> dict[str, str]:
+    return {
+        "endpoint": endpoint,
+        "deployment": deployment,
+        "container": container,
+        "instance": instance,
+        "lines": str(lines),
+        "follow": "1" if follow else "0",
+    }
 
 
 def _alive(pid: int) -> bool:

@@ -84,26 +84,15 @@ def run_traffic(args: argparse.Namespace) -> int:
 
 
 def run_invoke(args: argparse.Namespace) -> int:
-    import httpx
-
     try:
         body = args.request_file.read_bytes()
     except OSError as exc:
         raise WorkbenchError(f"cannot read {args.request_file}: {exc.strerror}") from exc
     with _client(args.project) as client:
-        endpoint = next((e for e in client.status() if e.name == args.endpoint), None)
-        if endpoint is None or endpoint.scoring_uri is None:
-            raise EngineError(f"Local endpoint ({args.endpoint}) does not exist.")
-        credentials = client.credentials(args.endpoint)
-    secret = credentials.get("primaryKey") or credentials.get("accessToken")
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
-    if args.deployment:
-        headers["azureml-model-deployment"] = args.deployment
-    response = httpx.post(endpoint.scoring_uri, content=body, headers=headers, timeout=300)
-    sys.stdout.write(response.text + ("\n" if not response.text.endswith("\n") else ""))
-    if response.status_code >= 300:
-        served = response.headers.get("azureml-model-deployment", "-")
-        print(f"invoke failed: HTTP {response.status_code} (deployment {served})", file=sys.stderr)
+        answer = client.invoke(args.endpoint, body, args.deployment)
+    sys.stdout.write(answer.body + ("\n" if not answer.body.endswith("\n") else ""))
+    if not answer.ok:
+        print(f"invoke failed: HTTP {answer.status} (deployment {answer.served_by or '-'})", file=sys.stderr)
         return 1
     return 0
 

@@ -34,7 +34,14 @@ def add_parser(commands: Any) -> None:
         description="Start the engine for a folder's endpoints.",
     )
     up.add_argument("path", nargs="?", type=Path, default=Path("."), metavar="PATH")
-    up.add_argument("--headless", action="store_true", help="no terminal UI: one line per event")
+    mode = up.add_mutually_exclusive_group()
+    mode.add_argument("--headless", action="store_true", help="no terminal UI: one line per event")
+    mode.add_argument(
+        "--detach",
+        action="store_true",
+        help="start the engine in the background and return once it serves; "
+        "`workbench up` attaches the dashboard, `workbench down` stops it",
+    )
     up.set_defaults(run=run_up)
 
     status = commands.add_parser("status", help="show endpoints, deployments and instances")
@@ -64,14 +71,35 @@ def add_parser(commands: Any) -> None:
 
 
 def run_up(args: argparse.Namespace) -> int:
-    from workbench.engine.engine import Engine
     from workbench.spec import load_project
 
     project = load_project(args.path).raise_for_errors()
     for problem in project.problems:
         print(problem.format(), file=sys.stderr)
-    if not args.headless:
-        print("workbench: the terminal UI is not built yet; running headless", file=sys.stderr)
+    if args.detach:
+        from workbench.cli.background import start_background_engine, wait_until_serving
+
+        start_background_engine(project.root)
+        with _client(project.root) as client:
+            for line in wait_until_serving(client):
+                print(line, flush=True)
+        print(
+            f"engine running in the background: `workbench up {args.path}` shows it, "
+            f"`workbench down --project {args.path}` stops it",
+            file=sys.stderr,
+        )
+        return 0
+    if args.headless or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        if not args.headless:
+            print("workbench: not a terminal; running headless", file=sys.stderr)
+        return _run_headless(project)
+    from workbench.cli.dashboard import run_dashboard
+
+    return run_dashboard(project.root)
+
+
+def _run_headless(project: Any) -> int:
+    from workbench.engine.engine import Engine
 
     def show(event: Event) -> None:
         print(event.line(), flush=True)

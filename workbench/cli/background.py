@@ -1,0 +1,84 @@
+"""An engine in its own process, for the dashboard and `up --detach`: started detached from the
+terminal, its event lines in `.workbench/engine.log`, found again through its connection file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from workbench.client import CONNECTION, EngineClient
+from workbench.errors import EngineError, StartupError
+from workbench.state import InstancePhase, ProvisioningState
+
+START_TIMEOUT_S = 60.0
+SERVE_TIMEOUT_S = 900.0
+"""Long enough for a first environment build."""
+LOG_TAIL_LINES = 30
+
+
+def engine_log(root: Path) -> Path:
+    return root / ".workbench" / "engine.log"
+
+
+def running_engine(root: Path) -> EngineClient | None:
+    """A client of the engine already running for `root`, if there is one."""
+    if not (root / CONNECTION).is_file():
+        return None
+    try:
+        return EngineClient.for_folder(root)
+    except EngineError:
+        return None
+
+
+def start_background_engine(root: Path) -> subprocess.Popen[bytes] | None:
+    """Start `workbench up --headless` for `root` unless one runs; return once its control API
+    answers. None when an engine was already running."""
+    existing = running_engine(root)
+    if existing is not None:
+        existing.close()
+        return None
+    log = engine_log(root)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "workbench", "up", "--headless", str(root)],
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
+            raise StartupError(f"the engine stopped at start-up (exit code {process.returncode}):\n{tail}")
+        client = running_engine(root)
+        if client is not None:
+            client.close()
+            return process
+        time.sleep(0.05)
+    process.terminate()
+    raise StartupError(f"the engine did not open its control API in {START_TIMEOUT_S:.0f} s; see {log}")
+
+
+def wait_until_serving(client: EngineClient) -> Iterator[str]:
+    """Lines to show while the endpoints come up; returns when no deployment is still starting."""
+    deadline = time.monotonic() + SERVE_TIMEOUT_S
+    busy = (ProvisioningState.CREATING, ProvisioningState.UPDATING)
+    while time.monotonic() < deadline:
+        endpoints = client.status()
+        if endpoints and all(d.provisioning_state not in busy for e in endpoints for d in e.deployments):
+            for endpoint in endpoints:
+                for deployment in endpoint.deployments:
+                    ready = sum(1 for i in deployment.instances if i.state is InstancePhase.READY)
+                    yield (
+                        f"{endpoint.name}/{deployment.name}: {deployment.provisioning_state.value} "
+                        f"({ready}/{deployment.instance_count} ready)"
+                    )
+                yield f"endpoint {endpoint.name} ready at {endpoint.scoring_uri}"
+            return
+        time.sleep(0.2)
+    raise EngineError(f"endpoints still starting after {SERVE_TIMEOUT_S:.0f} s; `workbench status` shows why")

@@ -1,0 +1,63 @@
+"""`workbench up` with the dashboard: the engine runs in its own process and the Textual app
+attaches to it. Quitting stops an engine this command started; detaching (D) leaves it running,
+and so does a crash of the dashboard, which never takes endpoints down."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from workbench.cli.background import engine_log, running_engine, start_background_engine
+from workbench.client import EngineClient
+from workbench.tui.app import WorkbenchApp
+from workbench.tui.source import LiveSource
+
+STOP_TIMEOUT_S = 60.0
+LOG_LINES = 5000
+
+
+def run_dashboard(root: Path) -> int:
+    started = start_background_engine(root) is not None
+    client = running_engine(root)
+    if client is None:
+        print(f"workbench: the engine went away at start-up; see {engine_log(root)}", file=sys.stderr)
+        return 1
+    source = LiveSource(client, LOG_LINES)
+    app = WorkbenchApp(source)
+    try:
+        outcome = app.run()
+    finally:
+        asyncio.run(source.close())
+    try:
+        if app.return_code:
+            print(
+                f"workbench: the dashboard crashed; the engine keeps running: `workbench up {root}` "
+                f"attaches again, `workbench down --project {root}` stops it",
+                file=sys.stderr,
+            )
+            return app.return_code
+        if outcome != "detach" and started:
+            return _stop(client, root)
+        print(
+            f"the engine keeps running: `workbench up {root}` attaches again, "
+            f"`workbench down --project {root}` stops it",
+            file=sys.stderr,
+        )
+        return 0
+    finally:
+        client.close()
+
+
+def _stop(client: EngineClient, root: Path) -> int:
+    connection = root / ".workbench" / "connection.json"
+    client.shutdown()
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while connection.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if connection.exists():
+        print("workbench: the engine is still stopping", file=sys.stderr)
+        return 1
+    print("engine stopped", file=sys.stderr)
+    return 0

@@ -1,0 +1,296 @@
+"""The dashboard: a tree of endpoints on the left; on the right the selected endpoint's summary
+and traffic bar above tabs for logs, metrics, invoke, mirror comparison and events.
+
+It talks to the engine only through a `Source`, so it never blocks on the network, and it never
+holds the data plane: closing or crashing it leaves every request that was in flight unharmed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.notifications import SeverityLevel
+from textual.widgets import Footer, Header, Log, TabbedContent, TabPane, Tree
+
+from workbench.errors import WorkbenchError
+from workbench.state import EndpointState, Event
+from workbench.tui.screens.error import ErrorScreen
+from workbench.tui.screens.help import HelpScreen
+from workbench.tui.screens.traffic import TrafficEditor
+from workbench.tui.source import Source
+from workbench.tui.widgets.endpoint_tree import EndpointTree, Selection
+from workbench.tui.widgets.invoke import InvokePanel
+from workbench.tui.widgets.logs import LogPanel
+from workbench.tui.widgets.metrics import MetricsPanel
+from workbench.tui.widgets.mirror import MirrorPanel
+from workbench.tui.widgets.traffic_bar import EndpointSummary
+
+STATUS_S = 0.5
+METRICS_S = 1.0
+EVENT_LINES = 2000
+MAX_INSTANCES = 20
+NOTIFIED_KINDS = {"reload", "reload-failed", "instance", "deployment", "spec"}
+TABS = ("logs", "metrics", "invoke", "mirror", "events")
+
+
+class WorkbenchApp(App[str]):
+    """Exits with "quit" (the caller stops an engine it started) or "detach" (it keeps running)."""
+
+    CSS_PATH = "workbench.tcss"
+    TITLE = "endpoint workbench"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "help"),
+        Binding("q", "quit_engine", "quit"),
+        Binding("D", "detach", "detach (engine keeps running)", show=False),
+        Binding("t", "traffic", "traffic"),
+        Binding("r", "restart", "restart instance"),
+        Binding("R", "reload", "reload code"),
+        Binding("plus", "scale(1)", "add instance", show=False),
+        Binding("minus", "scale(-1)", "remove instance", show=False),
+        Binding("c", "copy_uri", "copy scoring URI", show=False),
+        Binding("k", "copy_key", "copy key or token", show=False),
+        Binding("i", "show_tab('invoke')", "invoke"),
+        Binding("ctrl+s", "send", "send the invoke request", priority=True),
+        *(Binding(str(n), f"show_tab('{tab}')", f"{tab} tab", show=False) for n, tab in enumerate(TABS, 1)),
+    ]
+
+    def __init__(self, source: Source) -> None:
+        super().__init__()
+        self.source = source
+        self.endpoints: list[EndpointState] = []
+        self.started_at = time.time()
+        self.sub_title = str(source.root)
+        self._lost = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            yield EndpointTree(id="tree")
+            with Vertical(id="right"):
+                yield EndpointSummary(id="summary")
+                with TabbedContent(initial="logs", id="tabs"):
+                    with TabPane("Logs", id="logs"):
+                        yield LogPanel(self.source, id="log-panel")
+                    with TabPane("Metrics", id="metrics"):
+                        yield MetricsPanel(id="metrics-panel")
+                    with TabPane("Invoke", id="invoke"):
+                        yield InvokePanel(self.source, id="invoke-panel")
+                    with TabPane("Mirror", id="mirror"):
+                        yield MirrorPanel(id="mirror-panel")
+                    with TabPane("Events", id="events"):
+                        yield Log(max_lines=EVENT_LINES, id="event-log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(EndpointTree).focus()
+        self.set_interval(STATUS_S, self.refresh_status)
+        self.set_interval(METRICS_S, self.refresh_metrics)
+        self.refresh_status()
+        self.follow_events()
+
+    # -- what the engine says ------------------------------------------------------------------
+
+    @work(exclusive=True, group="status")
+    async def refresh_status(self) -> None:
+        try:
+            endpoints = await self.source.status()
+        except WorkbenchError as exc:
+            self._engine_lost(str(exc))
+            return
+        self.endpoints = endpoints
+        self.query_one(EndpointTree).show(endpoints)
+        self._selection_changed()
+
+    @work(exclusive=True, group="metrics")
+    async def refresh_metrics(self) -> None:
+        tab = self.query_one(TabbedContent).active
+        endpoint = self.selected_endpoint
+        if tab not in ("metrics", "mirror") or endpoint is None:
+            return
+        try:
+            metrics = await self.source.metrics(endpoint.name)
+            telemetry = await self.source.telemetry() if tab == "metrics" else {}
+        except WorkbenchError:
+            return  # the status poll reports a lost engine
+        if tab == "metrics":
+            await self.query_one(MetricsPanel).show(endpoint, metrics, telemetry)
+        else:
+            self.query_one(MirrorPanel).show(metrics.get("mirror") or {})
+
+    @work(group="events")
+    async def follow_events(self) -> None:
+        log = self.query_one("#event-log", Log)
+        try:
+            async for event in self.source.events():
+                log.write_line(event.line())
+                if event.time >= self.started_at and event.kind in NOTIFIED_KINDS:
+                    self._notify_event(event)
+        except WorkbenchError as exc:
+            self._engine_lost(str(exc))
+
+    def _notify_event(self, event: Event) -> None:
+        message = event.message
+        failed = event.kind == "reload-failed" or "Failed" in message or "errors" in message
+        if event.kind in ("instance", "deployment") and not failed and "restart" not in message:
+            return  # routine progress; the tree shows it
+        if event.kind == "reload" and not message.startswith(("reloaded", "reload signalled")):
+            return  # the staging step before the instances' own outcome
+        severity: SeverityLevel = "error" if failed else ("warning" if "exited" in message else "information")
+        self.notify(message, title=event.subject, severity=severity, timeout=8 if failed else 4)
+
+    def _engine_lost(self, why: str) -> None:
+        if not self._lost:
+            self._lost = True
+            self.sub_title = f"{self.source.root}  (engine lost)"
+            self.push_screen(ErrorScreen("Lost the engine", why))
+
+    # -- selection -----------------------------------------------------------------------------
+
+    @property
+    def selection(self) -> Selection | None:
+        return self.query_one(EndpointTree).selection
+
+    @property
+    def selected_endpoint(self) -> EndpointState | None:
+        selection = self.selection
+        name = selection.endpoint if selection else (self.endpoints[0].name if self.endpoints else None)
+        return next((e for e in self.endpoints if e.name == name), None)
+
+    @on(Tree.NodeHighlighted)
+    def _highlighted(self) -> None:
+        self._selection_changed()
+        self.refresh_metrics()
+
+    def _selection_changed(self) -> None:
+        endpoint = self.selected_endpoint
+        self.query_one(EndpointSummary).show(endpoint)
+        self.query_one(LogPanel).follow(self.selection)
+        self.query_one(InvokePanel).target(
+            endpoint.name if endpoint else None, [d.name for d in endpoint.deployments] if endpoint else []
+        )
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self) -> None:
+        self.refresh_metrics()
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        sections: list[tuple[str, list[BindingType]]] = [
+            ("Dashboard", list(self.BINDINGS)),
+            ("Logs tab", list(LogPanel.BINDINGS)),
+            ("Traffic editor", list(TrafficEditor.BINDINGS)),
+        ]
+        self.push_screen(HelpScreen(sections))
+
+    def action_quit_engine(self) -> None:
+        self.exit("quit")
+
+    def action_detach(self) -> None:
+        self.exit("detach")
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_send(self) -> None:
+        self.action_show_tab("invoke")
+        self.query_one(InvokePanel).action_send()
+
+    def action_traffic(self) -> None:
+        endpoint = self.selected_endpoint
+        if endpoint is None:
+            self.notify("no endpoint selected", severity="warning")
+            return
+
+        def apply(result: tuple[dict[str, int], dict[str, int]] | None) -> None:
+            if result is not None:
+                self._set_traffic(endpoint.name, *result)
+
+        self.push_screen(TrafficEditor(endpoint), apply)
+
+    @work(group="actions")
+    async def _set_traffic(self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int]) -> None:
+        try:
+            await self.source.set_traffic(endpoint, traffic, mirror)
+        except WorkbenchError as exc:
+            self.push_screen(ErrorScreen("Traffic not changed", str(exc)))
+            return
+        self.notify(" ".join(f"{k}={v}%" for k, v in traffic.items()), title=f"{endpoint}: traffic applied")
+        self.refresh_status()
+
+    def action_restart(self) -> None:
+        selection = self.selection
+        if selection is None or selection.instance is None or selection.deployment is None:
+            self.notify("select an instance to restart", severity="warning")
+            return
+        self._act(
+            self.source.restart(selection.endpoint, selection.deployment, selection.instance),
+            f"restarting {selection.instance}",
+        )
+
+    def action_reload(self) -> None:
+        selection = self.selection
+        if selection is None or selection.deployment is None:
+            self.notify("select a deployment to reload", severity="warning")
+            return
+        self._act(
+            self.source.reload(selection.endpoint, selection.deployment), f"reloading {selection.deployment}"
+        )
+
+    def action_scale(self, delta: int) -> None:
+        selection = self.selection
+        endpoint = self.selected_endpoint
+        deployment = (
+            endpoint.deployment(selection.deployment)
+            if endpoint and selection and selection.deployment
+            else None
+        )
+        if endpoint is None or deployment is None:
+            self.notify("select a deployment to scale", severity="warning")
+            return
+        count = deployment.instance_count + delta
+        if not 1 <= count <= MAX_INSTANCES:
+            self.notify(f"instance count stays between 1 and {MAX_INSTANCES}", severity="warning")
+            return
+        self._act(
+            self.source.scale(endpoint.name, deployment.name, count), f"scaling {deployment.name} to {count}"
+        )
+
+    @work(group="actions")
+    async def _act(self, action: Awaitable[None], doing: str) -> None:
+        try:
+            await action
+        except WorkbenchError as exc:
+            self.push_screen(ErrorScreen(f"Failed: {doing}", str(exc)))
+            return
+        self.notify(doing)
+        self.refresh_status()
+
+    def action_copy_uri(self) -> None:
+        endpoint = self.selected_endpoint
+        if endpoint is None or endpoint.scoring_uri is None:
+            self.notify("no scoring URI yet", severity="warning")
+            return
+        self.copy_to_clipboard(endpoint.scoring_uri)
+        self.notify(endpoint.scoring_uri, title="scoring URI copied")
+
+    @work(group="actions")
+    async def action_copy_key(self) -> None:
+        endpoint = self.selected_endpoint
+        if endpoint is None:
+            return
+        try:
+            credentials = await self.source.credentials(endpoint.name)
+        except WorkbenchError as exc:
+            self.push_screen(ErrorScreen("No credentials", str(exc)))
+            return
+        secret = credentials.get("primaryKey") or credentials.get("accessToken") or ""
+        self.copy_to_clipboard(str(secret))
+        what = "primary key" if "primaryKey" in credentials else "token"
+        self.notify(f"{what} of {endpoint.name} copied (not shown)", title="credentials copied")

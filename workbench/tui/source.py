@@ -1,0 +1,96 @@
+"""What the dashboard reads and asks of an engine, as one async interface.
+
+`LiveSource` is the real one, over the control API: blocking calls run in a thread so the UI
+never waits on the network, and the following streams (events, logs) are async iterators that
+stop as soon as the task reading them is cancelled. Snapshot tests give the app a source with
+fixed data instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from workbench.client import EngineClient, EngineStreams, Invocation
+from workbench.state import EndpointState, Event
+
+REQUEST_FILE_LIMIT = 50
+
+
+class Source(Protocol):
+    root: Path
+
+    async def status(self) -> list[EndpointState]: ...
+    async def metrics(self, endpoint: str) -> dict[str, Any]: ...
+    async def telemetry(self) -> dict[str, Any]: ...
+    def events(self) -> AsyncIterator[Event]: ...
+    def logs(self, endpoint: str, deployment: str, container: str, instance: str) -> AsyncIterator[str]: ...
+    async def credentials(self, endpoint: str) -> dict[str, Any]: ...
+    async def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int]) -> None: ...
+    async def restart(self, endpoint: str, deployment: str, instance: str) -> None: ...
+    async def reload(self, endpoint: str, deployment: str) -> None: ...
+    async def scale(self, endpoint: str, deployment: str, instance_count: int) -> None: ...
+    async def invoke(self, endpoint: str, body: bytes, deployment: str | None) -> Invocation: ...
+    def request_files(self) -> list[Path]: ...
+
+
+class LiveSource:
+    def __init__(self, client: EngineClient, log_lines: int) -> None:
+        self.client = client
+        self.root = client.root
+        self.log_lines = log_lines
+        self._streams = EngineStreams(client)
+
+    async def close(self) -> None:
+        await self._streams.aclose()
+
+    async def status(self) -> list[EndpointState]:
+        return await asyncio.to_thread(self.client.status)
+
+    async def metrics(self, endpoint: str) -> dict[str, Any]:
+        return await asyncio.to_thread(self.client.metrics, endpoint)
+
+    async def telemetry(self) -> dict[str, Any]:
+        return await asyncio.to_thread(self.client.telemetry)
+
+    def events(self) -> AsyncIterator[Event]:
+        return self._streams.events()
+
+    def logs(self, endpoint: str, deployment: str, container: str, instance: str) -> AsyncIterator[str]:
+        return self._streams.logs(
+            endpoint, deployment, container=container, instance=instance, lines=self.log_lines
+        )
+
+    async def credentials(self, endpoint: str) -> dict[str, Any]:
+        return await asyncio.to_thread(self.client.credentials, endpoint)
+
+    async def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int]) -> None:
+        await asyncio.to_thread(self.client.set_traffic, endpoint, traffic, mirror)
+
+    async def restart(self, endpoint: str, deployment: str, instance: str) -> None:
+        await asyncio.to_thread(self.client.restart, endpoint, deployment, instance)
+
+    async def reload(self, endpoint: str, deployment: str) -> None:
+        await asyncio.to_thread(self.client.reload, endpoint, deployment)
+
+    async def scale(self, endpoint: str, deployment: str, instance_count: int) -> None:
+        await asyncio.to_thread(self.client.scale, endpoint, deployment, instance_count)
+
+    async def invoke(self, endpoint: str, body: bytes, deployment: str | None) -> Invocation:
+        return await asyncio.to_thread(self.client.invoke, endpoint, body, deployment)
+
+    def request_files(self) -> list[Path]:
+        return request_files(self.root)
+
+
+def request_files(root: Path) -> list[Path]:
+    """JSON files in the project that look like requests, nearest first."""
+    found = [
+        path
+        for path in root.rglob("*.json")
+        if ".workbench" not in path.parts and "node_modules" not in path.parts and path.is_file()
+    ]
+    found.sort(key=lambda p: (len(p.relative_to(root).parts), "request" not in p.name, str(p)))
+    return found[:REQUEST_FILE_LIMIT]

@@ -1,0 +1,97 @@
+"""The tree of endpoints, their deployments and their instances, updated in place so that the
+cursor and what is expanded survive every refresh."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from workbench.state import DeploymentState, EndpointState, InstancePhase, InstanceState
+from workbench.tui.look import state_style
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the cursor is on: an endpoint, one of its deployments, or one of their instances."""
+
+    endpoint: str
+    deployment: str | None = None
+    instance: str | None = None
+
+
+class EndpointTree(Tree[Selection]):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("endpoints", id=id)
+        self.show_root = False
+        self.guide_depth = 2
+        self._by_selection: dict[Selection, TreeNode[Selection]] = {}
+
+    def show(self, endpoints: list[EndpointState]) -> None:
+        wanted: set[Selection] = set()
+        for endpoint in endpoints:
+            key = Selection(endpoint.name)
+            wanted.add(key)
+            node = self._node(self.root, key, _endpoint_label(endpoint), leaf=False)
+            for deployment in endpoint.deployments:
+                deployment_key = Selection(endpoint.name, deployment.name)
+                wanted.add(deployment_key)
+                share = endpoint.traffic.get(deployment.name, 0)
+                mirror = endpoint.mirror_traffic.get(deployment.name, 0)
+                deployment_node = self._node(
+                    node, deployment_key, _deployment_label(deployment, share, mirror), leaf=False
+                )
+                for instance in deployment.instances:
+                    instance_key = Selection(endpoint.name, deployment.name, instance.id)
+                    wanted.add(instance_key)
+                    self._node(deployment_node, instance_key, _instance_label(instance), leaf=True)
+        for key in [k for k in self._by_selection if k not in wanted]:
+            node = self._by_selection.pop(key)
+            if node.tree is self and node.parent is not None:
+                node.remove()
+        if self.cursor_node is None and self._by_selection:
+            self.move_cursor(next(iter(self._by_selection.values())))
+
+    @property
+    def selection(self) -> Selection | None:
+        node = self.cursor_node
+        return node.data if node is not None else None
+
+    def _node(
+        self, parent: TreeNode[Selection], key: Selection, label: Text, *, leaf: bool
+    ) -> TreeNode[Selection]:
+        node = self._by_selection.get(key)
+        if node is None:
+            node = parent.add_leaf(label, data=key) if leaf else parent.add(label, data=key, expand=True)
+            self._by_selection[key] = node
+        elif node.label != label:
+            node.set_label(label)
+        return node
+
+
+def _endpoint_label(endpoint: EndpointState) -> Text:
+    state = endpoint.provisioning_state.value
+    return Text.assemble((endpoint.name, "bold"), "  ", (state, state_style(state)))
+
+
+def _deployment_label(deployment: DeploymentState, share: int, mirror: int) -> Text:
+    state = deployment.provisioning_state.value
+    ready = sum(1 for i in deployment.instances if i.state is InstancePhase.READY)
+    traffic = f"{share}%" + (f" +{mirror}% mirror" if mirror else "")
+    return Text.assemble(
+        (deployment.name, "bold"),
+        "  ",
+        (state, state_style(state)),
+        f"  {ready}/{deployment.instance_count}  ",
+        (traffic, "cyan"),
+    )
+
+
+def _instance_label(instance: InstanceState) -> Text:
+    state = instance.state.value
+    label = Text.assemble(instance.id, "  ", (state, state_style(state)))
+    if instance.restarts:
+        label.append(f"  restarts {instance.restarts}", "dark_orange")
+    return label

@@ -1,0 +1,135 @@
+"""Logs of the selected item, following live: one tab per container, search, pause and follow.
+
+The buffer is bounded (MAX_LINES), so hours of logs do not grow memory. While paused, new lines
+still arrive and are kept; following again shows them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Label, Log, Tab, Tabs
+
+from workbench.errors import WorkbenchError
+from workbench.tui.source import Source
+from workbench.tui.widgets.endpoint_tree import Selection
+
+CONTAINERS = ("inference-server", "storage-initializer", "build", "router")
+MAX_LINES = 5000
+FLUSH_S = 0.1
+"""New lines are drawn in batches at this interval: a burst of logs costs a few frames, not one
+redraw per line."""
+
+
+class LogPanel(Vertical):
+    BINDINGS = [
+        Binding("slash", "search", "search logs"),
+        Binding("p", "pause", "pause / follow"),
+        Binding("escape", "clear_search", "clear search", show=False),
+    ]
+
+    def __init__(self, source: Source, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.source = source
+        self.container = CONTAINERS[0]
+        self.selection: Selection | None = None
+        self.paused = False
+        self.query_text = ""
+        self.lines: deque[str] = deque(maxlen=MAX_LINES)
+        self._pending: list[str] = []
+        self._target: tuple[str, str, str, str] | None | str = "nothing yet"
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="log-bar"):
+            yield Tabs(*(Tab(name, id=name) for name in CONTAINERS), id="log-containers")
+            yield Label("following", id="log-mode")
+        yield Input(placeholder="search: lines containing…", id="log-search", classes="hidden")
+        yield Log(max_lines=MAX_LINES, id="log-view")
+
+    def on_mount(self) -> None:
+        self.set_interval(FLUSH_S, self._flush)
+
+    def _flush(self) -> None:
+        if self._pending and not self.paused:
+            batch, self._pending = self._pending, []
+            self.query_one(Log).write_lines(batch[-MAX_LINES:])
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        event.stop()
+        if event.tab.id and event.tab.id != self.container:
+            self.container = event.tab.id
+            self.follow(self.selection)
+
+    def follow(self, selection: Selection | None) -> None:
+        """Show the log that `selection` and the chosen container point at."""
+        self.selection = selection
+        target = _target(selection, self.container)
+        if target == self._target:
+            return
+        self._target = target
+        self.lines.clear()
+        self._pending = []
+        view = self.query_one(Log)
+        view.clear()
+        if target is None:
+            view.write_line("(select a deployment or an instance)")
+            self.workers.cancel_group(self, "logs")
+            return
+        self._stream(target)
+
+    @work(exclusive=True, group="logs")
+    async def _stream(self, target: tuple[str, str, str, str]) -> None:
+        try:
+            async for line in self.source.logs(*target):
+                self.lines.append(line)
+                if not self.paused and self._shows(line):
+                    self._pending.append(line)
+        except WorkbenchError as exc:
+            self._pending.append(f"(log not available: {exc})")
+
+    def _shows(self, line: str) -> bool:
+        return not self.query_text or self.query_text.lower() in line.lower()
+
+    def _redraw(self) -> None:
+        self._pending = []
+        view = self.query_one(Log)
+        view.clear()
+        view.write_lines([line for line in self.lines if self._shows(line)])
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self.query_one("#log-mode", Label).update("paused" if self.paused else "following")
+        if not self.paused:
+            self._redraw()
+
+    def action_search(self) -> None:
+        search = self.query_one("#log-search", Input)
+        search.remove_class("hidden")
+        search.focus()
+
+    def action_clear_search(self) -> None:
+        search = self.query_one("#log-search", Input)
+        search.value = ""
+        search.add_class("hidden")
+        self.query_one(Log).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "log-search":
+            event.stop()
+            self.query_text = event.value
+            self._redraw()
+
+
+def _target(selection: Selection | None, container: str) -> tuple[str, str, str, str] | None:
+    if selection is None:
+        return None
+    if container == "router":
+        return (selection.endpoint, "", "router", "0")
+    if selection.deployment is None:
+        return None
+    instance = selection.instance or "0"
+    return (selection.endpoint, selection.deployment, container, instance)

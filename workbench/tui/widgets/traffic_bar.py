@@ -1,0 +1,69 @@
+"""The endpoint's summary: state, auth, scoring URI, and its traffic split and mirror share
+drawn as bars."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.text import Text
+from textual.widgets import Static
+
+from workbench.state import EndpointState
+from workbench.tui.look import colour_of, state_style
+
+LIVE, MIRROR = "█", "░"
+
+
+class EndpointSummary(Static):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self._endpoint: EndpointState | None = None
+
+    def show(self, endpoint: EndpointState | None) -> None:
+        if endpoint != self._endpoint:
+            self._endpoint = endpoint
+            self.refresh(layout=True)
+
+    def render(self) -> Group | Text:
+        endpoint = self._endpoint
+        if endpoint is None:
+            return Text("no endpoint yet", style="dim")
+        state = endpoint.provisioning_state.value
+        head = Text.assemble(
+            (endpoint.name, "bold"),
+            "  ",
+            (state, state_style(state)),
+            f"  auth {endpoint.auth_mode}  ",
+            (endpoint.scoring_uri or "no scoring URI yet", "underline" if endpoint.scoring_uri else "dim"),
+        )
+        head.truncate(max(1, self.size.width), overflow="ellipsis")
+        return Group(head, *traffic_bars(endpoint, max(10, self.size.width)))
+
+
+def traffic_bars(endpoint: EndpointState, width: int) -> list[Text]:
+    """One bar for the live split, one for the mirror share, with a legend that fits `width`."""
+    names = [d.name for d in endpoint.deployments] or list(endpoint.traffic)
+    colour = {name: colour_of(index) for index, name in enumerate(names)}
+    bar_width = max(10, width - 8)
+    live = Text("live   ")
+    used = 0
+    for name in names:
+        share = endpoint.traffic.get(name, 0)
+        cells = round(share * bar_width / 100)
+        live.append(LIVE * cells, colour[name])
+        used += cells
+    live.append("·" * max(0, bar_width - used), "dim")
+    mirror = Text("mirror ")
+    mirrored = sum(endpoint.mirror_traffic.values())
+    for name, share in endpoint.mirror_traffic.items():
+        mirror.append(MIRROR * round(share * bar_width / 100), colour.get(name, "white"))
+    mirror.append("·" * max(0, bar_width - round(mirrored * bar_width / 100)), "dim")
+    legend = Text()
+    for name in names:
+        share = endpoint.traffic.get(name, 0)
+        extra = endpoint.mirror_traffic.get(name)
+        legend.append("■ ", colour[name])
+        legend.append(f"{name} {share}%" + (f" (+{extra}% mirror)" if extra else "") + "  ")
+    legend.truncate(width, overflow="ellipsis")
+    for line in (live, mirror):
+        line.truncate(width)
+    return [live, mirror, legend]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -22,6 +24,16 @@ def run_workbench(*args: str, cwd: Path = REPO, timeout: float = 60) -> subproce
         timeout=timeout,
         check=False,
     )
+
+
+def require_program(name: str) -> None:
+    """Skip the test when `name` is not installed; in CI (WORKBENCH_CI=1), where .ci/run installs
+    everything, fail instead, so that no test is silently left out there."""
+    if shutil.which(name) is not None:
+        return
+    if os.environ.get("WORKBENCH_CI") == "1":
+        pytest.fail(f"{name} is not installed, and CI must run every test")
+    pytest.skip(f"{name} is not installed")
 
 
 SpecFolder = Callable[[dict[str, str]], Path]

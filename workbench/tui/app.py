@@ -49,14 +49,14 @@ class WorkbenchApp(App[str]):
         Binding("q", "quit_engine", "quit"),
         Binding("D", "detach", "detach (engine keeps running)", show=False),
         Binding("t", "traffic", "traffic"),
-        Binding("r", "restart", "restart instance"),
-        Binding("R", "reload", "reload code"),
+        Binding("r", "restart", "restart", tooltip="restart the selected instance"),
+        Binding("R", "reload", "reload", tooltip="reload the selected deployment's code in place"),
         Binding("plus", "scale(1)", "add instance", show=False),
         Binding("minus", "scale(-1)", "remove instance", show=False),
         Binding("c", "copy_uri", "copy scoring URI", show=False),
         Binding("k", "copy_key", "copy key or token", show=False),
         Binding("i", "show_tab('invoke')", "invoke"),
-        Binding("ctrl+s", "send", "send the invoke request", priority=True),
+        Binding("ctrl+s", "send", "send the invoke request", priority=True, show=False),
         *(Binding(str(n), f"show_tab('{tab}')", f"{tab} tab", show=False) for n, tab in enumerate(TABS, 1)),
     ]
 

@@ -25,7 +25,7 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(f"[b]{title}[/b]", "")
             for binding in bindings:
                 if isinstance(binding, Binding) and binding.description:
-                    table.add_row(_keys(binding.key), binding.description)
+                    table.add_row(_keys(binding.key), binding.tooltip or binding.description)
             table.add_row("", "")
         with VerticalScroll(id="help-box"):
             yield Static("Keys", id="help-title")

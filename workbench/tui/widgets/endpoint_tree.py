@@ -10,7 +10,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from workbench.state import DeploymentState, EndpointState, InstancePhase, InstanceState
-from workbench.tui.look import state_style
+from workbench.tui.look import colour_of, state_style
 
 
 @dataclass(frozen=True)
@@ -35,13 +35,16 @@ class EndpointTree(Tree[Selection]):
             key = Selection(endpoint.name)
             wanted.add(key)
             node = self._node(self.root, key, _endpoint_label(endpoint), leaf=False)
-            for deployment in endpoint.deployments:
+            for index, deployment in enumerate(endpoint.deployments):
                 deployment_key = Selection(endpoint.name, deployment.name)
                 wanted.add(deployment_key)
                 share = endpoint.traffic.get(deployment.name, 0)
                 mirror = endpoint.mirror_traffic.get(deployment.name, 0)
                 deployment_node = self._node(
-                    node, deployment_key, _deployment_label(deployment, share, mirror), leaf=False
+                    node,
+                    deployment_key,
+                    _deployment_label(deployment, share, mirror, colour_of(index)),
+                    leaf=False,
                 )
                 for instance in deployment.instances:
                     instance_key = Selection(endpoint.name, deployment.name, instance.id)
@@ -76,12 +79,13 @@ def _endpoint_label(endpoint: EndpointState) -> Text:
     return Text.assemble((endpoint.name, "bold"), "  ", (state, state_style(state)))
 
 
-def _deployment_label(deployment: DeploymentState, share: int, mirror: int) -> Text:
+def _deployment_label(deployment: DeploymentState, share: int, mirror: int, colour: str) -> Text:
+    """Its name in the colour of its share in the traffic bar."""
     state = deployment.provisioning_state.value
     ready = sum(1 for i in deployment.instances if i.state is InstancePhase.READY)
     traffic = f"{share}%" + (f" +{mirror}% mirror" if mirror else "")
     return Text.assemble(
-        (deployment.name, "bold"),
+        (deployment.name, f"bold {colour}"),
         "  ",
         (state, state_style(state)),
         f"  {ready}/{deployment.instance_count}  ",
@@ -93,5 +97,5 @@ def _instance_label(instance: InstanceState) -> Text:
     state = instance.state.value
     label = Text.assemble(instance.id, "  ", (state, state_style(state)))
     if instance.restarts:
-        label.append(f"  restarts {instance.restarts}", "dark_orange")
+        label.append(f"  ↻{instance.restarts}", "dark_orange")
     return label

@@ -37,7 +37,7 @@ class InvokePanel(VerticalScroll):
         files = self.source.request_files()
         with Horizontal(id="invoke-bar"):
             yield Select(
-                [(str(p.relative_to(self.source.root)), p) for p in files],
+                [(_label(p, self.source.root), p) for p in files],
                 prompt="request file",
                 value=files[0] if files else Select.NULL,
                 id="invoke-file",
@@ -131,6 +131,10 @@ class InvokePanel(VerticalScroll):
                 text.append(answer.headers[name] + "\n")
         text.append(_pretty(answer.body)[:SHOWN_BODY_CHARS])
         self.query_one("#invoke-answer", Static).update(text)
+
+
+def _label(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else path.name
 
 
 def _first_file(files: list[Path]) -> str:

@@ -41,12 +41,12 @@ class LogPanel(Vertical):
         self.query_text = ""
         self.lines: deque[str] = deque(maxlen=MAX_LINES)
         self._pending: list[str] = []
-        self._target: tuple[str, str, str, str] | None | str = "nothing yet"
+        self._target: tuple[str, str, str, str] | str | None = "nothing yet"
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="log-bar"):
             yield Tabs(*(Tab(name, id=name) for name in CONTAINERS), id="log-containers")
-            yield Label("following", id="log-mode")
+            yield Label("paused", id="log-mode", classes="hidden")
         yield Input(placeholder="search: lines containing…", id="log-search", classes="hidden")
         yield Log(max_lines=MAX_LINES, id="log-view")
 
@@ -102,7 +102,7 @@ class LogPanel(Vertical):
 
     def action_pause(self) -> None:
         self.paused = not self.paused
-        self.query_one("#log-mode", Label).update("paused" if self.paused else "following")
+        self.query_one("#log-mode", Label).set_class(not self.paused, "hidden")
         if not self.paused:
             self._redraw()
 

@@ -1,5 +1,5 @@
 """The endpoint's summary: state, auth, scoring URI, and its traffic split and mirror share
-drawn as bars."""
+drawn as bars, each deployment in its colour (the tree shows its name in the same colour)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ class EndpointSummary(Static):
             (endpoint.scoring_uri or "no scoring URI yet", "underline" if endpoint.scoring_uri else "dim"),
         )
         head.truncate(max(1, self.size.width), overflow="ellipsis")
-        return Group(head, *traffic_bars(endpoint, max(10, self.size.width)))
+        live, mirror, _ = traffic_bars(endpoint, max(10, self.size.width))
+        return Group(head, live, mirror)
 
 
 def traffic_bars(endpoint: EndpointState, width: int) -> list[Text]:
@@ -45,18 +46,15 @@ def traffic_bars(endpoint: EndpointState, width: int) -> list[Text]:
     colour = {name: colour_of(index) for index, name in enumerate(names)}
     bar_width = max(10, width - 8)
     live = Text("live   ")
-    used = 0
+    edge = 0
     for name in names:
-        share = endpoint.traffic.get(name, 0)
-        cells = round(share * bar_width / 100)
-        live.append(LIVE * cells, colour[name])
-        used += cells
-    live.append("·" * max(0, bar_width - used), "dim")
+        edge = _bar(live, edge, endpoint.traffic.get(name, 0), bar_width, cell=LIVE, style=colour[name])
+    live.append("·" * max(0, bar_width - round(edge * bar_width / 100)), "dim")
     mirror = Text("mirror ")
-    mirrored = sum(endpoint.mirror_traffic.values())
+    edge = 0
     for name, share in endpoint.mirror_traffic.items():
-        mirror.append(MIRROR * round(share * bar_width / 100), colour.get(name, "white"))
-    mirror.append("·" * max(0, bar_width - round(mirrored * bar_width / 100)), "dim")
+        edge = _bar(mirror, edge, share, bar_width, cell=MIRROR, style=colour.get(name, "white"))
+    mirror.append("·" * max(0, bar_width - round(edge * bar_width / 100)), "dim")
     legend = Text()
     for name in names:
         share = endpoint.traffic.get(name, 0)
@@ -67,3 +65,11 @@ def traffic_bars(endpoint: EndpointState, width: int) -> list[Text]:
     for line in (live, mirror):
         line.truncate(width)
     return [live, mirror, legend]
+
+
+def _bar(line: Text, start: int, share: int, width: int, *, cell: str, style: str) -> int:
+    """Append one share's segment, rounding its edges rather than its length, so that shares
+    that add up to 100 fill the bar exactly; the new edge, in percent."""
+    end = start + share
+    line.append(cell * (round(end * width / 100) - round(start * width / 100)), style)
+    return end

@@ -1,0 +1,153 @@
+"""The dashboard driven by Textual's pilot against a real engine running the quickstart: what a
+user does in it reaches the engine, and what the engine does shows on screen."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Log, Static
+
+from tests.engine.harness import RunningEngine, copy_project, engine
+from workbench.client import EngineClient
+from workbench.state import InstancePhase
+from workbench.tui.app import WorkbenchApp
+from workbench.tui.source import LiveSource
+from workbench.tui.widgets.endpoint_tree import EndpointTree
+from workbench.tui.widgets.logs import LogPanel
+
+QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEngine]:
+    folder = copy_project(QUICKSTART, tmp_path_factory.mktemp("dashboard") / "quickstart")
+    with engine(folder, folder.parent) as started:
+        started.wait_settled()
+        yield started
+
+
+async def until(pilot: Pilot[Any], check: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not seen in {timeout} s: {what}")
+        await pilot.pause(0.1)
+
+
+def text_of(app: WorkbenchApp, selector: str) -> str:
+    widget = app.screen.query_one(selector) if app.screen.query(selector) else app.query_one(selector)
+    if isinstance(widget, Log):
+        return "\n".join(widget.lines)
+    assert isinstance(widget, Static)
+    return str(widget.render())
+
+
+def tree_labels(app: WorkbenchApp) -> list[str]:
+    tree = app.query_one(EndpointTree)
+    labels = []
+    for line in range(tree.last_line + 1):
+        node = tree.get_node_at_line(line)
+        if node is not None:
+            labels.append(str(node.label))
+    return labels
+
+
+def drive(running: RunningEngine, scenario: Callable[[Pilot[Any], WorkbenchApp], Any]) -> None:
+    asyncio.run(_drive(running, scenario))
+
+
+async def _drive(running: RunningEngine, scenario: Callable[[Pilot[Any], WorkbenchApp], Any]) -> None:
+    client = EngineClient.for_folder(running.folder)
+    source = LiveSource(client, log_lines=500)
+    app = WorkbenchApp(source)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: any("blue-0" in label for label in tree_labels(app)), "the instances")
+            await scenario(pilot, app)
+    finally:
+        await source.close()
+        client.close()
+
+
+def test_selecting_a_deployment_follows_its_logs_live(running: RunningEngine) -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp) -> None:
+        await pilot.press("down")  # from the endpoint to blue
+        assert app.selection is not None
+        assert app.selection.deployment == "blue"
+        await until(pilot, lambda: "init" in text_of(app, "#log-view"), "blue's inference-server log")
+        # a request now shows in the router's access log, live
+        await pilot.click("#log-containers Tab#router")
+        with EngineClient.for_folder(running.folder) as client:
+            answer = client.invoke("quickstart", (QUICKSTART / "sample-request.json").read_bytes(), "green")
+        request_id = answer.headers["x-request-id"]
+        await until(pilot, lambda: request_id in text_of(app, "#log-view"), "the request in the router log")
+        # search keeps only the lines that match
+        await pilot.press("slash", *request_id[:8])
+        await pilot.pause(0.2)
+        shown = app.query_one(LogPanel).query_one(Log).lines
+        assert shown
+        assert all(request_id[:8] in line for line in shown)
+
+    drive(running, scenario)
+
+
+def test_invoke_shows_the_answer_and_keeps_a_history(running: RunningEngine) -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp) -> None:
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "HTTP 200" in text_of(app, "#invoke-answer"), "the answer")
+        answer = text_of(app, "#invoke-answer")
+        assert "served by blue" in answer or "served by green" in answer
+        assert "x-request-id" in answer
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.query_one("#invoke-history").row_count == 2, "two rows of history")
+
+    drive(running, scenario)
+
+
+def test_traffic_editor_changes_the_split_in_the_engine_and_the_bar(running: RunningEngine) -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp) -> None:
+        await pilot.press("t", "left")  # blue 90 -> 85: the total is now 95, which the rules refuse
+        assert "accepts a total of 0 or 100" in text_of(app, "#traffic-problems")
+        await pilot.press("enter")  # refused: nothing applied, the editor stays
+        assert running.status()[0].traffic == {"blue": 90, "green": 10}
+        await pilot.press("down", "right", "enter")  # green 10 -> 15
+        await until(
+            pilot, lambda: running.status()[0].traffic == {"blue": 85, "green": 15}, "the engine's split"
+        )
+        await until(pilot, lambda: any("85%" in label for label in tree_labels(app)), "the tree's share")
+        await pilot.press("t", "right", "down", "left", "enter")  # back to 90 / 10
+        await until(pilot, lambda: running.status()[0].traffic == {"blue": 90, "green": 10}, "the split back")
+
+    drive(running, scenario)
+
+
+def test_restarting_an_instance_goes_round_to_ready(running: RunningEngine) -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp) -> None:
+        before = running.status()[0].deployment("green")
+        assert before is not None
+        restarts = before.instances[0].restarts
+        await pilot.press("down", "down", "down", "down")  # blue, blue-0, green, green-0
+        assert app.selection is not None
+        assert app.selection.instance == "green-0"
+        await pilot.press("r")
+        await until(pilot, lambda: "green-0: restarting" in text_of(app, "#event-log"), "the restart event")
+        await until(
+            pilot,
+            lambda: f"ready again after restart {restarts + 1}" in text_of(app, "#event-log"),
+            "ready again",
+        )
+        after = running.status()[0].deployment("green")
+        assert after is not None
+        assert after.instances[0].restarts == restarts + 1
+        assert after.instances[0].state is InstancePhase.READY
+        await until(
+            pilot, lambda: any(f"↻{restarts + 1}" in label for label in tree_labels(app)), "the count"
+        )
+
+    drive(running, scenario)

@@ -1,0 +1,56 @@
+"""Snapshots of the dashboard's main screens with fixed data (`--snapshot-update` accepts new
+ones after a human looked at them: the SVGs open in a browser)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from tests.tui.fixed import FixedSource, crowded, quickstart
+from workbench.tui.app import WorkbenchApp
+
+SMALL, LARGE = (80, 24), (200, 60)
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    """Let the status poll, the log stream and the metrics arrive."""
+    await pilot.pause(0.3)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(0.3)
+
+
+def app(endpoints: Any = None) -> WorkbenchApp:
+    return WorkbenchApp(FixedSource(endpoints if endpoints is not None else quickstart()))
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "200x60"])
+def test_logs_of_a_deployment(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(app(), press=["down"], terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "200x60"])
+def test_metrics(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(app(), press=["2"], terminal_size=size, run_before=settle)
+
+
+def test_invoke_answer(snap_compare: Any) -> None:
+    assert snap_compare(app(), press=["ctrl+s"], terminal_size=(120, 40), run_before=settle)
+
+
+def test_mirror_comparison(snap_compare: Any) -> None:
+    assert snap_compare(app(), press=["4"], terminal_size=(120, 30), run_before=settle)
+
+
+def test_traffic_editor_shows_the_rule_a_change_breaks(snap_compare: Any) -> None:
+    assert snap_compare(app(), press=["t", "left"], terminal_size=SMALL, run_before=settle)
+
+
+def test_help_lists_every_key(snap_compare: Any) -> None:
+    assert snap_compare(app(), press=["question_mark"], terminal_size=(100, 50), run_before=settle)
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "200x60"])
+def test_twenty_deployments_with_long_names(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(app(crowded()), terminal_size=size, run_before=settle)

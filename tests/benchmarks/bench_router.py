@@ -33,6 +33,16 @@ ECHO_DEPLOYMENT = (
 )
 
 
+def write_echo_project(root: Path) -> None:
+    """Endpoint `bench` with blue (100%) and green (0%), both the echo script with 8 workers:
+    the instances are cheap, so the router is what a benchmark measures."""
+    (root / "code").mkdir(parents=True)
+    shutil.copy(FIXTURES / "echo.py", root / "code" / "echo.py")
+    (root / "endpoint.yml").write_text("name: bench\nauth_mode: key\ntraffic: {blue: 100}\n")
+    for name in ("blue", "green"):
+        (root / f"{name}.yml").write_text(ECHO_DEPLOYMENT.format(name=name))
+
+
 def wrk_with_key(
     scoring_uri: str, key: str, connections: int, seconds: int, folder: Path
 ) -> dict[str, float]:
@@ -50,11 +60,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         root = folder / "project"
-        (root / "code").mkdir(parents=True)
-        shutil.copy(FIXTURES / "echo.py", root / "code" / "echo.py")
-        (root / "endpoint.yml").write_text("name: bench\nauth_mode: key\ntraffic: {blue: 100}\n")
-        for name in ("blue", "green"):
-            (root / f"{name}.yml").write_text(ECHO_DEPLOYMENT.format(name=name))
+        write_echo_project(root)
         results: dict[str, list[dict[str, float]]] = {}
         with contextlib.ExitStack() as stack:
             real = stack.enter_context(running("azmlinfsrv", FIXTURES / "echo.py", log_dir=folder))

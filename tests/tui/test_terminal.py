@@ -3,9 +3,9 @@ and driven with key presses, as a user would; quitting stops the engine and its 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
-import subprocess
 import sys
 import time
 import uuid
@@ -17,47 +17,9 @@ import pytest
 
 from tests.conftest import require_program
 from tests.engine.harness import copy_project
+from tests.terminal import Terminal
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
-
-
-class Terminal:
-    def __init__(self, socket: str, width: int, height: int) -> None:
-        self.socket = socket
-        self.size = (width, height)
-
-    def tmux(self, *args: str) -> str:
-        result = subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True, timeout=10
-        )
-        return result.stdout
-
-    def start(self, command: str) -> None:
-        width, height = self.size
-        self.tmux("new-session", "-d", "-s", "main", "-x", str(width), "-y", str(height), command)
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", "main")
-
-    def press(self, *keys: str) -> None:
-        self.tmux("send-keys", "-t", "main", *keys)
-
-    def wait_for(self, text: str, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            screen = self.screen()
-            if text in screen:
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} not on screen after {timeout} s:\n{screen}")
-            time.sleep(0.1)
-
-    def wait_for_gone(self, text: str, timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        while text in self.screen():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} still on screen after {timeout} s:\n{self.screen()}")
-            time.sleep(0.1)
 
 
 @pytest.fixture
@@ -67,11 +29,23 @@ def terminal() -> Iterator[Terminal]:
     try:
         yield term
     finally:
-        subprocess.run(["tmux", "-L", term.socket, "kill-server"], capture_output=True, check=False)
+        term.stop()
 
 
-def test_up_in_a_terminal_shows_the_endpoint_and_quits_cleanly(terminal: Terminal, tmp_path: Path) -> None:
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Path]:
+    """A copy of the quickstart; an engine a failed test leaves running is stopped."""
     folder = copy_project(QUICKSTART, tmp_path / "quickstart")
+    yield folder
+    connection = folder / ".workbench" / "connection.json"
+    if connection.exists():
+        with contextlib.suppress(psutil.Error):
+            engine = psutil.Process(int(_connection(folder)["pid"]))
+            engine.terminate()
+            engine.wait(30)
+
+
+def up_in(terminal: Terminal, folder: Path) -> None:
     command = (
         f"cd {shlex.quote(str(folder))} && {shlex.quote(sys.executable)} -m workbench up . ; "
         "echo workbench exited with $?; sleep 600"
@@ -79,7 +53,25 @@ def test_up_in_a_terminal_shows_the_endpoint_and_quits_cleanly(terminal: Termina
     # COLUMNS and LINES (pytest sets them) would override the terminal's own size
     terminal.start(f"env -u COLUMNS -u LINES TERM=xterm-256color sh -c {shlex.quote(command)}")
     terminal.wait_for("blue-0  Ready", timeout=120)
-    screen = terminal.wait_for("green-0  Ready")
+    terminal.wait_for("green-0  Ready")
+
+
+def gone(pids: list[int], timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [
+            p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+        ]
+        if not alive:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_up_in_a_terminal_shows_the_endpoint_and_quits_cleanly(terminal: Terminal, project: Path) -> None:
+    folder = project
+    up_in(terminal, folder)
+    screen = terminal.screen()
     assert "quickstart  Succeeded" in screen
     assert "http://127.0.0.1:" in screen
     assert "/score" in screen
@@ -101,10 +93,42 @@ def test_up_in_a_terminal_shows_the_endpoint_and_quits_cleanly(terminal: Termina
     terminal.wait_for("workbench exited with 0", timeout=60)
     assert "engine stopped" in terminal.screen()
     assert not (folder / ".workbench" / "connection.json").exists()
-    time.sleep(0.5)
-    left = [pid for pid in [engine.pid, *instances] if psutil.pid_exists(pid)]
-    assert not [pid for pid in left if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert gone([engine.pid, *instances])
+
+
+def test_closing_the_terminal_stops_the_engine_it_started(terminal: Terminal, project: Path) -> None:
+    up_in(terminal, project)
+    engine = psutil.Process(int(_connection(project)["pid"]))
+    instances = [p.pid for p in engine.children(recursive=True)]
+    terminal.stop()  # the window closes: the dashboard gets SIGHUP
+    assert gone([engine.pid, *instances]), "the engine outlived its terminal"
+
+
+def test_detach_leaves_the_engine_serving_and_up_attaches_again(terminal: Terminal, project: Path) -> None:
+    up_in(terminal, project)
+    pid = int(_connection(project)["pid"])
+    terminal.press("D")
+    terminal.wait_for("workbench exited with 0")
+    assert "the engine keeps running" in terminal.screen()
+    assert psutil.pid_exists(pid)
+    terminal.stop()
+    second = Terminal(f"{terminal.socket}-again", 100, 30)
+    try:
+        up_in(second, project)  # attaches: the same engine, nothing started again
+        assert int(_connection(project)["pid"]) == pid
+        second.press("q")
+        second.wait_for("workbench exited with 0")
+        assert psutil.pid_exists(pid), "quitting a dashboard that attached leaves the engine running"
+    finally:
+        second.stop()
 
 
 def _connection(folder: Path) -> dict[str, object]:
     return dict(json.loads((folder / ".workbench" / "connection.json").read_text()))
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

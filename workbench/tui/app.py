@@ -7,6 +7,9 @@ holds the data plane: closing or crashing it leaves every request that was in fl
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 import time
 from collections.abc import Awaitable
 from typing import ClassVar
@@ -56,6 +59,8 @@ class WorkbenchApp(App[str]):
         Binding("c", "copy_uri", "copy scoring URI", show=False),
         Binding("k", "copy_key", "copy key or token", show=False),
         Binding("i", "show_tab('invoke')", "invoke"),
+        Binding("right_square_bracket", "log_container(1)", "next log (container)", show=False),
+        Binding("left_square_bracket", "log_container(-1)", "previous log (container)", show=False),
         Binding("ctrl+s", "send", "send the invoke request", priority=True, show=False),
         *(Binding(str(n), f"show_tab('{tab}')", f"{tab} tab", show=False) for n, tab in enumerate(TABS, 1)),
     ]
@@ -88,7 +93,16 @@ class WorkbenchApp(App[str]):
         yield Footer()
 
     def on_mount(self) -> None:
+        sections: list[tuple[str, list[BindingType]]] = [
+            ("Dashboard", list(self.BINDINGS)),
+            ("Logs tab", list(LogPanel.BINDINGS)),
+            ("Traffic editor", list(TrafficEditor.BINDINGS)),
+        ]
+        self.install_screen(HelpScreen(sections), "help")  # built once: '?' shows it at once
         self.query_one(EndpointTree).focus()
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows, not in tests
+            # the terminal closed: quit as with q, so that an engine started for it stops too
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit, "quit")
         self.set_interval(STATUS_S, self.refresh_status)
         self.set_interval(METRICS_S, self.refresh_metrics)
         self.refresh_status()
@@ -182,12 +196,7 @@ class WorkbenchApp(App[str]):
     # -- actions -------------------------------------------------------------------------------
 
     def action_help(self) -> None:
-        sections: list[tuple[str, list[BindingType]]] = [
-            ("Dashboard", list(self.BINDINGS)),
-            ("Logs tab", list(LogPanel.BINDINGS)),
-            ("Traffic editor", list(TrafficEditor.BINDINGS)),
-        ]
-        self.push_screen(HelpScreen(sections))
+        self.push_screen("help")
 
     def action_quit_engine(self) -> None:
         self.exit("quit")
@@ -197,6 +206,10 @@ class WorkbenchApp(App[str]):
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+
+    def action_log_container(self, step: int) -> None:
+        self.action_show_tab("logs")
+        self.query_one(LogPanel).next_container(step)
 
     def action_send(self) -> None:
         self.action_show_tab("invoke")

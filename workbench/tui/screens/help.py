@@ -33,5 +33,13 @@ class HelpScreen(ModalScreen[None]):
 
 
 def _keys(key: str) -> str:
-    names = {"question_mark": "?", "slash": "/", "plus": "+", "minus": "-", "escape": "esc"}
+    names = {
+        "question_mark": "?",
+        "slash": "/",
+        "plus": "+",
+        "minus": "-",
+        "escape": "esc",
+        "left_square_bracket": "[",
+        "right_square_bracket": "]",
+    }
     return " ".join(names.get(k, k) for k in key.split(","))

@@ -53,6 +53,11 @@ class LogPanel(Vertical):
     def on_mount(self) -> None:
         self.set_interval(FLUSH_S, self._flush)
 
+    def next_container(self, step: int) -> None:
+        """Show the next (or previous) container's log."""
+        index = (CONTAINERS.index(self.container) + step) % len(CONTAINERS)
+        self.query_one(Tabs).active = CONTAINERS[index]
+
     def _flush(self) -> None:
         if self._pending and not self.paused:
             batch, self._pending = self._pending, []

@@ -47,6 +47,8 @@ class DeploymentState:
     instances: list[InstanceState] = field(default_factory=list)
     reason: str | None = None
     """Why the deployment failed, in Azure's words, with the last lines of the log."""
+    last_reload: str | None = None
+    """The last code reload: how long it took, or why it failed, with the file and line."""
 
 
 @dataclass
@@ -108,6 +110,7 @@ def endpoints_from_json(data: list[dict[str, Any]]) -> list[EndpointState]:
                     for i in d["instances"]
                 ],
                 reason=d["reason"],
+                last_reload=d.get("last_reload"),
             )
             for d in item["deployments"]
         ]

@@ -106,3 +106,36 @@ def engine(folder: Path, log_dir: Path) -> Iterator[RunningEngine]:
             pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
         ]
         assert leftovers == [], f"instances left running: {leftovers}"
+
+
+ENDPOINT = (
+    "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json\nname: {name}\n"
+)
+DEPLOYMENT = (
+    "name: {name}\nendpoint_name: {endpoint}\n"
+    "code_configuration: {{code: code, scoring_script: {script}}}\n"
+    "environment: {{image: python:3.11-slim}}\ninstance_type: Standard_DS3_v2\n{extra}"
+)
+
+
+def folder_with(
+    tmp_path: Path, scripts: dict[str, str], deployments: dict[str, str], name: str = "tests"
+) -> Path:
+    root = tmp_path / name
+    (root / "code").mkdir(parents=True)
+    for file, text in scripts.items():
+        (root / "code" / file).write_text(text)
+    (root / "endpoint.yml").write_text(ENDPOINT.format(name=name))
+    for deployment, text in deployments.items():
+        (root / f"{deployment}.yml").write_text(text)
+    return root
+
+
+def deployment_yaml(name: str, script: str, endpoint: str = "tests", extra: str = "") -> str:
+    return DEPLOYMENT.format(name=name, endpoint=endpoint, script=script, extra=extra)
+
+
+ECHO = (
+    "import os\n\ndef init():\n    pass\n\n\n"
+    "def run(data):\n    return {'pid': os.getpid(), 'env': os.environ.get('COLOUR')}\n"
+)

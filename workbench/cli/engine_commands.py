@@ -167,4 +167,6 @@ def _describe(endpoint: EndpointState) -> str:
             )
         if deployment.reason:
             lines.extend("    " + line for line in deployment.reason.splitlines())
+        if deployment.last_reload:
+            lines.append(f"    last reload: {deployment.last_reload}")
     return "\n".join(lines)

@@ -74,26 +74,24 @@ class InstanceRunner:
             ) as response:
                 outcome = await response.json()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
-            self.ctx.store.publish("reload-failed", self.subject, f"reload request failed ({cause}): {exc}")
+            message = f"reload request failed ({cause}): {exc}"
+            self.ctx.store.publish("reload-failed", self.subject, message)
+            self.deployment.state.last_reload = f"{self.state.id}: {message}"
             return
         if outcome.get("status") == "reloaded":
-            self.ctx.store.publish(
-                "reload",
-                self.subject,
-                f"reloaded in {outcome['total_ms']:.0f} ms (init {outcome['init_ms']:.0f} ms) ({cause})",
-            )
+            kind = "reload"
+            message = f"reloaded in {outcome['total_ms']:.0f} ms (init {outcome['init_ms']:.0f} ms) ({cause})"
         elif outcome.get("status") == "reloading":
-            self.ctx.store.publish(
-                "reload", self.subject, f"reload signalled to {outcome['workers']} workers ({cause})"
-            )
+            kind, message = "reload", f"reload signalled to {outcome['workers']} workers ({cause})"
         else:
-            self.ctx.store.publish(
-                "reload-failed",
-                self.subject,
+            kind = "reload-failed"
+            message = (
                 f"reload failed ({cause}); the previous code keeps serving: "
                 f"{outcome.get('file')}:{outcome.get('line')}: "
-                f"{outcome.get('error')}: {outcome.get('message')}",
+                f"{outcome.get('error')}: {outcome.get('message')}"
             )
+        self.ctx.store.publish(kind, self.subject, message)
+        self.deployment.state.last_reload = f"{self.state.id}: {message}"
 
     async def stop(self) -> None:
         await self._cancel_life()

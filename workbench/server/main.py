@@ -33,6 +33,9 @@ ACCEPT_SETTLE_S = 0.1
 
 
 def main(argv: list[str] | None = None) -> None:
+    # No bytecode caches for the user's code: a .pyc is trusted when the source's size and mtime
+    # (in whole seconds) match, so two same-size edits within a second would reload stale code.
+    sys.dont_write_bytecode = True
     args = parse_args(argv)
     settings = resolve(args, dict(os.environ))
     os.environ.pop("WORKBENCH_ADMIN_TOKEN", None)  # the user's code has no business with it

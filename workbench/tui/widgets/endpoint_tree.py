@@ -84,13 +84,16 @@ def _deployment_label(deployment: DeploymentState, share: int, mirror: int, colo
     state = deployment.provisioning_state.value
     ready = sum(1 for i in deployment.instances if i.state is InstancePhase.READY)
     traffic = f"{share}%" + (f" +{mirror}% mirror" if mirror else "")
-    return Text.assemble(
+    label = Text.assemble(
         (deployment.name, f"bold {colour}"),
         "  ",
         (state, state_style(state)),
         f"  {ready}/{deployment.instance_count}  ",
         (traffic, "cyan"),
     )
+    if deployment.last_reload and "reload failed" in deployment.last_reload:
+        label.append("  reload failed", "bold red")
+    return label
 
 
 def _instance_label(instance: InstanceState) -> Text:

@@ -63,8 +63,14 @@ class DapClient:
         finally:
             self.pending[:0] = skipped
 
-    def attach(self) -> None:
-        """initialize, attach, configurationDone: what an attach configuration does."""
+    def attach(
+        self,
+        *,
+        path_mappings: list[dict[str, str]] | None = None,
+        breakpoints: dict[str, list[int]] | None = None,
+    ) -> None:
+        """initialize, attach, setBreakpoints, configurationDone: what VS Code does with an attach
+        configuration. Breakpoints are given in local paths; debugpy maps them."""
         self.send(
             "initialize",
             adapterID="debugpy",
@@ -74,8 +80,12 @@ class DapClient:
             columnsStartAt1=True,
         )
         self.wait_for("response", "initialize")
-        self.send("attach", justMyCode=False)
+        self.send("attach", justMyCode=False, pathMappings=path_mappings or [])
         self.wait_for("event", "initialized")
+        for path, lines in (breakpoints or {}).items():
+            self.send("setBreakpoints", source={"path": path}, breakpoints=[{"line": n} for n in lines])
+            answer = self.wait_for("response", "setBreakpoints")
+            assert all(b.get("verified") for b in answer["body"]["breakpoints"]), answer
         self.send("configurationDone")
         self.wait_for("response", "configurationDone")
 

@@ -163,6 +163,16 @@ class EngineClient:
         path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/instances/{instance}/restart"
         self._request("POST", path)
 
+    def debug(self, endpoint: str, deployment: str, instance: str, *, wait: bool = False) -> dict[str, Any]:
+        """Restart the instance under debugpy; where it listens and VS Code's attach configuration."""
+        path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/instances/{instance}/debug"
+        result: dict[str, Any] = self._request("POST", path, {"wait": wait}).json()
+        return result
+
+    def stop_debugging(self, endpoint: str, deployment: str, instance: str) -> None:
+        path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/instances/{instance}/debug"
+        self._request("POST", path, {"stop": True})
+
     def _get(self, path: str) -> httpx.Response:
         return self._request("GET", path)
 

@@ -37,6 +37,8 @@ class InstanceState:
     pid: int | None = None
     restarts: int = 0
     exit_code: int | None = None
+    debug_port: int | None = None
+    """Where debugpy listens (127.0.0.1) while the instance runs under the debugger."""
 
 
 @dataclass
@@ -106,6 +108,7 @@ def endpoints_from_json(data: list[dict[str, Any]]) -> list[EndpointState]:
                         pid=i["pid"],
                         restarts=int(i["restarts"]),
                         exit_code=i["exit_code"],
+                        debug_port=i.get("debug_port"),
                     )
                     for i in d["instances"]
                 ],

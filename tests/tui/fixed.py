@@ -177,6 +177,11 @@ class FixedSource:
     async def scale(self, endpoint: str, deployment: str, instance_count: int) -> None:
         self.actions.append(("scale", endpoint, deployment, instance_count))
 
+    async def debug(self, endpoint: str, deployment: str, instance: str) -> dict[str, Any]:
+        self.actions.append(("debug", endpoint, deployment, instance))
+        name = f"workbench: attach {endpoint}/{instance}"
+        return {"host": "127.0.0.1", "port": 5678, "configuration": {"name": name}, "launch_json": None}
+
     async def invoke(self, endpoint: str, body: bytes, deployment: str | None) -> Invocation:
         return Invocation(
             endpoint=endpoint,

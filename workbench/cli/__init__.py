@@ -21,6 +21,7 @@ COMMANDS = {
     "serve": "workbench.cli.serve",
     "engine": "workbench.cli.engine_commands",
     "endpoint": "workbench.cli.endpoint_commands",
+    "dev": "workbench.cli.dev_commands",
 }
 
 

@@ -8,6 +8,7 @@ GET  /v1/endpoints/NAME/credentials | metrics
 POST /v1/endpoints/NAME/regenerate-keys | traffic
 POST /v1/endpoints/NAME/deployments/DEPLOYMENT/reload | scale
 POST /v1/endpoints/NAME/deployments/DEPLOYMENT/instances/ID/restart
+POST /v1/endpoints/NAME/deployments/DEPLOYMENT/instances/ID/debug   {"wait": bool} or {"stop": true}
 POST /v1/shutdown
 
 Actions that take time (reload, scale, restart) answer 202 at once; their outcome arrives as
@@ -75,6 +76,7 @@ class ControlApi:
         app.router.add_post(deployment + "/reload", self.reload)
         app.router.add_post(deployment + "/scale", self.scale)
         app.router.add_post(deployment + "/instances/{instance}/restart", self.restart)
+        app.router.add_post(deployment + "/instances/{instance}/debug", self.debug)
         app.router.add_post("/v1/shutdown", self.stop)
         return app
 
@@ -144,6 +146,18 @@ class ControlApi:
             request,
             lambda runner, req: runner.instance(req.match_info["instance"]).restart("restart requested"),
         )
+
+    async def debug(self, request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        instance = request.match_info["instance"]
+        try:
+            runner = self.supervisor.runner(request.match_info["name"], request.match_info["deployment"])
+            if body.get("stop"):
+                await runner.instance(instance).stop_debugging()
+                return web.json_response({"status": "debugger off"})
+            return web.json_response(await runner.debug(instance, wait=bool(body.get("wait"))))
+        except EngineError as exc:
+            return web.json_response({"message": str(exc)}, status=404 if isinstance(exc, NotFound) else 400)
 
     def _start(
         self, request: web.Request, action: Callable[[DeploymentRunner, web.Request], Awaitable[None]]

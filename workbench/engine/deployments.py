@@ -15,12 +15,14 @@ import secrets
 import time
 from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
+from workbench.dev.vscode import attach_configuration, write_attach_configuration
 from workbench.engine.context import Context
 from workbench.engine.environments import requirements
 from workbench.engine.instances import InstanceRunner
 from workbench.engine.storage import Staged, refresh_code, stage
-from workbench.errors import NotFound, StartupError
+from workbench.errors import EngineError, NotFound, StartupError
 from workbench.runtimes.base import InstanceSpec
 from workbench.spec.deployment import DeploymentSpec
 from workbench.state import DeploymentState, InstancePhase, ProvisioningState
@@ -109,6 +111,36 @@ class DeploymentRunner:
             f"({changed} file(s) changed); reloading {len(self.instances)} instance(s)",
         )
         await asyncio.gather(*(i.reload(cause, self._admin_token) for i in list(self.instances)))
+
+    async def debug(self, instance_id: str, *, wait: bool) -> dict[str, Any]:
+        """Run one instance under the debugger and write VS Code's attach configuration for it:
+        where debugpy listens and how the code folder maps to where the instance runs it."""
+        instance = self.instance(instance_id)
+        code = self.spec.code_configuration
+        if code is None:
+            raise EngineError(f"{self.subject} has no code_configuration: there is no Python code to debug")
+        debugging = await instance.debug(wait=wait)
+        remote = (
+            self.ctx.files.staged(self.endpoint, self.name) / f"g{self.generation}" / "app" / code.code.name
+        )
+        configuration = attach_configuration(
+            f"{self.endpoint}/{instance_id}", debugging.port, code.code.resolve(), remote
+        )
+        written = write_attach_configuration(self.ctx.files.project, configuration)
+        self.ctx.store.publish(
+            "debug",
+            f"{self.endpoint}/{instance_id}",
+            f"debugpy on 127.0.0.1:{debugging.port}"
+            + ("; init() waits for a debugger" if wait else "")
+            + (f"; VS Code: '{configuration['name']}' in {written}" if written else ""),
+        )
+        return {
+            "host": "127.0.0.1",
+            "port": debugging.port,
+            "wait": wait,
+            "launch_json": str(written) if written else None,
+            "configuration": configuration,
+        }
 
     def instance(self, instance_id: str) -> InstanceRunner:
         found = next((i for i in self.instances if i.state.id == instance_id), None)

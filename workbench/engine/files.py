@@ -21,6 +21,7 @@ from typing import Any
 
 class ProjectFiles:
     def __init__(self, project_root: Path) -> None:
+        self.project = project_root
         self.root = project_root / ".workbench"
 
     @property
@@ -38,6 +39,11 @@ class ProjectFiles:
     @property
     def server_code(self) -> Path:
         return self.root / "server"
+
+    @property
+    def debugger(self) -> Path:
+        """debugpy alone, for the PYTHONPATH of instances under the debugger."""
+        return self.root / "debugger"
 
     def staged(self, endpoint: str, deployment: str) -> Path:
         return self.root / "staged" / endpoint / deployment

@@ -4,20 +4,28 @@ Readiness is polled every 0.1 s from the start, so an instance is routed to as s
 server answers (Azure waits `initial_delay` before its first probe; being ready sooner changes
 nothing a client sees). A start-up that fails MAX_BOOT_FAILURES times in a row (init() raising,
 the script not loading, readiness never reached) marks the instance Failed instead of looping.
+
+Under the debugger (`debug`), an instance runs with debugpy listening on a loopback port, and
+its probes are off for as long as it runs so: a breakpoint (which stops every thread, the
+server's included) must never look like a hung instance and get it restarted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import os
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
 
-from workbench.runtimes.base import RunningInstance
+from workbench.dev.debugger import provide_debugpy
+from workbench.runtimes.base import InstanceSpec, RunningInstance
 from workbench.state import InstancePhase, InstanceState
 
 if TYPE_CHECKING:
@@ -41,6 +49,7 @@ class InstanceRunner:
         self.running: RunningInstance | None = None
         self.ready = asyncio.Event()
         self.failure: str | None = None
+        self.debugging: Debugging | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -61,6 +70,18 @@ class InstanceRunner:
         self.ctx.store.publish("instance", self.subject, f"restarting ({cause})")
         self.deployment.instance_changed()
         self.start()
+
+    async def debug(self, *, wait: bool) -> Debugging:
+        """Restart under the debugger on a free loopback port; `wait` holds init() until a
+        debugger attaches."""
+        self.debugging = Debugging(port=_free_port(), wait=wait)
+        await self.restart(f"debugger on 127.0.0.1:{self.debugging.port}" + (", waiting" if wait else ""))
+        return self.debugging
+
+    async def stop_debugging(self) -> None:
+        if self.debugging is not None:
+            self.debugging = None
+            await self.restart("debugger off")
 
     async def reload(self, cause: str, token: str) -> None:
         """Ask the server to load its code again in place; the outcome becomes an event."""
@@ -147,6 +168,9 @@ class InstanceRunner:
         """Start the server and serve until it stops: None if it had become ready, else the
         exit code of a failed start-up."""
         spec = self.deployment.instance_spec(self.name, _free_port(), self.log_file)
+        if self.debugging is not None:
+            spec = self._under_debugger(spec, self.debugging)
+        self.state.debug_port = self.debugging.port if self.debugging else None
         self.running = await self.ctx.runtime.start(spec)
         self.state.state, self.state.url, self.state.pid = (
             InstancePhase.STARTING,
@@ -184,9 +208,22 @@ class InstanceRunner:
             self.ctx.registry.remove(self.name)
             self.running = None
 
+    def _under_debugger(self, spec: InstanceSpec, debugging: Debugging) -> InstanceSpec:
+        """The server's debugger flags, and debugpy on its path in case the environment lacks it
+        (the environment's own comes later on the path and is not used)."""
+        debugger = provide_debugpy(self.ctx.files.debugger)
+        path = os.pathsep.join(filter(None, [spec.environment.get("PYTHONPATH"), str(debugger)]))
+        return dataclasses.replace(
+            spec,
+            server_arguments=debugging.server_arguments(),
+            environment={**spec.environment, "PYTHONPATH": path},
+        )
+
     async def _until_ready(self, exited: asyncio.Future[int]) -> bool:
         probe = self.deployment.spec.readiness_probe
         deadline = time.monotonic() + probe.initial_delay + probe.period * probe.failure_threshold
+        if self.debugging is not None:
+            deadline = float("inf")  # init() may wait for a debugger, or stop at a breakpoint
         while time.monotonic() < deadline:
             if exited.done():
                 return False
@@ -196,6 +233,9 @@ class InstanceRunner:
         return False
 
     async def _probe_until_exit(self, exited: asyncio.Future[int]) -> None:
+        if self.debugging is not None:
+            await asyncio.wait([exited])  # no probes under the debugger (and never cancel `exited`)
+            return
         liveness = self.deployment.spec.liveness_probe
         readiness = self.deployment.spec.readiness_probe
         failures = 0
@@ -236,6 +276,15 @@ class InstanceRunner:
         cause = f"exited with code {exit_code}" if exit_code is not None else "readiness probe failed"
         tail = log_tail(self.log_file, LOG_TAIL_LINES)
         return f"ResourceNotReady: User container has crashed or terminated: {cause}\n" + "\n".join(tail)
+
+
+@dataclass(frozen=True)
+class Debugging:
+    port: int
+    wait: bool
+
+    def server_arguments(self) -> tuple[str, ...]:
+        return ("--debug-port", str(self.port), *(("--debug-wait",) if self.wait else ()))
 
 
 def log_tail(path: Path, lines: int) -> list[str]:

@@ -79,7 +79,7 @@ class Routing:
                     name=name,
                     provisioning_state=runner.state.provisioning_state.value,
                     targets=[
-                        Target(i.id, i.url)
+                        Target(i.id, i.url, debugging=i.debug_port is not None)
                         for i in runner.state.instances
                         if i.state is InstancePhase.READY and i.url
                     ],

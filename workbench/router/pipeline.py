@@ -50,6 +50,8 @@ CLIENT_ID = re.compile(r"[^A-Za-z0-9_-]")
 NOT_FORWARDED = HOP_BY_HOP | {"x-request-id", "x-ms-client-request-id"}
 """Replaced by the router (request ids) or never passed on (hop-by-hop, Authorization)."""
 UPSTREAM_TIMEOUT = "upstream request timeout"
+DEBUGGING_TIMEOUT_S = 24 * 3600.0
+"""For an instance under the debugger: a breakpoint must never turn into a 408."""
 UPSTREAM_RESET = (
     "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
 )
@@ -218,10 +220,11 @@ class Pipeline:
         headers.append(("x-request-id", call.request_id))
         if call.client_request_id:
             headers.append(("x-ms-client-request-id", call.client_request_id))
+        timeout_s = DEBUGGING_TIMEOUT_S if target.debugging else route.request_timeout_s
         target.in_flight += 1
         try:
             return await target.upstream.request(
-                call.request.method, call.request.path_qs, headers, call.body, route.request_timeout_s
+                call.request.method, call.request.path_qs, headers, call.body, timeout_s
             )
         finally:
             target.in_flight -= 1

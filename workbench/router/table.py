@@ -14,6 +14,8 @@ class Target:
 
     id: str
     url: str
+    debugging: bool = False
+    """Runs under the debugger: a request may stop at a breakpoint, so no timeout applies."""
     in_flight: int = 0
     _upstream: Upstream | None = field(default=None, repr=False, compare=False)
 
@@ -66,8 +68,8 @@ class RouteTable:
             old = previous.deployments.get(name)
             if old is None:
                 continue
-            kept = {(t.id, t.url): t for t in old.targets}
-            route.targets = [kept.get((t.id, t.url), t) for t in route.targets]
+            kept = {(t.id, t.url, t.debugging): t for t in old.targets}
+            route.targets = [kept.get((t.id, t.url, t.debugging), t) for t in route.targets]
         staying = {id(t) for route in self.deployments.values() for t in route.targets}
         for route in previous.deployments.values():
             for target in route.targets:

@@ -21,6 +21,8 @@ class InstanceSpec:
     environment: Mapping[str, str] = field(default_factory=dict)
     log_file: Path = Path("/dev/null")
     labels: Mapping[str, str] = field(default_factory=dict)
+    server_arguments: tuple[str, ...] = ()
+    """More flags for the inference server (the debugger's)."""
 
 
 @dataclass

@@ -27,6 +27,7 @@ class ProcessRuntime:
                 "workbench.server",
                 "--port",
                 str(spec.port),
+                *spec.server_arguments,
                 cwd=spec.app_root,
                 env=dict(spec.environment),
                 stdin=asyncio.subprocess.DEVNULL,

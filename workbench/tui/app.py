@@ -54,6 +54,9 @@ class WorkbenchApp(App[str]):
         Binding("t", "traffic", "traffic"),
         Binding("r", "restart", "restart", tooltip="restart the selected instance"),
         Binding("R", "reload", "reload", tooltip="reload the selected deployment's code in place"),
+        Binding(
+            "d", "debug", "debug", tooltip="restart the selected instance under the debugger (VS Code attach)"
+        ),
         Binding("plus", "scale(1)", "add instance", show=False),
         Binding("minus", "scale(-1)", "remove instance", show=False),
         Binding("c", "copy_uri", "copy scoring URI", show=False),
@@ -255,6 +258,30 @@ class WorkbenchApp(App[str]):
         self._act(
             self.source.reload(selection.endpoint, selection.deployment), f"reloading {selection.deployment}"
         )
+
+    @work(group="actions")
+    async def action_debug(self) -> None:
+        selection = self.selection
+        endpoint = self.selected_endpoint
+        if selection is None or selection.deployment is None or endpoint is None:
+            self.notify("select an instance (or a deployment) to debug", severity="warning")
+            return
+        instance = selection.instance
+        if instance is None:
+            deployment = endpoint.deployment(selection.deployment)
+            if deployment is None or not deployment.instances:
+                self.notify("that deployment has no instance yet", severity="warning")
+                return
+            instance = deployment.instances[0].id
+        try:
+            session = await self.source.debug(selection.endpoint, selection.deployment, instance)
+        except WorkbenchError as exc:
+            self.push_screen(ErrorScreen("No debugger", str(exc)))
+            return
+        where = f"debugpy on 127.0.0.1:{session['port']}"
+        how = f"VS Code: Run and Debug -> '{session['configuration']['name']}'"
+        self.notify(f"{where}\n{how}", title=f"{instance} under the debugger", timeout=10)
+        self.refresh_status()
 
     def action_scale(self, delta: int) -> None:
         selection = self.selection

@@ -101,4 +101,6 @@ def _instance_label(instance: InstanceState) -> Text:
     label = Text.assemble(instance.id, "  ", (state, state_style(state)))
     if instance.restarts:
         label.append(f"  ↻{instance.restarts}", "dark_orange")
+    if instance.debug_port is not None:
+        label.append(f"  debug :{instance.debug_port}", "magenta")
     return label

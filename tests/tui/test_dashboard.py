@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Log, Static
+from textual.widgets._toast import Toast
 
-from tests.engine.harness import RunningEngine, copy_project, engine
+from tests.engine.harness import RunningEngine, copy_project, deployment_yaml, engine, folder_with
 from workbench.client import EngineClient
 from workbench.state import InstancePhase
 from workbench.tui.app import WorkbenchApp
@@ -22,6 +23,9 @@ from workbench.tui.widgets.endpoint_tree import EndpointTree
 from workbench.tui.widgets.logs import LogPanel
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
+INIT_RAISES = (
+    "def init():\n    raise RuntimeError('model file is corrupt')\n\n\ndef run(data):\n    return data\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -58,17 +62,21 @@ def tree_labels(app: WorkbenchApp) -> list[str]:
     return labels
 
 
-def drive(running: RunningEngine, scenario: Callable[[Pilot[Any], WorkbenchApp], Any]) -> None:
-    asyncio.run(_drive(running, scenario))
+def drive(
+    running: RunningEngine, scenario: Callable[[Pilot[Any], WorkbenchApp], Any], wait_for: str = "blue-0"
+) -> None:
+    asyncio.run(_drive(running, scenario, wait_for))
 
 
-async def _drive(running: RunningEngine, scenario: Callable[[Pilot[Any], WorkbenchApp], Any]) -> None:
+async def _drive(
+    running: RunningEngine, scenario: Callable[[Pilot[Any], WorkbenchApp], Any], wait_for: str
+) -> None:
     client = EngineClient.for_folder(running.folder)
     source = LiveSource(client, log_lines=500)
     app = WorkbenchApp(source)
     try:
-        async with app.run_test(size=(120, 40)) as pilot:
-            await until(pilot, lambda: any("blue-0" in label for label in tree_labels(app)), "the instances")
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await until(pilot, lambda: any(wait_for in label for label in tree_labels(app)), "the instances")
             await scenario(pilot, app)
     finally:
         await source.close()
@@ -151,3 +159,27 @@ def test_restarting_an_instance_goes_round_to_ready(running: RunningEngine) -> N
         )
 
     drive(running, scenario)
+
+
+def toasts(app: WorkbenchApp) -> str:
+    return "\n".join(str(toast.render()) for toast in app.screen.query(Toast))
+
+
+def test_failures_pop_up_with_the_file_and_line(tmp_path: Path) -> None:
+    """A deployment whose init() raises, and a broken edit of another one's code."""
+    folder = folder_with(
+        tmp_path,
+        {"score.py": "def init():\n    pass\n\n\ndef run(data):\n    return data\n", "bad.py": INIT_RAISES},
+        {"blue": deployment_yaml("blue", "score.py"), "red": deployment_yaml("red", "bad.py")},
+    )
+    with engine(folder, tmp_path) as started:
+
+        async def scenario(pilot: Pilot[Any], app: WorkbenchApp) -> None:
+            await until(pilot, lambda: "Failed" in toasts(app), "the failed deployment", timeout=60)
+            assert f"at {folder}/.workbench/staged/tests/red/g1/app/code/bad.py:2" in toasts(app)
+            await until(pilot, lambda: any("blue-0  Ready" in label for label in tree_labels(app)), "blue")
+            (folder / "code" / "score.py").write_text("def init():\n    pass\n\ndef run(data)\n")
+            await until(pilot, lambda: "reload failed" in toasts(app), "the failed reload")
+            assert "score.py:4: SyntaxError" in toasts(app)
+
+        drive(started, scenario, wait_for="blue-0")

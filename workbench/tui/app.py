@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
 import time
 from collections.abc import Awaitable
@@ -40,6 +41,7 @@ EVENT_LINES = 2000
 MAX_INSTANCES = 20
 NOTIFIED_KINDS = {"reload", "reload-failed", "instance", "deployment", "spec"}
 TABS = ("logs", "metrics", "invoke", "mirror", "events")
+TRACEBACK_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 
 
 class WorkbenchApp(App[str]):
@@ -55,7 +57,7 @@ class WorkbenchApp(App[str]):
         Binding("r", "restart", "restart", tooltip="restart the selected instance"),
         Binding("R", "reload", "reload", tooltip="reload the selected deployment's code in place"),
         Binding(
-            "d", "debug", "debug", tooltip="restart the selected instance under the debugger (VS Code attach)"
+            "d", "debug", "debug", tooltip="restart the selected instance under the debugger"
         ),
         Binding("plus", "scale(1)", "add instance", show=False),
         Binding("minus", "scale(-1)", "remove instance", show=False),
@@ -111,6 +113,18 @@ class WorkbenchApp(App[str]):
         self.refresh_status()
         self.follow_events()
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Notifications carry the engine's and the user's text ("[Errno 2] ..."): plain by default."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
     # -- what the engine says ------------------------------------------------------------------
 
     @work(exclusive=True, group="status")
@@ -159,7 +173,28 @@ class WorkbenchApp(App[str]):
         if event.kind == "reload" and not message.startswith(("reloaded", "reload signalled")):
             return  # the staging step before the instances' own outcome
         severity: SeverityLevel = "error" if failed else ("warning" if "exited" in message else "information")
+        if event.kind == "deployment" and failed:
+            self._notify_failed_deployment(event)
+            return
         self.notify(message, title=event.subject, severity=severity, timeout=8 if failed else 4)
+
+    @work(group="notify")
+    async def _notify_failed_deployment(self, event: Event) -> None:
+        """With the file and line in the user's code where the exception came from, read from
+        the log lines in the deployment's reason."""
+        where = ""
+        endpoint_name, _, name = event.subject.partition("/")
+        try:
+            endpoints = await self.source.status()
+        except WorkbenchError:
+            endpoints = self.endpoints
+        endpoint = next((e for e in endpoints if e.name == endpoint_name), None)
+        deployment = endpoint.deployment(name) if endpoint else None
+        frames = TRACEBACK_FRAME.findall(deployment.reason or "") if deployment else []
+        user = [f for f in frames if "/workbench/server/" not in f[0] and "<frozen" not in f[0]]
+        if user:
+            where = f"\nat {user[-1][0]}:{user[-1][1]}"
+        self.notify(event.message + where, title=event.subject, severity="error", timeout=10)
 
     def _engine_lost(self, why: str) -> None:
         if not self._lost:

@@ -1,5 +1,5 @@
 """Figures per deployment of the selected endpoint: requests per second, p50 and p99 latency as
-sparklines over the last minutes, counts by status code, CPU and memory per instance, and GPUs
+sparklines over the last two minutes, counts by status code, CPU and memory per instance, and GPUs
 where there are any."""
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ class DeploymentFigures(Vertical):
             yield Label("req/s", classes="spark-label")
             yield Sparkline([], classes="rps")
         with Vertical(classes="spark-row"):
+            yield Label("p50 ms", classes="spark-label")
+            yield Sparkline([], classes="p50")
+        with Vertical(classes="spark-row"):
             yield Label("p99 ms", classes="spark-label")
             yield Sparkline([], classes="p99")
         yield Static("", classes="figures-instances")
@@ -37,7 +40,7 @@ class DeploymentFigures(Vertical):
     def show(self, figures: dict[str, Any], instances: list[tuple[str, dict[str, Any] | None]]) -> None:
         timeline = figures.get("timeline") or {}
         rps = list(timeline.get("requests", []))[-SPARK_SECONDS:]
-        p50s = [v for v in list(timeline.get("p50_ms", []))[-SPARK_SECONDS:]]
+        p50s = list(timeline.get("p50_ms", []))[-SPARK_SECONDS:]
         p99s = [v or 0.0 for v in list(timeline.get("p99_ms", []))[-SPARK_SECONDS:]]
         now_rps = rps[-1] if rps else 0
         recent_p50 = next((v for v in reversed(p50s) if v is not None), figures.get("p50_ms"))
@@ -57,6 +60,7 @@ class DeploymentFigures(Vertical):
             head.append(f" mirrored {figures['mirrored']:,}", "cyan")
         self.query_one(".figures-head", Static).update(head)
         self.query_one(".rps", Sparkline).data = [float(v) for v in rps]
+        self.query_one(".p50", Sparkline).data = [v or 0.0 for v in p50s]
         self.query_one(".p99", Sparkline).data = p99s
         lines = Text()
         for instance, sample in instances:

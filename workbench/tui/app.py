@@ -56,9 +56,7 @@ class WorkbenchApp(App[str]):
         Binding("t", "traffic", "traffic"),
         Binding("r", "restart", "restart", tooltip="restart the selected instance"),
         Binding("R", "reload", "reload", tooltip="reload the selected deployment's code in place"),
-        Binding(
-            "d", "debug", "debug", tooltip="restart the selected instance under the debugger"
-        ),
+        Binding("d", "debug", "debug", tooltip="restart the selected instance under the debugger"),
         Binding("plus", "scale(1)", "add instance", show=False),
         Binding("minus", "scale(-1)", "remove instance", show=False),
         Binding("c", "copy_uri", "copy scoring URI", show=False),

@@ -13,7 +13,7 @@ import pytest
 
 from tests.engine.harness import RunningEngine, deployment_yaml, engine, folder_with
 from workbench.client import EngineClient
-from workbench.engine.storage import refresh_code, stage
+from workbench.engine.storage import refresh, stage
 from workbench.errors import EngineError
 from workbench.router.endpoint import Timeline
 from workbench.spec import load_project
@@ -147,7 +147,7 @@ def test_restart_scale_and_telemetry(tmp_path: Path) -> None:
             client.scale("tests", "blue", 0)
 
 
-def test_refresh_code_updates_files_in_place_and_keeps_the_folder(tmp_path: Path) -> None:
+def test_refresh_updates_files_in_place_and_keeps_the_folder(tmp_path: Path) -> None:
     folder = versioned_folder(tmp_path)
     project = load_project(folder)
     spec = project.endpoints[0].deployments[0]
@@ -158,13 +158,13 @@ def test_refresh_code_updates_files_in_place_and_keeps_the_folder(tmp_path: Path
     save_like_an_editor(folder / "code" / "score.py", VERSIONED.format(version=2))  # a new inode
     (folder / "code" / "helper.py").unlink()
     (folder / "code" / "new.py").write_text("Y = 2\n")
-    assert refresh_code(spec, target, log) == 3
+    assert refresh(spec, target, log) == 3
     assert (app / "score.py").read_text() == VERSIONED.format(version=2)
     assert not (app / "helper.py").exists()
     assert (app / "new.py").read_text() == "Y = 2\n"
     assert app.stat().st_ino == identity, "the servers' working folder is the same folder"
-    assert refresh_code(spec, target, log) == 0
-    assert "Code refreshed" in log.read_text()
+    assert refresh(spec, target, log) == 0
+    assert "Model and code refreshed" in log.read_text()
 
 
 def test_timeline_summarises_each_second() -> None:
@@ -179,3 +179,41 @@ def test_timeline_summarises_each_second() -> None:
     assert seconds["requests"] == [4, 0, 0]
     assert seconds["p50_ms"] == [3.0, None, None]
     assert seconds["p99_ms"] == [100.0, None, None]
+
+
+MODEL_SCRIPT = (
+    "import os\n\n\n"
+    "def init():\n"
+    "    global model\n"
+    "    model = open(os.path.join(os.environ['AZUREML_MODEL_DIR'], 'model', 'weights.txt')).read()\n\n\n"
+    "def run(data):\n"
+    "    return {{'model': model, 'run': {run}}}\n"
+)
+
+
+def test_a_model_edit_runs_init_again_and_a_run_edit_keeps_it(tmp_path: Path) -> None:
+    folder = folder_with(
+        tmp_path,
+        {"score.py": MODEL_SCRIPT.format(run=1)},
+        {"blue": deployment_yaml("blue", "score.py", extra="model:\n  path: model\n")},
+    )
+    (folder / "model").mkdir()
+    (folder / "model" / "weights.txt").write_text("first")
+    with engine(folder, tmp_path) as running:
+        running.wait_settled(120)
+        client = Client(running)
+        client.start()
+        try:
+            client.wait_for({"model": "first", "run": 1})
+            save_like_an_editor(folder / "code" / "score.py", MODEL_SCRIPT.format(run=2))
+            client.wait_for({"model": "first", "run": 2})
+            save_like_an_editor(folder / "model" / "weights.txt", "second")
+            client.wait_for({"model": "second", "run": 2})
+        finally:
+            client.stopping.set()
+            client.join(10)
+        assert client.failures == []
+        reloads = [e for e in events(running) if e.startswith("reload tests/blue-0: reloaded")]
+        assert "init() kept: model" in reloads[0]
+        assert "(init " in reloads[1]
+        assert "weights.txt" in reloads[1]

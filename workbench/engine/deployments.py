@@ -21,10 +21,11 @@ from workbench.dev.vscode import attach_configuration, write_attach_configuratio
 from workbench.engine.context import Context
 from workbench.engine.environments import requirements
 from workbench.engine.instances import InstanceRunner
-from workbench.engine.storage import Staged, refresh_code, stage
+from workbench.engine.storage import Staged, refresh, stage
 from workbench.errors import EngineError, NotFound, StartupError
 from workbench.runtimes.base import InstanceSpec
 from workbench.spec.deployment import DeploymentSpec
+from workbench.spec.local import DeploymentSettings
 from workbench.state import DeploymentState, InstancePhase, ProvisioningState
 
 
@@ -89,14 +90,15 @@ class DeploymentRunner:
         self.instance_changed()
 
     async def reload_code(self, cause: str) -> None:
-        """Stage the code again in place and have every ready instance reload it; each instance's
-        outcome (time taken, or the failure with file and line) is an event."""
+        """Stage the model and code again in place and have every ready instance reload; each
+        instance's outcome (time taken, init() run or kept, or the failure with file and line)
+        is an event."""
         if self._staged is None or self.spec.code_configuration is None:
             return
         started = time.perf_counter()
         try:
             changed = await asyncio.to_thread(
-                refresh_code,
+                refresh,
                 self.spec,
                 self.ctx.files.staged(self.endpoint, self.name) / f"g{self.generation}",
                 self.ctx.files.logs(self.endpoint, self.name) / "storage-initializer.log",
@@ -107,7 +109,7 @@ class DeploymentRunner:
         self.ctx.store.publish(
             "reload",
             self.subject,
-            f"code staged again in {(time.perf_counter() - started) * 1000:.0f} ms "
+            f"model and code staged again in {(time.perf_counter() - started) * 1000:.0f} ms "
             f"({changed} file(s) changed); reloading {len(self.instances)} instance(s)",
         )
         await asyncio.gather(*(i.reload(cause, self._admin_token) for i in list(self.instances)))
@@ -212,6 +214,9 @@ class DeploymentRunner:
             "WORKER_COUNT": str(spec.request_settings.max_concurrent_requests_per_instance),
             "SERVICE_NAME": self.endpoint,
             "WORKBENCH_ADMIN_TOKEN": self._admin_token,
+            "WORKBENCH_REUSE_INIT": "1"
+            if self.ctx.settings.deployment(self.endpoint, self.name).reuse_init
+            else "0",
             "AZUREML_INFERENCE_PYTHON_PATH": str(os.path.dirname(self._python)),
             **spec.environment_variables,
             **self._secrets(spec),
@@ -225,6 +230,11 @@ class DeploymentRunner:
             log_file=Path(log_file),
             labels={"endpoint": self.endpoint, "deployment": self.name},
         )
+
+    @property
+    def _local(self) -> DeploymentSettings:
+        """workbench.yaml's settings for this deployment."""
+        return self.ctx.settings.deployment(self.endpoint, self.name)
 
     def _add_instance(self) -> InstanceRunner:
         runner = InstanceRunner(self, self._serial)

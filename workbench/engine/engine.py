@@ -137,11 +137,12 @@ class Engine:
         self._watch_code(asyncio.get_running_loop(), supervisor)
 
     def _watch_code(self, loop: asyncio.AbstractEventLoop, supervisor: Supervisor) -> None:
-        """Scoring code changed: its deployments reload in place (the old code serves until the
-        new code's init() has returned)."""
-        folders = supervisor.code_folders()
+        """Scoring code or model files changed: their deployments stage them again and reload in
+        place (the old code serves until the new code is ready)."""
+        watched = supervisor.reloadable()
+        folders = {path if path.is_dir() else path.parent for path in watched}
         if self._code_watcher is not None:
-            if set(self._code_watcher.folders) == set(folders):
+            if set(self._code_watcher.folders) == {f.resolve() for f in folders}:
                 return
             self._code_watcher.stop()
             self._code_watcher = None
@@ -151,8 +152,8 @@ class Engine:
         def changed(paths: set[Path]) -> None:
             runners = {
                 id(runner): runner
-                for folder, using in folders.items()
-                if any(folder in path.parents for path in paths)
+                for path, using in watched.items()
+                if any(path == p or path in p.parents for p in paths)
                 for runner in using
             }
             names = ", ".join(sorted({p.name for p in paths}))

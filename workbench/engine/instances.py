@@ -101,7 +101,12 @@ class InstanceRunner:
             return
         if outcome.get("status") == "reloaded":
             kind = "reload"
-            message = f"reloaded in {outcome['total_ms']:.0f} ms (init {outcome['init_ms']:.0f} ms) ({cause})"
+            init = (
+                f"init() kept: {', '.join(outcome['kept_globals'])}"
+                if outcome.get("init") == "kept"
+                else f"init {outcome['init_ms']:.0f} ms"
+            )
+            message = f"reloaded in {outcome['total_ms']:.0f} ms ({init}) ({cause})"
         elif outcome.get("status") == "reloading":
             kind, message = "reload", f"reload signalled to {outcome['workers']} workers ({cause})"
         else:

@@ -9,7 +9,7 @@ refuses symlinked model paths, reference 1.16). Staging writes into a fresh fold
 in, so a failure never leaves a half-staged deployment. Every step goes to the deployment's
 `storage-initializer` log.
 
-A code reload refreshes the staged code in place instead (`refresh_code`): the running servers'
+A reload refreshes the staged model and code in place instead (`refresh`): the running servers'
 working folder must stay the same folder, so files are replaced one by one (each atomically),
 and files gone from the source are removed.
 """
@@ -95,23 +95,32 @@ def stage(deployment: DeploymentSpec, target: Path, log: Path) -> Staged:
     return Staged(model_dir, app_root, entry)
 
 
-def refresh_code(deployment: DeploymentSpec, target: Path, log: Path) -> int:
-    """Bring the code staged under `target` in line with its source; the number of files that
-    changed, appeared or went away."""
-    code = deployment.code_configuration
-    if code is None:
-        return 0
+def refresh(deployment: DeploymentSpec, target: Path, log: Path) -> int:
+    """Bring the model and code staged under `target` in line with their sources; the number of
+    files that changed, appeared or went away."""
+    pairs = []
+    if deployment.model is not None:
+        model = deployment.model
+        pairs.append((model.path, target / "azureml-models" / model.name / model.version / model.path.name))
+    if deployment.code_configuration is not None:
+        code = deployment.code_configuration.code
+        pairs.append((code, target / "app" / code.name))
+    changed = 0
     with _Log(log) as say:
         try:
-            changed = _sync_tree(code.code, target / "app" / code.code.name)
+            for source, destination in pairs:
+                changed += _sync(source, destination)
         except OSError as exc:
-            say(f"Code refresh failed: {exc.strerror or exc}: {exc.filename}")
-            raise StagingError(f"code refresh failed: {exc.strerror or exc}: {exc.filename}") from exc
-        say(f"Code refreshed from {code.code}: {changed} file(s) changed")
-        return changed
+            say(f"Refresh failed: {exc.strerror or exc}: {exc.filename}")
+            raise StagingError(f"refresh failed: {exc.strerror or exc}: {exc.filename}") from exc
+        say(f"Model and code refreshed: {changed} file(s) changed")
+    return changed
 
 
-def _sync_tree(source: Path, destination: Path) -> int:
+def _sync(source: Path, destination: Path) -> int:
+    """Make `destination` (a file or a folder) match `source`, file by file."""
+    if source.is_file():
+        return _sync_file(source, destination)
     changed = 0
     wanted: set[Path] = set()
     for folder, subfolders, names in os.walk(source):
@@ -121,14 +130,7 @@ def _sync_tree(source: Path, destination: Path) -> int:
         wanted.add(relative)
         for name in names:
             wanted.add(relative / name)
-            origin, copy = Path(folder) / name, destination / relative / name
-            if _same_file(origin, copy):
-                continue
-            fresh = copy.with_name(f".{name}.refresh")
-            fresh.unlink(missing_ok=True)
-            _link(origin, fresh)
-            os.replace(fresh, copy)
-            changed += 1
+            changed += _sync_file(Path(folder) / name, destination / relative / name)
     for folder, _subfolders, names in os.walk(destination, topdown=False):
         relative = Path(folder).relative_to(destination)
         for name in names:
@@ -138,6 +140,19 @@ def _sync_tree(source: Path, destination: Path) -> int:
         if relative not in wanted and relative.name != "__pycache__":
             shutil.rmtree(folder, ignore_errors=True)
     return changed
+
+
+def _sync_file(origin: Path, copy: Path) -> int:
+    """Link (or copy) `origin` over `copy` atomically unless they are already the same; 1 if it
+    had to."""
+    if _same_file(origin, copy):
+        return 0
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    fresh = copy.with_name(f".{copy.name}.refresh")
+    fresh.unlink(missing_ok=True)
+    _link(origin, fresh)
+    os.replace(fresh, copy)
+    return 1
 
 
 def _same_file(origin: Path, copy: Path) -> bool:

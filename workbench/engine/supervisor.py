@@ -88,14 +88,18 @@ class Supervisor:
             raise NotFound(f"Local deployment ({endpoint} / {deployment}) does not exist.")
         return found
 
-    def code_folders(self) -> dict[Path, list[DeploymentRunner]]:
-        """Each code folder and the deployments that run code from it."""
-        folders: dict[Path, list[DeploymentRunner]] = {}
+    def reloadable(self) -> dict[Path, list[DeploymentRunner]]:
+        """Each code folder and model path (a folder or a file), and the deployments that use it:
+        a change there reloads them."""
+        paths: dict[Path, list[DeploymentRunner]] = {}
         for runner in self.deployments.values():
             code = runner.spec.code_configuration
             if code is not None and code.code.is_dir():
-                folders.setdefault(code.code.resolve(), []).append(runner)
-        return folders
+                paths.setdefault(code.code.resolve(), []).append(runner)
+            model = runner.spec.model
+            if model is not None and model.path.exists():
+                paths.setdefault(model.path.resolve(), []).append(runner)
+        return paths
 
     def deployments_of(self, endpoint: str) -> dict[str, DeploymentRunner]:
         return {key[1]: runner for key, runner in self.deployments.items() if key[0] == endpoint}

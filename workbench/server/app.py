@@ -218,7 +218,7 @@ class ScoringApp:
         return web.json_response({"message": NOT_FOUND}, status=404)
 
     async def reload(self, cause: str) -> dict[str, Any]:
-        outcome, scoring = await self.reloader.reload(cause)
+        outcome, scoring = await self.reloader.reload(cause, self.scoring.script)
         if scoring is not None:
             self.scoring = scoring
         return outcome

@@ -2,6 +2,8 @@
 
 The switch happens only when the new code imported and its init() returned. When either fails,
 the old code goes on serving and the failure is reported with the exception, file and line.
+When neither init() nor the model changed (the exact rule is in initstate.py), init() is not run
+again: the new code takes over the globals the old init() built, so a model is not reloaded.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.server.initstate import fingerprint
 from workbench.server.script import ScriptError, UserCodeFailed, UserScript
 from workbench.server.settings import Settings
 from workbench.server.swagger import swagger_for
@@ -31,16 +34,26 @@ class Reloader:
         self.count = 0
         self.last: dict[str, Any] | None = None
 
-    async def reload(self, cause: str) -> tuple[dict[str, Any], Scoring | None]:
+    async def reload(self, cause: str, current: UserScript | None) -> tuple[dict[str, Any], Scoring | None]:
         async with self.lock:
             loop = asyncio.get_running_loop()
-            outcome, scoring = await loop.run_in_executor(None, self._load, cause)
+            outcome, scoring = await loop.run_in_executor(None, self._load, cause, current)
             self.last = outcome
             if scoring is not None:
                 self.count += 1
             return outcome, scoring
 
-    def _load(self, cause: str) -> tuple[dict[str, Any], Scoring | None]:
+    def _keep_init(self, script: UserScript, current: UserScript | None) -> list[str] | None:
+        """The globals carried over when the rule allows keeping what init() built (initstate.py);
+        None when init() has to run."""
+        if not self.settings.reuse_init or current is None or current.init_state is None:
+            return None
+        now = fingerprint(script.path, self.settings.model_dir)
+        if not current.init_state.allows_reuse_by(now):
+            return None
+        return script.keep_init_of(current)
+
+    def _load(self, cause: str, current: UserScript | None) -> tuple[dict[str, Any], Scoring | None]:
         from workbench.server.app import Scoring
 
         settings = self.settings
@@ -49,7 +62,9 @@ class Reloader:
         try:
             script = UserScript.load(settings.entry_script)
             loaded = time.perf_counter()
-            script.init()
+            kept = self._keep_init(script, current)
+            if kept is None:
+                script.init()
             initialised = time.perf_counter()
             swagger = swagger_for(settings, script.user_run)
         except (ScriptError, UserCodeFailed) as exc:
@@ -65,6 +80,8 @@ class Reloader:
             "cause": cause,
             "load_ms": round((loaded - start) * 1000, 3),
             "init_ms": round((initialised - loaded) * 1000, 3),
+            "init": "kept" if kept is not None else "ran",
+            "kept_globals": kept or [],
             "total_ms": round((done - start) * 1000, 3),
         }
         logger.info(f"Reloaded {settings.entry_script.name} in {outcome['total_ms']} ms ({cause})")

@@ -11,6 +11,7 @@ import importlib.util
 import inspect
 import json
 import logging
+import os
 import sys
 import time
 import types
@@ -21,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from workbench.server import rawhttp
+from workbench.server.initstate import InitFingerprint, carry_over, fingerprint
 
 logger = logging.getLogger("azmlinfsrv.user_script")
 
@@ -78,6 +80,8 @@ class UserScript:
     def __init__(self, path: Path, module: types.ModuleType) -> None:
         self.path = path
         self.module = module
+        self.init_state: InitFingerprint | None = None
+        """What init() depended on when it ran; None until it ran (or when it cannot be told)."""
         self.user_init: Callable[[], Any] = module.init
         driver = getattr(module, "driver_module", None)
         if isinstance(driver, types.ModuleType) and hasattr(driver, "run"):
@@ -142,12 +146,21 @@ class UserScript:
             logger.info("run() is not decorated. Server will invoke it with the input in JSON string.")
 
     def init(self) -> None:
+        self.init_state = fingerprint(self.path, os.environ.get("AZUREML_MODEL_DIR", ""))
         logger.info("Invoking user's init function")
         try:
             self.user_init()
         except BaseException as exc:
             raise UserCodeFailed("Caught an unhandled exception from the user script") from exc
         logger.info("Users's init has completed successfully")
+
+    def keep_init_of(self, previous: UserScript) -> list[str]:
+        """Take over what `previous`'s init() built instead of running init() (initstate.py)."""
+        self.init_state = previous.init_state
+        assert self.init_state is not None
+        kept = carry_over(self.init_state.names, previous.module, self.module)
+        logger.info(f"init() and the model are unchanged: kept what init() built ({', '.join(kept)})")
+        return kept
 
     def arguments(self, request: Incoming) -> dict[str, Any]:
         """run()'s keyword arguments for `request`; raises BadInput, UnsupportedMethod."""

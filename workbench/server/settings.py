@@ -27,6 +27,8 @@ class Settings:
     service_path_prefix: str
     server_version: str
     admin_token: str | None
+    reuse_init: bool
+    """On reload, keep what init() built when neither init() nor the model changed (initstate.py)."""
     debug_port: int | None
     debug_wait: bool
     azureml_debug_port: int | None
@@ -85,6 +87,7 @@ def resolve(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
         service_path_prefix=environ.get("SERVICE_PATH_PREFIX", ""),
         server_version=environ.get("HTTP_X_MS_SERVER_VERSION", f"{SERVER_NAME}/{SERVER_VERSION}"),
         admin_token=environ.get("WORKBENCH_ADMIN_TOKEN") or None,
+        reuse_init=environ.get("WORKBENCH_REUSE_INIT", "1") != "0",
         debug_port=args.debug_port,
         debug_wait=args.debug_wait,
         azureml_debug_port=int(debug_env) if debug_env else None,

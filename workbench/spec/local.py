@@ -7,7 +7,7 @@
       my-endpoint:
         port: 18080
         deployments:
-          blue: {runtime: docker, gpus: all, server: azmlinfsrv}
+          blue: {runtime: docker, gpus: all, server: azmlinfsrv, reuse_init: false}
     secrets:
       azureml://connections/my-conn/credentials/key: {env: MY_CONN_KEY}
     remotes:
@@ -52,6 +52,8 @@ class DeploymentSettings:
     runtime: str | None = None
     gpus: GpuRequest | None = None
     server: str = "workbench"
+    reuse_init: bool = True
+    """A reload that changed neither init() nor the model keeps what init() built."""
 
 
 @dataclass(frozen=True)
@@ -154,13 +156,16 @@ def _endpoints(reader: Reader, node: yaml.Node) -> dict[str, EndpointSettings]:
 
 
 def _deployment(reader: Reader, node: yaml.Node, key: str) -> DeploymentSettings:
-    found = reader.fields(node, key, ("runtime", "gpus", "server"))
+    found = reader.fields(node, key, ("runtime", "gpus", "server", "reuse_init"))
     if found is None:
         return DeploymentSettings()
     runtime = reader.choice(found["runtime"], f"{key}.runtime", RUNTIMES) if "runtime" in found else None
     server = reader.choice(found["server"], f"{key}.server", SERVERS) if "server" in found else None
     gpus = _gpus(reader, found["gpus"], f"{key}.gpus") if "gpus" in found else None
-    return DeploymentSettings(runtime, gpus, server or "workbench")
+    reuse_init = reader.boolean(found["reuse_init"], f"{key}.reuse_init") if "reuse_init" in found else None
+    return DeploymentSettings(
+        runtime, gpus, server or "workbench", True if reuse_init is None else reuse_init
+    )
 
 
 def _gpus(reader: Reader, node: yaml.Node, key: str) -> GpuRequest | None:

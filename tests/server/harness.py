@@ -39,23 +39,22 @@ def cache_dir() -> Path:
 
 def azmlinfsrv_venv() -> Path:
     """The cached venv with the real server, created on first use."""
-    venv = cache_dir() / f"azmlinfsrv-{AZMLINFSRV_VERSION}"
+    return cached_venv(f"azmlinfsrv-{AZMLINFSRV_VERSION}", AZMLINFSRV_PACKAGES)
+
+
+def cached_venv(name: str, packages: list[str]) -> Path:
+    """A venv with `packages` under the tests' cache, created on first use and kept."""
+    venv = cache_dir() / name
     done = venv / ".installed"
-    if done.is_file() and done.read_text() == "\n".join(AZMLINFSRV_PACKAGES):
+    if done.is_file() and done.read_text() == "\n".join(packages):
         return venv
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
     subprocess.run(
-        [
-            str(venv / "bin" / "pip"),
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            *AZMLINFSRV_PACKAGES,
-        ],
+        [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", *packages],
         check=True,
         timeout=900,
     )
-    done.write_text("\n".join(AZMLINFSRV_PACKAGES))
+    done.write_text("\n".join(packages))
     return venv
 
 

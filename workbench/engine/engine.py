@@ -36,6 +36,9 @@ from workbench.spec import Project, load_project
 from workbench.state import Event
 
 SPEC_SUFFIXES = (".yml", ".yaml")
+CODE_DEBOUNCE_S = 0.05
+"""An editor's save (temporary file, rename, metadata) lands within a few milliseconds; waiting
+longer only delays the reload."""
 
 
 class Engine:
@@ -160,7 +163,7 @@ class Engine:
             for runner in runners.values():
                 asyncio.run_coroutine_threadsafe(runner.reload_code(f"{names} changed"), loop)
 
-        self._code_watcher = Watcher(folders, changed).start()
+        self._code_watcher = Watcher(folders, changed, debounce_s=CODE_DEBOUNCE_S).start()
 
     def _watch(
         self, loop: asyncio.AbstractEventLoop, supervisor: Supervisor, routing: Routing

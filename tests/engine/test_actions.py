@@ -153,7 +153,7 @@ def test_refresh_updates_files_in_place_and_keeps_the_folder(tmp_path: Path) -> 
     spec = project.endpoints[0].deployments[0]
     target, log = tmp_path / "staged", tmp_path / "storage.log"
     stage(spec, target, log)
-    app = target / "app" / "code"
+    app = target / "code"
     identity = app.stat().st_ino
     save_like_an_editor(folder / "code" / "score.py", VERSIONED.format(version=2))  # a new inode
     (folder / "code" / "helper.py").unlink()

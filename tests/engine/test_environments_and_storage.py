@@ -70,7 +70,7 @@ def test_staging_lays_out_model_and_code_as_azure_does(spec_folder: SpecFolder, 
     assert staged.model_dir == tmp_path / "staged" / "azureml-models" / deployment.model.name / "1"
     assert (staged.model_dir / "model.pkl").read_text() == "x"
     assert os.stat(staged.model_dir / "model.pkl").st_ino == os.stat(folder / "model.pkl").st_ino
-    assert staged.app_root == tmp_path / "staged" / "app" / "src"
+    assert staged.app_root == tmp_path / "staged" / "src"
     assert staged.entry_script == "score.py"
     log = (tmp_path / "storage-initializer.log").read_text()
     assert "Staging model" in log

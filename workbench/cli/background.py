@@ -33,7 +33,7 @@ def running_engine(root: Path) -> EngineClient | None:
         return None
 
 
-def start_background_engine(root: Path) -> subprocess.Popen[bytes] | None:
+def start_background_engine(root: Path, runtime: str | None = None) -> subprocess.Popen[bytes] | None:
     """Start `workbench up --headless` for `root` unless one runs; return once its control API
     answers. None when an engine was already running."""
     existing = running_engine(root)
@@ -44,7 +44,15 @@ def start_background_engine(root: Path) -> subprocess.Popen[bytes] | None:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "workbench", "up", "--headless", str(root)],
+            [
+                sys.executable,
+                "-m",
+                "workbench",
+                "up",
+                "--headless",
+                *(["--runtime", runtime] if runtime else []),
+                str(root),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=sink,
             stderr=subprocess.STDOUT,

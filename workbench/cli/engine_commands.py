@@ -34,6 +34,11 @@ def add_parser(commands: Any) -> None:
         description="Start the engine for a folder's endpoints.",
     )
     up.add_argument("path", nargs="?", type=Path, default=Path("."), metavar="PATH")
+    up.add_argument(
+        "--runtime",
+        choices=["process", "docker"],
+        help="run instances as processes or Docker containers (default: workbench.yaml's, else process)",
+    )
     mode = up.add_mutually_exclusive_group()
     mode.add_argument("--headless", action="store_true", help="no terminal UI: one line per event")
     mode.add_argument(
@@ -79,7 +84,7 @@ def run_up(args: argparse.Namespace) -> int:
     if args.detach:
         from workbench.cli.background import start_background_engine, wait_until_serving
 
-        start_background_engine(project.root)
+        start_background_engine(project.root, args.runtime)
         with _client(project.root) as client:
             for line in wait_until_serving(client):
                 print(line, flush=True)
@@ -92,19 +97,19 @@ def run_up(args: argparse.Namespace) -> int:
     if args.headless or not (sys.stdin.isatty() and sys.stdout.isatty()):
         if not args.headless:
             print("workbench: not a terminal; running headless", file=sys.stderr)
-        return _run_headless(project)
+        return _run_headless(project, args.runtime)
     from workbench.cli.dashboard import run_dashboard
 
-    return run_dashboard(project.root)
+    return run_dashboard(project.root, args.runtime)
 
 
-def _run_headless(project: Any) -> int:
+def _run_headless(project: Any, runtime: str | None) -> int:
     from workbench.engine.engine import Engine
 
     def show(event: Event) -> None:
         print(event.line(), flush=True)
 
-    asyncio.run(Engine(project).run(on_event=show))
+    asyncio.run(Engine(project, runtime=runtime).run(on_event=show))
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -13,6 +14,9 @@ from workbench.engine.orphans import ProcessRegistry
 from workbench.engine.store import Store
 from workbench.runtimes.base import Runtime
 from workbench.spec.local import LocalSettings
+
+if TYPE_CHECKING:
+    from workbench.engine.images import DockerImages
 
 
 @dataclass
@@ -24,5 +28,7 @@ class Context:
     settings: LocalSettings
     registry: ProcessRegistry
     http: aiohttp.ClientSession
+    images: DockerImages | None = None
+    """Builds images for the Docker runtime; None with the process runtime (venvs instead)."""
     on_change: Callable[[], None] = field(default=lambda: None)
     """Called after any deployment or instance changed: the engine rebuilds the route tables."""

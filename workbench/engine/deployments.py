@@ -19,13 +19,14 @@ from typing import Any
 
 from workbench.dev.vscode import attach_configuration, write_attach_configuration
 from workbench.engine.context import Context
-from workbench.engine.environments import requirements
+from workbench.engine.environments import Requirements, requirements
 from workbench.engine.instances import InstanceRunner
 from workbench.engine.storage import Staged, refresh, stage
 from workbench.errors import EngineError, NotFound, StartupError
 from workbench.runtimes.base import InstanceSpec
 from workbench.spec.deployment import DeploymentSpec
 from workbench.spec.local import DeploymentSettings
+from workbench.spec.skus import find_sku
 from workbench.state import DeploymentState, InstancePhase, ProvisioningState
 
 
@@ -39,6 +40,7 @@ class DeploymentRunner:
         self.generation = 0
         self._serial = 0
         self._python: str = ""
+        self._image: str | None = None
         self._staged: Staged | None = None
         self._started = time.monotonic()
         self._admin_token = secrets.token_urlsafe(24)
@@ -122,9 +124,7 @@ class DeploymentRunner:
         if code is None:
             raise EngineError(f"{self.subject} has no code_configuration: there is no Python code to debug")
         debugging = await instance.debug(wait=wait)
-        remote = (
-            self.ctx.files.staged(self.endpoint, self.name) / f"g{self.generation}" / "app" / code.code.name
-        )
+        remote = self.ctx.files.staged(self.endpoint, self.name) / f"g{self.generation}" / code.code.name
         configuration = attach_configuration(
             f"{self.endpoint}/{instance_id}", debugging.port, code.code.resolve(), remote
         )
@@ -163,11 +163,7 @@ class DeploymentRunner:
             wanted = requirements(spec.environment)
             for warning in wanted.warnings:
                 self.ctx.store.publish("build", self.subject, f"warning: {warning}")
-            if not self.ctx.builder.is_built(wanted):
-                self.ctx.store.publish("build", self.subject, "environment not in the cache; building")
-            python = await self.ctx.builder.ensure(
-                wanted, logs / "build.log", lambda line: self.ctx.store.publish("build", self.subject, line)
-            )
+            python, image = await self._environment(wanted, logs / "build.log")
             generation = self.generation + 1
             staged = await asyncio.to_thread(
                 stage,
@@ -180,8 +176,23 @@ class DeploymentRunner:
             self.state.reason = str(exc)
             self._set(ProvisioningState.FAILED, str(exc).splitlines()[0])
             return False
-        self.generation, self._python, self._staged = generation, str(python), staged
+        self.generation, self._python, self._staged, self._image = generation, str(python), staged, image
         return True
+
+    async def _environment(self, wanted: Requirements, log: Path) -> tuple[Path, str | None]:
+        """The interpreter to run, and the image it is in (Docker runtime) or None (a venv)."""
+
+        def progress(line: str) -> None:
+            self.ctx.store.publish("build", self.subject, line)
+
+        if self.ctx.images is not None:
+            if not await self.ctx.images.is_built(wanted):
+                progress("image not built yet; building")
+            image = await self.ctx.images.ensure(wanted, log, progress)
+            return Path(self.ctx.images.python), image
+        if not self.ctx.builder.is_built(wanted):
+            progress("environment not in the cache; building")
+        return await self.ctx.builder.ensure(wanted, log, progress), None
 
     def _secrets(self, spec: DeploymentSpec) -> dict[str, str]:
         values: dict[str, str] = {}
@@ -202,33 +213,40 @@ class DeploymentRunner:
         assert self._staged is not None
         staged = self._staged
         spec = self.spec
+        generation = self.ctx.files.staged(self.endpoint, self.name) / f"g{self.generation}"
+        place = self.ctx.runtime.place(
+            generation, staged.app_root, staged.model_dir, self.ctx.files.server_code, Path(self._python)
+        )
         environment = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/"),
             "LANG": os.environ.get("LANG", "C.UTF-8"),
-            "PYTHONPATH": str(self.ctx.files.server_code),
+            "PYTHONPATH": place.server_code,
             "PYTHONUNBUFFERED": "1",
-            "AML_APP_ROOT": str(staged.app_root),
+            "AML_APP_ROOT": place.app_root,
             "AZUREML_ENTRY_SCRIPT": staged.entry_script,
-            "AZUREML_MODEL_DIR": str(staged.model_dir or ""),
+            "AZUREML_MODEL_DIR": place.model_dir,
             "WORKER_COUNT": str(spec.request_settings.max_concurrent_requests_per_instance),
             "SERVICE_NAME": self.endpoint,
             "WORKBENCH_ADMIN_TOKEN": self._admin_token,
-            "WORKBENCH_REUSE_INIT": "1"
-            if self.ctx.settings.deployment(self.endpoint, self.name).reuse_init
-            else "0",
-            "AZUREML_INFERENCE_PYTHON_PATH": str(os.path.dirname(self._python)),
+            "WORKBENCH_REUSE_INIT": "1" if self._local.reuse_init else "0",
+            "AZUREML_INFERENCE_PYTHON_PATH": os.path.dirname(place.python),
             **spec.environment_variables,
             **self._secrets(spec),
         }
+        sku = find_sku(spec.instance_type) if spec.instance_type else None
         return InstanceSpec(
             name=name,
-            python=Path(self._python),
+            python=Path(place.python),
             app_root=staged.app_root,
             port=port,
             environment=environment,
             log_file=Path(log_file),
             labels={"endpoint": self.endpoint, "deployment": self.name},
+            image=self._image,
+            mounts=place.mounts,
+            cpus=min(float(sku.vcpus), float(os.cpu_count() or 1)) if sku else None,
+            memory_bytes=int(sku.memory_gib * 2**30) if sku else None,
         )
 
     @property

@@ -15,6 +15,7 @@ import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 import psutil
@@ -31,9 +32,12 @@ from workbench.engine.routing import Routing
 from workbench.engine.store import Store
 from workbench.engine.supervisor import Supervisor
 from workbench.errors import StartupError
-from workbench.runtimes import get_runtime
+from workbench.runtimes import Runtime, get_runtime
 from workbench.spec import Project, load_project
 from workbench.state import Event
+
+if TYPE_CHECKING:
+    from workbench.engine.images import DockerImages
 
 SPEC_SUFFIXES = (".yml", ".yaml")
 CODE_DEBOUNCE_S = 0.05
@@ -42,8 +46,11 @@ longer only delays the reload."""
 
 
 class Engine:
-    def __init__(self, project: Project, *, builder: EnvironmentBuilder | None = None) -> None:
+    def __init__(
+        self, project: Project, *, builder: EnvironmentBuilder | None = None, runtime: str | None = None
+    ) -> None:
         self.project = project
+        self.runtime_kind = runtime or project.settings.runtime
         self.files = ProjectFiles(project.root)
         self.store = Store()
         self.builder = builder or EnvironmentBuilder()
@@ -65,9 +72,21 @@ class Engine:
             )
         _copy_server_code(self.files.server_code)
         async with aiohttp.ClientSession() as http:
-            runtime = get_runtime(self.project.settings.runtime)
+            runtime = get_runtime(self.runtime_kind, self.project.root)
+            left = await runtime.remove_orphans(self.project.root)
+            if left:
+                self.store.publish(
+                    "engine", "engine", f"removed {len(left)} container(s) left by a previous engine"
+                )
             ctx = Context(
-                self.files, self.store, self.builder, runtime, self.project.settings, registry, http
+                self.files,
+                self.store,
+                self.builder,
+                runtime,
+                self.project.settings,
+                registry,
+                http,
+                images=_images(runtime, self.project),
             )
             supervisor = Supervisor(ctx)
             routing = Routing(self.files, self.store, supervisor.deployments_of)
@@ -210,6 +229,17 @@ async def _print_events(queue: asyncio.Queue[Event], on_event: Callable[[Event],
         event = await queue.get()
         if on_event is not None:
             on_event(event)
+
+
+def _images(runtime: Runtime, project: Project) -> DockerImages | None:
+    """The image builder when instances run in Docker (imported only then: docker is heavy)."""
+    if runtime.kind != "docker":
+        return None
+    from workbench.engine.images import DockerImages  # noqa: PLC0415
+    from workbench.runtimes.docker import DockerRuntime  # noqa: PLC0415
+
+    assert isinstance(runtime, DockerRuntime)
+    return DockerImages(runtime, project.settings.base_image, project.settings.build)
 
 
 def _copy_server_code(target: Path) -> None:

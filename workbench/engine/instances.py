@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from workbench.dev.debugger import provide_debugpy
+from workbench.errors import StartupError
 from workbench.runtimes.base import InstanceSpec, RunningInstance
 from workbench.state import InstancePhase, InstanceState
 
@@ -176,7 +177,15 @@ class InstanceRunner:
         if self.debugging is not None:
             spec = self._under_debugger(spec, self.debugging)
         self.state.debug_port = self.debugging.port if self.debugging else None
-        self.running = await self.ctx.runtime.start(spec)
+        try:
+            self.running = await self.ctx.runtime.start(spec)
+        except StartupError as exc:  # the runtime could not start it: a failed start-up, said why
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            with self.log_file.open("a") as log:
+                log.write(f"workbench: {exc}\n")
+            self.ctx.store.publish("instance", self.subject, f"could not start: {exc}")
+            self.state.exit_code = None
+            return -1
         self.state.state, self.state.url, self.state.pid = (
             InstancePhase.STARTING,
             self.running.url,

@@ -2,7 +2,9 @@
 
     <staged>/azureml-models/<model name>/<version>/<file>      a single-file model
     <staged>/azureml-models/<model name>/<version>/<folder>/   a folder model keeps its name
-    <staged>/app/<code folder name>/...                         the code
+    <staged>/<code folder name>/...                             the code
+
+which is Azure's /var/azureml-app: a container mounts <staged> there as it is.
 
 Files are hard-linked where the file system allows, copied otherwise, never symlinked (MLflow
 refuses symlinked model paths, reference 1.16). Staging writes into a fresh folder and swaps it
@@ -77,13 +79,13 @@ def stage(deployment: DeploymentSpec, target: Path, log: Path) -> Staged:
                 say(f"Model staged: {files} file(s), {_megabytes(size)}")
             code = deployment.code_configuration
             if code is None:
-                app_root, entry = target / "app", ""
+                app_root, entry = target, ""
             else:
                 say(f"Staging code from {code.code}")
-                files, size = _link_tree(code.code, fresh / "app" / code.code.name)
+                files, size = _link_tree(code.code, fresh / code.code.name)
                 say(f"Code staged: {files} file(s), {_megabytes(size)}")
                 script = Path(code.scoring_script)
-                app_root = target / "app" / code.code.name / script.parent
+                app_root = target / code.code.name / script.parent
                 entry = script.name
         except OSError as exc:
             shutil.rmtree(fresh, ignore_errors=True)
@@ -104,7 +106,7 @@ def refresh(deployment: DeploymentSpec, target: Path, log: Path) -> int:
         pairs.append((model.path, target / "azureml-models" / model.name / model.version / model.path.name))
     if deployment.code_configuration is not None:
         code = deployment.code_configuration.code
-        pairs.append((code, target / "app" / code.name))
+        pairs.append((code, target / code.name))
     changed = 0
     with _Log(log) as say:
         try:

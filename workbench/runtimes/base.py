@@ -23,6 +23,25 @@ class InstanceSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     server_arguments: tuple[str, ...] = ()
     """More flags for the inference server (the debugger's)."""
+    image: str | None = None
+    """The container image (Docker runtime): the deployment's environment."""
+    mounts: Mapping[str, str] = field(default_factory=dict)
+    """Host folder -> path inside, read-only (Docker runtime)."""
+    cpus: float | None = None
+    memory_bytes: int | None = None
+    """Limits of the deployment's instance type (Docker runtime)."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an instance sees its files: the paths for its environment variables, and the host
+    folders a container mounts to get them there."""
+
+    app_root: str
+    model_dir: str
+    server_code: str
+    python: str
+    mounts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -33,6 +52,16 @@ class RunningInstance:
 
 
 class Runtime(Protocol):
+    kind: str
+
+    def place(
+        self, staged: Path, app_root: Path, model_dir: Path | None, server_code: Path, python: Path
+    ) -> Placement:
+        """How the instance sees its staged files, its server code and its interpreter."""
+
+    async def remove_orphans(self, project: Path) -> list[str]:
+        """Remove what an engine for `project` left behind when it was killed; their names."""
+
     async def start(self, spec: InstanceSpec) -> RunningInstance:
         """Start the instance's server; returns once the process exists (not once it is ready)."""
 

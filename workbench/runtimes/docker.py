@@ -1,0 +1,256 @@
+"""Instances as Docker containers: the deployment's own image, its files where Azure puts them,
+the limits of its instance type, no privileges, ports published on 127.0.0.1 only.
+
+Every docker SDK call of the workbench lives here, and runs in a thread so the engine's loop
+never waits on the daemon. Containers carry labels (project, endpoint, deployment, instance),
+so an engine that was killed leaves nothing the next one cannot find and remove.
+
+Inside a container:
+    /var/azureml-app/<code folder>/...                    the code (AML_APP_ROOT below it)
+    /var/azureml-app/azureml-models/<name>/<version>/...  the model (AZUREML_MODEL_DIR)
+    /opt/workbench                                        the inference server's code
+    /opt/venv                                             the environment, built into the image
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import tarfile
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from workbench.errors import StartupError
+from workbench.runtimes.base import InstanceSpec, Placement, RunningInstance
+
+APP = "/var/azureml-app"
+SERVER_CODE = "/opt/workbench"
+PYTHON = "/opt/venv/bin/python"
+SERVER_PORT = 5001
+PROJECT_LABEL = "workbench.project"
+INSTANCE_LABEL = "workbench.instance"
+UNPRIVILEGED_USER = "65534:65534"
+"""nobody: the container reads its files, and writes nothing but its own temporary ones."""
+
+
+class DockerUnavailable(StartupError):
+    pass
+
+
+class DockerRuntime:
+    kind = "docker"
+
+    def __init__(self, project: Path) -> None:
+        self.project = project.resolve()
+        self._client: docker.DockerClient | None = None
+        self._containers: dict[str, Container] = {}
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            try:
+                client = docker.from_env()
+                client.ping()
+            except docker.errors.DockerException as exc:
+                raise DockerUnavailable(
+                    f"the Docker engine does not answer ({exc}); start it (`sudo dockerd`, or Docker "
+                    "Desktop), or run with the process runtime (`runtime: process` in workbench.yaml)"
+                ) from exc
+            self._client = client
+        return self._client
+
+    # -- files -----------------------------------------------------------------------------------
+
+    def place(
+        self, staged: Path, app_root: Path, model_dir: Path | None, server_code: Path, python: Path
+    ) -> Placement:
+        """The staged code under /var/azureml-app, the models under its azureml-models, as Azure
+        lays them out; the server's code at /opt/workbench."""
+        inside_app = f"{APP}/{app_root.relative_to(staged).as_posix()}"
+        inside_model = f"{APP}/{model_dir.relative_to(staged).as_posix()}" if model_dir else ""
+        mounts = {str(staged): APP, str(server_code): SERVER_CODE}
+        return Placement(inside_app, inside_model, SERVER_CODE, PYTHON, mounts)
+
+    # -- images ----------------------------------------------------------------------------------
+
+    async def image_exists(self, tag: str) -> bool:
+        def look() -> bool:
+            try:
+                self.client.images.get(tag)
+            except docker.errors.ImageNotFound:
+                return False
+            return True
+
+        return await asyncio.to_thread(look)
+
+    async def build_image(
+        self,
+        tag: str,
+        dockerfile: str,
+        files: Mapping[str, bytes],
+        say: Callable[[str], None],
+        build_args: Mapping[str, str] | None = None,
+    ) -> None:
+        """Build `dockerfile` with `files` as its context; every line of output to `say`."""
+
+        def build() -> None:
+            context = _tar({"Dockerfile": dockerfile.encode(), **files})
+            try:
+                for chunk in self.client.api.build(
+                    fileobj=context,
+                    custom_context=True,
+                    tag=tag,
+                    rm=True,
+                    forcerm=True,
+                    decode=True,
+                    buildargs=dict(build_args or {}),
+                    labels={PROJECT_LABEL: "shared"},
+                ):
+                    if "stream" in chunk:
+                        for line in str(chunk["stream"]).splitlines():
+                            if line.strip():
+                                say(line)
+                    if "error" in chunk:
+                        raise StartupError(f"image build failed: {chunk['error'].strip()}")
+            except docker.errors.APIError as exc:
+                raise StartupError(f"image build failed: {exc.explanation or exc}") from exc
+
+        await asyncio.to_thread(build)
+
+    # -- instances -------------------------------------------------------------------------------
+
+    async def start(self, spec: InstanceSpec) -> RunningInstance:
+        if spec.image is None:
+            raise StartupError(f"{spec.name}: no image to run")
+        container = await asyncio.to_thread(self._run, spec)
+        self._containers[spec.name] = container
+        threading.Thread(target=_copy_logs, args=(container, spec.log_file), daemon=True).start()
+        return RunningInstance(spec, None, f"http://127.0.0.1:{spec.port}")
+
+    def _run(self, spec: InstanceSpec) -> Container:
+        self._remove(spec.name)  # a container of the same instance left from an earlier start
+        environment = {
+            **spec.environment,
+            "PATH": "/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/tmp",
+            "PYTHONPATH": SERVER_CODE
+            + "".join(
+                ":" + p for p in spec.environment.get("PYTHONPATH", "").split(":") if p.startswith("/opt/")
+            ),
+            "WORKBENCH_SERVER_HOST": "0.0.0.0",  # inside the container; published on 127.0.0.1 only
+        }
+        try:
+            return self.client.containers.run(
+                spec.image,
+                [PYTHON, "-m", "workbench.server", "--port", str(SERVER_PORT), *spec.server_arguments],
+                name=_container_name(spec.name),
+                detach=True,
+                environment=environment,
+                ports={f"{SERVER_PORT}/tcp": ("127.0.0.1", spec.port), **_debug_port(spec)},
+                volumes={host: {"bind": inside, "mode": "ro"} for host, inside in spec.mounts.items()},
+                working_dir=environment.get("AML_APP_ROOT", APP),
+                labels={PROJECT_LABEL: str(self.project), INSTANCE_LABEL: spec.name, **_labels(spec.labels)},
+                user=UNPRIVILEGED_USER,
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                init=True,
+                mem_limit=spec.memory_bytes,
+                memswap_limit=spec.memory_bytes,
+                nano_cpus=int(spec.cpus * 1e9) if spec.cpus else None,
+            )
+        except docker.errors.DockerException as exc:
+            self._remove(spec.name)  # created but not started: nothing may be left behind
+            raise StartupError(f"cannot start a container for {spec.name}: {exc}") from exc
+
+    async def stop(self, instance: RunningInstance, grace_s: float = 5.0) -> None:
+        container = self._containers.pop(instance.spec.name, None)
+        if container is None:
+            return
+
+        def stop() -> None:
+            with contextlib.suppress(docker.errors.DockerException):
+                container.stop(timeout=max(1, int(grace_s)))
+            with contextlib.suppress(docker.errors.DockerException):
+                container.remove(force=True)
+
+        await asyncio.to_thread(stop)
+
+    async def wait(self, instance: RunningInstance) -> int:
+        container = self._containers[instance.spec.name]
+
+        def wait() -> int:
+            try:
+                status = int(container.wait()["StatusCode"])
+                container.reload()
+            except docker.errors.DockerException:
+                return -1
+            if container.attrs.get("State", {}).get("OOMKilled"):
+                with instance.spec.log_file.open("a") as log:
+                    log.write(
+                        f"OOMKilled: the container went over its memory limit "
+                        f"({(instance.spec.memory_bytes or 0) / 2**30:.1f} GiB, from the instance type)\n"
+                    )
+            return status
+
+        return await asyncio.to_thread(wait)
+
+    async def remove_orphans(self, project: Path) -> list[str]:
+        def remove() -> list[str]:
+            found = self.client.containers.list(
+                all=True, filters={"label": f"{PROJECT_LABEL}={project.resolve()}"}
+            )
+            for container in found:
+                with contextlib.suppress(docker.errors.DockerException):
+                    container.remove(force=True)
+            return [c.name for c in found]
+
+        return await asyncio.to_thread(remove)
+
+    def _remove(self, name: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self.client.containers.get(_container_name(name)).remove(force=True)
+
+
+def _container_name(instance: str) -> str:
+    return "workbench-" + "".join(c if c.isalnum() or c in "_.-" else "-" for c in instance)
+
+
+def _labels(labels: Mapping[str, str]) -> dict[str, str]:
+    return {f"workbench.{key}": value for key, value in labels.items()}
+
+
+def _debug_port(spec: InstanceSpec) -> dict[str, Any]:
+    """The debugger's port, published on the same number on 127.0.0.1."""
+    arguments = list(spec.server_arguments)
+    if "--debug-port" not in arguments:
+        return {}
+    port = arguments[arguments.index("--debug-port") + 1]
+    return {f"{port}/tcp": ("127.0.0.1", int(port))}
+
+
+def _copy_logs(container: Container, log_file: Path) -> None:
+    """The container's output, as it comes, into the instance's inference-server log."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(docker.errors.DockerException, OSError), log_file.open("ab") as out:
+        for chunk in container.logs(stream=True, follow=True):
+            out.write(chunk)
+            out.flush()
+
+
+def _tar(files: Mapping[str, bytes]) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            archive.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    return buffer

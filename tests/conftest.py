@@ -8,6 +8,8 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import docker
+import docker.errors
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,6 +36,18 @@ def require_program(name: str) -> None:
     if os.environ.get("WORKBENCH_CI") == "1":
         pytest.fail(f"{name} is not installed, and CI must run every test")
     pytest.skip(f"{name} is not installed")
+
+
+def require_docker(base_image: str = "workbench-base:py3.11") -> None:
+    """Skip without a Docker engine or the base image (scripts/build-base-image.sh); fail in CI."""
+    try:
+        client = docker.from_env()
+        client.ping()
+        client.images.get(base_image)
+    except docker.errors.DockerException as exc:
+        if os.environ.get("WORKBENCH_CI") == "1":
+            pytest.fail(f"Docker is not ready ({exc}), and CI must run every test")
+        pytest.skip(f"Docker is not ready: {exc}")
 
 
 SpecFolder = Callable[[dict[str, str]], Path]

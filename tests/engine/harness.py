@@ -68,10 +68,18 @@ def copy_project(source: Path, target: Path) -> Path:
     return target
 
 
-def start_engine(folder: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_engine(folder: Path, log: Path, runtime: str | None = None) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "workbench", "up", "--headless", str(folder)],
+            [
+                sys.executable,
+                "-m",
+                "workbench",
+                "up",
+                "--headless",
+                *(["--runtime", runtime] if runtime else []),
+                str(folder),
+            ],
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -79,9 +87,9 @@ def start_engine(folder: Path, log: Path) -> subprocess.Popen[bytes]:
 
 
 @contextlib.contextmanager
-def engine(folder: Path, log_dir: Path) -> Iterator[RunningEngine]:
+def engine(folder: Path, log_dir: Path, runtime: str | None = None) -> Iterator[RunningEngine]:
     log = log_dir / f"engine-{folder.name}.log"
-    process = start_engine(folder, log)
+    process = start_engine(folder, log, runtime)
     running = RunningEngine(process, folder, log)
     try:
         deadline = time.monotonic() + 60

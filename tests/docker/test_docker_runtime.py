@@ -1,0 +1,162 @@
+"""The Docker runtime with the real Docker engine: the quickstart in containers, answering
+through the router as with processes; nothing rebuilt or left behind; reload in place with the
+code mounted; the instance type's memory limit; containers of a killed engine removed."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import joblib
+import numpy
+import pytest
+from docker.models.containers import Container
+
+from tests.conftest import QUICKSTART, require_docker
+from tests.engine.harness import ENDPOINT, RunningEngine, copy_project, deployment_yaml, engine, folder_with
+from tests.engine.test_actions import Client, save_like_an_editor
+from workbench.client import EngineClient
+from workbench.state import ProvisioningState
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
+PROJECT_LABEL = "workbench.project"
+
+
+@pytest.fixture
+def client() -> Iterator[docker.DockerClient]:
+    require_docker()
+    connection = docker.from_env()
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def containers_of(client: docker.DockerClient, folder: Path) -> list[Container]:
+    return list(client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={folder.resolve()}"}))
+
+
+def build_output(folder: Path) -> str:
+    logs = folder / ".workbench" / "logs" / "quickstart"
+    return "".join(p.read_text() for p in sorted(logs.glob("*/build.log")))
+
+
+def succeeded(running: RunningEngine, timeout: float) -> None:
+    (endpoint,) = running.wait_settled(timeout)
+    states = {d.name: d.provisioning_state for d in endpoint.deployments}
+    assert set(states.values()) == {ProvisioningState.SUCCEEDED}, f"{states}\n{running.output()}"
+
+
+def test_quickstart_runs_in_containers_like_azure(client: docker.DockerClient, tmp_path: Path) -> None:
+    folder = copy_project(QUICKSTART, tmp_path / "quickstart")
+    request = (folder / "sample-request.json").read_bytes()
+    with engine(folder, tmp_path, runtime="docker") as running:
+        succeeded(running, 600)  # the first run builds the image
+        with EngineClient.for_folder(folder) as control:
+            for deployment, model_folder in (("blue", "model-1"), ("green", "model-2")):
+                answer = control.invoke("quickstart", request, deployment)
+                assert answer.status == 200, answer.body
+                assert answer.served_by == deployment
+                model = joblib.load(folder / model_folder / "model" / "sklearn_regression_model.pkl")
+                expected = model.predict(numpy.array(json.loads(request)["data"])).tolist()
+                assert json.loads(answer.body) == pytest.approx(expected)
+        for container in containers_of(client, folder):
+            config, host = container.attrs["Config"], container.attrs["HostConfig"]
+            assert config["User"] == "65534:65534"
+            assert host["CapDrop"] == ["ALL"]
+            assert host["SecurityOpt"] == ["no-new-privileges"]
+            assert host["Memory"] == 14 * 2**30  # Standard_DS3_v2
+            assert all(b["HostIp"] == "127.0.0.1" for binds in host["PortBindings"].values() for b in binds)
+            environment = dict(item.split("=", 1) for item in config["Env"])
+            assert environment["AZUREML_MODEL_DIR"].startswith("/var/azureml-app/azureml-models/")
+            assert environment["AML_APP_ROOT"] == "/var/azureml-app/onlinescoring"
+        logs = folder / ".workbench" / "logs" / "quickstart"
+        for deployment in ("blue", "green"):
+            assert "Staging model" in (logs / deployment / "storage-initializer.log").read_text()
+            assert (
+                "Users's init has completed"
+                in (logs / deployment / f"{deployment}-0" / "inference-server.log").read_text()
+            )
+        built = build_output(folder)
+    assert containers_of(client, folder) == [], "workbench down / stop leaves no container"
+
+    started = time.monotonic()
+    with engine(folder, tmp_path, runtime="docker") as running:
+        succeeded(running, 60)
+        took = time.monotonic() - started
+        assert "building" not in running.output()
+    assert took < 5, f"a second up with nothing changed took {took:.1f} s"
+    assert build_output(folder) == built, "nothing was built the second time"
+
+
+def test_code_edits_reload_in_place_under_load(client: docker.DockerClient, tmp_path: Path) -> None:
+    folder = folder_with(
+        tmp_path,
+        {"score.py": "def init():\n    pass\n\n\ndef run(data):\n    return {'version': 1}\n"},
+        {"blue": deployment_yaml("blue", "score.py")},
+    )
+    (folder / "endpoint.yml").write_text(ENDPOINT.format(name="tests") + "traffic: {blue: 100}\n")
+    with engine(folder, tmp_path, runtime="docker") as running:
+        succeeded(running, 600)
+        (container,) = containers_of(client, folder)
+        load = Client(running)
+        load.start()
+        try:
+            load.wait_for({"version": 1})
+            for version in (2, 3):
+                save_like_an_editor(
+                    folder / "code" / "score.py",
+                    f"def init():\n    pass\n\n\ndef run(data):\n    return {{'version': {version}}}\n",
+                )
+                load.wait_for({"version": version})
+        finally:
+            load.stopping.set()
+            load.join(10)
+        assert load.failures == []
+        assert [c.id for c in containers_of(client, folder)] == [container.id], (
+            "reloaded in place, not replaced"
+        )
+
+
+def test_a_model_too_big_for_its_instance_type_is_oom_killed(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    script = (
+        "def init():\n    global model\n    model = b'x' * (5 * 2**30)  # 5 GiB; the SKU has 3.5\n\n\n"
+        "def run(data):\n    return len(model)\n"
+    )
+    folder = folder_with(
+        tmp_path,
+        {"score.py": script},
+        {"blue": deployment_yaml("blue", "score.py").replace("Standard_DS3_v2", "Standard_DS1_v2")},
+    )
+    with engine(folder, tmp_path, runtime="docker") as running:
+        (endpoint,) = running.wait_settled(600)
+        (deployment,) = endpoint.deployments
+        assert deployment.provisioning_state is ProvisioningState.FAILED
+        assert "OOMKilled" in (deployment.reason or "")
+
+
+def test_containers_of_a_killed_engine_are_removed_by_the_next(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    folder = folder_with(
+        tmp_path,
+        {"score.py": "def init():\n    pass\n\n\ndef run(data):\n    return data\n"},
+        {"blue": deployment_yaml("blue", "score.py")},
+    )
+    with engine(folder, tmp_path, runtime="docker") as running:
+        succeeded(running, 600)
+        running.process.send_signal(signal.SIGKILL)
+        running.process.wait()
+        assert len(containers_of(client, folder)) == 1
+        (folder / ".workbench" / "connection.json").unlink()
+        with engine(folder, tmp_path, runtime="docker") as second:
+            succeeded(second, 60)
+            assert "removed 1 container(s) left by a previous engine" in second.output()
+            assert len(containers_of(client, folder)) == 1
+    assert containers_of(client, folder) == []

@@ -21,6 +21,7 @@ from tests.engine.harness import ENDPOINT, RunningEngine, copy_project, deployme
 from tests.engine.test_actions import Client, save_like_an_editor
 from workbench.client import EngineClient
 from workbench.state import ProvisioningState
+from workbench.telemetry.gpu import missing_gpu
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
 PROJECT_LABEL = "workbench.project"
@@ -160,3 +161,30 @@ def test_containers_of_a_killed_engine_are_removed_by_the_next(
             assert "removed 1 container(s) left by a previous engine" in second.output()
             assert len(containers_of(client, folder)) == 1
     assert containers_of(client, folder) == []
+
+
+def test_a_gpu_instance_type_says_what_is_missing_for_its_gpu(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    """On a machine without what a GPU container needs, the deployment fails before anything is
+    built, naming the missing piece and the fix; with all of it, it runs."""
+    folder = folder_with(
+        tmp_path,
+        {"score.py": "def init():\n    pass\n\n\ndef run(data):\n    return data\n"},
+        {"blue": deployment_yaml("blue", "score.py").replace("Standard_DS3_v2", "Standard_NC6s_v3")},
+    )
+    missing = missing_gpu()
+    if missing is None and "nvidia" not in (client.info().get("Runtimes") or {}):
+        missing = "the Docker engine has no NVIDIA runtime"
+    with engine(folder, tmp_path, runtime="docker") as running:
+        (endpoint,) = running.wait_settled(600)
+        (deployment,) = endpoint.deployments
+        if missing is None:
+            assert deployment.provisioning_state is ProvisioningState.SUCCEEDED
+            return
+        assert deployment.provisioning_state is ProvisioningState.FAILED
+        reason = deployment.reason or ""
+        assert reason.startswith("GPU needed (Standard_NC6s_v3 has 1 GPU(s)) but ")
+        assert missing.split(" (")[0] in reason
+        assert "install" in reason
+        assert containers_of(client, folder) == []

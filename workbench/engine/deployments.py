@@ -20,14 +20,16 @@ from typing import Any
 from workbench.dev.vscode import attach_configuration, write_attach_configuration
 from workbench.engine.context import Context
 from workbench.engine.environments import Requirements, requirements
+from workbench.engine.gpus import assign, wanted_gpus
 from workbench.engine.instances import InstanceRunner
 from workbench.engine.storage import Staged, refresh, stage
 from workbench.errors import EngineError, NotFound, StartupError
 from workbench.runtimes.base import InstanceSpec
 from workbench.spec.deployment import DeploymentSpec
-from workbench.spec.local import DeploymentSettings
+from workbench.spec.local import DeploymentSettings, GpuRequest
 from workbench.spec.skus import find_sku
 from workbench.state import DeploymentState, InstancePhase, ProvisioningState
+from workbench.telemetry.gpu import gpus, missing_gpu
 
 
 class DeploymentRunner:
@@ -41,6 +43,8 @@ class DeploymentRunner:
         self._serial = 0
         self._python: str = ""
         self._image: str | None = None
+        self._gpus: GpuRequest | None = None
+        self._gpus_available = 0
         self._staged: Staged | None = None
         self._started = time.monotonic()
         self._admin_token = secrets.token_urlsafe(24)
@@ -179,6 +183,21 @@ class DeploymentRunner:
         self.generation, self._python, self._staged, self._image = generation, str(python), staged, image
         return True
 
+    async def _check_gpus(self) -> None:
+        """A deployment that wants GPUs in a container: what is missing for them, with the fix,
+        fails it before anything is built."""
+        sku = find_sku(self.spec.instance_type) if self.spec.instance_type else None
+        self._gpus = wanted_gpus(sku, self._local.gpus)
+        if self._gpus is None:
+            return
+        problem = await asyncio.to_thread(missing_gpu) or await self.ctx.runtime.gpu_problem()
+        if problem is not None:
+            wanted = (
+                f"{self.spec.instance_type} has {sku.gpus} GPU(s)" if sku and sku.gpus else "gpus: is set"
+            )
+            raise StartupError(f"GPU needed ({wanted}) but {problem}")
+        self._gpus_available = len(await asyncio.to_thread(gpus))
+
     async def _environment(self, wanted: Requirements, log: Path) -> tuple[Path, str | None]:
         """The interpreter to run, and the image it is in (Docker runtime) or None (a venv)."""
 
@@ -186,6 +205,7 @@ class DeploymentRunner:
             self.ctx.store.publish("build", self.subject, line)
 
         if self.ctx.images is not None:
+            await self._check_gpus()
             if not await self.ctx.images.is_built(wanted):
                 progress("image not built yet; building")
             image = await self.ctx.images.ensure(wanted, log, progress)
@@ -209,7 +229,9 @@ class DeploymentRunner:
             values[variable] = value
         return values
 
-    def instance_spec(self, name: str, port: int, log_file: os.PathLike[str]) -> InstanceSpec:
+    def instance_spec(
+        self, name: str, port: int, log_file: os.PathLike[str], serial: int = 0
+    ) -> InstanceSpec:
         assert self._staged is not None
         staged = self._staged
         spec = self.spec
@@ -247,6 +269,7 @@ class DeploymentRunner:
             mounts=place.mounts,
             cpus=min(float(sku.vcpus), float(os.cpu_count() or 1)) if sku else None,
             memory_bytes=int(sku.memory_gib * 2**30) if sku else None,
+            gpus=assign(self._gpus, serial, self._gpus_available) if self._gpus else None,
         )
 
     @property

@@ -43,6 +43,7 @@ RELOAD_TIMEOUT_S = 600.0
 class InstanceRunner:
     def __init__(self, deployment: DeploymentRunner, serial: int) -> None:
         self.deployment = deployment
+        self.serial = serial
         self.ctx = deployment.ctx
         self.state = InstanceState(id=f"{deployment.name}-{serial}")
         self.name = f"{deployment.endpoint}.{deployment.name}.{serial}"
@@ -173,7 +174,7 @@ class InstanceRunner:
     async def _run_once(self) -> int | None:
         """Start the server and serve until it stops: None if it had become ready, else the
         exit code of a failed start-up."""
-        spec = self.deployment.instance_spec(self.name, _free_port(), self.log_file)
+        spec = self.deployment.instance_spec(self.name, _free_port(), self.log_file, self.serial)
         if self.debugging is not None:
             spec = self._under_debugger(spec, self.debugging)
         self.state.debug_port = self.debugging.port if self.debugging else None

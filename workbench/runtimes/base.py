@@ -9,6 +9,14 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class GpuAssignment:
+    """The GPUs an instance gets: `count` of them (None: all), or these device ids."""
+
+    count: int | None
+    device_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class InstanceSpec:
     """Everything a runtime needs to start one instance of a deployment."""
 
@@ -30,6 +38,8 @@ class InstanceSpec:
     cpus: float | None = None
     memory_bytes: int | None = None
     """Limits of the deployment's instance type (Docker runtime)."""
+    gpus: GpuAssignment | None = None
+    """GPUs passed through (Docker runtime); None for none."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,9 @@ class Runtime(Protocol):
 
     async def remove_orphans(self, project: Path) -> list[str]:
         """Remove what an engine for `project` left behind when it was killed; their names."""
+
+    async def gpu_problem(self) -> str | None:
+        """What this runtime lacks to pass GPUs through, with the fix; None when nothing."""
 
     async def start(self, spec: InstanceSpec) -> RunningInstance:
         """Start the instance's server; returns once the process exists (not once it is ready)."""

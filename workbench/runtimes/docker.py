@@ -25,10 +25,11 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.types
 from docker.models.containers import Container
 
 from workbench.errors import StartupError
-from workbench.runtimes.base import InstanceSpec, Placement, RunningInstance
+from workbench.runtimes.base import GpuAssignment, InstanceSpec, Placement, RunningInstance
 
 APP = "/var/azureml-app"
 SERVER_CODE = "/opt/workbench"
@@ -164,6 +165,7 @@ class DockerRuntime:
                 mem_limit=spec.memory_bytes,
                 memswap_limit=spec.memory_bytes,
                 nano_cpus=int(spec.cpus * 1e9) if spec.cpus else None,
+                device_requests=_device_requests(spec.gpus),
             )
         except docker.errors.DockerException as exc:
             self._remove(spec.name)  # created but not started: nothing may be left behind
@@ -201,6 +203,19 @@ class DockerRuntime:
 
         return await asyncio.to_thread(wait)
 
+    async def gpu_problem(self) -> str | None:
+        def check() -> str | None:
+            runtimes = self.client.info().get("Runtimes") or {}
+            if "nvidia" in runtimes:
+                return None
+            return (
+                "the Docker engine has no NVIDIA runtime, so a GPU request fails with 'could not "
+                'select device driver "" with capabilities: [[gpu]]\': install the NVIDIA Container '
+                "Toolkit, run `sudo nvidia-ctk runtime configure --runtime=docker` and restart dockerd"
+            )
+
+        return await asyncio.to_thread(check)
+
     async def remove_orphans(self, project: Path) -> list[str]:
         def remove() -> list[str]:
             found = self.client.containers.list(
@@ -233,6 +248,14 @@ def _debug_port(spec: InstanceSpec) -> dict[str, Any]:
         return {}
     port = arguments[arguments.index("--debug-port") + 1]
     return {f"{port}/tcp": ("127.0.0.1", int(port))}
+
+
+def _device_requests(gpus: GpuAssignment | None) -> list[docker.types.DeviceRequest]:
+    if gpus is None:
+        return []
+    if gpus.device_ids:
+        return [docker.types.DeviceRequest(device_ids=list(gpus.device_ids), capabilities=[["gpu"]])]
+    return [docker.types.DeviceRequest(count=gpus.count or -1, capabilities=[["gpu"]])]
 
 
 def _copy_logs(container: Container, log_file: Path) -> None:

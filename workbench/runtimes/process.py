@@ -27,6 +27,9 @@ class ProcessRuntime:
         """Processes see the host's files where they are."""
         return Placement(str(app_root), str(model_dir or ""), str(server_code), str(python))
 
+    async def gpu_problem(self) -> str | None:
+        return None  # a process sees the machine's GPUs as they are
+
     async def remove_orphans(self, project: Path) -> list[str]:
         return []  # the engine's process registry (instances.json) finds them by pid
 

@@ -41,3 +41,24 @@ def _figures(index: int) -> GpuFigures:
         memory_used_bytes=int(memory.used),
         memory_total_bytes=int(memory.total),
     )
+
+
+def missing_gpu() -> str | None:
+    """What keeps this machine from giving a container a GPU, as far as NVML tells, with the
+    fix; None when NVML sees at least one GPU."""
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as exc:
+        return (
+            f"no NVIDIA driver on this machine (NVML: {exc}): install the NVIDIA driver, "
+            "or choose an instance type without a GPU"
+        )
+    try:
+        count = pynvml.nvmlDeviceGetCount()
+    except pynvml.NVMLError as exc:
+        return f"NVML cannot count the GPUs ({exc}): check `nvidia-smi`"
+    finally:
+        pynvml.nvmlShutdown()
+    if count == 0:
+        return "the NVIDIA driver is loaded but NVML sees no GPU: check `nvidia-smi`"
+    return None

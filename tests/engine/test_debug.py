@@ -68,6 +68,11 @@ def test_breakpoint_in_run_holds_a_routed_request_without_408_or_restart(tmp_pat
             sender.start()
             stopped = dap.wait_for("event", "stopped")
             assert stopped["body"]["reason"] == "breakpoint"
+            dap.send("stackTrace", threadId=stopped["body"]["threadId"], levels=1)
+            (frame,) = dap.wait_for("response", "stackTrace")["body"]["stackFrames"]
+            assert frame["name"] == "run"
+            assert frame["line"] == BREAKPOINT_LINE
+            assert frame["source"]["path"] == str(folder / "code" / "score.py")  # mapped back to the host
             time.sleep(2.5)  # well past request_timeout_ms (1 s): no 408 for a request at a breakpoint
             assert answers == []
             dap.send("continue", threadId=stopped["body"]["threadId"])

@@ -118,6 +118,19 @@ def test_sighup_reloads(tmp_path: Path) -> None:
             time.sleep(0.05)
 
 
+def test_reload_flag_polls_the_app_root(tmp_path: Path) -> None:
+    """`--reload` inside the server itself (a dev container has no watcher package): an edit of
+    the script, or of a module it imports, is picked up within a second or so."""
+    entry = project(tmp_path)
+    with running("workbench", entry, extra=["--reload"], log_dir=tmp_path) as server:
+        entry.write_text(script(2))
+        (entry.parent / "helper.py").write_text("VALUE = 'two'\n")
+        deadline = time.monotonic() + 10
+        while httpx.post(server.url + "/score", content=b"{}").json() != {"version": 2, "helper": "two"}:
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.05)
+
+
 def test_admin_routes_need_the_token(tmp_path: Path) -> None:
     entry = project(tmp_path)
     with running("workbench", entry, env={"WORKBENCH_ADMIN_TOKEN": TOKEN}, log_dir=tmp_path) as server:

@@ -1,4 +1,5 @@
-"""`workbench debug`: run one instance under debugpy and tell VS Code how to attach."""
+"""`workbench debug` (one instance under debugpy, and VS Code's attach configuration) and
+`workbench devcontainer` (a deployment's code opened inside its own image)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,18 @@ def add_parser(commands: Any) -> None:
     debug.add_argument("--json", action="store_true")
     debug.add_argument("--project", type=Path, default=Path("."))
     debug.set_defaults(run=run_debug)
+
+    devcontainer = commands.add_parser(
+        "devcontainer",
+        help="write .devcontainer/devcontainer.json that opens a deployment's code in its own image",
+        description="Build the deployment's image if needed (Docker runtime) and write "
+        ".devcontainer/devcontainer.json: code and model mounted where Azure puts them, Azure's "
+        "environment variables, port 5001 forwarded, the inference server started with --reload.",
+    )
+    devcontainer.add_argument("endpoint")
+    devcontainer.add_argument("deployment")
+    devcontainer.add_argument("--project", type=Path, default=Path("."))
+    devcontainer.set_defaults(run=run_devcontainer)
 
 
 def run_debug(args: argparse.Namespace) -> int:
@@ -61,3 +74,36 @@ def _instance_id(client: Any, endpoint: str, deployment: str, instance: str) -> 
             if found is not None and int(instance) < len(found.instances):
                 return str(found.instances[int(instance)].id)
     return f"{deployment}-{instance}"
+
+
+def run_devcontainer(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from workbench.dev.devcontainer import render, write
+    from workbench.engine.environments import requirements
+    from workbench.engine.images import DockerImages
+    from workbench.engine.servercode import copy_server_code
+    from workbench.errors import WorkbenchError
+    from workbench.runtimes.docker import DockerRuntime
+    from workbench.spec import load_project
+
+    project = load_project(args.project).raise_for_errors()
+    endpoint = project.endpoint(args.endpoint)
+    deployment = (
+        next((d for d in endpoint.deployments if d.name == args.deployment), None) if endpoint else None
+    )
+    if deployment is None:
+        raise WorkbenchError(f"no deployment {args.endpoint}/{args.deployment} in {project.root}")
+    images = DockerImages(DockerRuntime(project.root), project.settings.base_image, project.settings.build)
+    log = project.root / ".workbench" / "logs" / args.endpoint / args.deployment / "build.log"
+    wanted = requirements(deployment.environment)
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    image = asyncio.run(images.ensure(wanted, log, progress))
+    copy_server_code(project.root / ".devcontainer" / "workbench-server")
+    path = write(project.root, render(project.root, args.endpoint, deployment, image))
+    print(f"wrote {path} (image {image})")
+    print("VS Code: 'Dev Containers: Reopen in Container'; the server answers on port 5001 (POST /score)")
+    return 0

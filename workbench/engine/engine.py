@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,6 @@ import aiohttp
 import psutil
 from aiohttp import web
 
-import workbench
 from workbench.dev.watch import Watcher
 from workbench.engine.api import ControlApi
 from workbench.engine.context import Context
@@ -29,6 +27,7 @@ from workbench.engine.environments import EnvironmentBuilder
 from workbench.engine.files import ProjectFiles, read_json, write_json
 from workbench.engine.orphans import ProcessRegistry
 from workbench.engine.routing import Routing
+from workbench.engine.servercode import copy_server_code
 from workbench.engine.store import Store
 from workbench.engine.supervisor import Supervisor
 from workbench.errors import StartupError
@@ -70,7 +69,7 @@ class Engine:
             self.store.publish(
                 "engine", "engine", f"stopped {len(orphans)} instance(s) left by a previous engine"
             )
-        _copy_server_code(self.files.server_code)
+        copy_server_code(self.files.server_code)
         async with aiohttp.ClientSession() as http:
             runtime = get_runtime(self.runtime_kind, self.project.root)
             left = await runtime.remove_orphans(self.project.root)
@@ -240,19 +239,6 @@ def _images(runtime: Runtime, project: Project) -> DockerImages | None:
 
     assert isinstance(runtime, DockerRuntime)
     return DockerImages(runtime, project.settings.base_image, project.settings.build)
-
-
-def _copy_server_code(target: Path) -> None:
-    """The inference server's code, alone, for instances' environments (PYTHONPATH)."""
-    package = Path(workbench.__file__).resolve().parent
-    fresh = target.with_name(target.name + ".new")
-    shutil.rmtree(fresh, ignore_errors=True)
-    shutil.copytree(
-        package / "server", fresh / "workbench" / "server", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    shutil.copy2(package / "__init__.py", fresh / "workbench" / "__init__.py")
-    shutil.rmtree(target, ignore_errors=True)
-    fresh.rename(target)
 
 
 def _pid() -> int:

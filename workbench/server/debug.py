@@ -8,11 +8,12 @@ import sys
 logger = logging.getLogger("azmlinfsrv")
 
 
-def listen(port: int, wait: bool) -> None:
+def listen(port: int, wait: bool, host: str = "127.0.0.1") -> None:
+    """On the server's own interface: loopback, or a container's, published on the host's."""
     import debugpy
 
-    debugpy.listen(("127.0.0.1", port))
-    logger.info(f"Debugger listening on 127.0.0.1:{port}")
+    debugpy.listen((host, port))
+    logger.info(f"Debugger listening on {host}:{port}")
     if wait:
         logger.info("Waiting for a debugger to attach before init()")
         debugpy.wait_for_client()

@@ -18,11 +18,13 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Callable
 
 from aiohttp import web
 
 from workbench.server import debug, logs, rawhttp
 from workbench.server.app import Scoring, ScoringApp
+from workbench.server.reload import poll_for_changes
 from workbench.server.script import ScriptError, UserCodeFailed, UserScript
 from workbench.server.settings import SERVER_VERSION, Settings, parse_args, resolve
 from workbench.server.swagger import swagger_for
@@ -89,7 +91,7 @@ def _worker(settings: Settings, sock: socket.socket, index: int, logging_file: s
     if settings.azureml_debug_port is not None:
         debug.connect(settings.azureml_debug_port)
     elif settings.debug_port is not None and index == 0:
-        debug.listen(settings.debug_port, settings.debug_wait)
+        debug.listen(settings.debug_port, settings.debug_wait, settings.host)
     try:
         script = UserScript.load(settings.entry_script)
     except (ScriptError, UserCodeFailed) as exc:
@@ -115,11 +117,23 @@ def _worker(settings: Settings, sock: socket.socket, index: int, logging_file: s
         worker_count=settings.worker_count,
         custom_logging=logging_file is not None,
     )
-    asyncio.run(_serve(scoring_app, sock))
+    asyncio.run(_serve(scoring_app, sock, index))
     return 0
 
 
-async def _serve(scoring_app: ScoringApp, sock: socket.socket) -> None:
+def _reload_all(scoring_app: ScoringApp) -> Callable[[str], None]:
+    """A change seen by `--reload`: every worker reloads (the parent relays SIGHUP to them)."""
+
+    def reload(cause: str) -> None:
+        if scoring_app.worker_count > 1:
+            os.kill(os.getppid(), signal.SIGHUP)
+        else:
+            asyncio.get_running_loop().create_task(scoring_app.reload(cause=cause))
+
+    return reload
+
+
+async def _serve(scoring_app: ScoringApp, sock: socket.socket, index: int) -> None:
     runner = web.AppRunner(scoring_app.build(), access_log=None, handle_signals=False)
     await runner.setup()
     loop = asyncio.get_running_loop()
@@ -132,9 +146,14 @@ async def _serve(scoring_app: ScoringApp, sock: socket.socket) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(scoring_app.reload(cause="SIGHUP")))
+    polling = None
+    if scoring_app.settings.reload and index == 0:
+        polling = loop.create_task(poll_for_changes(scoring_app.settings.app_root, _reload_all(scoring_app)))
     try:
         await stop.wait()
     finally:
+        if polling is not None:
+            polling.cancel()
         if accepting is not None:
             accepting.cancel()
         await runner.cleanup()

@@ -9,10 +9,13 @@ again: the new code takes over the globals the old init() built, so a model is n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,3 +119,36 @@ def describe_failure(exc: BaseException, script: Path) -> dict[str, Any]:
         "line": line,
         "traceback": "".join(traceback.format_exception(cause)),
     }
+
+
+POLL_S = 0.5
+
+
+async def poll_for_changes(folder: Path, on_change: Callable[[str], None], every_s: float = POLL_S) -> None:
+    """`--reload` without any watcher package (the server runs in environments that have none):
+    every `every_s`, the size and modification time of every file under `folder`; a difference
+    calls `on_change` with the files that changed."""
+    loop = asyncio.get_running_loop()
+    seen = await loop.run_in_executor(None, _snapshot, folder)
+    while True:
+        await asyncio.sleep(every_s)
+        now = await loop.run_in_executor(None, _snapshot, folder)
+        if now != seen:
+            changed = sorted({*now.items()} ^ {*seen.items()})
+            names = ", ".join(sorted({Path(name).name for name, _ in changed}))
+            seen = now
+            on_change(f"{names} changed")
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    files: dict[str, tuple[int, int]] = {}
+    for root, subfolders, names in os.walk(folder):
+        subfolders[:] = [d for d in subfolders if d not in ("__pycache__", ".git") and not d.startswith(".")]
+        for name in names:
+            if name.endswith((".pyc", ".swp", "~")) or name.startswith(".#"):
+                continue
+            path = os.path.join(root, name)
+            with contextlib.suppress(OSError):
+                stat = os.stat(path)
+                files[path] = (stat.st_size, stat.st_mtime_ns)
+    return files

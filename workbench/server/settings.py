@@ -28,6 +28,8 @@ class Settings:
     server_version: str
     admin_token: str | None
     reuse_init: bool
+    reload: bool
+    """Watch the app root and reload in place on a change (`--reload`)."""
     """On reload, keep what init() built when neither init() nor the model changed (initstate.py)."""
     debug_port: int | None
     debug_wait: bool
@@ -59,6 +61,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="with --debug-port: hold init() until a debugger attaches",
     )
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        help="reload in place when a file under the app root changes (polls; no extra packages)",
+    )
     parser.add_argument("--appinsights_instrumentation_key", help=argparse.SUPPRESS)
     parser.add_argument("--config_file", help=argparse.SUPPRESS)
     parser.add_argument("--health_port", type=_port, help=argparse.SUPPRESS)
@@ -88,6 +95,7 @@ def resolve(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
         server_version=environ.get("HTTP_X_MS_SERVER_VERSION", f"{SERVER_NAME}/{SERVER_VERSION}"),
         admin_token=environ.get("WORKBENCH_ADMIN_TOKEN") or None,
         reuse_init=environ.get("WORKBENCH_REUSE_INIT", "1") != "0",
+        reload=args.reload,
         debug_port=args.debug_port,
         debug_wait=args.debug_wait,
         azureml_debug_port=int(debug_env) if debug_env else None,

@@ -188,3 +188,32 @@ def test_a_gpu_instance_type_says_what_is_missing_for_its_gpu(
         assert missing.split(" (")[0] in reason
         assert "install" in reason
         assert containers_of(client, folder) == []
+
+
+def test_a_deployment_without_outside_network_answers_but_reaches_nothing(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    """The instance is on an internal network only (Docker's isolation rules drop what leaves
+    it), with no published port; the router reaches it through its door. Sending traffic out to
+    prove the drop would break this project's network rules, so Docker's own settings are what
+    is checked."""
+    folder = folder_with(
+        tmp_path,
+        {"score.py": "def init():\n    pass\n\n\ndef run(data):\n    return {'ok': True}\n"},
+        {"blue": deployment_yaml("blue", "score.py", extra="egress_public_network_access: disabled\n")},
+    )
+    (folder / "endpoint.yml").write_text(ENDPOINT.format(name="tests") + "traffic: {blue: 100}\n")
+    with engine(folder, tmp_path, runtime="docker") as running:
+        succeeded(running, 600)
+        with EngineClient.for_folder(folder) as control:
+            answer = control.invoke("tests", b"{}")
+        assert (answer.status, json.loads(answer.body)) == (200, {"ok": True})
+        containers = {c.name: c for c in containers_of(client, folder)}
+        instance, door = containers["workbench-tests.blue.0"], containers["workbench-tests.blue.0.door"]
+        (network_name,) = instance.attrs["NetworkSettings"]["Networks"]
+        assert client.networks.get(network_name).attrs["Internal"] is True
+        assert instance.attrs["HostConfig"]["PortBindings"] in (None, {})
+        assert set(door.attrs["NetworkSettings"]["Networks"]) == {"bridge", network_name}
+        assert door.attrs["HostConfig"]["PortBindings"]["5001/tcp"][0]["HostIp"] == "127.0.0.1"
+    assert containers_of(client, folder) == []
+    assert client.networks.list(filters={"label": f"{PROJECT_LABEL}={folder.resolve()}"}) == []

@@ -270,6 +270,7 @@ class DeploymentRunner:
             cpus=min(float(sku.vcpus), float(os.cpu_count() or 1)) if sku else None,
             memory_bytes=int(sku.memory_gib * 2**30) if sku else None,
             gpus=assign(self._gpus, serial, self._gpus_available) if self._gpus else None,
+            outside_network=spec.egress_public_network_access != "disabled",
         )
 
     @property

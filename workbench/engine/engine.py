@@ -130,6 +130,7 @@ class Engine:
                     self._code_watcher.stop()
                 self.store.publish("engine", "engine", "stopping every instance")
                 await supervisor.stop_all()
+                await runtime.remove_orphans(self.project.root)  # and whatever they shared
                 await routing.stop()
                 self.files.connection.unlink(missing_ok=True)
                 await runner.cleanup()

@@ -40,6 +40,8 @@ class InstanceSpec:
     """Limits of the deployment's instance type (Docker runtime)."""
     gpus: GpuAssignment | None = None
     """GPUs passed through (Docker runtime); None for none."""
+    outside_network: bool = True
+    """False for `egress_public_network_access: disabled`: reachable, but reaching nothing."""
 
 
 @dataclass(frozen=True)

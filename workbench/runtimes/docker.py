@@ -10,12 +10,17 @@ Inside a container:
     /var/azureml-app/azureml-models/<name>/<version>/...  the model (AZUREML_MODEL_DIR)
     /opt/workbench                                        the inference server's code
     /opt/venv                                             the environment, built into the image
+
+Without outside network (`egress_public_network_access: disabled`) an instance joins an
+internal network of the project's, which has no route out, and a small door container on the
+default network, with the published port, relays the server's port to it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import io
 import tarfile
 import threading
@@ -27,6 +32,7 @@ import docker
 import docker.errors
 import docker.types
 from docker.models.containers import Container
+from docker.models.networks import Network
 
 from workbench.errors import StartupError
 from workbench.runtimes.base import GpuAssignment, InstanceSpec, Placement, RunningInstance
@@ -37,6 +43,30 @@ PYTHON = "/opt/venv/bin/python"
 SERVER_PORT = 5001
 PROJECT_LABEL = "workbench.project"
 INSTANCE_LABEL = "workbench.instance"
+DOOR_SUFFIX = ".door"
+DOOR = """
+import asyncio, sys
+target = (sys.argv[1], int(sys.argv[2]))
+async def pipe(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+async def relay(reader, writer):
+    try:
+        inner_reader, inner_writer = await asyncio.open_connection(*target)
+    except OSError:
+        writer.close()
+        return
+    await asyncio.gather(pipe(reader, inner_writer), pipe(inner_reader, writer), return_exceptions=True)
+async def main():
+    server = await asyncio.start_server(relay, "0.0.0.0", target[1])
+    await server.serve_forever()
+asyncio.run(main())
+"""
+"""The door's program: relays TCP from its published port to the isolated instance's."""
 UNPRIVILEGED_USER = "65534:65534"
 """nobody: the container reads its files, and writes nothing but its own temporary ones."""
 
@@ -137,6 +167,8 @@ class DockerRuntime:
 
     def _run(self, spec: InstanceSpec) -> Container:
         self._remove(spec.name)  # a container of the same instance left from an earlier start
+        self._remove(spec.name + DOOR_SUFFIX)
+        isolated = None if spec.outside_network else self._internal_network()
         environment = {
             **spec.environment,
             "PATH": "/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
@@ -148,13 +180,16 @@ class DockerRuntime:
             "WORKBENCH_SERVER_HOST": "0.0.0.0",  # inside the container; published on 127.0.0.1 only
         }
         try:
-            return self.client.containers.run(
+            container = self.client.containers.run(
                 spec.image,
                 [PYTHON, "-m", "workbench.server", "--port", str(SERVER_PORT), *spec.server_arguments],
                 name=_container_name(spec.name),
                 detach=True,
                 environment=environment,
-                ports={f"{SERVER_PORT}/tcp": ("127.0.0.1", spec.port), **_debug_port(spec)},
+                ports={}
+                if isolated
+                else {f"{SERVER_PORT}/tcp": ("127.0.0.1", spec.port), **_debug_port(spec)},
+                network=isolated.name if isolated else None,
                 volumes={host: {"bind": inside, "mode": "ro"} for host, inside in spec.mounts.items()},
                 working_dir=environment.get("AML_APP_ROOT", APP),
                 labels={PROJECT_LABEL: str(self.project), INSTANCE_LABEL: spec.name, **_labels(spec.labels)},
@@ -167,9 +202,38 @@ class DockerRuntime:
                 nano_cpus=int(spec.cpus * 1e9) if spec.cpus else None,
                 device_requests=_device_requests(spec.gpus),
             )
+            if isolated is not None:
+                self._open_door(spec, isolated)
+            return container
         except docker.errors.DockerException as exc:
             self._remove(spec.name)  # created but not started: nothing may be left behind
+            self._remove(spec.name + DOOR_SUFFIX)
             raise StartupError(f"cannot start a container for {spec.name}: {exc}") from exc
+
+    def _internal_network(self) -> Network:
+        """The project's network without a route out; created once, removed with the project."""
+        name = "workbench-isolated-" + hashlib.sha256(str(self.project).encode()).hexdigest()[:12]
+        try:
+            return self.client.networks.get(name)
+        except docker.errors.NotFound:
+            return self.client.networks.create(name, internal=True, labels={PROJECT_LABEL: str(self.project)})
+
+    def _open_door(self, spec: InstanceSpec, isolated: Network) -> None:
+        """The published port of an isolated instance: a relay on the default network that
+        also joins the instance's internal one."""
+        door = self.client.containers.create(
+            spec.image,
+            ["python3", "-c", DOOR, _container_name(spec.name), str(SERVER_PORT)],
+            name=_container_name(spec.name + DOOR_SUFFIX),
+            ports={f"{SERVER_PORT}/tcp": ("127.0.0.1", spec.port)},
+            labels={PROJECT_LABEL: str(self.project), INSTANCE_LABEL: spec.name + DOOR_SUFFIX},
+            user=UNPRIVILEGED_USER,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            init=True,
+        )
+        isolated.connect(door)
+        door.start()
 
     async def stop(self, instance: RunningInstance, grace_s: float = 5.0) -> None:
         container = self._containers.pop(instance.spec.name, None)
@@ -181,6 +245,7 @@ class DockerRuntime:
                 container.stop(timeout=max(1, int(grace_s)))
             with contextlib.suppress(docker.errors.DockerException):
                 container.remove(force=True)
+            self._remove(instance.spec.name + DOOR_SUFFIX)
 
         await asyncio.to_thread(stop)
 
@@ -218,12 +283,14 @@ class DockerRuntime:
 
     async def remove_orphans(self, project: Path) -> list[str]:
         def remove() -> list[str]:
-            found = self.client.containers.list(
-                all=True, filters={"label": f"{PROJECT_LABEL}={project.resolve()}"}
-            )
+            label = f"{PROJECT_LABEL}={project.resolve()}"
+            found = self.client.containers.list(all=True, filters={"label": label})
             for container in found:
                 with contextlib.suppress(docker.errors.DockerException):
                     container.remove(force=True)
+            for network in self.client.networks.list(filters={"label": label}):
+                with contextlib.suppress(docker.errors.DockerException):
+                    network.remove()
             return [c.name for c in found]
 
         return await asyncio.to_thread(remove)

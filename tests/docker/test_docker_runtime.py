@@ -217,3 +217,69 @@ def test_a_deployment_without_outside_network_answers_but_reaches_nothing(
         assert door.attrs["HostConfig"]["PortBindings"]["5001/tcp"][0]["HostIp"] == "127.0.0.1"
     assert containers_of(client, folder) == []
     assert client.networks.list(filters={"label": f"{PROJECT_LABEL}={folder.resolve()}"}) == []
+
+
+BYOC_SERVER = """
+import json, os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.reply(200 if self.path == "/health" else 404, {"path": self.path})
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.reply(200, {"byoc": True, "path": self.path, "got": body.decode(),
+                         "model_dir": os.environ.get("AZUREML_MODEL_DIR")})
+
+    def reply(self, status, answer):
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+HTTPServer(("0.0.0.0", 8080), Handler).serve_forever()
+"""
+
+
+def test_a_custom_container_runs_its_own_server_behind_the_router(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    image = "workbench-test-byoc:1"
+    dockerfile = (
+        'FROM workbench-base:py3.11\nCOPY server.py /srv/server.py\nCMD ["python3", "/srv/server.py"]\n'
+    )
+    context = tmp_path / "byoc"
+    context.mkdir()
+    (context / "Dockerfile").write_text(dockerfile)
+    (context / "server.py").write_text(BYOC_SERVER)
+    client.images.build(path=str(context), tag=image, rm=True)
+    folder = tmp_path / "tests"
+    folder.mkdir()
+    (folder / "endpoint.yml").write_text(ENDPOINT.format(name="tests") + "traffic: {blue: 100}\n")
+    (folder / "model").mkdir()
+    (folder / "model" / "weights.bin").write_bytes(b"\0" * 10)
+    (folder / "blue.yml").write_text(
+        "name: blue\nendpoint_name: tests\ninstance_type: Standard_DS3_v2\nmodel: {path: model}\n"
+        "environment:\n"
+        f"  image: {image}\n"
+        "  inference_config:\n"
+        "    liveness_route: {port: 8080, path: /health}\n"
+        "    readiness_route: {port: 8080, path: /health}\n"
+        "    scoring_route: {port: 8080, path: /predict}\n"
+    )
+    with engine(folder, tmp_path, runtime="docker") as running:
+        succeeded(running, 120)
+        with EngineClient.for_folder(folder) as control:
+            answer = control.invoke("tests", b'{"data": 1}')
+        assert answer.status == 200, answer.body
+        body = json.loads(answer.body)
+        assert body["byoc"] is True
+        assert body["path"] == "/predict"
+        assert body["got"] == '{"data": 1}'
+        assert body["model_dir"].startswith("/var/azureml-app/azureml-models/")
+        (container,) = containers_of(client, folder)
+        assert container.attrs["Config"]["Cmd"] == ["python3", "/srv/server.py"]  # the image's own
+        assert container.attrs["HostConfig"]["CapDrop"] == ["ALL"]

@@ -25,6 +25,7 @@ from workbench.engine.instances import InstanceRunner
 from workbench.engine.storage import Staged, refresh, stage
 from workbench.errors import EngineError, NotFound, StartupError
 from workbench.runtimes.base import InstanceSpec
+from workbench.spec.assets import EnvironmentSpec
 from workbench.spec.deployment import DeploymentSpec
 from workbench.spec.local import DeploymentSettings, GpuRequest
 from workbench.spec.skus import find_sku
@@ -183,6 +184,45 @@ class DeploymentRunner:
         self.generation, self._python, self._staged, self._image = generation, str(python), staged, image
         return True
 
+    async def _custom_image(self, environment: EnvironmentSpec) -> str:
+        """A custom container's image, as it is: it must be on this machine already."""
+        config = environment.inference_config
+        assert config is not None
+        if self.ctx.images is None or environment.image is None:
+            raise StartupError(
+                f"{self.subject} is a custom container (inference_config): it needs the Docker runtime "
+                "(`runtime: docker` in workbench.yaml, or `workbench up --runtime docker`)"
+            )
+        ports = {config.liveness_route.port, config.readiness_route.port, config.scoring_route.port}
+        if len(ports) > 1:
+            raise StartupError(
+                f"{self.subject}: the workbench runs custom containers whose liveness, readiness and "
+                f"scoring routes share one port; these use {sorted(ports)}"
+            )
+        await self._check_gpus()
+        if not await self.ctx.images.runtime.image_exists(environment.image):
+            raise StartupError(
+                f"image {environment.image} is not on this machine, and no registry is used: "
+                "`docker build` (or `docker load`) it first"
+            )
+        return environment.image
+
+    @property
+    def probe_paths(self) -> tuple[str, str]:
+        """Liveness and readiness paths: a custom container's own, else the inference server's /."""
+        environment = self.spec.environment
+        config = environment.inference_config if environment else None
+        if config is None:
+            return "/", "/"
+        return config.liveness_route.path, config.readiness_route.path
+
+    @property
+    def scoring_path(self) -> str | None:
+        """Where /score goes in a custom container; None for the inference server's own /score."""
+        environment = self.spec.environment
+        config = environment.inference_config if environment else None
+        return config.scoring_route.path if config else None
+
     async def _check_gpus(self) -> None:
         """A deployment that wants GPUs in a container: what is missing for them, with the fix,
         fails it before anything is built."""
@@ -204,6 +244,9 @@ class DeploymentRunner:
         def progress(line: str) -> None:
             self.ctx.store.publish("build", self.subject, line)
 
+        environment = self.spec.environment
+        if environment is not None and environment.inference_config is not None:
+            return Path("/"), await self._custom_image(environment)
         if self.ctx.images is not None:
             await self._check_gpus()
             if not await self.ctx.images.is_built(wanted):
@@ -257,6 +300,7 @@ class DeploymentRunner:
             **self._secrets(spec),
         }
         sku = find_sku(spec.instance_type) if spec.instance_type else None
+        config = spec.environment.inference_config if spec.environment else None
         return InstanceSpec(
             name=name,
             python=Path(place.python),
@@ -271,6 +315,7 @@ class DeploymentRunner:
             memory_bytes=int(sku.memory_gib * 2**30) if sku else None,
             gpus=assign(self._gpus, serial, self._gpus_available) if self._gpus else None,
             outside_network=spec.egress_public_network_access != "disabled",
+            custom_port=config.scoring_route.port if config else None,
         )
 
     @property

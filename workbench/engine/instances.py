@@ -242,7 +242,7 @@ class InstanceRunner:
         while time.monotonic() < deadline:
             if exited.done():
                 return False
-            if await self._healthy(probe.timeout):
+            if await self._healthy(probe.timeout, self.deployment.probe_paths[1]):
                 return True
             await asyncio.wait([exited], timeout=READY_POLL_S)
         return False
@@ -258,7 +258,7 @@ class InstanceRunner:
             await asyncio.wait([exited], timeout=liveness.period)
             if exited.done():
                 return
-            if await self._healthy(liveness.timeout):
+            if await self._healthy(liveness.timeout, self.deployment.probe_paths[0]):
                 failures = 0
                 if self.state.state is InstancePhase.UNREADY:
                     self.state.state = InstancePhase.READY
@@ -277,11 +277,11 @@ class InstanceRunner:
                 await self._stop_process()
                 return
 
-    async def _healthy(self, timeout_s: float) -> bool:
+    async def _healthy(self, timeout_s: float, path: str) -> bool:
         assert self.running is not None
         try:
             async with self.ctx.http.get(
-                self.running.url + "/", timeout=aiohttp.ClientTimeout(total=timeout_s)
+                self.running.url + path, timeout=aiohttp.ClientTimeout(total=timeout_s)
             ) as response:
                 return response.status == 200
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError):

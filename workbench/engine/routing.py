@@ -85,6 +85,7 @@ class Routing:
                     ],
                     request_timeout_s=settings.request_timeout_ms / 1000,
                     max_concurrent_requests_per_instance=settings.max_concurrent_requests_per_instance,
+                    scoring_path=runner.scoring_path,
                 )
             router.update(RouteTable(endpoint.spec.auth_mode.value, traffic, mirror, routes))
             state.scoring_uri = router.scoring_uri

@@ -221,11 +221,12 @@ class Pipeline:
         if call.client_request_id:
             headers.append(("x-ms-client-request-id", call.client_request_id))
         timeout_s = DEBUGGING_TIMEOUT_S if target.debugging else route.request_timeout_s
+        path = call.request.path_qs
+        if route.scoring_path is not None and call.request.path == "/score":
+            path = route.scoring_path + (f"?{call.request.query_string}" if call.request.query_string else "")
         target.in_flight += 1
         try:
-            return await target.upstream.request(
-                call.request.method, call.request.path_qs, headers, call.body, timeout_s
-            )
+            return await target.upstream.request(call.request.method, path, headers, call.body, timeout_s)
         finally:
             target.in_flight -= 1
 

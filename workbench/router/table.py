@@ -38,6 +38,8 @@ class DeploymentRoute:
     targets: list[Target] = field(default_factory=list)
     request_timeout_s: float = 5.0
     max_concurrent_requests_per_instance: int = 1
+    scoring_path: str | None = None
+    """A custom container's scoring route: /score is sent there (with its query)."""
 
     @property
     def in_flight(self) -> int:

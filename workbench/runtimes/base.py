@@ -42,6 +42,8 @@ class InstanceSpec:
     """GPUs passed through (Docker runtime); None for none."""
     outside_network: bool = True
     """False for `egress_public_network_access: disabled`: reachable, but reaching nothing."""
+    custom_port: int | None = None
+    """A custom container (BYOC): its image runs as it is, serving on this port."""
 
 
 @dataclass(frozen=True)

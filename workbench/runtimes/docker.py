@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import os
 import tarfile
 import threading
 from collections.abc import Callable, Mapping
@@ -43,6 +44,7 @@ PYTHON = "/opt/venv/bin/python"
 SERVER_PORT = 5001
 PROJECT_LABEL = "workbench.project"
 INSTANCE_LABEL = "workbench.instance"
+HOST_VARIABLES = ("PATH", "HOME", "LANG", "PYTHONPATH")
 DOOR_SUFFIX = ".door"
 DOOR = """
 import asyncio, sys
@@ -169,31 +171,24 @@ class DockerRuntime:
         self._remove(spec.name)  # a container of the same instance left from an earlier start
         self._remove(spec.name + DOOR_SUFFIX)
         isolated = None if spec.outside_network else self._internal_network()
-        environment = {
-            **spec.environment,
-            "PATH": "/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
-            "HOME": "/tmp",
-            "PYTHONPATH": SERVER_CODE
-            + "".join(
-                ":" + p for p in spec.environment.get("PYTHONPATH", "").split(":") if p.startswith("/opt/")
-            ),
-            "WORKBENCH_SERVER_HOST": "0.0.0.0",  # inside the container; published on 127.0.0.1 only
-        }
+        inner_port = spec.custom_port or SERVER_PORT
+        environment = _environment(spec)
+        command = [PYTHON, "-m", "workbench.server", "--port", str(SERVER_PORT), *spec.server_arguments]
         try:
             container = self.client.containers.run(
                 spec.image,
-                [PYTHON, "-m", "workbench.server", "--port", str(SERVER_PORT), *spec.server_arguments],
+                None if spec.custom_port else command,  # a custom image runs its own command
                 name=_container_name(spec.name),
                 detach=True,
                 environment=environment,
                 ports={}
                 if isolated
-                else {f"{SERVER_PORT}/tcp": ("127.0.0.1", spec.port), **_debug_port(spec)},
+                else {f"{inner_port}/tcp": ("127.0.0.1", spec.port), **_debug_port(spec)},
                 network=isolated.name if isolated else None,
                 volumes={host: {"bind": inside, "mode": "ro"} for host, inside in spec.mounts.items()},
-                working_dir=environment.get("AML_APP_ROOT", APP),
+                working_dir=None if spec.custom_port else environment.get("AML_APP_ROOT", APP),
                 labels={PROJECT_LABEL: str(self.project), INSTANCE_LABEL: spec.name, **_labels(spec.labels)},
-                user=UNPRIVILEGED_USER,
+                user=None if spec.custom_port else UNPRIVILEGED_USER,  # a custom image keeps its own user
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],
                 init=True,
@@ -203,7 +198,7 @@ class DockerRuntime:
                 device_requests=_device_requests(spec.gpus),
             )
             if isolated is not None:
-                self._open_door(spec, isolated)
+                self._open_door(spec, isolated, inner_port)
             return container
         except docker.errors.DockerException as exc:
             self._remove(spec.name)  # created but not started: nothing may be left behind
@@ -218,14 +213,14 @@ class DockerRuntime:
         except docker.errors.NotFound:
             return self.client.networks.create(name, internal=True, labels={PROJECT_LABEL: str(self.project)})
 
-    def _open_door(self, spec: InstanceSpec, isolated: Network) -> None:
+    def _open_door(self, spec: InstanceSpec, isolated: Network, port: int) -> None:
         """The published port of an isolated instance: a relay on the default network that
         also joins the instance's internal one."""
         door = self.client.containers.create(
             spec.image,
-            ["python3", "-c", DOOR, _container_name(spec.name), str(SERVER_PORT)],
+            ["python3", "-c", DOOR, _container_name(spec.name), str(port)],
             name=_container_name(spec.name + DOOR_SUFFIX),
-            ports={f"{SERVER_PORT}/tcp": ("127.0.0.1", spec.port)},
+            ports={f"{port}/tcp": ("127.0.0.1", spec.port)},
             labels={PROJECT_LABEL: str(self.project), INSTANCE_LABEL: spec.name + DOOR_SUFFIX},
             user=UNPRIVILEGED_USER,
             cap_drop=["ALL"],
@@ -298,6 +293,23 @@ class DockerRuntime:
     def _remove(self, name: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):
             self.client.containers.get(_container_name(name)).remove(force=True)
+
+
+def _environment(spec: InstanceSpec) -> dict[str, str]:
+    """Azure's variables and the deployment's; the host's own (PATH, HOME, ...) stay outside.
+    For the workbench's images, their interpreter and the server's code come first."""
+    own = {k: v for k, v in spec.environment.items() if k not in HOST_VARIABLES}
+    if spec.custom_port:
+        return own
+    extra = [p for p in spec.environment.get("PYTHONPATH", "").split(os.pathsep) if p.startswith("/opt/")]
+    return {
+        **own,
+        "PATH": "/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp",
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": ":".join([SERVER_CODE, *extra]),
+        "WORKBENCH_SERVER_HOST": "0.0.0.0",  # inside the container; published on 127.0.0.1 only
+    }
 
 
 def _container_name(instance: str) -> str:

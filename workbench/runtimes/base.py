@@ -87,3 +87,20 @@ class Runtime(Protocol):
 
     async def wait(self, instance: RunningInstance) -> int:
         """Wait until it exits; its exit code."""
+
+
+class OnTheHost:
+    """For runtimes whose instances run on this machine as it is: they see the host's files where
+    they are and its GPUs as they are; what a killed engine leaves is found by the engine's
+    process registry (instances.json), not by the runtime."""
+
+    def place(
+        self, staged: Path, app_root: Path, model_dir: Path | None, server_code: Path, python: Path
+    ) -> Placement:
+        return Placement(str(app_root), str(model_dir or ""), str(server_code), str(python))
+
+    async def gpu_problem(self) -> str | None:
+        return None
+
+    async def remove_orphans(self, project: Path) -> list[str]:
+        return []

@@ -8,29 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from pathlib import Path
 
-from workbench.runtimes.base import InstanceSpec, Placement, RunningInstance
+from workbench.runtimes.base import InstanceSpec, OnTheHost, RunningInstance
 
 
-class FakeRuntime:
+class FakeRuntime(OnTheHost):
     kind = "fake"
 
     def __init__(self) -> None:
         self.started: list[InstanceSpec] = []
         self._exits: dict[str, asyncio.Future[int]] = {}
         self._pids = itertools.count(10_000)
-
-    def place(
-        self, staged: Path, app_root: Path, model_dir: Path | None, server_code: Path, python: Path
-    ) -> Placement:
-        return Placement(str(app_root), str(model_dir or ""), str(server_code), str(python))
-
-    async def gpu_problem(self) -> str | None:
-        return None  # a process sees the machine's GPUs as they are
-
-    async def remove_orphans(self, project: Path) -> list[str]:
-        return []
 
     async def start(self, spec: InstanceSpec) -> RunningInstance:
         self.started.append(spec)

@@ -10,28 +10,15 @@ import asyncio
 import contextlib
 import os
 import signal
-from pathlib import Path
 
-from workbench.runtimes.base import InstanceSpec, Placement, RunningInstance
+from workbench.runtimes.base import InstanceSpec, OnTheHost, RunningInstance
 
 
-class ProcessRuntime:
+class ProcessRuntime(OnTheHost):
     kind = "process"
 
     def __init__(self) -> None:
         self._processes: dict[str, asyncio.subprocess.Process] = {}
-
-    def place(
-        self, staged: Path, app_root: Path, model_dir: Path | None, server_code: Path, python: Path
-    ) -> Placement:
-        """Processes see the host's files where they are."""
-        return Placement(str(app_root), str(model_dir or ""), str(server_code), str(python))
-
-    async def gpu_problem(self) -> str | None:
-        return None  # a process sees the machine's GPUs as they are
-
-    async def remove_orphans(self, project: Path) -> list[str]:
-        return []  # the engine's process registry (instances.json) finds them by pid
 
     async def start(self, spec: InstanceSpec) -> RunningInstance:
         spec.log_file.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,10 @@ and so does a crash of the dashboard, which never takes endpoints down."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -26,10 +29,28 @@ def run_dashboard(root: Path, runtime: str | None = None) -> int:
         return 1
     source = LiveSource(client, LOG_LINES)
     app = WorkbenchApp(source)
+    hangup = threading.Event()
+
+    def hung_up(*_: object) -> None:
+        """The terminal closed: quit as with q, so that an engine started for it stops too."""
+        hangup.set()
+        with contextlib.suppress(RuntimeError):  # the app's loop may be over already
+            asyncio.get_running_loop().call_soon_threadsafe(app.exit, "quit")
+
+    previous = signal.signal(signal.SIGHUP, hung_up)
+    outcome = None
     try:
         outcome = app.run()
     finally:
         asyncio.run(source.close())
+        if hangup.is_set():  # no terminal to talk to any more: stop quietly, whatever happened
+            with contextlib.suppress(Exception):
+                if started:
+                    _stop(client, root, quiet=True)
+            client.close()
+    if hangup.is_set():
+        return 129
+    signal.signal(signal.SIGHUP, previous)
     try:
         if app.return_code:
             print(
@@ -50,14 +71,13 @@ def run_dashboard(root: Path, runtime: str | None = None) -> int:
         client.close()
 
 
-def _stop(client: EngineClient, root: Path) -> int:
+def _stop(client: EngineClient, root: Path, *, quiet: bool = False) -> int:
     connection = root / ".workbench" / "connection.json"
     client.shutdown()
     deadline = time.monotonic() + STOP_TIMEOUT_S
     while connection.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    if connection.exists():
-        print("workbench: the engine is still stopping", file=sys.stderr)
-        return 1
-    print("engine stopped", file=sys.stderr)
-    return 0
+    stopped = not connection.exists()
+    if not quiet:
+        print("engine stopped" if stopped else "workbench: the engine is still stopping", file=sys.stderr)
+    return 0 if stopped else 1

@@ -7,10 +7,7 @@ holds the data plane: closing or crashing it leaves every request that was in fl
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
-import signal
 import time
 from collections.abc import Awaitable
 from typing import ClassVar
@@ -103,9 +100,6 @@ class WorkbenchApp(App[str]):
         ]
         self.install_screen(HelpScreen(sections), "help")  # built once: '?' shows it at once
         self.query_one(EndpointTree).focus()
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows, not in tests
-            # the terminal closed: quit as with q, so that an engine started for it stops too
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit, "quit")
         self.set_interval(STATUS_S, self.refresh_status)
         self.set_interval(METRICS_S, self.refresh_metrics)
         self.refresh_status()

@@ -283,3 +283,26 @@ def test_a_custom_container_runs_its_own_server_behind_the_router(
         (container,) = containers_of(client, folder)
         assert container.attrs["Config"]["Cmd"] == ["python3", "/srv/server.py"]  # the image's own
         assert container.attrs["HostConfig"]["CapDrop"] == ["ALL"]
+
+
+def test_each_deployment_runs_on_the_runtime_workbench_yaml_gives_it(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    folder = folder_with(
+        tmp_path,
+        {"score.py": "import os\n\ndef init():\n    pass\n\n\ndef run(data):\n    return os.getcwd()\n"},
+        {"blue": deployment_yaml("blue", "score.py"), "green": deployment_yaml("green", "score.py")},
+    )
+    (folder / "workbench.yaml").write_text(
+        "endpoints:\n  tests:\n    deployments:\n      green: {runtime: docker}\n"
+    )
+    with engine(folder, tmp_path) as running:
+        succeeded(running, 600)
+        with EngineClient.for_folder(folder) as control:
+            blue = json.loads(control.invoke("tests", b"{}", "blue").body)
+            green = json.loads(control.invoke("tests", b"{}", "green").body)
+        (endpoint,) = running.status()
+        assert endpoint.deployment("blue").instances[0].pid is not None  # type: ignore[union-attr]
+        assert blue.startswith(str(folder))  # a process, in the staged folder on the host
+        assert green == "/var/azureml-app/code"  # a container, where Azure puts the code
+        assert [c.name for c in containers_of(client, folder)] == ["workbench-tests.green.0"]

@@ -18,6 +18,7 @@ from workbench.engine.environments import EnvironmentBuilder
 from workbench.engine.files import ProjectFiles
 from workbench.engine.instances import MAX_BOOT_FAILURES
 from workbench.engine.orphans import ProcessRegistry
+from workbench.engine.runtimeset import Runtimes
 from workbench.engine.store import Store
 from workbench.runtimes.base import InstanceSpec, RunningInstance
 from workbench.runtimes.fake import FakeRuntime
@@ -42,12 +43,13 @@ def test_an_instance_that_never_boots_ends_failed_after_the_limit(
     async def scenario() -> DeploymentState:
         async with aiohttp.ClientSession() as http:
             files = ProjectFiles(folder)
+            settings = load_project(folder).settings
             ctx = Context(
                 files,
                 Store(),
                 EnvironmentBuilder(tmp_path / "envs"),
-                runtime,
-                load_project(folder).settings,
+                Runtimes(folder, settings, given={"process": runtime}),
+                settings,
                 ProcessRegistry(files.instances),
                 http,
             )

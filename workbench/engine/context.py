@@ -1,22 +1,18 @@
-"""What the engine's parts share: files, the store, the environment builder, the runtime."""
+"""What the engine's parts share: files, the store, the environment builder, the runtimes."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import aiohttp
 
 from workbench.engine.environments import EnvironmentBuilder
 from workbench.engine.files import ProjectFiles
 from workbench.engine.orphans import ProcessRegistry
+from workbench.engine.runtimeset import Runtimes
 from workbench.engine.store import Store
-from workbench.runtimes.base import Runtime
 from workbench.spec.local import LocalSettings
-
-if TYPE_CHECKING:
-    from workbench.engine.images import DockerImages
 
 
 @dataclass
@@ -24,11 +20,9 @@ class Context:
     files: ProjectFiles
     store: Store
     builder: EnvironmentBuilder
-    runtime: Runtime
+    runtimes: Runtimes
     settings: LocalSettings
     registry: ProcessRegistry
     http: aiohttp.ClientSession
-    images: DockerImages | None = None
-    """Builds images for the Docker runtime; None with the process runtime (venvs instead)."""
     on_change: Callable[[], None] = field(default=lambda: None)
     """Called after any deployment or instance changed: the engine rebuilds the route tables."""

@@ -38,6 +38,9 @@ class DeploymentRunner:
         self.ctx = ctx
         self.endpoint = endpoint
         self.spec = spec
+        kind = ctx.runtimes.kind_for(endpoint, spec.name)
+        self.runtime = ctx.runtimes.get(kind)
+        self.images = ctx.runtimes.images(kind)
         self.state = state
         self.instances: list[InstanceRunner] = []
         self.generation = 0
@@ -188,7 +191,7 @@ class DeploymentRunner:
         """A custom container's image, as it is: it must be on this machine already."""
         config = environment.inference_config
         assert config is not None
-        if self.ctx.images is None or environment.image is None:
+        if self.images is None or environment.image is None:
             raise StartupError(
                 f"{self.subject} is a custom container (inference_config): it needs the Docker runtime "
                 "(`runtime: docker` in workbench.yaml, or `workbench up --runtime docker`)"
@@ -200,7 +203,7 @@ class DeploymentRunner:
                 f"scoring routes share one port; these use {sorted(ports)}"
             )
         await self._check_gpus()
-        if not await self.ctx.images.runtime.image_exists(environment.image):
+        if not await self.images.runtime.image_exists(environment.image):
             raise StartupError(
                 f"image {environment.image} is not on this machine, and no registry is used: "
                 "`docker build` (or `docker load`) it first"
@@ -230,7 +233,7 @@ class DeploymentRunner:
         self._gpus = wanted_gpus(sku, self._local.gpus)
         if self._gpus is None:
             return
-        problem = await asyncio.to_thread(missing_gpu) or await self.ctx.runtime.gpu_problem()
+        problem = await asyncio.to_thread(missing_gpu) or await self.runtime.gpu_problem()
         if problem is not None:
             wanted = (
                 f"{self.spec.instance_type} has {sku.gpus} GPU(s)" if sku and sku.gpus else "gpus: is set"
@@ -247,12 +250,12 @@ class DeploymentRunner:
         environment = self.spec.environment
         if environment is not None and environment.inference_config is not None:
             return Path("/"), await self._custom_image(environment)
-        if self.ctx.images is not None:
+        if self.images is not None:
             await self._check_gpus()
-            if not await self.ctx.images.is_built(wanted):
+            if not await self.images.is_built(wanted):
                 progress("image not built yet; building")
-            image = await self.ctx.images.ensure(wanted, log, progress)
-            return Path(self.ctx.images.python), image
+            image = await self.images.ensure(wanted, log, progress)
+            return Path(self.images.python), image
         if not self.ctx.builder.is_built(wanted):
             progress("environment not in the cache; building")
         return await self.ctx.builder.ensure(wanted, log, progress), None
@@ -279,7 +282,7 @@ class DeploymentRunner:
         staged = self._staged
         spec = self.spec
         generation = self.ctx.files.staged(self.endpoint, self.name) / f"g{self.generation}"
-        place = self.ctx.runtime.place(
+        place = self.runtime.place(
             generation, staged.app_root, staged.model_dir, self.ctx.files.server_code, Path(self._python)
         )
         environment = {

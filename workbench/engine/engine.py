@@ -9,12 +9,12 @@ API's shutdown) stop every instance before the engine exits.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import secrets
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import aiohttp
 import psutil
@@ -27,16 +27,13 @@ from workbench.engine.environments import EnvironmentBuilder
 from workbench.engine.files import ProjectFiles, read_json, write_json
 from workbench.engine.orphans import ProcessRegistry
 from workbench.engine.routing import Routing
+from workbench.engine.runtimeset import Runtimes
 from workbench.engine.servercode import copy_server_code
 from workbench.engine.store import Store
 from workbench.engine.supervisor import Supervisor
 from workbench.errors import StartupError
-from workbench.runtimes import Runtime, get_runtime
 from workbench.spec import Project, load_project
 from workbench.state import Event
-
-if TYPE_CHECKING:
-    from workbench.engine.images import DockerImages
 
 SPEC_SUFFIXES = (".yml", ".yaml")
 CODE_DEBOUNCE_S = 0.05
@@ -48,8 +45,8 @@ class Engine:
     def __init__(
         self, project: Project, *, builder: EnvironmentBuilder | None = None, runtime: str | None = None
     ) -> None:
-        self.project = project
-        self.runtime_kind = runtime or project.settings.runtime
+        self.runtime_override = runtime
+        self.project = self._with_runtime(project)
         self.files = ProjectFiles(project.root)
         self.store = Store()
         self.builder = builder or EnvironmentBuilder()
@@ -71,21 +68,14 @@ class Engine:
             )
         copy_server_code(self.files.server_code)
         async with aiohttp.ClientSession() as http:
-            runtime = get_runtime(self.runtime_kind, self.project.root)
-            left = await runtime.remove_orphans(self.project.root)
-            if left:
-                self.store.publish(
-                    "engine", "engine", f"removed {len(left)} container(s) left by a previous engine"
-                )
+            runtimes = Runtimes(self.project.root, self.project.settings)
+            for kind in sorted(runtimes.in_use(self.project)):
+                left = await runtimes.get(kind).remove_orphans(self.project.root)
+                if left:
+                    message = f"removed {len(left)} container(s) left by a previous engine"
+                    self.store.publish("engine", "engine", message)
             ctx = Context(
-                self.files,
-                self.store,
-                self.builder,
-                runtime,
-                self.project.settings,
-                registry,
-                http,
-                images=_images(runtime, self.project),
+                self.files, self.store, self.builder, runtimes, self.project.settings, registry, http
             )
             supervisor = Supervisor(ctx)
             routing = Routing(self.files, self.store, supervisor.deployments_of)
@@ -130,7 +120,8 @@ class Engine:
                     self._code_watcher.stop()
                 self.store.publish("engine", "engine", "stopping every instance")
                 await supervisor.stop_all()
-                await runtime.remove_orphans(self.project.root)  # and whatever they shared
+                for runtime in runtimes.created():
+                    await runtime.remove_orphans(self.project.root)  # and whatever they shared
                 await routing.stop()
                 self.files.connection.unlink(missing_ok=True)
                 await runner.cleanup()
@@ -138,6 +129,13 @@ class Engine:
                 if printer is not None:
                     await asyncio.sleep(0)
                     printer.cancel()
+
+    def _with_runtime(self, project: Project) -> Project:
+        """`up --runtime` sets the folder's runtime (a deployment's own in workbench.yaml still wins)."""
+        if self.runtime_override is None:
+            return project
+        settings = dataclasses.replace(project.settings, runtime=self.runtime_override)
+        return dataclasses.replace(project, settings=settings)
 
     def _refuse_second_engine(self) -> None:
         info = read_json(self.files.connection, None)
@@ -220,7 +218,7 @@ class Engine:
             )
             return
         self.store.publish("spec", "engine", f"{cause} changed; reconciling")
-        self.project = project
+        self.project = project = self._with_runtime(project)
         await self._apply(project, supervisor, routing)
 
 
@@ -229,17 +227,6 @@ async def _print_events(queue: asyncio.Queue[Event], on_event: Callable[[Event],
         event = await queue.get()
         if on_event is not None:
             on_event(event)
-
-
-def _images(runtime: Runtime, project: Project) -> DockerImages | None:
-    """The image builder when instances run in Docker (imported only then: docker is heavy)."""
-    if runtime.kind != "docker":
-        return None
-    from workbench.engine.images import DockerImages  # noqa: PLC0415
-    from workbench.runtimes.docker import DockerRuntime  # noqa: PLC0415
-
-    assert isinstance(runtime, DockerRuntime)
-    return DockerImages(runtime, project.settings.base_image, project.settings.build)
 
 
 def _pid() -> int:

@@ -135,7 +135,7 @@ class InstanceRunner:
 
     async def _stop_process(self) -> None:
         if self.running is not None:
-            await self.ctx.runtime.stop(self.running)
+            await self.deployment.runtime.stop(self.running)
             self.ctx.registry.remove(self.name)
             self.running = None
 
@@ -179,7 +179,7 @@ class InstanceRunner:
             spec = self._under_debugger(spec, self.debugging)
         self.state.debug_port = self.debugging.port if self.debugging else None
         try:
-            self.running = await self.ctx.runtime.start(spec)
+            self.running = await self.deployment.runtime.start(spec)
         except StartupError as exc:  # the runtime could not start it: a failed start-up, said why
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             with self.log_file.open("a") as log:
@@ -196,7 +196,7 @@ class InstanceRunner:
         if self.running.pid is not None:
             self.ctx.registry.add(self.name, self.running.pid)
         self.deployment.instance_changed()
-        exited = asyncio.ensure_future(self.ctx.runtime.wait(self.running))
+        exited = asyncio.ensure_future(self.deployment.runtime.wait(self.running))
         try:
             if not await self._until_ready(exited):
                 if not exited.done():

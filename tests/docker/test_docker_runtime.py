@@ -77,7 +77,10 @@ def test_quickstart_runs_in_containers_like_azure(client: docker.DockerClient, t
             assert environment["AML_APP_ROOT"] == "/var/azureml-app/onlinescoring"
         logs = folder / ".workbench" / "logs" / "quickstart"
         for deployment in ("blue", "green"):
-            assert "Staging model" in (logs / deployment / "storage-initializer.log").read_text()
+            initializer = (logs / deployment / "storage-initializer.log").read_text()
+            assert f"Running in container quickstart.{deployment}.storage-initializer" in initializer
+            assert "Model staged: 1 file(s)" in initializer
+            assert "Code staged: " in initializer
             assert (
                 "Users's init has completed"
                 in (logs / deployment / f"{deployment}-0" / "inference-server.log").read_text()

@@ -13,7 +13,7 @@ import dataclasses
 import os
 import secrets
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from workbench.engine.context import Context
 from workbench.engine.environments import Requirements, requirements
 from workbench.engine.gpus import assign, wanted_gpus
 from workbench.engine.instances import InstanceRunner
-from workbench.engine.storage import Staged, refresh, stage
+from workbench.engine.storage import Staged, refresh, stage, stage_in_container
 from workbench.errors import EngineError, NotFound, StartupError
 from workbench.runtimes.base import InstanceSpec
 from workbench.spec.assets import EnvironmentSpec
@@ -173,12 +173,7 @@ class DeploymentRunner:
                 self.ctx.store.publish("build", self.subject, f"warning: {warning}")
             python, image = await self._environment(wanted, logs / "build.log")
             generation = self.generation + 1
-            staged = await asyncio.to_thread(
-                stage,
-                spec,
-                self.ctx.files.staged(self.endpoint, self.name) / f"g{generation}",
-                logs / "storage-initializer.log",
-            )
+            staged = await self._stage(spec, generation, logs / "storage-initializer.log")
             self._secrets(spec)
         except StartupError as exc:
             self.state.reason = str(exc)
@@ -240,6 +235,28 @@ class DeploymentRunner:
             )
             raise StartupError(f"GPU needed ({wanted}) but {problem}")
         self._gpus_available = len(await asyncio.to_thread(gpus))
+
+    async def _stage(self, spec: DeploymentSpec, generation: int, log: Path) -> Staged:
+        """The storage initializer: in a container of its own before the inference server's
+        (Docker runtime), else on this machine with hard links."""
+        target = self.ctx.files.staged(self.endpoint, self.name) / f"g{generation}"
+        if self.images is None:
+            return await asyncio.to_thread(stage, spec, target, log)
+        images = self.images
+
+        async def run(
+            command: list[str],
+            read_only: dict[str, str],
+            writable: dict[str, str],
+            say: Callable[[str], None],
+        ) -> int:
+            name = f"{self.endpoint}.{self.name}.storage-initializer"
+            say(f"Running in container {name} from {images.base_image}")
+            return await images.runtime.run_to_completion(
+                name, images.base_image, command, read_only=read_only, writable=writable, say=say
+            )
+
+        return await stage_in_container(spec, target, log, run)
 
     async def _environment(self, wanted: Requirements, log: Path) -> tuple[Path, str | None]:
         """The interpreter to run, and the image it is in (Docker runtime) or None (a venv)."""

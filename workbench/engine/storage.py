@@ -6,8 +6,10 @@
 
 which is Azure's /var/azureml-app: a container mounts <staged> there as it is.
 
-Files are hard-linked where the file system allows, copied otherwise, never symlinked (MLflow
-refuses symlinked model paths, reference 1.16). Staging writes into a fresh folder and swaps it
+With processes, files are hard-linked where the file system allows, copied otherwise, never
+symlinked (MLflow refuses symlinked model paths, reference 1.16). With containers, the storage
+initializer is a container of its own that copies from read-only mounts of the sources, as
+Azure's does before the inference server starts. Staging writes into a fresh folder and swaps it
 in, so a failure never leaves a half-staged deployment. Every step goes to the deployment's
 `storage-initializer` log.
 
@@ -18,10 +20,11 @@ and files gone from the source are removed.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,57 +64,137 @@ class _Log:
         self._file.flush()
 
 
+@dataclass(frozen=True)
+class Copy:
+    """One thing the storage initializer stages: the model or the code."""
+
+    what: str
+    label: str
+    source: Path
+    destination: str
+    """Relative to the staged folder (Azure's /var/azureml-app)."""
+
+
+def plan(deployment: DeploymentSpec, target: Path) -> tuple[list[Copy], Staged]:
+    """What to copy where, and where the instances will find it once staged under `target`."""
+    copies: list[Copy] = []
+    model_dir: Path | None = None
+    if deployment.model is not None:
+        model = deployment.model
+        place = f"azureml-models/{model.name}/{model.version}"
+        model_dir = target / place
+        copies.append(
+            Copy("model", f"{model.name}:{model.version}", model.path, f"{place}/{model.path.name}")
+        )
+    code = deployment.code_configuration
+    if code is None:
+        return copies, Staged(model_dir, target, "")
+    copies.append(Copy("code", str(code.code), code.code, code.code.name))
+    script = Path(code.scoring_script)
+    return copies, Staged(model_dir, target / code.code.name / script.parent, script.name)
+
+
 def stage(deployment: DeploymentSpec, target: Path, log: Path) -> Staged:
+    """Stage on this machine, with hard links (the process runtime)."""
+    copies, staged = plan(deployment, target)
     with _Log(log) as say:
         start = time.perf_counter()
-        fresh = target.with_name(target.name + ".staging")
-        shutil.rmtree(fresh, ignore_errors=True)
-        fresh.mkdir(parents=True)
-        model_dir: Path | None = None
+        fresh = _fresh(target)
         try:
-            if deployment.model is not None:
-                model = deployment.model
-                model_dir = target / "azureml-models" / model.name / model.version
-                say(f"Staging model {model.name}:{model.version} from {model.path}")
-                destination = fresh / "azureml-models" / model.name / model.version
-                destination.mkdir(parents=True)
-                files, size = _link_tree(model.path, destination / model.path.name)
-                say(f"Model staged: {files} file(s), {_megabytes(size)}")
-            code = deployment.code_configuration
-            if code is None:
-                app_root, entry = target, ""
-            else:
-                say(f"Staging code from {code.code}")
-                files, size = _link_tree(code.code, fresh / code.code.name)
-                say(f"Code staged: {files} file(s), {_megabytes(size)}")
-                script = Path(code.scoring_script)
-                app_root = target / code.code.name / script.parent
-                entry = script.name
+            for copy in copies:
+                say(f"Staging {copy.what} {copy.label} from {copy.source}")
+                files, size = _link_tree(copy.source, fresh / copy.destination)
+                say(f"{copy.what.capitalize()} staged: {files} file(s), {_megabytes(size)}")
         except OSError as exc:
             shutil.rmtree(fresh, ignore_errors=True)
             say(f"Failed: {exc.strerror or exc}: {exc.filename}")
             raise StagingError(f"storage initializer failed: {exc.strerror or exc}: {exc.filename}") from exc
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(fresh, target)
+        _swap(fresh, target)
         say(f"Done in {(time.perf_counter() - start) * 1000:.0f} ms")
-    return Staged(model_dir, app_root, entry)
+    return staged
+
+
+RunContainer = Callable[[list[str], dict[str, str], dict[str, str], Callable[[str], None]], Awaitable[int]]
+"""Runs a command in a container with read-only and writable mounts (host -> inside), every
+line of output to the callback; its exit code."""
+
+
+async def stage_in_container(
+    deployment: DeploymentSpec, target: Path, log: Path, run: RunContainer
+) -> Staged:
+    """Stage in a container of its own before the inference server starts, as Azure's storage
+    initializer does: the sources mounted read-only, copied into the staged folder."""
+    copies, staged = plan(deployment, target)
+    items = [
+        {"what": c.what, "label": c.label, "source": f"/mnt/source/{i}", "destination": c.destination}
+        for i, c in enumerate(copies)
+    ]
+    fresh = _fresh(target)
+    with _Log(log) as say:
+        start = time.perf_counter()
+        read_only = {str(c.source.resolve()): f"/mnt/source/{i}" for i, c in enumerate(copies)}
+        try:
+            code = await run(
+                ["python3", "-c", STAGE_PROGRAM, json.dumps(items)], read_only, {str(fresh): APP}, say
+            )
+        except StartupError as exc:
+            shutil.rmtree(fresh, ignore_errors=True)
+            say(f"Failed: {exc}")
+            raise StagingError(f"storage initializer failed: {exc}") from exc
+        if code != 0:
+            shutil.rmtree(fresh, ignore_errors=True)
+            say(f"Failed: the storage initializer exited with code {code}")
+            raise StagingError(f"storage initializer failed (exit code {code}); see its log: {log}")
+        _swap(fresh, target)
+        say(f"Done in {(time.perf_counter() - start) * 1000:.0f} ms")
+    return staged
+
+
+APP = "/var/azureml-app"
+STAGE_PROGRAM = """
+import json, os, shutil, sys
+for item in json.loads(sys.argv[1]):
+    source, destination = item["source"], os.path.join("/var/azureml-app", item["destination"])
+    print(f"Staging {item['what']} {item['label']}", flush=True)
+    files = size = 0
+    if os.path.isfile(source):
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        shutil.copy2(source, destination)
+        files, size = 1, os.path.getsize(source)
+    else:
+        for folder, subfolders, names in os.walk(source):
+            subfolders[:] = [d for d in subfolders if d not in ("__pycache__", ".git")]
+            inside = os.path.join(destination, os.path.relpath(folder, source))
+            os.makedirs(inside, exist_ok=True)
+            for name in names:
+                shutil.copy2(os.path.join(folder, name), os.path.join(inside, name))
+                files, size = files + 1, size + os.path.getsize(os.path.join(folder, name))
+    print(f"{item['what'].capitalize()} staged: {files} file(s), {size / 1e6:.2f} MB", flush=True)
+"""
+"""The storage initializer's program inside its container: only the standard library."""
+
+
+def _fresh(target: Path) -> Path:
+    fresh = target.with_name(target.name + ".staging")
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir(parents=True)
+    return fresh
+
+
+def _swap(fresh: Path, target: Path) -> None:
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(fresh, target)
 
 
 def refresh(deployment: DeploymentSpec, target: Path, log: Path) -> int:
     """Bring the model and code staged under `target` in line with their sources; the number of
     files that changed, appeared or went away."""
-    pairs = []
-    if deployment.model is not None:
-        model = deployment.model
-        pairs.append((model.path, target / "azureml-models" / model.name / model.version / model.path.name))
-    if deployment.code_configuration is not None:
-        code = deployment.code_configuration.code
-        pairs.append((code, target / code.name))
+    copies, _ = plan(deployment, target)
     changed = 0
     with _Log(log) as say:
         try:
-            for source, destination in pairs:
-                changed += _sync(source, destination)
+            for copy in copies:
+                changed += _sync(copy.source, target / copy.destination)
         except OSError as exc:
             say(f"Refresh failed: {exc.strerror or exc}: {exc.filename}")
             raise StagingError(f"refresh failed: {exc.strerror or exc}: {exc.filename}") from exc

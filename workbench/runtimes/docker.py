@@ -157,6 +157,57 @@ class DockerRuntime:
 
         await asyncio.to_thread(build)
 
+    # -- one-off containers ----------------------------------------------------------------------
+
+    async def run_to_completion(
+        self,
+        name: str,
+        image: str,
+        command: list[str],
+        *,
+        read_only: Mapping[str, str],
+        writable: Mapping[str, str],
+        say: Callable[[str], None],
+    ) -> int:
+        """A container that does one job (the storage initializer): no network, no privileges, as
+        this machine's user (what it writes stays the user's), its output line by line to `say`;
+        its exit code. It is removed when done."""
+
+        def run() -> int:
+            self._remove(name)
+            volumes = {host: {"bind": inside, "mode": "ro"} for host, inside in read_only.items()}
+            volumes.update({host: {"bind": inside, "mode": "rw"} for host, inside in writable.items()})
+            try:
+                container = self.client.containers.run(
+                    image,
+                    command,
+                    name=_container_name(name),
+                    detach=True,
+                    volumes=volumes,
+                    user=f"{os.getuid()}:{os.getgid()}",
+                    cap_drop=["ALL"],
+                    security_opt=["no-new-privileges"],
+                    network_disabled=True,
+                    labels={PROJECT_LABEL: str(self.project), INSTANCE_LABEL: name},
+                )
+            except docker.errors.DockerException as exc:
+                raise StartupError(f"cannot start {name}: {exc}") from exc
+            try:
+                pending = b""
+                for chunk in container.logs(stream=True, follow=True):
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        say(line.decode(errors="replace"))
+                if pending:
+                    say(pending.decode(errors="replace"))
+                return int(container.wait()["StatusCode"])
+            finally:
+                with contextlib.suppress(docker.errors.DockerException):
+                    container.remove(force=True)
+
+        return await asyncio.to_thread(run)
+
     # -- instances -------------------------------------------------------------------------------
 
     async def start(self, spec: InstanceSpec) -> RunningInstance:

@@ -309,3 +309,51 @@ def test_each_deployment_runs_on_the_runtime_workbench_yaml_gives_it(
         assert blue.startswith(str(folder))  # a process, in the staged folder on the host
         assert green == "/var/azureml-app/code"  # a container, where Azure puts the code
         assert [c.name for c in containers_of(client, folder)] == ["workbench-tests.green.0"]
+
+
+def test_a_deployment_can_run_on_the_real_azmlinfsrv(client: docker.DockerClient, tmp_path: Path) -> None:
+    """`server: azmlinfsrv`: green runs Microsoft's server in its container and answers as blue
+    (the workbench server) does; a code edit restarts it (azmlinfsrv has no in-place reload)."""
+    folder = copy_project(QUICKSTART, tmp_path / "quickstart")
+    (folder / "workbench.yaml").write_text(
+        "runtime: docker\nendpoints:\n  quickstart:\n    deployments:\n      green: {server: azmlinfsrv}\n"
+    )
+    request = (folder / "sample-request.json").read_bytes()
+    with engine(folder, tmp_path) as running:
+        succeeded(running, 900)
+        containers = {c.name: c for c in containers_of(client, folder)}
+        assert (
+            containers["workbench-quickstart.green.0"].attrs["Config"]["Cmd"][0] == "/opt/venv/bin/azmlinfsrv"
+        )
+        with EngineClient.for_folder(folder) as control:
+            green = control.invoke("quickstart", request, "green")
+            assert green.status == 200, green.body
+            model = joblib.load(folder / "model-2" / "model" / "sklearn_regression_model.pkl")
+            expected = model.predict(numpy.array(json.loads(request)["data"])).tolist()
+            assert json.loads(green.body) == pytest.approx(expected)
+            score = folder / "onlinescoring" / "score.py"
+            save_like_an_editor(
+                score, score.read_text().replace("return result.tolist()", "return {'edited': 1}")
+            )
+            deadline = time.monotonic() + 120
+            while json.loads(control.invoke("quickstart", request, "green").body) != {"edited": 1}:
+                assert time.monotonic() < deadline, running.output()[-2000:]
+                time.sleep(0.5)
+        assert "azmlinfsrv has no in-place reload" in running.output()
+
+
+def test_azmlinfsrv_is_refused_outside_a_container(tmp_path: Path) -> None:
+    folder = folder_with(
+        tmp_path,
+        {"score.py": "def init():\n    pass\n\n\ndef run(data):\n    return data\n"},
+        {"blue": deployment_yaml("blue", "score.py")},
+    )
+    (folder / "workbench.yaml").write_text(
+        "endpoints:\n  tests:\n    deployments:\n      blue: {server: azmlinfsrv}\n"
+    )
+    with engine(folder, tmp_path) as running:
+        (endpoint,) = running.wait_settled(120)
+        reason = endpoint.deployments[0].reason or ""
+        assert endpoint.deployments[0].provisioning_state is ProvisioningState.FAILED
+        assert "listens on every network interface" in reason
+        assert "runtime: docker" in reason

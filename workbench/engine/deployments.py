@@ -32,6 +32,9 @@ from workbench.spec.skus import find_sku
 from workbench.state import DeploymentState, InstancePhase, ProvisioningState
 from workbench.telemetry.gpu import gpus, missing_gpu
 
+AZMLINFSRV = "azureml-inference-server-http>=1.5"
+"""For `server: azmlinfsrv` in workbench.yaml."""
+
 
 class DeploymentRunner:
     def __init__(self, ctx: Context, endpoint: str, spec: DeploymentSpec, state: DeploymentState) -> None:
@@ -122,13 +125,30 @@ class DeploymentRunner:
             f"model and code staged again in {(time.perf_counter() - started) * 1000:.0f} ms "
             f"({changed} file(s) changed); reloading {len(self.instances)} instance(s)",
         )
+        if self._local.server == "azmlinfsrv":  # no in-place reload there: a rolling restart
+            for instance in list(self.instances):
+                await instance.restart(f"azmlinfsrv has no in-place reload; {cause}")
+                await _first_done(instance.ready.wait(), _until_failed(instance))
+            return
         await asyncio.gather(*(i.reload(cause, self._admin_token) for i in list(self.instances)))
+
+    def _with_azmlinfsrv(self, wanted: Requirements) -> Requirements:
+        """`server: azmlinfsrv`: the real server in the environment; it listens on every interface
+        (fixed in azmlinfsrv), so only in a container, whose port is published on 127.0.0.1 alone."""
+        if self.images is None:
+            raise StartupError(
+                f"{self.subject}: server: azmlinfsrv listens on every network interface (0.0.0.0, fixed "
+                "in azmlinfsrv), so the workbench runs it only in the Docker runtime (runtime: docker)"
+            )
+        return dataclasses.replace(wanted, packages=(*wanted.packages, AZMLINFSRV))
 
     async def debug(self, instance_id: str, *, wait: bool) -> dict[str, Any]:
         """Run one instance under the debugger and write VS Code's attach configuration for it:
         where debugpy listens and how the code folder maps to where the instance runs it."""
         instance = self.instance(instance_id)
         code = self.spec.code_configuration
+        if self._local.server == "azmlinfsrv":
+            raise EngineError(f"{self.subject} runs azmlinfsrv: `workbench debug` needs the workbench server")
         if code is None:
             raise EngineError(f"{self.subject} has no code_configuration: there is no Python code to debug")
         debugging = await instance.debug(wait=wait)
@@ -169,6 +189,8 @@ class DeploymentRunner:
         logs = self.ctx.files.logs(self.endpoint, self.name)
         try:
             wanted = requirements(spec.environment)
+            if self._local.server == "azmlinfsrv":
+                wanted = self._with_azmlinfsrv(wanted)
             for warning in wanted.warnings:
                 self.ctx.store.publish("build", self.subject, f"warning: {warning}")
             python, image = await self._environment(wanted, logs / "build.log")
@@ -336,6 +358,7 @@ class DeploymentRunner:
             gpus=assign(self._gpus, serial, self._gpus_available) if self._gpus else None,
             outside_network=spec.egress_public_network_access != "disabled",
             custom_port=config.scoring_route.port if config else None,
+            server=self._local.server,
         )
 
     @property

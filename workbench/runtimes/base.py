@@ -44,6 +44,8 @@ class InstanceSpec:
     """False for `egress_public_network_access: disabled`: reachable, but reaching nothing."""
     custom_port: int | None = None
     """A custom container (BYOC): its image runs as it is, serving on this port."""
+    server: str = "workbench"
+    """The inference server to run: the workbench's, or `azmlinfsrv` (Docker runtime)."""
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from workbench.runtimes.base import GpuAssignment, InstanceSpec, Placement, Runn
 APP = "/var/azureml-app"
 SERVER_CODE = "/opt/workbench"
 PYTHON = "/opt/venv/bin/python"
+AZMLINFSRV = "/opt/venv/bin/azmlinfsrv"
 SERVER_PORT = 5001
 PROJECT_LABEL = "workbench.project"
 INSTANCE_LABEL = "workbench.instance"
@@ -225,6 +226,9 @@ class DockerRuntime:
         inner_port = spec.custom_port or SERVER_PORT
         environment = _environment(spec)
         command = [PYTHON, "-m", "workbench.server", "--port", str(SERVER_PORT), *spec.server_arguments]
+        if spec.server == "azmlinfsrv":
+            entry = f"{environment.get('AML_APP_ROOT', APP)}/{environment.get('AZUREML_ENTRY_SCRIPT', '')}"
+            command = [AZMLINFSRV, "--entry_script", entry, "--port", str(SERVER_PORT)]
         try:
             container = self.client.containers.run(
                 spec.image,

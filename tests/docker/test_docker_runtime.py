@@ -25,6 +25,7 @@ from workbench.telemetry.gpu import missing_gpu
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
 PROJECT_LABEL = "workbench.project"
+INSTANCE_LABEL = "workbench.instance"
 
 
 @pytest.fixture
@@ -211,8 +212,8 @@ def test_a_deployment_without_outside_network_answers_but_reaches_nothing(
         with EngineClient.for_folder(folder) as control:
             answer = control.invoke("tests", b"{}")
         assert (answer.status, json.loads(answer.body)) == (200, {"ok": True})
-        containers = {c.name: c for c in containers_of(client, folder)}
-        instance, door = containers["workbench-tests.blue.0"], containers["workbench-tests.blue.0.door"]
+        containers = {c.labels[INSTANCE_LABEL]: c for c in containers_of(client, folder)}
+        instance, door = containers["tests.blue.0"], containers["tests.blue.0.door"]
         (network_name,) = instance.attrs["NetworkSettings"]["Networks"]
         assert client.networks.get(network_name).attrs["Internal"] is True
         assert instance.attrs["HostConfig"]["PortBindings"] in (None, {})
@@ -308,7 +309,7 @@ def test_each_deployment_runs_on_the_runtime_workbench_yaml_gives_it(
         assert endpoint.deployment("blue").instances[0].pid is not None  # type: ignore[union-attr]
         assert blue.startswith(str(folder))  # a process, in the staged folder on the host
         assert green == "/var/azureml-app/code"  # a container, where Azure puts the code
-        assert [c.name for c in containers_of(client, folder)] == ["workbench-tests.green.0"]
+        assert [c.labels[INSTANCE_LABEL] for c in containers_of(client, folder)] == ["tests.green.0"]
 
 
 def test_a_deployment_can_run_on_the_real_azmlinfsrv(client: docker.DockerClient, tmp_path: Path) -> None:
@@ -321,10 +322,8 @@ def test_a_deployment_can_run_on_the_real_azmlinfsrv(client: docker.DockerClient
     request = (folder / "sample-request.json").read_bytes()
     with engine(folder, tmp_path) as running:
         succeeded(running, 900)
-        containers = {c.name: c for c in containers_of(client, folder)}
-        assert (
-            containers["workbench-quickstart.green.0"].attrs["Config"]["Cmd"][0] == "/opt/venv/bin/azmlinfsrv"
-        )
+        containers = {c.labels[INSTANCE_LABEL]: c for c in containers_of(client, folder)}
+        assert containers["quickstart.green.0"].attrs["Config"]["Cmd"][0] == "/opt/venv/bin/azmlinfsrv"
         with EngineClient.for_folder(folder) as control:
             green = control.invoke("quickstart", request, "green")
             assert green.status == 200, green.body

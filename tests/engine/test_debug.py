@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.conftest import run_workbench
+from tests.conftest import require_docker, run_workbench
 from tests.dap import DapClient
 from tests.engine.harness import ENDPOINT, deployment_yaml, engine, folder_with
 from workbench.client import EngineClient
@@ -21,14 +22,22 @@ SCRIPT = 'def init():\n    pass\n\n\ndef run(data):\n    answer = {"echo": data}
 BREAKPOINT_LINE = 6
 
 
-def test_breakpoint_in_run_holds_a_routed_request_without_408_or_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "runtime", ["process", pytest.param("docker", marks=[pytest.mark.docker, pytest.mark.slow])]
+)
+@pytest.mark.timeout(600)
+def test_breakpoint_in_run_holds_a_routed_request_without_408_or_restart(
+    runtime: str, tmp_path: Path
+) -> None:
+    if runtime == "docker":
+        require_docker()
     folder = folder_with(
         tmp_path,
         {"score.py": SCRIPT},
         {"blue": deployment_yaml("blue", "score.py", extra="request_settings: {request_timeout_ms: 1000}\n")},
     )
     (folder / "endpoint.yml").write_text(ENDPOINT.format(name="tests") + "traffic: {blue: 100}\n")
-    with engine(folder, tmp_path) as running:
+    with engine(folder, tmp_path, runtime=runtime) as running:
         running.wait_settled(120)
         result = run_workbench("debug", "tests", "blue", "--json", "--project", str(folder))
         assert result.returncode == 0, result.stderr
@@ -37,6 +46,8 @@ def test_breakpoint_in_run_holds_a_routed_request_without_408_or_restart(tmp_pat
         assert configuration["connect"] == {"host": "127.0.0.1", "port": session["port"]}
         (mapping,) = configuration["pathMappings"]
         assert mapping["localRoot"] == str((folder / "code").resolve())
+        if runtime == "docker":
+            assert mapping["remoteRoot"] == "/var/azureml-app/code"  # where the container sees it
         launch = json.loads((folder / ".vscode" / "launch.json").read_text())
         assert configuration in launch["configurations"]
 

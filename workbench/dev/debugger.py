@@ -1,6 +1,6 @@
-"""debugpy for instances whose environment lacks it: the workbench's own copy, linked into a
-folder of its own that goes on the instance's PYTHONPATH (never the whole site-packages, whose
-other packages could shadow the user's)."""
+"""debugpy for instances whose environment lacks it: a copy of the workbench's own, in a folder
+of its own that goes on the instance's PYTHONPATH (never the whole site-packages, whose other
+packages could shadow the user's). A copy, not a link, so that a container can mount it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from workbench.errors import StartupError
 
 
 def provide_debugpy(folder: Path) -> Path:
-    """`folder`, holding debugpy (linked, or copied where links fail); the path to add."""
+    """`folder`, holding debugpy; the path to add."""
     target = folder / "debugpy"
     if target.exists():
         return folder
@@ -22,8 +22,8 @@ def provide_debugpy(folder: Path) -> Path:
         raise StartupError("debugpy is not installed with the workbench: pip install debugpy")
     source = Path(next(iter(spec.submodule_search_locations)))
     folder.mkdir(parents=True, exist_ok=True)
-    try:
-        os.symlink(source, target, target_is_directory=True)
-    except OSError:
-        shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+    fresh = folder / ".debugpy.copying"
+    shutil.rmtree(fresh, ignore_errors=True)
+    shutil.copytree(source, fresh, ignore=shutil.ignore_patterns("__pycache__"))
+    os.replace(fresh, target)
     return folder

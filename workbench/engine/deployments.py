@@ -152,9 +152,13 @@ class DeploymentRunner:
         if code is None:
             raise EngineError(f"{self.subject} has no code_configuration: there is no Python code to debug")
         debugging = await instance.debug(wait=wait)
-        remote = self.ctx.files.staged(self.endpoint, self.name) / f"g{self.generation}" / code.code.name
+        staged = self.ctx.files.staged(self.endpoint, self.name) / f"g{self.generation}"
+        seen = self.runtime.place(
+            staged, staged / code.code.name, None, self.ctx.files.server_code, Path("/")
+        )
+        # the code folder as the instance sees it: in a container, where Azure mounts it
         configuration = attach_configuration(
-            f"{self.endpoint}/{instance_id}", debugging.port, code.code.resolve(), remote
+            f"{self.endpoint}/{instance_id}", debugging.port, code.code.resolve(), Path(seen.app_root)
         )
         written = write_attach_configuration(self.ctx.files.project, configuration)
         self.ctx.store.publish(

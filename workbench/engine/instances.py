@@ -36,6 +36,7 @@ MAX_BOOT_FAILURES = 3
 READY_POLL_S = 0.1
 MAX_BACKOFF_S = 30.0
 LOG_TAIL_LINES = 20
+DEBUGGER_IN_CONTAINER = "/opt/workbench-debugger"
 RELOAD_TIMEOUT_S = 600.0
 """A reload runs the user's init(), which may load a large model."""
 
@@ -227,11 +228,14 @@ class InstanceRunner:
         """The server's debugger flags, and debugpy on its path in case the environment lacks it
         (the environment's own comes later on the path and is not used)."""
         debugger = provide_debugpy(self.ctx.files.debugger)
-        path = os.pathsep.join(filter(None, [spec.environment.get("PYTHONPATH"), str(debugger)]))
+        in_container = self.deployment.runtime.kind == "docker"
+        inside = DEBUGGER_IN_CONTAINER if in_container else str(debugger)
+        path = os.pathsep.join(filter(None, [spec.environment.get("PYTHONPATH"), inside]))
         return dataclasses.replace(
             spec,
             server_arguments=debugging.server_arguments(),
             environment={**spec.environment, "PYTHONPATH": path},
+            mounts={**spec.mounts, str(debugger): DEBUGGER_IN_CONTAINER} if in_container else spec.mounts,
         )
 
     async def _until_ready(self, exited: asyncio.Future[int]) -> bool:

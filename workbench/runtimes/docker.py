@@ -83,6 +83,7 @@ class DockerRuntime:
 
     def __init__(self, project: Path) -> None:
         self.project = project.resolve()
+        self._project_id = hashlib.sha256(str(self.project).encode()).hexdigest()[:8]
         self._client: docker.DockerClient | None = None
         self._containers: dict[str, Container] = {}
 
@@ -182,7 +183,7 @@ class DockerRuntime:
                 container = self.client.containers.run(
                     image,
                     command,
-                    name=_container_name(name),
+                    name=self._container_name(name),
                     detach=True,
                     volumes=volumes,
                     user=f"{os.getuid()}:{os.getgid()}",
@@ -233,7 +234,7 @@ class DockerRuntime:
             container = self.client.containers.run(
                 spec.image,
                 None if spec.custom_port else command,  # a custom image runs its own command
-                name=_container_name(spec.name),
+                name=self._container_name(spec.name),
                 detach=True,
                 environment=environment,
                 ports={}
@@ -262,7 +263,7 @@ class DockerRuntime:
 
     def _internal_network(self) -> Network:
         """The project's network without a route out; created once, removed with the project."""
-        name = "workbench-isolated-" + hashlib.sha256(str(self.project).encode()).hexdigest()[:12]
+        name = f"workbench-isolated-{self._project_id}"
         try:
             return self.client.networks.get(name)
         except docker.errors.NotFound:
@@ -273,8 +274,8 @@ class DockerRuntime:
         also joins the instance's internal one."""
         door = self.client.containers.create(
             spec.image,
-            ["python3", "-c", DOOR, _container_name(spec.name), str(port)],
-            name=_container_name(spec.name + DOOR_SUFFIX),
+            ["python3", "-c", DOOR, self._container_name(spec.name), str(port)],
+            name=self._container_name(spec.name + DOOR_SUFFIX),
             ports={f"{port}/tcp": ("127.0.0.1", spec.port)},
             labels={PROJECT_LABEL: str(self.project), INSTANCE_LABEL: spec.name + DOOR_SUFFIX},
             user=UNPRIVILEGED_USER,
@@ -345,9 +346,14 @@ class DockerRuntime:
 
         return await asyncio.to_thread(remove)
 
+    def _container_name(self, instance: str) -> str:
+        """Unique on this Docker engine: the project's hash, then the instance's name."""
+        safe = "".join(c if c.isalnum() or c in "_.-" else "-" for c in instance)
+        return f"workbench-{self._project_id}-{safe}"
+
     def _remove(self, name: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):
-            self.client.containers.get(_container_name(name)).remove(force=True)
+            self.client.containers.get(self._container_name(name)).remove(force=True)
 
 
 def _environment(spec: InstanceSpec) -> dict[str, str]:
@@ -365,10 +371,6 @@ def _environment(spec: InstanceSpec) -> dict[str, str]:
         "PYTHONPATH": ":".join([SERVER_CODE, *extra]),
         "WORKBENCH_SERVER_HOST": "0.0.0.0",  # inside the container; published on 127.0.0.1 only
     }
-
-
-def _container_name(instance: str) -> str:
-    return "workbench-" + "".join(c if c.isalnum() or c in "_.-" else "-" for c in instance)
 
 
 def _labels(labels: Mapping[str, str]) -> dict[str, str]:

@@ -8,7 +8,7 @@ what runs at capacity) runs in a headless engine; the dashboard attaches to it i
 1. Throughput: wrk (16 connections) through the router, headless and with the dashboard attached,
    interleaved, `rounds` times each. Target (issue 7): attached within 10% of headless.
 2. Key latency: while a paced load of 500 requests/s runs for `load-seconds`, '?' is pressed
-   over and over and timed until the help screen is on screen (capture-pane polling, ~5 ms
+   over and over and timed until the help screen is on screen (capture-pane polling every 10 ms
    resolution); the same with no load is the reference. Target: answered within 100 ms.
 """
 
@@ -79,7 +79,7 @@ def key_latencies(terminal: Terminal, until: float, pause_s: float = 0.3) -> lis
     while time.monotonic() < until:
         sent = time.perf_counter()
         terminal.press("?")
-        terminal.wait_for(HELP_TEXT, timeout=10, poll_s=0.002)
+        terminal.wait_for(HELP_TEXT, timeout=10, poll_s=0.01)
         timings.append((time.perf_counter() - sent) * 1000)
         terminal.press("Escape")
         terminal.wait_for_gone(HELP_TEXT)

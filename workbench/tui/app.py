@@ -7,6 +7,7 @@ holds the data plane: closing or crashing it leaves every request that was in fl
 
 from __future__ import annotations
 
+import gc
 import re
 import time
 from collections.abc import Awaitable
@@ -100,6 +101,7 @@ class WorkbenchApp(App[str]):
         ]
         self.install_screen(HelpScreen(sections), "help")  # built once: '?' shows it at once
         self.query_one(EndpointTree).focus()
+        gc.freeze()  # what start-up built is never garbage: full collections stay short
         self.set_interval(STATUS_S, self.refresh_status)
         self.set_interval(METRICS_S, self.refresh_metrics)
         self.refresh_status()

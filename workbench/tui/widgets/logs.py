@@ -6,6 +6,7 @@ still arrive and are kept; following again shows them.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 from textual import work
@@ -21,8 +22,11 @@ from workbench.tui.widgets.endpoint_tree import Selection
 CONTAINERS = ("inference-server", "storage-initializer", "build", "router")
 MAX_LINES = 5000
 FLUSH_S = 0.1
-"""New lines are drawn in batches at this interval: a burst of logs costs a few frames, not one
-redraw per line."""
+BUSY_FLUSH_S = 0.5
+BUSY_LINES = 20
+"""New lines are drawn in batches: every FLUSH_S while a log is quiet, at most every BUSY_FLUSH_S
+while more than BUSY_LINES arrive between two draws (a router log at hundreds of requests a
+second), so that drawing never crowds out the keys."""
 
 
 class LogPanel(Vertical):
@@ -41,6 +45,7 @@ class LogPanel(Vertical):
         self.query_text = ""
         self.lines: deque[str] = deque(maxlen=MAX_LINES)
         self._pending: list[str] = []
+        self._flushed_at = 0.0
         self._target: tuple[str, str, str, str] | str | None = "nothing yet"
 
     def compose(self) -> ComposeResult:
@@ -59,9 +64,13 @@ class LogPanel(Vertical):
         self.query_one(Tabs).active = CONTAINERS[index]
 
     def _flush(self) -> None:
-        if self._pending and not self.paused:
-            batch, self._pending = self._pending, []
-            self.query_one(Log).write_lines(batch[-MAX_LINES:])
+        if not self._pending or self.paused:
+            return
+        now = time.monotonic()
+        if len(self._pending) > BUSY_LINES and now - self._flushed_at < BUSY_FLUSH_S:
+            return
+        batch, self._pending, self._flushed_at = self._pending, [], now
+        self.query_one(Log).write_lines(batch[-MAX_LINES:])
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         event.stop()

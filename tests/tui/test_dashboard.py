@@ -175,8 +175,10 @@ def test_failures_pop_up_with_the_file_and_line(tmp_path: Path) -> None:
     with engine(folder, tmp_path) as started:
 
         async def scenario(pilot: Pilot[Any], app: WorkbenchApp) -> None:
-            await until(pilot, lambda: "Failed" in toasts(app), "the failed deployment", timeout=60)
-            assert f"at {folder}/.workbench/staged/tests/red/g1/code/bad.py:2" in toasts(app)
+            where = f"at {folder}/.workbench/staged/tests/red/g1/code/bad.py:2"
+            await until(
+                pilot, lambda: where in toasts(app), "the failed deployment's file and line", timeout=60
+            )
             await until(pilot, lambda: any("blue-0  Ready" in label for label in tree_labels(app)), "blue")
             (folder / "code" / "score.py").write_text("def init():\n    pass\n\ndef run(data)\n")
             await until(pilot, lambda: "reload failed" in toasts(app), "the failed reload")

@@ -7,6 +7,7 @@ holds the data plane: closing or crashing it leaves every request that was in fl
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import re
 import time
@@ -17,6 +18,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.widgets import Footer, Header, Log, TabbedContent, TabPane, Tree
 
@@ -129,8 +131,9 @@ class WorkbenchApp(App[str]):
             self._engine_lost(str(exc))
             return
         self.endpoints = endpoints
-        self.query_one(EndpointTree).show(endpoints)
-        self._selection_changed()
+        with contextlib.suppress(NoMatches):  # the answer came as the app was closing
+            self.query_one(EndpointTree).show(endpoints)
+            self._selection_changed()
 
     @work(exclusive=True, group="metrics")
     async def refresh_metrics(self) -> None:
@@ -143,14 +146,19 @@ class WorkbenchApp(App[str]):
             telemetry = await self.source.telemetry() if tab == "metrics" else {}
         except WorkbenchError:
             return  # the status poll reports a lost engine
-        if tab == "metrics":
-            await self.query_one(MetricsPanel).show(endpoint, metrics, telemetry)
-        else:
-            self.query_one(MirrorPanel).show(metrics.get("mirror") or {})
+        with contextlib.suppress(NoMatches):  # the answer came as the app was closing
+            if tab == "metrics":
+                await self.query_one(MetricsPanel).show(endpoint, metrics, telemetry)
+            else:
+                self.query_one(MirrorPanel).show(metrics.get("mirror") or {})
 
     @work(group="events")
     async def follow_events(self) -> None:
         log = self.query_one("#event-log", Log)
+        with contextlib.suppress(NoMatches):  # events that came as the app was closing
+            await self._show_events(log)
+
+    async def _show_events(self, log: Log) -> None:
         try:
             async for event in self.source.events():
                 log.write_line(event.line())

@@ -3,6 +3,7 @@ status, the deployment that served it, latency, headers and body; with a history
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import Button, DataTable, Select, Static, TextArea
 
 from workbench.client import Invocation
@@ -101,6 +103,10 @@ class InvokePanel(VerticalScroll):
 
     @work(exclusive=True, group="invoke")
     async def _send(self, endpoint: str, body: bytes, deployment: str | None) -> None:
+        with contextlib.suppress(NoMatches):  # the answer came as the app was closing
+            await self._send_and_show(endpoint, body, deployment)
+
+    async def _send_and_show(self, endpoint: str, body: bytes, deployment: str | None) -> None:
         try:
             answer = await self.source.invoke(endpoint, body, deployment)
         except WorkbenchError as exc:

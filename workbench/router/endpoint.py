@@ -149,7 +149,10 @@ class EndpointRouter:
         assert call.response is not None
         deployment = call.route.deployment if call.route else None
         if deployment is not None:
-            self.figures.setdefault(deployment, DeploymentFigures()).add(call.response.status, latency_ms)
+            figures = self.figures.get(deployment)
+            if figures is None:  # not setdefault: it would build a DeploymentFigures every call
+                figures = self.figures[deployment] = DeploymentFigures()
+            figures.add(call.response.status, latency_ms)
         self._access_log.write(
             {
                 "request_id": call.request_id,
@@ -169,7 +172,9 @@ class EndpointRouter:
         )
 
     def record_mirror(self, deployment: str, status: int | None) -> None:
-        figures = self.figures.setdefault(deployment, DeploymentFigures())
+        figures = self.figures.get(deployment)
+        if figures is None:
+            figures = self.figures[deployment] = DeploymentFigures()
         figures.mirrored += 1
         figures.mirror_statuses[status or 0] += 1
 

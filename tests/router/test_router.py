@@ -246,7 +246,8 @@ def test_bad_input_on_the_scoring_port_leaves_the_router_serving(project: tuple[
             with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
                 sock.sendall(garbage)
                 sock.shutdown(socket.SHUT_WR)
-                assert sock.recv(1024)[:12] in (b"", b"HTTP/1.1 400")
+                # a 400 (HTTP/1.0 when not even the request line parsed) or a closed connection
+                assert sock.recv(1024)[:12] in (b"", b"HTTP/1.1 400", b"HTTP/1.0 400")
         with socket.create_connection(("127.0.0.1", port), timeout=5) as slow:
             slow.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npart")
             assert httpx.post(uri, content=b"{}", headers=headers).status_code == 200

@@ -9,9 +9,9 @@ from typing import Any
 
 import workbench
 from workbench.errors import WorkbenchError
-from workbench.spec.deployment import DeploymentSpec
+from workbench.spec.deployment import AZURE_APP_ROOT, DeploymentSpec
 
-APP = "/var/azureml-app"
+APP = AZURE_APP_ROOT
 TEMPLATE_NAME = "devcontainer.json"
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.errors import StartupError
-from workbench.spec.deployment import DeploymentSpec
+from workbench.spec.deployment import AZURE_APP_ROOT, DeploymentSpec
 
 IGNORED_FOLDERS = ("__pycache__", ".git")
 
@@ -134,9 +134,8 @@ async def stage_in_container(
         start = time.perf_counter()
         read_only = {str(c.source.resolve()): f"/mnt/source/{i}" for i, c in enumerate(copies)}
         try:
-            code = await run(
-                ["python3", "-c", STAGE_PROGRAM, json.dumps(items)], read_only, {str(fresh): APP}, say
-            )
+            command = ["python3", "-c", STAGE_PROGRAM, json.dumps(items), AZURE_APP_ROOT]
+            code = await run(command, read_only, {str(fresh): AZURE_APP_ROOT}, say)
         except StartupError as exc:
             shutil.rmtree(fresh, ignore_errors=True)
             say(f"Failed: {exc}")
@@ -150,11 +149,10 @@ async def stage_in_container(
     return staged
 
 
-APP = "/var/azureml-app"
 STAGE_PROGRAM = """
 import json, os, shutil, sys
 for item in json.loads(sys.argv[1]):
-    source, destination = item["source"], os.path.join("/var/azureml-app", item["destination"])
+    source, destination = item["source"], os.path.join(sys.argv[2], item["destination"])
     print(f"Staging {item['what']} {item['label']}", flush=True)
     files = size = 0
     if os.path.isfile(source):

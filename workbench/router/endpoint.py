@@ -11,6 +11,7 @@ import socket
 import statistics
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ class Timeline:
     """Requests, p50 and p99 per second over the last TIMELINE_SECONDS, for the dashboard's
     sparklines. A second is summarised when the next one starts, so recording stays O(1)."""
 
-    def __init__(self, clock: Any = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._second = int(clock())
         self._latencies: list[float] = []

@@ -37,8 +37,9 @@ from docker.models.networks import Network
 
 from workbench.errors import StartupError
 from workbench.runtimes.base import GpuAssignment, InstanceSpec, Placement, RunningInstance
+from workbench.spec.deployment import AZURE_APP_ROOT
 
-APP = "/var/azureml-app"
+APP = AZURE_APP_ROOT
 SERVER_CODE = "/opt/workbench"
 PYTHON = "/opt/venv/bin/python"
 AZMLINFSRV = "/opt/venv/bin/azmlinfsrv"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import time
@@ -226,3 +227,23 @@ def test_event_stream_and_log_follow(tmp_path: Path) -> None:
             followed = next(line for line in lines if "POST /score" in line)
             assert " 200 " in followed
             lines.close()  # type: ignore[attr-defined]
+
+
+def test_up_detach_returns_once_serving_and_down_stops_it(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"score.py": ECHO}, {"blue": deployment_yaml("blue", "score.py")})
+    result = run_workbench("up", "--detach", str(folder), timeout=120)
+    connection = folder / ".workbench" / "connection.json"
+    try:
+        assert result.returncode == 0, result.stderr
+        assert "tests/blue: Succeeded (1/1 ready)" in result.stdout
+        assert re.search(r"endpoint tests ready at http://127\.0\.0\.1:\d+/score", result.stdout)
+        assert "`workbench down --project" in result.stderr
+        engine_pid = int(json.loads(connection.read_text())["pid"])
+        with EngineClient.for_folder(folder) as client:  # still serving after the command returned
+            (endpoint,) = client.status()
+            assert endpoint.deployments[0].instances[0].state is InstancePhase.READY
+    finally:
+        stopped = run_workbench("down", "--project", str(folder), timeout=60)
+    assert stopped.returncode == 0, stopped.stderr
+    assert not connection.exists()
+    assert not psutil.pid_exists(engine_pid) or psutil.Process(engine_pid).status() == psutil.STATUS_ZOMBIE

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -97,6 +98,25 @@ def test_traffic_splits_90_10_and_the_header_pins(project: tuple[Path, RunningEn
         pinned = client.post(uri, content=b"{}", headers={"azureml-model-deployment": "green"})
     assert 140 < served["green"] < 260  # 10% of 2000 = 200, sd about 13
     assert pinned.json() == {"deployment": "green"}
+
+
+def test_request_ids_are_the_routers_once_and_the_clients_sanitised(
+    project: tuple[Path, RunningEngine],
+) -> None:
+    """Reference 4.5: x-request-id is always the service's GUID, even when the client sends one;
+    x-ms-client-request-id keeps alphanumerics, '-' and '_', at most 40 characters."""
+    root, _ = project
+    uri, keys = endpoint_info(root, "front")
+    sent = {**auth(keys["primaryKey"]), "x-request-id": "mine", "x-ms-client-request-id": "a b!c" + "x" * 50}
+    first = httpx.post(uri, content=b"{}", headers=sent)
+    second = httpx.post(uri, content=b"{}", headers=sent)
+    for answer in (first, second):
+        assert answer.status_code == 200
+        (request_id,) = answer.headers.get_list("x-request-id")
+        assert uuid.UUID(request_id).version == 4
+        assert answer.headers.get_list("x-ms-client-request-id") == ["abc" + "x" * 37]
+        assert len(answer.headers.get_list("azureml-model-deployment")) == 1
+    assert first.headers["x-request-id"] != second.headers["x-request-id"]
 
 
 def test_a_deployment_without_ready_instance_says_its_state(project: tuple[Path, RunningEngine]) -> None:

@@ -7,7 +7,6 @@ validate` stays light.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
@@ -104,12 +103,13 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def _run_headless(project: Any, runtime: str | None) -> int:
+    from workbench.engine import eventloop
     from workbench.engine.engine import Engine
 
     def show(event: Event) -> None:
         print(event.line(), flush=True)
 
-    asyncio.run(Engine(project, runtime=runtime).run(on_event=show))
+    eventloop.run(Engine(project, runtime=runtime).run(on_event=show))
     return 0
 
 

@@ -21,6 +21,7 @@ import psutil
 from aiohttp import web
 
 from workbench.dev.watch import Watcher
+from workbench.engine import eventloop
 from workbench.engine.api import ControlApi
 from workbench.engine.context import Context
 from workbench.engine.environments import EnvironmentBuilder
@@ -110,7 +111,9 @@ class Engine:
             watcher: Watcher | None = None
             try:
                 watcher = self._watch(loop, supervisor, routing)
-                self.store.publish("engine", "engine", f"control API on 127.0.0.1:{port}")
+                self.store.publish(
+                    "engine", "engine", f"control API on 127.0.0.1:{port} ({eventloop.name()} event loop)"
+                )
                 await self._apply(self.project, supervisor, routing)
                 await self._stop.wait()
             finally:

@@ -18,10 +18,15 @@ class AccessLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: TextIO = path.open("a")
         self._flush_pending = False
+        self._encode = json.JSONEncoder(check_circular=False).encode  # records are flat
+        self._second = -1
+        self._time = ""
 
     def write(self, record: dict[str, Any]) -> None:
-        record = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **record}
-        self._file.write(json.dumps(record) + "\n")
+        second = int(time.time())
+        if second != self._second:
+            self._second, self._time = second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+        self._file.write(self._encode({"time": self._time, **record}) + "\n")
         if not self._flush_pending:
             self._flush_pending = True
             asyncio.get_running_loop().call_later(self.FLUSH_S, self._flush)

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from workbench.router.accesslog import AccessLog
 from workbench.router.credentials import EndpointKeys, TokenSigner
+from workbench.router.front import FrontServer
 from workbench.router.pipeline import Call, Pipeline
 from workbench.router.table import RouteTable
 
+MAX_BODY_BYTES = 1024**3
 LATENCY_WINDOW = 2000
 TIMELINE_SECONDS = 300
 
@@ -111,7 +111,7 @@ class EndpointRouter:
         self.figures: dict[str, DeploymentFigures] = {}
         self.pipeline = Pipeline(self, rng)
         self._access_log = AccessLog(access_log)
-        self._runner: web.AppRunner | None = None
+        self._front = FrontServer(self.pipeline.handle, MAX_BODY_BYTES)
         self.port = 0
 
     @property
@@ -120,21 +120,16 @@ class EndpointRouter:
 
     async def start(self, port: int) -> None:
         """Listen on 127.0.0.1:`port` (0 for any free port)."""
-        app = web.Application(client_max_size=1024**3)
-        app.router.add_route("*", "/{tail:.*}", self.pipeline.handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
-        await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
         sock.listen(4096)
         self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        await self._front.start(sock)
 
     async def stop(self) -> None:
         await self.pipeline.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._front.close()
         self.table.close()
         self._access_log.close()
 
@@ -166,8 +161,8 @@ class EndpointRouter:
                 "status": call.response.status,
                 "model_status": call.model_status,
                 "latency_ms": round(latency_ms, 3),
-                "bytes_in": len(call.body),
-                "bytes_out": len(call.response.body) if isinstance(call.response.body, bytes) else None,
+                "bytes_in": len(call.request.body),
+                "bytes_out": len(call.response.body),
                 "auth_mode": self.table.auth_mode,
             }
         )

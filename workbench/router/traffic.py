@@ -8,7 +8,7 @@ without it the `traffic` weights decide; mirroring applies only to requests with
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 DEPLOYMENT_HEADER = "azureml-model-deployment"
@@ -33,7 +33,7 @@ class NoRoute(Exception):
 
 
 def choose(
-    traffic: Mapping[str, int], deployments: set[str], header: str | None, rng: random.Random
+    traffic: Mapping[str, int], deployments: Collection[str], header: str | None, rng: random.Random
 ) -> Route:
     if header:
         wanted = header.strip().lower()
@@ -53,7 +53,7 @@ def choose(
 
 
 def mirror_to(
-    mirror: Mapping[str, int], route: Route, deployments: set[str], rng: random.Random
+    mirror: Mapping[str, int], route: Route, deployments: Collection[str], rng: random.Random
 ) -> str | None:
     """The deployment to copy this request to, or None."""
     if route.pinned:

@@ -2,8 +2,10 @@
 
 A general client (aiohttp's) costs more per request than the router's whole pipeline; the
 upstream here is always an HTTP/1.1 server on loopback, so a small client does: a pool of idle
-connections per instance, Content-Length or chunked bodies, and a retry on a fresh connection
-when a pooled one turns out to have been closed by the server before it answered.
+connections per instance, each an asyncio protocol whose answers llhttp parses (through
+httptools): Content-Length, chunked or read-to-close bodies, interim 1xx answers skipped, and a
+retry on a fresh connection when a pooled one turns out to have been closed by the server before
+it answered.
 """
 
 from __future__ import annotations
@@ -11,8 +13,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
+
+import httptools
 
 MAX_IDLE = 64
+MAX_HEAD_BYTES = 2**20
 
 
 class UpstreamError(Exception):
@@ -31,15 +37,6 @@ class Answer:
     body: bytes
 
 
-class _Connection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    def close(self) -> None:
-        self.writer.close()
-
-
 class Upstream:
     """Connections to one instance at host:port."""
 
@@ -53,37 +50,40 @@ class Upstream:
     ) -> Answer:
         """The instance's answer; asyncio.TimeoutError after `timeout_s` (the connection is then
         closed and the instance finishes its work on its own); Refused, UpstreamError."""
-        deadline = asyncio.get_running_loop().time() + timeout_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
         head = _request_head(method, target, f"{self.host}:{self.port}", headers, len(body))
-        pooled = bool(self._idle)
-        connection = self._idle.pop() if pooled else await self._connect()
+        connection = self._pooled()
+        pooled = connection is not None
+        if connection is None:
+            connection = await self._connect()
         try:
-            answer, reusable = await _timed(connection, head, body, deadline)
+            answer = await connection.exchange(head, body, method == "HEAD", deadline)
         except _StaleConnection:
-            connection.close()
             if not pooled:
                 raise UpstreamError("the instance closed the connection before answering") from None
             connection = await self._connect()
-            try:
-                answer, reusable = await _timed(connection, head, body, deadline)
-            except BaseException:
-                connection.close()
-                raise
-        except BaseException:
-            connection.close()
-            raise
-        if reusable and len(self._idle) < MAX_IDLE:
+            answer = await connection.exchange(head, body, method == "HEAD", deadline)
+        if connection.reusable and len(self._idle) < MAX_IDLE:
             self._idle.append(connection)
         else:
             connection.close()
         return answer
 
+    def _pooled(self) -> _Connection | None:
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.usable:
+                return connection
+        return None
+
     async def _connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.open_connection(self.host, self.port, limit=2**20)
+            _, connection = await loop.create_connection(_Connection, self.host, self.port)
         except ConnectionRefusedError as exc:
             raise Refused(f"connection refused by {self.host}:{self.port}") from exc
-        return _Connection(reader, writer)
+        return connection
 
     def close(self) -> None:
         for connection in self._idle:
@@ -92,28 +92,140 @@ class Upstream:
 
 
 class _StaleConnection(Exception):
-    pass
+    """A pooled connection the server had closed: nothing of the answer arrived."""
 
 
-async def _timed(connection: _Connection, head: bytes, body: bytes, deadline: float) -> tuple[Answer, bool]:
-    """One exchange, aborted at `deadline` by a timer: cheaper than wait_for, which makes a task."""
-    loop = asyncio.get_running_loop()
-    expired = False
+class _Connection(asyncio.Protocol):
+    """One connection to an instance, one exchange at a time."""
 
-    def expire() -> None:
-        nonlocal expired
-        expired = True
-        connection.writer.transport.abort()
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.reusable = False
+        self._answer: asyncio.Future[Answer] | None = None
+        self._received = False
+        self._head_only = False
+        self._expired = False
+        self._closed = False
+        self._reason = b""
+        self._headers: list[tuple[str, str]] = []
+        self._body: list[bytes] = []
+        self._head_bytes = 0
+        self._to_close = False
+        """No Content-Length and not chunked: the body ends when the instance closes."""
 
-    timer = loop.call_at(deadline, expire)
-    try:
-        return await _exchange(connection, head, body)
-    except (UpstreamError, _StaleConnection, OSError, asyncio.IncompleteReadError):
-        if expired:
-            raise asyncio.TimeoutError() from None
-        raise
-    finally:
-        timer.cancel()
+    @property
+    def usable(self) -> bool:
+        return not self._closed and self.transport is not None and not self.transport.is_closing()
+
+    async def exchange(self, head: bytes, body: bytes, head_only: bool, deadline: float) -> Answer:
+        """Sends one request and waits for its answer until `deadline` (then aborts the
+        connection: asyncio.TimeoutError)."""
+        assert self.transport is not None
+        loop = asyncio.get_running_loop()
+        self._answer = loop.create_future()
+        self._received = self._expired = self.reusable = False
+        self._head_only = head_only
+        timer = loop.call_at(deadline, self._expire)
+        try:
+            self.transport.write(head + body if len(body) < 65536 else head)
+            if len(body) >= 65536:
+                self.transport.write(body)
+            return await self._answer
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            timer.cancel()
+
+    def _expire(self) -> None:
+        self._expired = True
+        self._fail(asyncio.TimeoutError())
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _fail(self, exc: BaseException) -> None:
+        self.reusable = False
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_exception(exc)
+
+    def close(self) -> None:
+        self._closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio's subclasses
+
+    def data_received(self, data: bytes) -> None:
+        self._received = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            cause = exc.__context__
+            self._fail(cause if isinstance(cause, UpstreamError) else UpstreamError(f"invalid answer: {exc}"))
+            self.close()
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport; connection_lost decides what the answer was
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        if self._answer is None or self._answer.done():
+            return
+        if self._to_close and self._status_seen:
+            self._complete()  # a body delimited by the end of the connection
+        elif not self._received:
+            self._fail(_StaleConnection())
+        else:
+            self._fail(UpstreamError("the instance closed the connection in the middle of its answer"))
+
+    # -- httptools callbacks -----------------------------------------------------------------
+
+    _status_seen = False
+
+    def on_message_begin(self) -> None:
+        self._reason, self._headers, self._body, self._head_bytes = b"", [], [], 0
+        self._status_seen = False
+
+    def on_status(self, status: bytes) -> None:
+        self._reason += status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value)
+        if self._head_bytes > MAX_HEAD_BYTES:
+            raise UpstreamError("the instance's response headers are too large")
+        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        self._status_seen = True
+        if self.parser.get_status_code() < 200:
+            return  # interim answer (100 Continue): the real one follows
+        lowered = {name.lower(): value for name, value in self._headers}
+        self._to_close = (
+            "content-length" not in lowered and "chunked" not in lowered.get("transfer-encoding", "").lower()
+        )
+        if self._head_only:
+            self._to_close = False
+            self._complete(reusable=False)  # a HEAD answer has no body, whatever its length says
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self.parser.get_status_code() < 200:
+            return
+        self._complete(reusable=self.parser.should_keep_alive())
+
+    def _complete(self, reusable: bool = False) -> None:
+        if self._answer is None or self._answer.done():
+            return
+        self.reusable = reusable and not self._to_close
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        status = self.parser.get_status_code()
+        self._answer.set_result(Answer(status, self._reason.decode("latin-1"), self._headers, body))
 
 
 def _request_head(
@@ -122,61 +234,3 @@ def _request_head(
     lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", f"Content-Length: {length}"]
     lines.extend(f"{name}: {value}" for name, value in headers)
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-async def _exchange(connection: _Connection, head: bytes, body: bytes) -> tuple[Answer, bool]:
-    writer, reader = connection.writer, connection.reader
-    try:
-        writer.write(head + body if len(body) < 65536 else head)
-        if len(body) >= 65536:
-            writer.write(body)
-        await writer.drain()
-        raw = await reader.readuntil(b"\r\n\r\n")
-    except (ConnectionResetError, BrokenPipeError) as exc:
-        raise _StaleConnection() from exc
-    except asyncio.IncompleteReadError as exc:
-        if not exc.partial:
-            raise _StaleConnection() from exc
-        raise UpstreamError("the instance closed the connection in the middle of its answer") from exc
-    except asyncio.LimitOverrunError as exc:
-        raise UpstreamError("the instance's response headers are too large") from exc
-    status_line, *lines = raw[:-4].decode("latin-1").split("\r\n")
-    parts = status_line.split(" ", 2)
-    status, reason = int(parts[1]), parts[2] if len(parts) > 2 else ""
-    headers: list[tuple[str, str]] = []
-    length: int | None = None
-    chunked = False
-    keep_alive = True
-    for line in lines:
-        name, _, value = line.partition(":")
-        name, value = name.strip(), value.strip()
-        lowered = name.lower()
-        if lowered == "content-length":
-            length = int(value)
-        elif lowered == "transfer-encoding" and "chunked" in value.lower():
-            chunked = True
-        elif lowered == "connection" and value.lower() == "close":
-            keep_alive = False
-        headers.append((name, value))
-    try:
-        if chunked:
-            payload = await _read_chunked(reader)
-        elif length is not None:
-            payload = await reader.readexactly(length) if length else b""
-        else:
-            payload, keep_alive = await reader.read(), False
-    except asyncio.IncompleteReadError as exc:
-        raise UpstreamError("the instance closed the connection in the middle of its answer") from exc
-    return Answer(status, reason, headers, payload), keep_alive
-
-
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    parts: list[bytes] = []
-    while True:
-        size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
-        if size == 0:
-            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-            return b"".join(parts)
-        parts.append(await reader.readexactly(size))
-        await reader.readexactly(2)

@@ -1,0 +1,191 @@
+"""The router's HTTP/1.1 server on real sockets, on both event loops the engine may run on:
+what clients send on the wire (pipelining, 100-continue, chunked bodies, HTTP/1.0, HEAD, garbage,
+oversized bodies, disconnects, idle keep-alive) and what they get back."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+
+import pytest
+import uvloop
+
+from workbench.router import front
+from workbench.router.front import FrontServer, Reply, Request
+
+Scenario = Callable[[int, list[Request]], Awaitable[None]]
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def loop_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+def serve(loop_kind: str, scenario: Scenario, max_body: int = 1024, delay_s: float = 0.0) -> list[Request]:
+    """Runs a FrontServer whose handler echoes the body (after `delay_s`) and `scenario` against
+    its port; returns the requests the handler saw, in order."""
+    seen: list[Request] = []
+
+    async def handler(request: Request) -> Reply:
+        seen.append(request)
+        await asyncio.sleep(delay_s)
+        return Reply(200, request.body or request.target.encode(), [("Content-Type", "text/plain")])
+
+    async def main() -> None:
+        server = FrontServer(handler, max_body)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        await server.start(sock)
+        try:
+            await asyncio.wait_for(scenario(sock.getsockname()[1], seen), 10)
+        finally:
+            await server.close()
+
+    if loop_kind == "uvloop":
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
+    return seen
+
+
+async def exchange(port: int, raw: bytes, until_closed: bool = True) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(raw)
+    try:
+        if until_closed:
+            return await reader.read(-1)
+        return await reader.read(65536)
+    finally:
+        writer.close()
+
+
+def answers(raw: bytes) -> list[tuple[int, bytes]]:
+    """(status, body) of each answer in a stream of Content-Length delimited answers."""
+    found = []
+    while raw:
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        length = next(
+            (int(line.split(b":")[1]) for line in lines if line.lower().startswith(b"content-length")), 0
+        )
+        found.append((int(lines[0].split()[1]), rest[:length]))
+        raw = rest[length:]
+    return found
+
+
+def test_pipelined_requests_are_answered_in_order_on_one_connection(loop_kind: str) -> None:
+    async def scenario(port: int, seen: list[Request]) -> None:
+        requests = b"".join(f"GET /n/{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for i in range(60))
+        raw = await exchange(port, requests + b"GET /last HTTP/1.1\r\nConnection: close\r\n\r\n")
+        got = answers(raw)
+        assert [body for _, body in got] == [f"/n/{i}".encode() for i in range(60)] + [b"/last"]
+        assert raw.count(b"Connection: close") == 1
+
+    assert len(serve(loop_kind, scenario, delay_s=0.001)) == 61
+
+
+def test_expect_100_continue_and_a_chunked_body(loop_kind: str) -> None:
+    async def scenario(port: int, seen: list[Request]) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /score?x=1 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"Content-Length: 11\r\n" in head
+        assert await reader.readexactly(11) == b"hello world"
+        writer.close()
+
+    (request,) = serve(loop_kind, scenario)
+    assert (request.method, request.path, request.query_string) == ("POST", "/score", "x=1")
+    assert request.header("expect") == "100-continue"
+
+
+def test_http_1_0_closes_unless_asked_to_keep_alive(loop_kind: str) -> None:
+    async def scenario(port: int, seen: list[Request]) -> None:
+        closed = await exchange(port, b"GET /a HTTP/1.0\r\n\r\n")
+        assert answers(closed) == [(200, b"/a")]
+        assert b"Connection: close" in closed
+        kept = await exchange(port, b"GET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", until_closed=False)
+        assert answers(kept) == [(200, b"/b")]
+        assert b"Connection: close" not in kept
+
+    serve(loop_kind, scenario)
+
+
+def test_head_answers_carry_the_length_without_the_body(loop_kind: str) -> None:
+    async def scenario(port: int, seen: list[Request]) -> None:
+        raw = await exchange(port, b"HEAD /abc HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert raw.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"Content-Length: 4\r\n" in raw
+        assert raw.endswith(b"\r\n\r\n")
+
+    serve(loop_kind, scenario)
+
+
+def test_garbage_is_400_and_an_oversized_body_is_413_and_both_close(loop_kind: str) -> None:
+    async def scenario(port: int, seen: list[Request]) -> None:
+        for garbage in (b"GARBAGE\r\n\r\n", b"POST /score HTTP/1.1\r\nBad Header\r\n\r\n", b"\xff" * 300):
+            raw = await exchange(port, garbage)
+            assert raw.startswith(b"HTTP/1.1 400 Bad Request\r\n"), raw
+            assert b"Connection: close" in raw
+        declared = await exchange(port, b"POST /score HTTP/1.1\r\nContent-Length: 5000\r\n\r\n")
+        assert declared.startswith(b"HTTP/1.1 413 Request Entity Too Large\r\n")
+        chunked = await exchange(
+            port, b"POST /score HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n" + b"x" * 2048 + b"\r\n"
+        )
+        assert chunked.startswith(b"HTTP/1.1 413 Request Entity Too Large\r\n")
+        # the server is still there for everyone else
+        assert answers(await exchange(port, b"GET /ok HTTP/1.1\r\nConnection: close\r\n\r\n")) == [
+            (200, b"/ok")
+        ]
+
+    assert [r.target for r in serve(loop_kind, scenario)] == ["/ok"]
+
+
+def test_a_client_that_leaves_mid_request_gets_nothing_and_harms_nobody(loop_kind: str) -> None:
+    async def scenario(port: int, seen: list[Request]) -> None:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /slow HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi")
+        await asyncio.sleep(0.05)  # the handler is now working on it
+        writer.transport.abort()
+        await asyncio.sleep(0.3)  # it finishes and finds nobody to answer
+        assert answers(await exchange(port, b"GET /next HTTP/1.1\r\nConnection: close\r\n\r\n")) == [
+            (200, b"/next")
+        ]
+
+    assert [r.target for r in serve(loop_kind, scenario, delay_s=0.2)] == ["/slow", "/next"]
+
+
+def test_an_upgrade_is_answered_as_http_1_1_then_closed(loop_kind: str) -> None:
+    async def scenario(port: int, seen: list[Request]) -> None:
+        raw = await exchange(
+            port, b"GET /h2 HTTP/1.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\r\n"
+        )
+        assert answers(raw) == [(200, b"/h2")]
+        assert b"Connection: close" in raw
+
+    serve(loop_kind, scenario)
+
+
+def test_an_idle_keep_alive_connection_is_closed(loop_kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(front, "SWEEP_S", 0.1)
+    monkeypatch.setattr(front, "KEEP_ALIVE_S", 0.25)
+
+    async def scenario(port: int, seen: list[Request]) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /a HTTP/1.1\r\n\r\n")
+        await reader.readuntil(b"/a")
+        started = asyncio.get_running_loop().time()
+        assert await reader.read() == b""  # closed by the server, not by us
+        waited = asyncio.get_running_loop().time() - started
+        assert 0.25 <= waited < 1.0, waited
+        writer.close()
+
+    serve(loop_kind, scenario)

@@ -149,6 +149,26 @@ def test_garbage_is_400_and_an_oversized_body_is_413_and_both_close(loop_kind: s
     assert [r.target for r in serve(loop_kind, scenario)] == ["/ok"]
 
 
+def test_headers_over_the_limit_are_431_whether_they_arrive_at_once_or_slowly(loop_kind: str) -> None:
+    header = b"X-Filler: " + b"f" * 1000 + b"\r\n"
+
+    async def scenario(port: int, seen: list[Request]) -> None:
+        at_once = await exchange(port, b"GET /a HTTP/1.1\r\n" + header * 70 + b"\r\n")
+        assert at_once.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /b HTTP/1.1\r\nX-Endless: ")
+        for _ in range(80):  # one header value that never ends
+            writer.write(b"v" * 1000)
+            await writer.drain()
+            await asyncio.sleep(0.001)
+        assert (await reader.read(-1)).startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+        writer.close()
+        within = await exchange(port, b"GET /c HTTP/1.1\r\nConnection: close\r\n" + header * 50 + b"\r\n")
+        assert answers(within) == [(200, b"/c")]
+
+    assert [r.target for r in serve(loop_kind, scenario)] == ["/c"]
+
+
 def test_a_client_that_leaves_mid_request_gets_nothing_and_harms_nobody(loop_kind: str) -> None:
     async def scenario(port: int, seen: list[Request]) -> None:
         _reader, writer = await asyncio.open_connection("127.0.0.1", port)

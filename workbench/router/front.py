@@ -7,7 +7,8 @@ handler; what it does on the wire:
 
 - keep-alive as HTTP/1.1 and 1.0 define it, pipelined requests answered in order;
 - `Expect: 100-continue` answered before the body is read; chunked request bodies decoded;
-- a body over `max_body` is 413, a request that does not parse is 400, both closing the connection;
+- a body over `max_body` is 413, a request line and headers over MAX_HEAD_BYTES are 431, a request
+  that does not parse is 400, each closing the connection;
 - HEAD answers carry the length of the body they do not send;
 - a connection quiet for KEEP_ALIVE_S between requests is closed (checked every SWEEP_S);
 - a client that disconnects gets nothing written; its request still finishes upstream.
@@ -30,6 +31,11 @@ import httptools
 KEEP_ALIVE_S = 75.0
 """aiohttp's and nginx's default."""
 SWEEP_S = 15.0
+MAX_HEAD_BYTES = 64 * 1024
+"""Envoy's default limit (60 KiB) on the cloud's front door, rounded up."""
+HEAD_TOO_LARGE = f"Request line and headers over {MAX_HEAD_BYTES} bytes"
+LINGER_S = 2.0
+"""How long a refused client may go on sending before the connection is closed under it."""
 PIPELINED_MAX = 32
 """Complete requests waiting on one connection before it stops being read."""
 
@@ -127,6 +133,11 @@ class _Connection(asyncio.Protocol):
         self._headers: list[tuple[str, str]] = []
         self._body: list[bytes] = []
         self._body_size = 0
+        self._in_head = False
+        self._head_received = 0
+        """Bytes received in later reads while a request's head is still incomplete."""
+        self._head_size = 0
+        """Bytes of the request line and headers parsed so far."""
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
@@ -145,6 +156,11 @@ class _Connection(asyncio.Protocol):
         if self.closing:
             return  # refused or upgraded: nothing more is read from this client
         self.quiet_sweeps = 0
+        if self._in_head:
+            self._head_received += len(data)
+            if self._head_received > MAX_HEAD_BYTES:
+                self.refuse(431, HEAD_TOO_LARGE)
+                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -168,14 +184,23 @@ class _Connection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._url, self._headers, self._body, self._body_size = [], [], [], 0
+        self._in_head, self._head_received, self._head_size = True, 0, 0
 
     def on_url(self, url: bytes) -> None:
+        self._grow_head(len(url))
         self._url.append(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._grow_head(len(name) + len(value))
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
+    def _grow_head(self, size: int) -> None:
+        self._head_size += size
+        if self._head_size > MAX_HEAD_BYTES:
+            raise _Refusal(431, HEAD_TOO_LARGE)
+
     def on_headers_complete(self) -> None:
+        self._in_head = False
         for name, value in self._headers:
             lowered = name.lower()
             if lowered == "content-length" and value.strip().isdigit() and int(value) > self.server.max_body:
@@ -246,12 +271,17 @@ class _Connection(asyncio.Protocol):
 
     def refuse(self, status: int, message: str) -> None:
         """Answers a request that cannot be served and closes: what follows on the connection
-        cannot be trusted to be where the next request starts."""
+        cannot be trusted to be where the next request starts. The close lingers: a client still
+        sending (a large body, endless headers) would otherwise get a reset instead of the answer."""
         self.waiting.clear()
         self.closing = True
-        if not self.answering:
+        if not self.answering and self.transport is not None:
             self.write(Reply.text(status, message), keep_alive=False)
-            self._close()
+            if self.transport.can_write_eof():
+                self.transport.write_eof()  # the answer is complete; what the client still sends is dropped
+                asyncio.get_running_loop().call_later(LINGER_S, self._close)
+            else:
+                self._close()
 
     def closing_after_answers(self) -> None:
         self.closing = True

@@ -1,6 +1,13 @@
 """The router's cost: the whole path (router + workbench server) against the instance called
 directly and against azmlinfsrv with one worker, and what 50% mirroring adds to the live path.
 
+The workbench server runs in two sizes: 8 workers (WORKER_COUNT follows
+max_concurrent_requests_per_instance, the engine's default) and 4 (WORKER_COUNT set in the
+deployment's environment_variables: two per core on the 2-core machine), both admitting 16
+requests in flight. Each is measured directly and through the router (the 4-worker deployment
+pinned with the azureml-model-deployment header, through the same pipeline). A second engine on
+asyncio's own event loop (WORKBENCH_EVENT_LOOP=asyncio) shows what uvloop brings.
+
 Run: python tests/benchmarks/bench_router.py [--seconds 5] [--rounds 3]
 Needs wrk. Targets (issue 5): whole path >= 3x azmlinfsrv(1) at 16 connections; router's added
 p50 at 1 connection <= 0.3 ms; live p50 with 50% mirroring within 10%.
@@ -11,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -21,9 +29,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.benchmarks.bench_server import wrk
-from tests.engine.harness import engine
+from tests.engine.harness import RunningEngine, engine
 from tests.server.harness import FIXTURES, running
 from workbench.client import EngineClient
+from workbench.engine import eventloop
 
 BODY = b'{"data": [1, 2, 3]}'
 ECHO_DEPLOYMENT = (
@@ -31,23 +40,45 @@ ECHO_DEPLOYMENT = (
     "environment: {{image: python:3.11-slim}}\ninstance_type: Standard_DS3_v2\n"
     "request_settings: {{max_concurrent_requests_per_instance: 8}}\n"
 )
+FOUR_WORKERS = 'environment_variables: {WORKER_COUNT: "4"}\n'
 
 
 def write_echo_project(root: Path) -> None:
-    """Endpoint `bench` with blue (100%) and green (0%), both the echo script with 8 workers:
-    the instances are cheap, so the router is what a benchmark measures."""
+    """Endpoint `bench` with blue (100%), green (0%, the mirror) and four (0%), all the echo
+    script: blue and green with 8 workers, four with 4."""
     (root / "code").mkdir(parents=True)
     shutil.copy(FIXTURES / "echo.py", root / "code" / "echo.py")
     (root / "endpoint.yml").write_text("name: bench\nauth_mode: key\ntraffic: {blue: 100}\n")
     for name in ("blue", "green"):
         (root / f"{name}.yml").write_text(ECHO_DEPLOYMENT.format(name=name))
+    (root / "four.yml").write_text(ECHO_DEPLOYMENT.format(name="four") + FOUR_WORKERS)
 
 
 def wrk_with_key(
-    scoring_uri: str, key: str, connections: int, seconds: int, folder: Path
+    scoring_uri: str,
+    key: str,
+    connections: int,
+    seconds: int,
+    folder: Path,
+    *,
+    deployment: str | None = None,
 ) -> dict[str, float]:
     base = scoring_uri.removesuffix("/score")  # wrk() adds it
-    return wrk(base, BODY, connections, seconds, folder, headers={"Authorization": f"Bearer {key}"})
+    headers = {"Authorization": f"Bearer {key}"}
+    if deployment is not None:
+        headers["azureml-model-deployment"] = deployment
+    return wrk(base, BODY, connections, seconds, folder, headers=headers)
+
+
+def ready(running: RunningEngine) -> tuple[str, str, dict[str, str]]:
+    """The scoring URI, a key and each deployment's instance URL, once all are ready."""
+    running.wait_settled(120)
+    running.wait_for(lambda eps: bool(eps[0].scoring_uri), 30)
+    with EngineClient.for_folder(running.folder) as client:
+        (endpoint,) = client.status()
+        key = client.credentials("bench")["primaryKey"]
+    urls = {d.name: d.instances[0].url or "" for d in endpoint.deployments}
+    return endpoint.scoring_uri or "", key, urls
 
 
 def main() -> None:
@@ -65,31 +96,42 @@ def main() -> None:
         with contextlib.ExitStack() as stack:
             real = stack.enter_context(running("azmlinfsrv", FIXTURES / "echo.py", log_dir=folder))
             bench = stack.enter_context(engine(root, folder))
-            bench.wait_settled(120)
-            bench.wait_for(lambda eps: bool(eps[0].scoring_uri), 30)
-            with EngineClient.for_folder(root) as client:
-                (endpoint,) = client.status()
-                key = client.credentials("bench")["primaryKey"]
-            uri = endpoint.scoring_uri or ""
-            blue = next(d for d in endpoint.deployments if d.name == "blue").instances[0].url or ""
+            on_asyncio_root = folder / "on-asyncio"
+            write_echo_project(on_asyncio_root)
+            os.environ[eventloop.CHOICE] = "asyncio"
+            try:
+                on_asyncio = stack.enter_context(engine(on_asyncio_root, folder))
+            finally:
+                del os.environ[eventloop.CHOICE]
+            uri, key, url = ready(bench)
+            asyncio_uri, asyncio_key, _ = ready(on_asyncio)
             time.sleep(1)
             for _ in range(args.rounds):
                 for connections in (1, 16):
                     results.setdefault(f"azmlinfsrv(1) direct c{connections}", []).append(
                         wrk(real.url, BODY, connections, args.seconds, folder)
                     )
-                    results.setdefault(f"workbench instance direct c{connections}", []).append(
-                        wrk(blue, BODY, connections, args.seconds, folder)
+                    results.setdefault(f"8 workers: instance direct c{connections}", []).append(
+                        wrk(url["blue"], BODY, connections, args.seconds, folder)
                     )
-                    results.setdefault(f"router + instance c{connections}", []).append(
+                    results.setdefault(f"8 workers: router + instance c{connections}", []).append(
                         wrk_with_key(uri, key, connections, args.seconds, folder)
+                    )
+                    results.setdefault(f"4 workers: instance direct c{connections}", []).append(
+                        wrk(url["four"], BODY, connections, args.seconds, folder)
+                    )
+                    results.setdefault(f"4 workers: router + instance c{connections}", []).append(
+                        wrk_with_key(uri, key, connections, args.seconds, folder, deployment="four")
+                    )
+                    results.setdefault(f"8 workers: router on asyncio loop c{connections}", []).append(
+                        wrk_with_key(asyncio_uri, asyncio_key, connections, args.seconds, folder)
                     )
                 with EngineClient.for_folder(root) as client:
                     client.set_traffic("bench", {"blue": 100, "green": 0}, {"green": 50})
-                results.setdefault("router + instance, 50% mirrored c1", []).append(
+                results.setdefault("8 workers: router, 50% mirrored c1", []).append(
                     wrk_with_key(uri, key, 1, args.seconds, folder)
                 )
-                results.setdefault("router + instance, 50% mirrored c16", []).append(
+                results.setdefault("8 workers: router, 50% mirrored c16", []).append(
                     wrk_with_key(uri, key, 16, args.seconds, folder)
                 )
                 with EngineClient.for_folder(root) as client:
@@ -113,11 +155,20 @@ def main() -> None:
             f"  {name:40} {figures['rps']:9.0f} req/s   p50 {figures['p50']:7.3f} ms   "
             f"non-2xx {figures['errors']:.0f}"
         )
-    ratio = median["router + instance c16"]["rps"] / median["azmlinfsrv(1) direct c16"]["rps"]
-    print(f"\nwhole path vs azmlinfsrv(1) at 16 connections: {ratio:.2f}x")
-    added = median["router + instance c1"]["p50"] - median["workbench instance direct c1"]["p50"]
-    print(f"router's added p50 at 1 connection: {added:.3f} ms")
-    growth = median["router + instance, 50% mirrored c1"]["p50"] / median["router + instance c1"]["p50"] - 1
+    reference = median["azmlinfsrv(1) direct c16"]["rps"]
+    print("\nwhole path vs azmlinfsrv(1) at 16 connections:")
+    for workers, prefix in (("8 workers", "8 workers: "), ("4 workers", "4 workers: ")):
+        ratio = median[f"{prefix}router + instance c16"]["rps"] / reference
+        print(f"  workbench server with {workers}: {ratio:.2f}x")
+    on_asyncio = median["8 workers: router on asyncio loop c16"]["rps"]
+    print(f"  workbench server with 8 workers, engine on asyncio's loop: {on_asyncio / reference:.2f}x")
+    for workers, prefix in (("8 workers", "8 workers: "), ("4 workers", "4 workers: ")):
+        added = median[f"{prefix}router + instance c1"]["p50"] - median[f"{prefix}instance direct c1"]["p50"]
+        print(f"router's added p50 at 1 connection ({workers}): {added:.3f} ms")
+    growth = (
+        median["8 workers: router, 50% mirrored c1"]["p50"] / median["8 workers: router + instance c1"]["p50"]
+        - 1
+    )
     print(f"live p50 growth with 50% mirroring at 1 connection: {growth * 100:+.1f}%")
     print(json.dumps(median, indent=1), file=sys.stderr)
 

@@ -185,6 +185,16 @@ def test_timeout_is_408_failure_is_424_overload_is_429(project: tuple[Path, Runn
     assert statuses[429] >= 3  # capacity 2 x 1 x 1 = 2 in flight
     assert statuses[200] + statuses[408] >= 1
     assert httpx.post(uri, content=b"{}", headers=auth("forged.token")).status_code == 401
+    # every answer is in the deployment's latency histogram; the 408 in a bucket of 1 s or more
+    with EngineClient.for_folder(root) as client:
+        (figures,) = client.metrics("edge")["deployments"].values()
+    histogram = figures["latency_histogram_ms"]
+    assert len(histogram["counts"]) == len(histogram["le"])
+    assert sum(histogram["counts"]) == figures["requests"] == sum(figures["statuses"].values())
+    slow_buckets = [
+        n for le, n in zip(histogram["le"], histogram["counts"], strict=True) if le == "+Inf" or le >= 1000
+    ]
+    assert sum(slow_buckets) >= 1
 
 
 def test_mirroring_copies_about_half_without_changing_live_answers(

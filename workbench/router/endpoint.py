@@ -6,6 +6,7 @@ instances, traffic or auth change; nothing here talks to a runtime.
 
 from __future__ import annotations
 
+import bisect
 import random
 import socket
 import statistics
@@ -25,6 +26,8 @@ from workbench.router.table import RouteTable
 MAX_BODY_BYTES = 1024**3
 LATENCY_WINDOW = 2000
 TIMELINE_SECONDS = 300
+HISTOGRAM_BOUNDS_MS = (0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+"""Upper bounds of the latency histogram's buckets; a last bucket takes everything slower."""
 
 
 def percentile(ordered: list[float], share: float) -> float | None:
@@ -68,9 +71,13 @@ class Timeline:
 
 @dataclass
 class DeploymentFigures:
+    """Since the engine started: requests, statuses, a latency histogram; p50, p99 and mean over
+    the last LATENCY_WINDOW requests; per-second figures over the last TIMELINE_SECONDS."""
+
     requests: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    histogram: list[int] = field(default_factory=lambda: [0] * (len(HISTOGRAM_BOUNDS_MS) + 1))
     timeline: Timeline = field(default_factory=Timeline)
     mirrored: int = 0
     mirror_statuses: Counter[int] = field(default_factory=Counter)
@@ -79,6 +86,7 @@ class DeploymentFigures:
         self.requests += 1
         self.statuses[status] += 1
         self.latencies_ms.append(latency_ms)
+        self.histogram[bisect.bisect_left(HISTOGRAM_BOUNDS_MS, latency_ms)] += 1
         self.timeline.add(latency_ms)
 
     def to_json(self) -> dict[str, Any]:
@@ -89,6 +97,7 @@ class DeploymentFigures:
             "p50_ms": percentile(ordered, 0.5),
             "p99_ms": percentile(ordered, 0.99),
             "mean_ms": round(statistics.fmean(ordered), 3) if ordered else None,
+            "latency_histogram_ms": {"le": [*HISTOGRAM_BOUNDS_MS, "+Inf"], "counts": list(self.histogram)},
             "mirrored": self.mirrored,
             "mirror_statuses": {str(k): v for k, v in sorted(self.mirror_statuses.items())},
             "timeline": self.timeline.to_json(),

@@ -119,6 +119,18 @@ def test_request_ids_are_the_routers_once_and_the_clients_sanitised(
     assert first.headers["x-request-id"] != second.headers["x-request-id"]
 
 
+def test_swagger_comes_from_the_deployment_that_would_serve(project: tuple[Path, RunningEngine]) -> None:
+    root, _ = project
+    uri, keys = endpoint_info(root, "front")
+    swagger_uri = uri.removesuffix("/score") + "/swagger.json"
+    assert httpx.get(swagger_uri).status_code == 401
+    answer = httpx.get(swagger_uri, headers={**auth(keys["primaryKey"]), "azureml-model-deployment": "green"})
+    assert answer.status_code == 200
+    assert answer.headers["azureml-model-deployment"] == "green"
+    assert answer.json()["swagger"] == "2.0"
+    assert "/score" in answer.json()["paths"]
+
+
 def test_a_deployment_without_ready_instance_says_its_state(project: tuple[Path, RunningEngine]) -> None:
     root, _ = project
     uri, keys = endpoint_info(root, "front")

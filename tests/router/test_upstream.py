@@ -131,6 +131,43 @@ def test_timeout_aborts_and_a_half_answer_is_an_error() -> None:
     asyncio.run(with_server(handler, scenario))
 
 
+def test_interim_answers_are_skipped_and_a_head_answer_has_no_body() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal")
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 12345\r\n\r\n")  # HEAD: the length, no body
+        await writer.drain()
+        await reader.read()
+
+    async def scenario(upstream: Upstream) -> None:
+        answer = await upstream.request("POST", "/score", [], b"x", 5)
+        assert (answer.status, answer.body) == (200, b"final")
+        head = await upstream.request("HEAD", "/", [], b"", 1)  # would time out waiting for 12345 bytes
+        assert (head.status, head.body, ("Content-Length", "12345") in head.headers) == (200, b"", True)
+
+    asyncio.run(with_server(handler, scenario))
+
+
+def test_an_answer_that_is_not_http_or_has_huge_headers_is_an_error() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        body = await read_request(reader)
+        if body == b"garbage":
+            writer.write(b"SMTP ready\r\n\r\n")
+        else:
+            writer.write(b"HTTP/1.1 200 OK\r\n" + b"X-Big: " + b"b" * (2**20 + 10) + b"\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def scenario(upstream: Upstream) -> None:
+        with pytest.raises(UpstreamError, match="invalid answer"):
+            await upstream.request("POST", "/score", [], b"garbage", 5)
+        with pytest.raises(UpstreamError, match="headers are too large"):
+            await upstream.request("POST", "/score", [], b"big", 5)
+
+    asyncio.run(with_server(handler, scenario))
+
+
 def test_nothing_listening_is_refused() -> None:
     async def scenario() -> None:
         with socket.socket() as sock:

@@ -47,7 +47,7 @@ class Request:
     """The request target as sent: path and query."""
     headers: list[tuple[str, str]]
     body: bytes
-    _lookup: dict[str, str] | None = field(default=None, repr=False)
+    _lookup: dict[str, str] | None = field(default=None, init=False, repr=False)
 
     @property
     def path(self) -> str:
@@ -118,6 +118,8 @@ class FrontServer:
 
 
 class _Connection(asyncio.Protocol):
+    """One client's connection: requests parsed as bytes arrive, answered one at a time, in order."""
+
     def __init__(self, server: FrontServer) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
@@ -164,7 +166,7 @@ class _Connection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self.closing_after_answers()  # no protocol switch here: answer as HTTP/1.1, then close
+            self.closing = True  # no protocol switch here: answer as HTTP/1.1, then close
         except httptools.HttpParserError as exc:
             cause = exc.__context__
             if isinstance(cause, _Refusal):
@@ -282,9 +284,6 @@ class _Connection(asyncio.Protocol):
                 asyncio.get_running_loop().call_later(LINGER_S, self._close)
             else:
                 self._close()
-
-    def closing_after_answers(self) -> None:
-        self.closing = True
 
     def close_if_idle(self) -> None:
         if self.answering or self.waiting:

@@ -111,6 +111,8 @@ class _Connection(asyncio.Protocol):
         self._headers: list[tuple[str, str]] = []
         self._body: list[bytes] = []
         self._head_bytes = 0
+        self._status_seen = False
+        """The answer's status line and headers have arrived."""
         self._to_close = False
         """No Content-Length and not chunked: the body ends when the instance closes."""
 
@@ -168,9 +170,6 @@ class _Connection(asyncio.Protocol):
             self._fail(cause if isinstance(cause, UpstreamError) else UpstreamError(f"invalid answer: {exc}"))
             self.close()
 
-    def eof_received(self) -> bool | None:
-        return None  # close the transport; connection_lost decides what the answer was
-
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         if self._answer is None or self._answer.done():
@@ -183,8 +182,6 @@ class _Connection(asyncio.Protocol):
             self._fail(UpstreamError("the instance closed the connection in the middle of its answer"))
 
     # -- httptools callbacks -----------------------------------------------------------------
-
-    _status_seen = False
 
     def on_message_begin(self) -> None:
         self._reason, self._headers, self._body, self._head_bytes = b"", [], [], 0

@@ -169,6 +169,25 @@ def test_headers_over_the_limit_are_431_whether_they_arrive_at_once_or_slowly(lo
     assert [r.target for r in serve(loop_kind, scenario)] == ["/c"]
 
 
+def test_a_slow_reader_of_large_pipelined_answers_gets_them_all_intact(loop_kind: str) -> None:
+    size = 4 * 1024 * 1024
+
+    async def scenario(port: int, seen: list[Request]) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for i in range(5):
+            body = bytes([65 + i]) * size
+            writer.write(b"POST /big HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s" % (size, body))
+        await writer.drain()
+        await asyncio.sleep(0.5)  # the server's writes back up meanwhile
+        for i in range(5):
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert f"Content-Length: {size}".encode() in head
+            assert await reader.readexactly(size) == bytes([65 + i]) * size
+        writer.close()
+
+    assert len(serve(loop_kind, scenario, max_body=size)) == 5
+
+
 def test_a_client_that_leaves_mid_request_gets_nothing_and_harms_nobody(loop_kind: str) -> None:
     async def scenario(port: int, seen: list[Request]) -> None:
         _reader, writer = await asyncio.open_connection("127.0.0.1", port)

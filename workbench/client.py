@@ -7,7 +7,6 @@ It finds the engine of a project through `.workbench/connection.json` (URL and t
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -15,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from workbench.errors import EngineError
 from workbench.state import EndpointState, Event, endpoints_from_json
 
 CONNECTION = Path(".workbench") / "connection.json"
+STOP_TIMEOUT_S = 60.0
+STOP_POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,11 @@ class Invocation:
 
 
 class EngineClient:
-    def __init__(self, url: str, token: str, root: Path) -> None:
+    def __init__(self, url: str, token: str, root: Path, pid: int = 0) -> None:
         self.url = url
         self.root = root
+        self.pid = pid
+        """The engine's process id."""
         self.token = token
         self._http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
@@ -60,7 +64,7 @@ class EngineClient:
                         f"no engine is running for {candidate} (pid {info.get('pid')} ended without "
                         f"cleaning up): start one with `workbench up {candidate}`"
                     )
-                return cls(str(info["url"]), str(info["token"]), candidate)
+                return cls(str(info["url"]), str(info["token"]), candidate, int(info["pid"]))
         raise EngineError(f"no engine is running for {folder}: start one with `workbench up {folder}`")
 
     def close(self) -> None:
@@ -125,8 +129,16 @@ class EngineClient:
             sent_at=sent_at,
         )
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+        """Ask the engine to stop; True once its process has ended (every instance stopped),
+        False if it still runs after `timeout_s`."""
         self._request("POST", "/v1/shutdown")
+        deadline = time.monotonic() + timeout_s
+        while _alive(self.pid):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(STOP_POLL_S)
+        return True
 
     def credentials(self, endpoint: str) -> dict[str, Any]:
         result: dict[str, Any] = self._get(f"/v1/endpoints/{endpoint}/credentials").json()
@@ -247,13 +259,15 @@ def _log_params(
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    """The process exists and has not ended (a zombie waiting for its parent has ended)."""
+    if pid <= 0:
         return False
-    except PermissionError:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
         return True
-    return pid > 0
 
 
 def _raise_for(response: httpx.Response) -> None:

@@ -23,6 +23,8 @@ class ProvisioningState(str, enum.Enum):
 class InstancePhase(str, enum.Enum):
     STARTING = "Starting"
     READY = "Ready"
+    DRAINING = "Draining"
+    """Out of the route table, finishing the requests it had; then it stops."""
     UNREADY = "Unready"
     CRASHED = "Crashed"
     FAILED = "Failed"

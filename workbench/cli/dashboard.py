@@ -9,7 +9,6 @@ import contextlib
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 from workbench.cli.background import engine_log, running_engine, start_background_engine
@@ -72,12 +71,7 @@ def run_dashboard(root: Path, runtime: str | None = None) -> int:
 
 
 def _stop(client: EngineClient, root: Path, *, quiet: bool = False) -> int:
-    connection = root / ".workbench" / "connection.json"
-    client.shutdown()
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while connection.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    stopped = not connection.exists()
+    stopped = client.shutdown(STOP_TIMEOUT_S)
     if not quiet:
         print("engine stopped" if stopped else "workbench: the engine is still stopping", file=sys.stderr)
     return 0 if stopped else 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -142,13 +141,9 @@ def run_logs(args: argparse.Namespace) -> int:
 
 def run_down(args: argparse.Namespace) -> int:
     with _client(args.project) as client:
-        connection = client.root / ".workbench" / "connection.json"
-        client.shutdown()
-    deadline = time.monotonic() + 60
-    while connection.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    print("engine stopped" if not connection.exists() else "engine is still stopping", file=sys.stderr)
-    return 0 if not connection.exists() else 1
+        stopped = client.shutdown()
+    print("engine stopped" if stopped else "engine is still stopping", file=sys.stderr)
+    return 0 if stopped else 1
 
 
 def _describe(endpoint: EndpointState) -> str:

@@ -142,10 +142,11 @@ class ControlApi:
         return self._start(request, lambda runner, _: runner.scale(count))
 
     async def restart(self, request: web.Request) -> web.Response:
-        return self._start(
-            request,
-            lambda runner, req: runner.instance(req.match_info["instance"]).restart("restart requested"),
-        )
+        def restart(runner: DeploymentRunner, req: web.Request) -> Awaitable[None]:
+            instance = runner.instance(req.match_info["instance"]).state.id  # NotFound now, not later
+            return runner.restart(instance, "restart requested")
+
+        return self._start(request, restart)
 
     async def debug(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else {}
@@ -153,7 +154,7 @@ class ControlApi:
         try:
             runner = self.supervisor.runner(request.match_info["name"], request.match_info["deployment"])
             if body.get("stop"):
-                await runner.instance(instance).stop_debugging()
+                await runner.stop_debugging(instance)
                 return web.json_response({"status": "debugger off"})
             return web.json_response(await runner.debug(instance, wait=bool(body.get("wait"))))
         except EngineError as exc:

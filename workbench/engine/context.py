@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -13,6 +13,10 @@ from workbench.engine.orphans import ProcessRegistry
 from workbench.engine.runtimeset import Runtimes
 from workbench.engine.store import Store
 from workbench.spec.local import LocalSettings
+
+
+async def _no_drain(endpoint: str, urls: Sequence[str], timeout_s: float) -> None:
+    return None
 
 
 @dataclass
@@ -26,3 +30,6 @@ class Context:
     http: aiohttp.ClientSession
     on_change: Callable[[], None] = field(default=lambda: None)
     """Called after any deployment or instance changed: the engine rebuilds the route tables."""
+    drain: Callable[[str, Sequence[str], float], Awaitable[None]] = field(default=_no_drain)
+    """drain(endpoint, instance URLs, timeout_s): returns once the endpoint's router has no
+    request in flight to those URLs (which have already left its route table), or at the timeout."""

@@ -9,12 +9,15 @@ API's shutdown) stop every instance before the engine exits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import secrets
 import signal
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import psutil
@@ -52,6 +55,9 @@ class Engine:
         self.store = Store()
         self.builder = builder or EnvironmentBuilder()
         self._stop = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._causes: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._code_watcher: Watcher | None = None
 
     def request_stop(self) -> None:
@@ -81,6 +87,7 @@ class Engine:
             supervisor = Supervisor(ctx)
             routing = Routing(self.files, self.store, supervisor.deployments_of)
             ctx.on_change = routing.refresh
+            ctx.drain = routing.drain
             token = secrets.token_urlsafe(32)
             api = ControlApi(
                 self.store,
@@ -109,26 +116,32 @@ class Engine:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, self.request_stop)
             watcher: Watcher | None = None
+            reconciler: asyncio.Task[None] | None = None
             try:
-                watcher = self._watch(loop, supervisor, routing)
+                watcher = self._watch(loop)
                 self.store.publish(
                     "engine", "engine", f"control API on 127.0.0.1:{port} ({eventloop.name()} event loop)"
                 )
-                await self._apply(self.project, supervisor, routing)
+                reconciler = loop.create_task(self._reconcile_loop(supervisor, routing), name="reconcile")
                 await self._stop.wait()
             finally:
                 if watcher is not None:
                     watcher.stop()
                 if self._code_watcher is not None:
                     self._code_watcher.stop()
+                for task in [reconciler, *self._tasks]:
+                    if task is not None:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
                 self.store.publish("engine", "engine", "stopping every instance")
-                await supervisor.stop_all()
+                await supervisor.stop_all()  # cancels builds and rollouts, drains every instance
                 for runtime in runtimes.created():
                     await runtime.remove_orphans(self.project.root)  # and whatever they shared
                 await routing.stop()
-                self.files.connection.unlink(missing_ok=True)
                 await runner.cleanup()
                 self.store.publish("engine", "engine", "stopped")
+                self.files.connection.unlink(missing_ok=True)  # last: `down` waits for the process
                 if printer is not None:
                     await asyncio.sleep(0)
                     printer.cancel()
@@ -152,18 +165,47 @@ class Engine:
                 "`workbench down` stops it"
             )
 
+    def request_reconcile(self, cause: str) -> None:
+        """Record that something changed; the reconcile loop applies the latest state."""
+        self._causes.add(cause)
+        self._changed.set()
+
+    async def _reconcile_loop(self, supervisor: Supervisor, routing: Routing) -> None:
+        """The one task that applies the desired state: at start-up, then after every change,
+        merging the changes that arrive while it works. A failure is an event, never a lost task."""
+        await self._guarded(self._apply(self.project, supervisor, routing))
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            causes, self._causes = ", ".join(sorted(self._causes)), set()
+            await self._guarded(self._reload(supervisor, routing, causes))
+
+    async def _guarded(self, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            self.store.publish(
+                "engine-error",
+                "engine",
+                f"reconciling failed: {type(exc).__name__}: {exc} "
+                f"({Path(where.filename).name}:{where.lineno}); a workbench bug, the rest keeps running",
+            )
+
     async def _apply(self, project: Project, supervisor: Supervisor, routing: Routing) -> None:
         supervisor.update_endpoints(project)
         await routing.apply(project)
-        await supervisor.apply(project)
+        supervisor.apply(project, routing.effective_traffic)
         routing.refresh()
         self._watch_code(asyncio.get_running_loop(), supervisor)
 
     def _watch_code(self, loop: asyncio.AbstractEventLoop, supervisor: Supervisor) -> None:
         """Scoring code or model files changed: their deployments stage them again and reload in
-        place (the old code serves until the new code is ready)."""
-        watched = supervisor.reloadable()
-        folders = {path if path.is_dir() else path.parent for path in watched}
+        place (the old code serves until the new code is ready). Which deployments use a folder
+        is looked up when it changes, so a deployment added later is reloaded too."""
+        folders = {path if path.is_dir() else path.parent for path in supervisor.reloadable()}
         if self._code_watcher is not None:
             if set(self._code_watcher.folders) == {f.resolve() for f in folders}:
                 return
@@ -173,21 +215,27 @@ class Engine:
             return
 
         def changed(paths: set[Path]) -> None:
+            names = ", ".join(sorted({p.name for p in paths}))
+            loop.call_soon_threadsafe(reload, paths, names)
+
+        def reload(paths: set[Path], names: str) -> None:
             runners = {
                 id(runner): runner
-                for path, using in watched.items()
+                for path, using in supervisor.reloadable().items()
                 if any(path == p or path in p.parents for p in paths)
                 for runner in using
             }
-            names = ", ".join(sorted({p.name for p in paths}))
             for runner in runners.values():
-                asyncio.run_coroutine_threadsafe(runner.reload_code(f"{names} changed"), loop)
+                self._background(runner.reload_code(f"{names} changed"))
 
         self._code_watcher = Watcher(folders, changed, debounce_s=CODE_DEBOUNCE_S).start()
 
-    def _watch(
-        self, loop: asyncio.AbstractEventLoop, supervisor: Supervisor, routing: Routing
-    ) -> Watcher | None:
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(self._guarded(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> Watcher | None:
         root = self.project.root
         if not root.is_dir():
             return None
@@ -196,7 +244,7 @@ class Engine:
             relevant = {p for p in paths if p.suffix in SPEC_SUFFIXES and ".workbench" not in p.parts}
             if relevant:
                 names = ", ".join(sorted(p.name for p in relevant))
-                loop.call_soon_threadsafe(lambda: loop.create_task(self._reload(supervisor, routing, names)))
+                loop.call_soon_threadsafe(self.request_reconcile, names)
 
         # Only the folders that hold spec files, not recursively: the engine's own .workbench/
         # (logs, staged code) changes all the time and must cost nothing.

@@ -1,9 +1,20 @@
-"""One instance's life: start, wait until ready, probe, restart with capped backoff, give up.
+"""One instance's life: start, wait until ready, probe, restart with backoff, give up, drain.
+
+An instance is handed its generation (what it runs) and a callback for changes; it never looks
+at its deployment.
 
 Readiness is polled every 0.1 s from the start, so an instance is routed to as soon as its
 server answers (Azure waits `initial_delay` before its first probe; being ready sooner changes
 nothing a client sees). A start-up that fails MAX_BOOT_FAILURES times in a row (init() raising,
 the script not loading, readiness never reached) marks the instance Failed instead of looping.
+An instance that was ready and then crashed restarts at once the first time, then after a delay
+that grows as Kubernetes' CrashLoopBackOff does (10 s doubling to 5 min), forgotten once it has
+run healthy for 10 minutes.
+
+Leaving is always drained: the instance leaves the route table first, the requests it is
+serving finish (at most the deployment's request timeout), then its processes stop. A restart
+the engine or the user asks for starts the new process first and retires the old one once the
+new one is ready, so an endpoint with one instance answers throughout.
 
 Under the debugger (`debug`), an instance runs with debugpy listening on a loopback port, and
 its probes are off for as long as it runs so: a breakpoint (which stops every thread, the
@@ -16,62 +27,119 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import aiohttp
 
 from workbench.dev.debugger import provide_debugpy
+from workbench.engine.context import Context
+from workbench.engine.generation import Generation, instance_spec
 from workbench.errors import StartupError
 from workbench.runtimes.base import InstanceSpec, RunningInstance
 from workbench.state import InstancePhase, InstanceState
 
-if TYPE_CHECKING:
-    from workbench.engine.deployments import DeploymentRunner
-
 MAX_BOOT_FAILURES = 3
+BOOT_RETRY_S = 0.5
+"""The first retry of a failed start-up; doubled for each further one."""
+CRASH_BACKOFF_S = 10.0
+MAX_CRASH_BACKOFF_S = 300.0
+HEALTHY_RESET_S = 600.0
+"""Kubernetes' CrashLoopBackOff: 10 s doubling to 5 min, reset after 10 min of healthy running."""
 READY_POLL_S = 0.1
-MAX_BACKOFF_S = 30.0
 LOG_TAIL_LINES = 20
+LOG_TAIL_BYTES = 64 * 1024
 DEBUGGER_IN_CONTAINER = "/opt/workbench-debugger"
 RELOAD_TIMEOUT_S = 600.0
 """A reload runs the user's init(), which may load a large model."""
 
 
+def crash_backoff(crashes: int) -> float:
+    """The delay before restarting an instance that was ready and has now crashed `crashes`
+    times in a row: at once the first time, then 10 s doubling to 5 min."""
+    if crashes <= 1:
+        return 0.0
+    return min(MAX_CRASH_BACKOFF_S, CRASH_BACKOFF_S * 2.0 ** (crashes - 2))
+
+
+def exit_cause(code: int | None) -> str:
+    """What an exit code says, in words: a negative one is the signal that killed it."""
+    if code is None:
+        return "exited"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (out of memory, or killed from outside)" if -code == signal.SIGKILL else ""
+        return f"exited with code {code}: killed by {name}{hint}"
+    if code == 137:
+        return "exited with code 137: killed (SIGKILL; out of memory, or killed from outside)"
+    return f"exited with code {code}"
+
+
 class InstanceRunner:
-    def __init__(self, deployment: DeploymentRunner, serial: int) -> None:
-        self.deployment = deployment
+    def __init__(
+        self, ctx: Context, generation: Generation, serial: int, on_change: Callable[[], None]
+    ) -> None:
+        self.ctx = ctx
+        self.generation = generation
         self.serial = serial
-        self.ctx = deployment.ctx
-        self.state = InstanceState(id=f"{deployment.name}-{serial}")
-        self.name = f"{deployment.endpoint}.{deployment.name}.{serial}"
-        self.log_file = self.ctx.files.instance_log(deployment.endpoint, deployment.name, self.state.id)
+        self.on_change = on_change
+        self.state = InstanceState(id=f"{generation.deployment}-{serial}")
+        self.name = f"{generation.endpoint}.{generation.deployment}.{serial}"
+        self.log_file = ctx.files.instance_log(generation.endpoint, generation.deployment, self.state.id)
         self.running: RunningInstance | None = None
+        self.retiring: RunningInstance | None = None
+        """The previous process of a restart: it serves until the new one is ready."""
         self.ready = asyncio.Event()
+        self.settled = asyncio.Event()
+        """Set once the instance is ready or has given up (Failed)."""
         self.failure: str | None = None
         self.debugging: Debugging | None = None
         self._task: asyncio.Task[None] | None = None
+        self._leaving = False
+        self._handing_over = False
 
     @property
     def subject(self) -> str:
-        return f"{self.deployment.endpoint}/{self.state.id}"
+        return f"{self.generation.endpoint}/{self.state.id}"
+
+    def routes(self) -> list[str]:
+        """The URLs the router may send this instance's share to."""
+        urls = []
+        if self.state.state is InstancePhase.READY and self.state.url and not self._leaving:
+            urls.append(self.state.url)
+        if self.retiring is not None:
+            urls.append(self.retiring.url)
+        return urls
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._live(), name=self.name)
 
     async def restart(self, cause: str) -> None:
-        """A fresh process now, counted as a restart; a Failed instance gets a new chance."""
-        await self._cancel_life()
-        await self._stop_process()
+        """A fresh process, counted as a restart; a Failed instance gets a new chance. A ready
+        instance keeps serving from its old process until the new one is ready."""
+        previous = self.running if self.state.state is InstancePhase.READY else None
+        self._handing_over = previous is not None
+        try:
+            await self._cancel_life()
+        finally:
+            self._handing_over = False
+        if previous is not None:
+            await self._retire()  # a restart during a restart: the oldest goes now
+            self.retiring = previous
         self.ready.clear()
+        self.settled.clear()
         self.failure = None
         self.state.restarts += 1
         self.state.state = InstancePhase.STARTING
         self.ctx.store.publish("instance", self.subject, f"restarting ({cause})")
-        self.deployment.instance_changed()
+        self.on_change()
         self.start()
 
     async def debug(self, *, wait: bool) -> Debugging:
@@ -86,22 +154,22 @@ class InstanceRunner:
             self.debugging = None
             await self.restart("debugger off")
 
-    async def reload(self, cause: str, token: str) -> None:
-        """Ask the server to load its code again in place; the outcome becomes an event."""
+    async def reload(self, cause: str) -> str | None:
+        """Ask the server to load its code again in place; the outcome becomes an event and is
+        returned (None when the instance was not serving)."""
         if self.running is None or self.state.state is not InstancePhase.READY:
-            return
+            return None
         try:
             async with self.ctx.http.post(
                 self.running.url + "/-/reload",
-                headers={"Authorization": f"Bearer {token}"},
+                headers={"Authorization": f"Bearer {self.generation.admin_token}"},
                 timeout=aiohttp.ClientTimeout(total=RELOAD_TIMEOUT_S),
             ) as response:
                 outcome = await response.json()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
             message = f"reload request failed ({cause}): {exc}"
             self.ctx.store.publish("reload-failed", self.subject, message)
-            self.deployment.state.last_reload = f"{self.state.id}: {message}"
-            return
+            return f"{self.state.id}: {message}"
         if outcome.get("status") == "reloaded":
             kind = "reload"
             init = (
@@ -120,115 +188,144 @@ class InstanceRunner:
                 f"{outcome.get('error')}: {outcome.get('message')}"
             )
         self.ctx.store.publish(kind, self.subject, message)
-        self.deployment.state.last_reload = f"{self.state.id}: {message}"
+        return f"{self.state.id}: {message}"
 
-    async def stop(self) -> None:
+    async def stop(self, *, drain: bool = True) -> None:
+        """Leave the route table, let the requests in flight finish (at most the request
+        timeout), then stop every process of the instance."""
+        self._leaving = True
+        urls = self.routes() if drain else []
+        self.ready.clear()
+        if self.state.state is InstancePhase.READY:
+            self.state.state = InstancePhase.DRAINING
+        self.on_change()
+        if urls:
+            await self.ctx.drain(self.generation.endpoint, urls, self.generation.drain_s)
         await self._cancel_life()
-        await self._stop_process()
+        await self._retire(drain=False)
         self.state.state = InstancePhase.STOPPED
-        self.deployment.instance_changed()
+        self.state.pid = None
+        self.on_change()
 
     async def _cancel_life(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
 
-    async def _stop_process(self) -> None:
-        if self.running is not None:
-            await self.deployment.runtime.stop(self.running)
-            self.ctx.registry.remove(self.name)
-            self.running = None
+    async def _retire(self, *, drain: bool = True) -> None:
+        """The previous process of a restart: out of the route table, drained, stopped."""
+        old, self.retiring = self.retiring, None
+        if old is None:
+            return
+        self.on_change()
+        if drain:
+            await self.ctx.drain(self.generation.endpoint, [old.url], self.generation.drain_s)
+        await self.generation.runtime.stop(old)
+        self.ctx.registry.remove(old.spec.name)
 
     async def _live(self) -> None:
         boot_failures = 0
+        crashes = 0
         while True:
-            started = time.monotonic()
-            exit_code = await self._run_once()
+            was_ready, cause, healthy_s = await self._run_once()
             self.ready.clear()
-            if exit_code is None:  # became ready, then exited or failed its liveness probe
+            if self._leaving:
+                return
+            if was_ready:
                 boot_failures = 0
+                crashes = 1 if healthy_s >= HEALTHY_RESET_S else crashes + 1
+                delay = crash_backoff(crashes)
             else:
                 boot_failures += 1
+                delay = BOOT_RETRY_S * 2 ** (boot_failures - 1)
             if boot_failures >= MAX_BOOT_FAILURES:
-                self.failure = self._reason(self.state.exit_code)
+                self.failure = self._reason(cause)
                 self.state.state = InstancePhase.FAILED
+                self.settled.set()
                 self.ctx.store.publish(
-                    "instance", self.subject, f"Failed: start-up failed {boot_failures} times"
+                    "instance", self.subject, f"Failed: start-up failed {boot_failures} times ({cause})"
                 )
-                self.deployment.instance_changed()
+                self.on_change()
+                await self._retire()
                 return
             self.state.restarts += 1
             self.state.state = InstancePhase.CRASHED
-            backoff = min(MAX_BACKOFF_S, 0.5 * 2 ** max(0, boot_failures - 1))
-            if time.monotonic() - started > 60:
-                backoff = 0.5
+            when = f"in {delay:.1f} s" if delay else "at once"
             self.ctx.store.publish(
-                "instance",
-                self.subject,
-                f"exited with code {self.state.exit_code}; restarting in {backoff:.1f} s "
-                f"(restart {self.state.restarts})",
+                "instance", self.subject, f"{cause}; restarting {when} (restart {self.state.restarts})"
             )
-            self.deployment.instance_changed()
-            await asyncio.sleep(backoff)
+            self.on_change()
+            await asyncio.sleep(delay)
 
-    async def _run_once(self) -> int | None:
-        """Start the server and serve until it stops: None if it had become ready, else the
-        exit code of a failed start-up."""
-        spec = self.deployment.instance_spec(self.name, _free_port(), self.log_file, self.serial)
+    def _launch_name(self) -> str:
+        """The runtime's name for the next process: a restart's new process must not take the
+        name (a container's) of the old one that still serves."""
+        if self.retiring is not None and self.retiring.spec.name == self.name:
+            return f"{self.name}-next"
+        return self.name
+
+    async def _run_once(self) -> tuple[bool, str, float]:
+        """Start the server and serve until it stops: whether it had become ready, why it
+        ended, and for how long it was ready."""
+        runtime = self.generation.runtime
+        spec = instance_spec(self.generation, self._launch_name(), _free_port(), self.log_file, self.serial)
         if self.debugging is not None:
             spec = self._under_debugger(spec, self.debugging)
         self.state.debug_port = self.debugging.port if self.debugging else None
         try:
-            self.running = await self.deployment.runtime.start(spec)
+            running = await runtime.start(spec)
         except StartupError as exc:  # the runtime could not start it: a failed start-up, said why
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             with self.log_file.open("a") as log:
                 log.write(f"workbench: {exc}\n")
-            self.ctx.store.publish("instance", self.subject, f"could not start: {exc}")
             self.state.exit_code = None
-            return -1
-        self.state.state, self.state.url, self.state.pid = (
-            InstancePhase.STARTING,
-            self.running.url,
-            self.running.pid,
-        )
+            return False, f"could not start: {exc}", 0.0
+        self.running = running
+        self.state.state, self.state.url, self.state.pid = InstancePhase.STARTING, running.url, running.pid
         self.state.exit_code = None
-        if self.running.pid is not None:
-            self.ctx.registry.add(self.name, self.running.pid)
-        self.deployment.instance_changed()
-        exited = asyncio.ensure_future(self.deployment.runtime.wait(self.running))
+        if running.pid is not None:
+            self.ctx.registry.add(spec.name, running.pid)
+        self.on_change()
+        exited = asyncio.ensure_future(runtime.wait(running))
         try:
+            started = time.monotonic()
             if not await self._until_ready(exited):
-                if not exited.done():
-                    self.ctx.store.publish(
-                        "instance", self.subject, "readiness probe never succeeded; stopping"
-                    )
-                    await self._stop_process()
-                self.state.exit_code = exited.result() if exited.done() else None
-                return self.state.exit_code if self.state.exit_code is not None else -1
+                if exited.done():
+                    self.state.exit_code = exited.result()
+                    return False, exit_cause(self.state.exit_code), 0.0
+                waited = time.monotonic() - started
+                return False, f"readiness probe never succeeded in {waited:.0f} s", 0.0
+            if self._leaving:
+                return True, "stopped", 0.0
             self.state.state = InstancePhase.READY
             self.ready.set()
+            self.settled.set()
             if self.state.restarts:
                 self.ctx.store.publish(
                     "instance", self.subject, f"ready again after restart {self.state.restarts}"
                 )
-            self.deployment.instance_changed()
-            await self._probe_until_exit(exited)
-            self.state.exit_code = exited.result() if exited.done() else None
-            return None
+            self.on_change()
+            await self._retire()
+            ready_at = time.monotonic()
+            cause = await self._probe_until_exit(exited)
+            return True, cause, time.monotonic() - ready_at
         finally:
+            if not (self._handing_over and self.running is running):
+                # Its whole process tree, even when the parent has gone (its workers may not have).
+                await runtime.stop(running)
+                self.ctx.registry.remove(spec.name)
             if not exited.done():
-                await self._stop_process()
                 exited.cancel()
-            self.ctx.registry.remove(self.name)
-            self.running = None
+            if self.running is running:
+                self.running = None
 
     def _under_debugger(self, spec: InstanceSpec, debugging: Debugging) -> InstanceSpec:
         """The server's debugger flags, and debugpy on its path in case the environment lacks it
         (the environment's own comes later on the path and is not used)."""
         debugger = provide_debugpy(self.ctx.files.debugger)
-        in_container = self.deployment.runtime.kind == "docker"
+        in_container = self.generation.runtime.kind == "docker"
         inside = DEBUGGER_IN_CONTAINER if in_container else str(debugger)
         path = os.pathsep.join(filter(None, [spec.environment.get("PYTHONPATH"), inside]))
         return dataclasses.replace(
@@ -239,60 +336,63 @@ class InstanceRunner:
         )
 
     async def _until_ready(self, exited: asyncio.Future[int]) -> bool:
-        probe = self.deployment.spec.readiness_probe
+        probe = self.generation.readiness
         deadline = time.monotonic() + probe.initial_delay + probe.period * probe.failure_threshold
         if self.debugging is not None:
             deadline = float("inf")  # init() may wait for a debugger, or stop at a breakpoint
         while time.monotonic() < deadline:
             if exited.done():
                 return False
-            if await self._healthy(probe.timeout, self.deployment.probe_paths[1]):
+            if await self._healthy(probe.timeout, self.generation.probe_paths[1]):
                 return True
             await asyncio.wait([exited], timeout=READY_POLL_S)
         return False
 
-    async def _probe_until_exit(self, exited: asyncio.Future[int]) -> None:
+    async def _probe_until_exit(self, exited: asyncio.Future[int]) -> str:
+        """Probe until the process exits or fails liveness; why it ended."""
         if self.debugging is not None:
             await asyncio.wait([exited])  # no probes under the debugger (and never cancel `exited`)
-            return
-        liveness = self.deployment.spec.liveness_probe
-        readiness = self.deployment.spec.readiness_probe
+            self.state.exit_code = exited.result()
+            return exit_cause(self.state.exit_code)
+        liveness = self.generation.liveness
+        readiness = self.generation.readiness
         failures = 0
         while not exited.done():
             await asyncio.wait([exited], timeout=liveness.period)
             if exited.done():
-                return
-            if await self._healthy(liveness.timeout, self.deployment.probe_paths[0]):
+                break
+            if await self._healthy(liveness.timeout, self.generation.probe_paths[0]):
                 failures = 0
-                if self.state.state is InstancePhase.UNREADY:
+                if self.state.state is InstancePhase.UNREADY and not self._leaving:
                     self.state.state = InstancePhase.READY
                     self.ready.set()
-                    self.deployment.instance_changed()
+                    self.on_change()
                 continue
             failures += 1
             if failures >= readiness.failure_threshold and self.state.state is InstancePhase.READY:
                 self.state.state = InstancePhase.UNREADY
                 self.ready.clear()
-                self.deployment.instance_changed()
+                self.on_change()
             if failures >= liveness.failure_threshold:
-                self.ctx.store.publish(
-                    "instance", self.subject, f"liveness probe failed {failures} times; restarting"
-                )
-                await self._stop_process()
-                return
+                cause = f"liveness probe failed {failures} times"
+                self.ctx.store.publish("instance", self.subject, f"{cause}; restarting")
+                return cause
+        self.state.exit_code = exited.result()
+        return exit_cause(self.state.exit_code)
 
     async def _healthy(self, timeout_s: float, path: str) -> bool:
-        assert self.running is not None
+        running = self.running
+        if running is None:
+            return False
         try:
             async with self.ctx.http.get(
-                self.running.url + path, timeout=aiohttp.ClientTimeout(total=timeout_s)
+                running.url + path, timeout=aiohttp.ClientTimeout(total=timeout_s)
             ) as response:
                 return response.status == 200
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
             return False
 
-    def _reason(self, exit_code: int | None) -> str:
-        cause = f"exited with code {exit_code}" if exit_code is not None else "readiness probe failed"
+    def _reason(self, cause: str) -> str:
         tail = log_tail(self.log_file, LOG_TAIL_LINES)
         return f"ResourceNotReady: User container has crashed or terminated: {cause}\n" + "\n".join(tail)
 
@@ -311,7 +411,7 @@ def log_tail(path: Path, lines: int) -> list[str]:
         with path.open("rb") as file:
             file.seek(0, 2)
             size = file.tell()
-            file.seek(max(0, size - 64 * 1024))
+            file.seek(max(0, size - LOG_TAIL_BYTES))
             return file.read().decode(errors="replace").splitlines()[-lines:]
     except OSError:
         return []

@@ -1,8 +1,8 @@
 """Instances left behind by an engine that was killed: recorded as they start, stopped at the
 next start-up.
 
-Each instance runs in its own process group; the registry keeps its pid and start time, so a
-pid reused by an unrelated process is never signalled.
+Each instance runs in its own process group; the registry keeps its pid (the group's id) and
+start time.
 """
 
 from __future__ import annotations
@@ -35,18 +35,32 @@ class ProcessRegistry:
         write_json(self.path, self._entries)
 
     def stop_orphans(self) -> list[str]:
-        """Stop every recorded instance that still runs; the names of those stopped."""
+        """Stop every process of every recorded instance that still runs: its process group,
+        found by group even when the instance's own process is gone (its workers may not be).
+        Only processes started since the instance started count, so a reused pid or group id
+        is never signalled. The names of the instances stopped."""
+        entries = dict(read_json(self.path, {}))
         stopped: list[str] = []
-        for name, entry in dict(read_json(self.path, {})).items():
-            pid = int(entry["pid"])
-            try:
-                process = psutil.Process(pid)
-                if abs(process.create_time() - float(entry["created"])) > 0.01:
-                    continue
-            except psutil.Error:
-                continue
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-            stopped.append(name)
+        if entries:
+            groups = _process_groups()
+            for name, entry in entries.items():
+                pgid, created = int(entry["pid"]), float(entry["created"])
+                members = [p for p, started in groups.get(pgid, []) if started >= created - 0.01]
+                for pid in members:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGKILL)
+                if members:
+                    stopped.append(name)
         write_json(self.path, {})
         return stopped
+
+
+def _process_groups() -> dict[int, list[tuple[int, float]]]:
+    """Process group id -> [(pid, start time)] of every process this user can see."""
+    groups: dict[int, list[tuple[int, float]]] = {}
+    for process in psutil.process_iter(["pid", "create_time"]):
+        with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
+            groups.setdefault(os.getpgid(process.info["pid"]), []).append(
+                (process.info["pid"], float(process.info["create_time"]))
+            )
+    return groups

@@ -8,11 +8,14 @@ one by one. A traffic-only change yields no deployment action at all.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from workbench.spec.deployment import DeploymentSpec
+from workbench.spec.local import DeploymentSettings
 
 Key = tuple[str, str]
 """(endpoint, deployment)"""
@@ -55,19 +58,41 @@ class Replace:
 Action = Create | Delete | Scale | Replace
 
 
-def fingerprint(deployment: DeploymentSpec, runtime: str) -> str:
-    """The part of a deployment that decides how its instances run; a change means new instances."""
+def fingerprint(deployment: DeploymentSpec, runtime: str, settings: DeploymentSettings | None = None) -> str:
+    """The part of a deployment that decides how its instances run; a change means new instances.
+    Only what defines an instance counts, never where it was declared: a comment or a moved key
+    in the YAML changes nothing."""
     parts = (
         runtime,
-        repr(deployment.environment),
-        repr(sorted(deployment.environment_variables.items())),
-        repr(deployment.code_configuration),
-        repr(deployment.model),
-        repr(deployment.request_settings),
-        repr(deployment.liveness_probe),
-        repr(deployment.readiness_probe),
+        deployment.environment,
+        dict(deployment.environment_variables),
+        deployment.code_configuration,
+        deployment.model,
+        deployment.request_settings,
+        deployment.liveness_probe,
+        deployment.readiness_probe,
+        deployment.instance_type,
+        deployment.egress_public_network_access,
+        settings,
     )
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+    return hashlib.sha256(_canonical(parts).encode()).hexdigest()[:16]
+
+
+def _canonical(value: object) -> str:
+    """A stable text of `value`: dataclasses by the fields they compare on (a declaration's place
+    is kept out with compare=False), mappings sorted, paths and enums by value."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = [f for f in dataclasses.fields(value) if f.compare]
+        inner = ", ".join(f"{f.name}={_canonical(getattr(value, f.name))}" for f in fields)
+        return f"{type(value).__name__}({inner})"
+    if isinstance(value, Mapping):
+        items = sorted((str(k), _canonical(v)) for k, v in value.items())
+        return "{" + ", ".join(f"{k!r}: {v}" for k, v in items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_canonical(v) for v in value) + "]"
+    if isinstance(value, enum.Enum):
+        return repr(value.value)
+    return repr(value)
 
 
 def plan(desired: Mapping[Key, Desired], observed: Mapping[Key, Observed]) -> list[Action]:

@@ -3,7 +3,7 @@ keys and traffic override saved, and a route table rebuilt from the deployments 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from workbench.engine.files import ProjectFiles
@@ -14,8 +14,7 @@ from workbench.router.credentials import TokenSigner
 from workbench.router.endpoint import EndpointRouter
 from workbench.router.table import DeploymentRoute, RouteTable, Target
 from workbench.spec import Project
-from workbench.spec.endpoint import traffic_rules
-from workbench.state import InstancePhase
+from workbench.spec.endpoint import spelled_as, traffic_rules
 
 DeploymentsOf = Callable[[str], Mapping[str, Any]]
 """endpoint name -> {deployment name: DeploymentRunner}"""
@@ -79,9 +78,7 @@ class Routing:
                     name=name,
                     provisioning_state=runner.state.provisioning_state.value,
                     targets=[
-                        Target(i.id, i.url, debugging=i.debug_port is not None)
-                        for i in runner.state.instances
-                        if i.state is InstancePhase.READY and i.url
+                        Target(id_, url, debugging=debugging) for id_, url, debugging in runner.targets()
                     ],
                     request_timeout_s=settings.request_timeout_ms / 1000,
                     max_concurrent_requests_per_instance=settings.max_concurrent_requests_per_instance,
@@ -97,20 +94,33 @@ class Routing:
                 )
 
     def effective_traffic(self, name: str) -> tuple[dict[str, int], dict[str, int]]:
+        """The traffic and mirror in force: a `workbench traffic` override while the endpoint's
+        YAML is as it was then, else the YAML's; deployment names as the deployments spell them
+        (Azure compares them without case)."""
         assert self.project is not None
         endpoint = self.project.endpoint(name)
-        assert endpoint is not None
+        if endpoint is None:
+            return {}, {}
         base = {"traffic": dict(endpoint.spec.traffic), "mirror_traffic": dict(endpoint.spec.mirror_traffic)}
         saved = self.saved.endpoint(name)
+        traffic, mirror = base["traffic"], base["mirror_traffic"]
         if saved.traffic is not None and saved.overridden == base:
-            return dict(saved.traffic), dict(saved.mirror_traffic or {})
-        return base["traffic"], base["mirror_traffic"]
+            traffic, mirror = dict(saved.traffic), dict(saved.mirror_traffic or {})
+        names = [d.name for d in endpoint.deployments] + list(self.deployments_of(name))
+        return spelled_as(traffic, names), spelled_as(mirror, names)
+
+    async def drain(self, name: str, urls: Sequence[str], timeout_s: float) -> None:
+        router = self.routers.get(name)
+        if router is not None:
+            await router.until_idle(urls, timeout_s)
 
     def set_traffic(self, name: str, traffic: dict[str, int], mirror: dict[str, int] | None) -> list[str]:
         """Validate and apply a traffic change at once; the problems when it is refused."""
         self._router(name)
         current_traffic, current_mirror = self.effective_traffic(name)
-        new_mirror = current_mirror if mirror is None else mirror
+        known = list(self.deployments_of(name))
+        traffic = spelled_as(traffic, known)
+        new_mirror = current_mirror if mirror is None else spelled_as(mirror, known)
         problems = traffic_rules(traffic, new_mirror, set(self.deployments_of(name)))
         if problems:
             return problems

@@ -1,8 +1,15 @@
-"""Applies the reconcile step's actions to the running deployments."""
+"""Applies the reconcile step's actions to the running deployments.
+
+`apply` starts each deployment's operation and returns: the operations run on their own, one at
+a time per deployment, a newer one superseding one in progress. As Azure does, a deployment that
+still carries live or mirrored traffic is not deleted when its YAML goes away: the event says
+why and what to do.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from workbench.engine import reconcile
@@ -13,19 +20,28 @@ from workbench.spec import Project
 from workbench.spec.deployment import DeploymentSpec
 from workbench.state import DeploymentState, EndpointState, ProvisioningState
 
+TrafficOf = Callable[[str], tuple[dict[str, int], dict[str, int]]]
+"""endpoint name -> (traffic, mirror traffic) in force"""
+
 
 class Supervisor:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.deployments: dict[reconcile.Key, DeploymentRunner] = {}
         self.fingerprints: dict[reconcile.Key, str] = {}
+        self._deleting: dict[reconcile.Key, asyncio.Task[None]] = {}
 
-    async def apply(self, project: Project) -> None:
-        """Bring what runs in line with `project`."""
+    def apply(self, project: Project, traffic_of: TrafficOf) -> None:
+        """Start what brings the deployments in line with `project`."""
+        self.ctx.settings = project.settings
+        self.ctx.runtimes.settings = project.settings
         specs = {(e.name, d.name): d for e in project.endpoints for d in e.deployments}
         desired = {
             key: reconcile.Desired(
-                reconcile.fingerprint(spec, self.ctx.settings.runtime_for(*key)), spec.instance_count
+                reconcile.fingerprint(
+                    spec, project.settings.runtime_for(*key), project.settings.deployment(*key)
+                ),
+                spec.instance_count,
             )
             for key, spec in specs.items()
         }
@@ -34,20 +50,37 @@ class Supervisor:
             for key, runner in self.deployments.items()
         }
         self.update_endpoints(project)
-        work = []
+        endpoints = {e.name for e in project.endpoints}
         for action in reconcile.plan(desired, observed):
+            key = action.key
             if isinstance(action, reconcile.Delete):
-                work.append(self._delete(action.key))
+                if key[0] in endpoints and self._carries_traffic(key, traffic_of):
+                    continue
+                self._delete(key)
             elif isinstance(action, reconcile.Create):
-                work.append(self._create(action.key, specs[action.key], desired[action.key].fingerprint))
+                self._create(key, specs[key], desired[key].fingerprint)
             elif isinstance(action, reconcile.Scale):
-                work.append(self.deployments[action.key].scale(action.instance_count))
+                self.deployments[key].scale(action.instance_count)
             else:
-                self.fingerprints[action.key] = desired[action.key].fingerprint
-                work.append(self.deployments[action.key].replace(specs[action.key]))
-        await asyncio.gather(*work)
+                self.fingerprints[key] = desired[key].fingerprint
+                self.deployments[key].update(specs[key])
 
-    async def _create(self, key: reconcile.Key, spec: DeploymentSpec, fingerprint: str) -> None:
+    def _carries_traffic(self, key: reconcile.Key, traffic_of: TrafficOf) -> bool:
+        traffic, mirror = traffic_of(key[0])
+        live, mirrored = traffic.get(key[1], 0), mirror.get(key[1], 0)
+        if not live and not mirrored:
+            return False
+        share = f"{live}% of the traffic" if live else f"{mirrored}% of the mirror traffic"
+        self.ctx.store.publish(
+            "deployment",
+            f"{key[0]}/{key[1]}",
+            f"not deleted: it still takes {share}, and Azure refuses to delete such a deployment; "
+            f"give its share to another deployment first (the endpoint's YAML, or "
+            f"`workbench traffic {key[0]} ...`), then its removal is applied",
+        )
+        return True
+
+    def _create(self, key: reconcile.Key, spec: DeploymentSpec, fingerprint: str) -> None:
         endpoint = self.ctx.store.endpoint(key[0])
         assert endpoint is not None
         state = DeploymentState(name=key[1], instance_count=spec.instance_count)
@@ -55,15 +88,24 @@ class Supervisor:
         runner = DeploymentRunner(self.ctx, key[0], spec, state)
         self.deployments[key] = runner
         self.fingerprints[key] = fingerprint
-        await runner.create()
+        runner.create()
 
-    async def _delete(self, key: reconcile.Key) -> None:
+    def _delete(self, key: reconcile.Key) -> None:
         runner = self.deployments.pop(key)
         self.fingerprints.pop(key, None)
-        await runner.delete()
-        endpoint = self.ctx.store.endpoint(key[0])
-        if endpoint is not None:
-            endpoint.deployments = [d for d in endpoint.deployments if d.name != key[1]]
+
+        async def delete() -> None:
+            await runner.delete()
+            endpoint = self.ctx.store.endpoint(key[0])
+            if endpoint is not None:
+                endpoint.deployments = [d for d in endpoint.deployments if d is not runner.state]
+            self.ctx.on_change()
+
+        task = asyncio.get_running_loop().create_task(delete())
+        self._deleting[key] = task
+        task.add_done_callback(
+            lambda _: self._deleting.pop(key, None) if self._deleting.get(key) is task else None
+        )
 
     def update_endpoints(self, project: Project) -> None:
         store = self.ctx.store
@@ -104,6 +146,15 @@ class Supervisor:
     def deployments_of(self, endpoint: str) -> dict[str, DeploymentRunner]:
         return {key[1]: runner for key, runner in self.deployments.items() if key[0] == endpoint}
 
+    async def settled(self) -> None:
+        """Returns once no operation is in progress."""
+        for runner in list(self.deployments.values()):
+            await runner.settled()
+        await asyncio.gather(*list(self._deleting.values()), return_exceptions=True)
+
     async def stop_all(self) -> None:
+        """Cancel every operation in progress (a build, a rollout), then drain and stop every
+        instance."""
         await asyncio.gather(*(runner.delete() for runner in self.deployments.values()))
+        await asyncio.gather(*list(self._deleting.values()), return_exceptions=True)
         self.deployments.clear()

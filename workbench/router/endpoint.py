@@ -6,13 +6,14 @@ instances, traffic or auth change; nothing here talks to a runtime.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import random
 import socket
 import statistics
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,10 @@ from workbench.router.accesslog import AccessLog
 from workbench.router.credentials import EndpointKeys, TokenSigner
 from workbench.router.front import FrontServer
 from workbench.router.pipeline import Call, Pipeline
-from workbench.router.table import RouteTable
+from workbench.router.table import RouteTable, Target
 
 MAX_BODY_BYTES = 1024**3
+DRAIN_POLL_S = 0.01
 LATENCY_WINDOW = 2000
 TIMELINE_SECONDS = 300
 HISTOGRAM_BOUNDS_MS = (0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
@@ -122,6 +124,8 @@ class EndpointRouter:
         self._access_log = AccessLog(access_log)
         self._front = FrontServer(self.pipeline.handle, MAX_BODY_BYTES)
         self.port = 0
+        self._retired: list[Target] = []
+        """Targets that left the route table with requests still in flight."""
 
     @property
     def scoring_uri(self) -> str:
@@ -143,7 +147,26 @@ class EndpointRouter:
         self._access_log.close()
 
     def update(self, table: RouteTable) -> None:
-        self.table = table.merged_with(self.table)
+        previous = self.table
+        self.table = table.merged_with(previous)
+        staying = {id(t) for route in self.table.deployments.values() for t in route.targets}
+        self._retired = [
+            t
+            for route in previous.deployments.values()
+            for t in route.targets
+            if id(t) not in staying and t.in_flight
+        ] + [t for t in self._retired if t.in_flight and id(t) not in staying]
+
+    async def until_idle(self, urls: Sequence[str], timeout_s: float) -> None:
+        """Returns once no request is in flight to `urls` (instances that have left the route
+        table and finish what they were sent), or after `timeout_s`."""
+        wanted = set(urls)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            targets = [t for route in self.table.deployments.values() for t in route.targets]
+            if not any(t.in_flight for t in targets + self._retired if t.url in wanted):
+                return
+            await asyncio.sleep(DRAIN_POLL_S)
 
     def accepts(self, credential: str) -> bool:
         if self.table.auth_mode == "key":

@@ -41,20 +41,27 @@ class ProcessRuntime(OnTheHost):
         return RunningInstance(spec, process.pid, f"http://127.0.0.1:{spec.port}")
 
     async def stop(self, instance: RunningInstance, grace_s: float = 5.0) -> None:
-        process = self._processes.get(instance.spec.name)
-        if process is None or process.returncode is not None:
+        """SIGTERM to the instance's process group, SIGKILL after `grace_s`; then SIGKILL to the
+        group whatever happened, since workers forked by a parent that was killed (or OOM-killed)
+        live on in its group."""
+        process = self._processes.pop(instance.spec.name, None)
+        if process is None:
             return
-        _signal_group(process.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), grace_s)
-        except asyncio.TimeoutError:
-            _signal_group(process.pid, signal.SIGKILL)
-            await process.wait()
-        _signal_group(process.pid, signal.SIGKILL)  # worker processes left behind, if any
+        if process.returncode is None:
+            _signal_group(process.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), grace_s)
+            except asyncio.TimeoutError:
+                _signal_group(process.pid, signal.SIGKILL)
+                await process.wait()
+        _signal_group(process.pid, signal.SIGKILL)
 
     async def wait(self, instance: RunningInstance) -> int:
         process = self._processes[instance.spec.name]
-        return await process.wait()
+        code = await process.wait()
+        # The parent has gone: its workers must not go on answering on its port.
+        _signal_group(process.pid, signal.SIGKILL)
+        return code
 
 
 def _signal_group(pid: int, signum: int) -> None:

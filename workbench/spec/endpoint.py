@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,6 +181,13 @@ def _identity(reader: Reader, node: yaml.Node) -> Identity:
 
 def _optional_text(reader: Reader, found: dict[str, yaml.Node], key: str) -> str:
     return (reader.text(found[key], key) or "") if key in found else ""
+
+
+def spelled_as(shares: Mapping[str, int], deployments: Iterable[str]) -> dict[str, int]:
+    """`shares` with each deployment name spelled as the deployment spells it: Azure compares
+    traffic names without case (its SDK lower-cases them), so `Blue: 100` routes to `blue`."""
+    spelling = {name.lower(): name for name in deployments}
+    return {spelling.get(name.lower(), name): share for name, share in shares.items()}
 
 
 def traffic_rules(traffic: Mapping[str, int], mirror: Mapping[str, int], deployments: set[str]) -> list[str]:

@@ -12,6 +12,7 @@ STATE_STYLE = {
     ProvisioningState.FAILED.value: "bold red",
     InstancePhase.READY.value: "green",
     InstancePhase.STARTING.value: "yellow",
+    InstancePhase.DRAINING.value: "cyan",
     InstancePhase.UNREADY.value: "dark_orange",
     InstancePhase.CRASHED.value: "red",
     InstancePhase.FAILED.value: "bold red",

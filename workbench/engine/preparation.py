@@ -1,0 +1,183 @@
+"""Preparing a generation: the environment built (a venv or an image), model and code staged by
+the storage initializer, secrets resolved. Every failure is a StartupError that says what to fix;
+a cancelled preparation (a newer edit, or the engine stopping) stops its build at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from workbench.engine.context import Context
+from workbench.engine.environments import Requirements, requirements
+from workbench.engine.generation import Generation
+from workbench.engine.gpus import wanted_gpus
+from workbench.engine.storage import Staged, stage, stage_in_container
+from workbench.errors import StartupError
+from workbench.spec.assets import EnvironmentSpec
+from workbench.spec.deployment import DeploymentSpec
+from workbench.spec.local import GpuRequest
+from workbench.spec.skus import find_sku
+from workbench.telemetry.gpu import gpus, missing_gpu
+
+AZMLINFSRV = "azureml-inference-server-http>=1.5"
+"""For `server: azmlinfsrv` in workbench.yaml."""
+
+
+class Preparer:
+    """Prepares the generations of one deployment, numbered in order; a number is never reused,
+    so a cancelled preparation's files can never mix with a later one's."""
+
+    def __init__(self, ctx: Context, endpoint: str, deployment: str) -> None:
+        self.ctx = ctx
+        self.endpoint = endpoint
+        self.deployment = deployment
+        self.admin_token = secrets.token_urlsafe(24)
+        self._numbers = itertools.count(1)
+
+    @property
+    def subject(self) -> str:
+        return f"{self.endpoint}/{self.deployment}"
+
+    async def prepare(self, spec: DeploymentSpec) -> Generation:
+        number = next(self._numbers)
+        settings = self.ctx.settings.deployment(self.endpoint, spec.name)
+        kind = self.ctx.runtimes.kind_for(self.endpoint, spec.name)
+        runtime = self.ctx.runtimes.get(kind)
+        logs = self.ctx.files.logs(self.endpoint, spec.name)
+        wanted = requirements(spec.environment)
+        if settings.server == "azmlinfsrv":
+            wanted = self._with_azmlinfsrv(wanted, kind)
+        for warning in wanted.warnings:
+            self.ctx.store.publish("build", self.subject, f"warning: {warning}")
+        request = await self._gpus(spec, kind)
+        python, image = await self._environment(spec, wanted, kind, logs / "build.log")
+        folder = self.ctx.files.staged(self.endpoint, spec.name) / f"g{number}"
+        staged = await self._stage(spec, folder, kind, logs / "storage-initializer.log")
+        return Generation(
+            number=number,
+            endpoint=self.endpoint,
+            deployment=spec.name,
+            spec=spec,
+            settings=settings,
+            runtime=runtime,
+            folder=folder,
+            staged=staged,
+            python=python,
+            image=image,
+            server_code=self.ctx.files.server_code,
+            admin_token=self.admin_token,
+            secrets=self._secrets(spec),
+            gpus=request,
+            gpus_available=len(await asyncio.to_thread(gpus)) if request else 0,
+        )
+
+    def _with_azmlinfsrv(self, wanted: Requirements, kind: str) -> Requirements:
+        """`server: azmlinfsrv`: the real server in the environment; it listens on every interface
+        (fixed in azmlinfsrv), so only in a container, whose port is published on 127.0.0.1 alone."""
+        if self.ctx.runtimes.images(kind) is None:
+            raise StartupError(
+                f"{self.subject}: server: azmlinfsrv listens on every network interface (0.0.0.0, fixed "
+                "in azmlinfsrv), so the workbench runs it only in the Docker runtime (runtime: docker)"
+            )
+        return dataclasses.replace(wanted, packages=(*wanted.packages, AZMLINFSRV))
+
+    async def _gpus(self, spec: DeploymentSpec, kind: str) -> GpuRequest | None:
+        """A deployment that wants GPUs in a container: what is missing for them, with the fix,
+        fails it before anything is built."""
+        if self.ctx.runtimes.images(kind) is None:
+            return None
+        sku = find_sku(spec.instance_type) if spec.instance_type else None
+        request = wanted_gpus(sku, self.ctx.settings.deployment(self.endpoint, spec.name).gpus)
+        if request is None:
+            return None
+        problem = await asyncio.to_thread(missing_gpu) or await self.ctx.runtimes.get(kind).gpu_problem()
+        if problem is not None:
+            wanted = f"{spec.instance_type} has {sku.gpus} GPU(s)" if sku and sku.gpus else "gpus: is set"
+            raise StartupError(f"GPU needed ({wanted}) but {problem}")
+        return request
+
+    async def _environment(
+        self, spec: DeploymentSpec, wanted: Requirements, kind: str, log: Path
+    ) -> tuple[Path, str | None]:
+        """The interpreter to run, and the image it is in (Docker runtime) or None (a venv)."""
+
+        def progress(line: str) -> None:
+            self.ctx.store.publish("build", self.subject, line)
+
+        images = self.ctx.runtimes.images(kind)
+        environment = spec.environment
+        if environment is not None and environment.inference_config is not None:
+            return Path("/"), await self._custom_image(environment, kind)
+        if images is not None:
+            if not await images.is_built(wanted):
+                progress("image not built yet; building")
+            image = await images.ensure(wanted, log, progress)
+            return Path(images.python), image
+        if not self.ctx.builder.is_built(wanted):
+            progress("environment not in the cache; building")
+        return await self.ctx.builder.ensure(wanted, log, progress), None
+
+    async def _custom_image(self, environment: EnvironmentSpec, kind: str) -> str:
+        """A custom container's image, as it is: it must be on this machine already."""
+        config = environment.inference_config
+        assert config is not None
+        images = self.ctx.runtimes.images(kind)
+        if images is None or environment.image is None:
+            raise StartupError(
+                f"{self.subject} is a custom container (inference_config): it needs the Docker runtime "
+                "(`runtime: docker` in workbench.yaml, or `workbench up --runtime docker`)"
+            )
+        ports = {config.liveness_route.port, config.readiness_route.port, config.scoring_route.port}
+        if len(ports) > 1:
+            raise StartupError(
+                f"{self.subject}: the workbench runs custom containers whose liveness, readiness and "
+                f"scoring routes share one port; these use {sorted(ports)}"
+            )
+        if not await images.runtime.image_exists(environment.image):
+            raise StartupError(
+                f"image {environment.image} is not on this machine, and no registry is used: "
+                "`docker build` (or `docker load`) it first"
+            )
+        return environment.image
+
+    async def _stage(self, spec: DeploymentSpec, target: Path, kind: str, log: Path) -> Staged:
+        """The storage initializer: in a container of its own before the inference server's
+        (Docker runtime), else on this machine."""
+        images = self.ctx.runtimes.images(kind)
+        if images is None:
+            return await asyncio.to_thread(stage, spec, target, log)
+
+        async def run(
+            command: list[str],
+            read_only: dict[str, str],
+            writable: dict[str, str],
+            say: Callable[[str], None],
+        ) -> int:
+            name = f"{self.endpoint}.{spec.name}.storage-initializer"
+            say(f"Running in container {name} from {images.base_image}")
+            return await images.runtime.run_to_completion(
+                name, images.base_image, command, read_only=read_only, writable=writable, say=say
+            )
+
+        return await stage_in_container(spec, target, log, run)
+
+    def _secrets(self, spec: DeploymentSpec) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for variable, reference in spec.secret_references().items():
+            secret = self.ctx.settings.secrets.get(reference)
+            value = None
+            if secret is not None:
+                value = secret.literal if secret.literal is not None else os.environ.get(secret.env or "")
+            if value is None:
+                raise StartupError(
+                    f"SecretsInjectionError: no local value for {reference} ({variable}); "
+                    "give one under secrets: in workbench.yaml"
+                )
+            values[variable] = value
+        return values

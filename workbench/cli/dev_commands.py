@@ -40,10 +40,11 @@ def add_parser(commands: Any) -> None:
 
 
 def run_debug(args: argparse.Namespace) -> int:
+    from workbench.cli.engine_commands import instance_id
     from workbench.client import EngineClient
 
     with EngineClient.for_folder(args.project) as client:
-        instance = _instance_id(client, args.endpoint, args.deployment, args.instance)
+        instance = instance_id(client, args.endpoint, args.deployment, args.instance)
         if args.stop:
             client.stop_debugging(args.endpoint, args.deployment, instance)
             print(f"{args.endpoint}/{instance} restarted without the debugger", file=sys.stderr)
@@ -62,18 +63,6 @@ def run_debug(args: argparse.Namespace) -> int:
     if args.wait:
         print("init() waits until a debugger attaches")
     return 0
-
-
-def _instance_id(client: Any, endpoint: str, deployment: str, instance: str) -> str:
-    """An index (0, 1, ...) or an id (blue-0) to the instance's id."""
-    if not instance.isdigit():
-        return instance
-    for state in client.status():
-        if state.name == endpoint:
-            found = state.deployment(deployment)
-            if found is not None and int(instance) < len(found.instances):
-                return str(found.instances[int(instance)].id)
-    return f"{deployment}-{instance}"
 
 
 def run_devcontainer(args: argparse.Namespace) -> int:

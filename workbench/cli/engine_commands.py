@@ -68,6 +68,25 @@ def add_parser(commands: Any) -> None:
     logs.add_argument("--project", type=Path, default=Path("."))
     logs.set_defaults(run=run_logs)
 
+    restart = commands.add_parser(
+        "restart",
+        help="restart an instance: a fresh process, which serves before the old one drains and stops",
+    )
+    restart.add_argument("endpoint")
+    restart.add_argument("deployment")
+    restart.add_argument("--instance", default="0", help="instance index or id (default: 0)")
+    restart.add_argument("--project", type=Path, default=Path("."))
+    restart.set_defaults(run=run_restart)
+
+    scale = commands.add_parser(
+        "scale", help="set a deployment's instance count until its YAML changes (instances drain first)"
+    )
+    scale.add_argument("endpoint")
+    scale.add_argument("deployment")
+    scale.add_argument("instance_count", type=int)
+    scale.add_argument("--project", type=Path, default=Path("."))
+    scale.set_defaults(run=run_scale)
+
     down = commands.add_parser("down", help="stop the engine and every instance")
     down.add_argument("--project", type=Path, default=Path("."))
     down.set_defaults(run=run_down)
@@ -137,6 +156,39 @@ def run_logs(args: argparse.Namespace) -> int:
         ):
             print(line, flush=args.follow)
     return 0
+
+
+def run_restart(args: argparse.Namespace) -> int:
+    with _client(args.project) as client:
+        instance = instance_id(client, args.endpoint, args.deployment, args.instance)
+        client.restart(args.endpoint, args.deployment, instance)
+    print(
+        f"{args.endpoint}/{instance}: restarting; `workbench status` shows when it is ready", file=sys.stderr
+    )
+    return 0
+
+
+def run_scale(args: argparse.Namespace) -> int:
+    with _client(args.project) as client:
+        client.scale(args.endpoint, args.deployment, args.instance_count)
+    print(
+        f"{args.endpoint}/{args.deployment}: scaling to {args.instance_count} instance(s); "
+        "`workbench status` shows when it is done",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def instance_id(client: EngineClient, endpoint: str, deployment: str, instance: str) -> str:
+    """An index (0, 1, ...) or an id (blue-0) to the instance's id."""
+    if not instance.isdigit():
+        return instance
+    for state in client.status():
+        if state.name == endpoint:
+            found = state.deployment(deployment)
+            if found is not None and int(instance) < len(found.instances):
+                return str(found.instances[int(instance)].id)
+    return f"{deployment}-{instance}"
 
 
 def run_down(args: argparse.Namespace) -> int:

@@ -197,8 +197,9 @@ class Engine:
     async def _apply(self, project: Project, supervisor: Supervisor, routing: Routing) -> None:
         supervisor.update_endpoints(project)
         await routing.apply(project)
-        supervisor.apply(project, routing.effective_traffic)
+        started = supervisor.apply(project, routing.effective_traffic)
         routing.refresh()
+        self.store.publish("spec", "engine", "reconciled: " + ("; ".join(started) or "no deployment changed"))
         self._watch_code(asyncio.get_running_loop(), supervisor)
 
     def _watch_code(self, loop: asyncio.AbstractEventLoop, supervisor: Supervisor) -> None:

@@ -11,11 +11,13 @@ never leaves a half-built environment behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -176,19 +178,29 @@ class EnvironmentBuilder:
 async def _run(
     command: list[str], out: TextIO, building: Path, progress: Callable[[str], object] | None = None
 ) -> None:
+    """Run one build step; cancelled (a newer edit, or the engine stopping), it kills the step's
+    processes and removes the half-built environment before it gives up."""
     process = await asyncio.create_subprocess_exec(
-        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True
     )
     assert process.stdout is not None
     tail: list[str] = []
-    async for raw in process.stdout:
-        line = raw.decode(errors="replace").rstrip()
-        out.write(line + "\n")
-        out.flush()
-        tail = [*tail[-19:], line]
-        if progress is not None and line.strip().startswith(("Resolved", "Prepared", "Installed")):
-            progress(line.strip())
-    if await process.wait() != 0:
+    try:
+        async for raw in process.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            out.write(line + "\n")
+            out.flush()
+            tail = [*tail[-19:], line]
+            if progress is not None and line.strip().startswith(("Resolved", "Prepared", "Installed")):
+                progress(line.strip())
+        code = await process.wait()
+    except asyncio.CancelledError:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await asyncio.shield(process.wait())
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    if code != 0:
         shutil.rmtree(building, ignore_errors=True)
         detail = "\n".join(tail[-8:])
         raise EnvironmentBuildError(f"environment build failed ({command[1]} {command[2]}):\n{detail}")

@@ -31,8 +31,8 @@ class Supervisor:
         self.fingerprints: dict[reconcile.Key, str] = {}
         self._deleting: dict[reconcile.Key, asyncio.Task[None]] = {}
 
-    def apply(self, project: Project, traffic_of: TrafficOf) -> None:
-        """Start what brings the deployments in line with `project`."""
+    def apply(self, project: Project, traffic_of: TrafficOf) -> list[str]:
+        """Start what brings the deployments in line with `project`; what was started."""
         self.ctx.settings = project.settings
         self.ctx.runtimes.settings = project.settings
         specs = {(e.name, d.name): d for e in project.endpoints for d in e.deployments}
@@ -51,19 +51,25 @@ class Supervisor:
         }
         self.update_endpoints(project)
         endpoints = {e.name for e in project.endpoints}
+        started: list[str] = []
         for action in reconcile.plan(desired, observed):
             key = action.key
             if isinstance(action, reconcile.Delete):
                 if key[0] in endpoints and self._carries_traffic(key, traffic_of):
                     continue
                 self._delete(key)
+                started.append(f"delete {key[0]}/{key[1]}")
             elif isinstance(action, reconcile.Create):
                 self._create(key, specs[key], desired[key].fingerprint)
+                started.append(f"create {key[0]}/{key[1]}")
             elif isinstance(action, reconcile.Scale):
                 self.deployments[key].scale(action.instance_count)
+                started.append(f"scale {key[0]}/{key[1]} to {action.instance_count}")
             else:
                 self.fingerprints[key] = desired[key].fingerprint
                 self.deployments[key].update(specs[key])
+                started.append(f"update {key[0]}/{key[1]}")
+        return started
 
     def _carries_traffic(self, key: reconcile.Key, traffic_of: TrafficOf) -> bool:
         traffic, mirror = traffic_of(key[0])

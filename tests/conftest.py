@@ -50,6 +50,13 @@ def require_docker(base_image: str = "workbench-base:py3.11") -> None:
         pytest.skip(f"Docker is not ready: {exc}")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _environment_cache_of_this_run(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Built environments are cached per test run, not in the user's cache: two runs at once (or
+    a developer's own engine) never share a half-built environment."""
+    os.environ["WORKBENCH_CACHE"] = str(tmp_path_factory.mktemp("workbench-cache"))
+
+
 SpecFolder = Callable[[dict[str, str]], Path]
 
 

@@ -59,8 +59,21 @@ class RunningEngine:
             timeout,
         )
 
+    def wait_for_output(self, text: str, timeout: float = 60) -> None:
+        """Until the engine's event lines contain `text`."""
+        until(lambda: text in self.output(), timeout, lambda: f"no {text!r} in:\n{self.output()}")
+
     def instance_pids(self) -> list[int]:
         return [i.pid for e in self.status() for d in e.deployments for i in d.instances if i.pid]
+
+
+def until(condition: Callable[[], bool], timeout: float = 60, why: Callable[[], str] = str) -> None:
+    """Poll `condition` until it holds; a TimeoutError saying `why()` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(why())
+        time.sleep(0.02)
 
 
 def copy_project(source: Path, target: Path) -> Path:

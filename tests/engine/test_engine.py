@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import stat
-import time
 from pathlib import Path
 
 import httpx
@@ -25,6 +24,7 @@ from tests.engine.harness import (
     engine,
     folder_with,
     start_engine,
+    until,
 )
 from workbench.client import EngineClient
 from workbench.state import InstancePhase, ProvisioningState
@@ -128,8 +128,7 @@ def test_killed_engine_leaves_no_instance_once_up_runs_again(tmp_path: Path) -> 
             ),
             120,
         )
-        time.sleep(0.2)
-        assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in orphans)
+        until(lambda: not any(_alive(pid) for pid in orphans), 30, lambda: f"orphans left: {orphans}")
     assert "stopped 1 instance(s) left by a previous engine" in first.output()
 
 
@@ -168,10 +167,17 @@ def test_yaml_changes_are_reconciled(tmp_path: Path) -> None:
         )
         answer = httpx.post(endpoint.deployments[0].instances[0].url + "/score", content=b"x").json()  # type: ignore[operator]
         assert answer["env"] == "teal"
+        pids = running.instance_pids()
         (folder / "blue.yml").write_text("name: blue\nendpoint_name: tests\ninstance_count: [broken\n")
-        time.sleep(1.5)
-        assert len(running.instance_pids()) == 2  # a broken spec changes nothing
-    assert "changed but has errors; nothing changed" in running.output()
+        running.wait_for_output("changed but has errors; nothing changed")
+        assert running.instance_pids() == pids  # a broken spec changes nothing
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def test_second_engine_for_the_same_folder_is_refused(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import httpx
 import psutil
 
 from tests.conftest import run_workbench
-from tests.engine.harness import ECHO, RunningEngine, deployment_yaml, engine, folder_with
+from tests.engine.harness import ECHO, ENDPOINT, RunningEngine, deployment_yaml, engine, folder_with
 from workbench.client import EngineClient
 from workbench.state import EndpointState, InstancePhase, ProvisioningState
 
@@ -259,3 +259,37 @@ def test_rollout_scale_down_and_restart_fail_no_request_under_load(tmp_path: Pat
             load.finish()
         assert load.failures == []
         assert load.count() >= 80
+
+
+def test_traffic_names_are_compared_without_case_as_azure_does(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"score.py": ECHO}, {"blue": deployment_yaml("blue", "score.py")})
+    (folder / "endpoint.yml").write_text(ENDPOINT.format(name="tests") + "traffic:\n  Blue: 100\n")
+    assert run_workbench("validate", str(folder)).returncode == 0
+    with engine(folder, tmp_path) as running:
+        (endpoint,) = running.wait_settled(120)
+        assert endpoint.traffic == {"blue": 100}
+        with EngineClient.for_folder(folder) as client:
+            key = client.credentials("tests")["primaryKey"]
+        answer = httpx.post(endpoint.scoring_uri or "", json={}, headers={"Authorization": f"Bearer {key}"})
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["azureml-model-deployment"] == "blue"
+
+
+def test_a_deployment_that_takes_traffic_is_not_deleted(tmp_path: Path) -> None:
+    folder = folder_with(
+        tmp_path,
+        {"score.py": ECHO},
+        {"blue": deployment_yaml("blue", "score.py"), "green": deployment_yaml("green", "score.py")},
+    )
+    with engine(folder, tmp_path) as running:
+        running.wait_settled(120)
+        with EngineClient.for_folder(folder) as client:
+            client.set_traffic("tests", {"blue": 100}, None)
+            (folder / "blue.yml").unlink()
+            running.wait_for_output("tests/blue: not deleted: it still takes 100% of the traffic")
+            (endpoint,) = running.status()
+            assert {d.name for d in endpoint.deployments} == {"blue", "green"}
+            assert endpoint.traffic == {"blue": 100}
+            client.set_traffic("tests", {"green": 100}, None)  # now blue may go
+        running.wait_for(lambda eps: [d.name for d in eps[0].deployments] == ["green"])
+        running.wait_for_output("reconciled: delete tests/blue")

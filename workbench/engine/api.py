@@ -50,6 +50,7 @@ class ControlApi:
         *,
         token: str,
         shutdown: Callable[[], None],
+        reconcile: Callable[[str], None],
         routing: Routing,
         supervisor: Supervisor,
     ) -> None:
@@ -57,6 +58,8 @@ class ControlApi:
         self.files = files
         self.token = token
         self.shutdown = shutdown
+        self.reconcile = reconcile
+        """Records that something changed; the engine's reconcile loop applies it."""
         self.routing = routing
         self.supervisor = supervisor
         self._sampler = ProcessSampler()
@@ -105,6 +108,7 @@ class ControlApi:
             return web.json_response({"message": str(exc)}, status=404)
         if problems:
             return web.json_response({"message": "; ".join(problems), "problems": problems}, status=400)
+        self.reconcile(f"traffic of {name}")  # a deletion it held back may now go ahead
         return web.json_response({"status": "ok"})
 
     async def metrics(self, request: web.Request) -> web.Response:

@@ -94,6 +94,7 @@ class Engine:
                 self.files,
                 token=token,
                 shutdown=self.request_stop,
+                reconcile=self.request_reconcile,
                 routing=routing,
                 supervisor=supervisor,
             )

@@ -193,8 +193,8 @@ class InstanceRunner:
     async def stop(self, *, drain: bool = True) -> None:
         """Leave the route table, let the requests in flight finish (at most the request
         timeout), then stop every process of the instance."""
-        self._leaving = True
         urls = self.routes() if drain else []
+        self._leaving = True
         self.ready.clear()
         if self.state.state is InstancePhase.READY:
             self.state.state = InstancePhase.DRAINING

@@ -46,6 +46,7 @@ class Preparer:
 
     async def prepare(self, spec: DeploymentSpec) -> Generation:
         number = next(self._numbers)
+        values = self._secrets(spec)  # the quickest to check: before anything is built
         settings = self.ctx.settings.deployment(self.endpoint, spec.name)
         kind = self.ctx.runtimes.kind_for(self.endpoint, spec.name)
         runtime = self.ctx.runtimes.get(kind)
@@ -72,7 +73,7 @@ class Preparer:
             image=image,
             server_code=self.ctx.files.server_code,
             admin_token=self.admin_token,
-            secrets=self._secrets(spec),
+            secrets=values,
             gpus=request,
             gpus_available=len(await asyncio.to_thread(gpus)) if request else 0,
         )

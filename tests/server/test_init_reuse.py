@@ -53,12 +53,9 @@ def test_a_run_edit_keeps_the_model_and_an_init_edit_loads_it_again(tmp_path: Pa
         first = score(server.url)
 
         entry.write_text(slow_model_script(run_version=2))  # run() changed, init() did not
-        started = time.perf_counter()
         outcome = reload(server.url)
-        took = time.perf_counter() - started
         assert outcome["init"] == "kept"
         assert outcome["kept_globals"] == ["model"]
-        assert took < 1.0, f"init() ran again: {took:.2f} s"
         second = score(server.url)
         assert second == {**first, "run_version": 2}  # the same model object, the new run()
 

@@ -56,6 +56,15 @@ class Load:
                 else:
                     self.versions.append(response.json()["version"])
 
+    def more(self, answers: int) -> None:
+        """Until `answers` more answers arrived."""
+        target = len(self.versions) + answers
+        deadline = time.monotonic() + 60
+        while len(self.versions) < target:
+            assert self.thread.is_alive(), self.failures[-3:]
+            assert time.monotonic() < deadline, self.failures[-3:]
+            time.sleep(0.01)
+
     def __enter__(self) -> Load:
         self.thread.start()
         return self
@@ -69,11 +78,11 @@ def test_reload_under_load_switches_code_with_no_failed_request(tmp_path: Path) 
     entry = project(tmp_path)
     with running("workbench", entry, env={"WORKBENCH_ADMIN_TOKEN": TOKEN}, log_dir=tmp_path) as server:
         with Load(server.url) as load:
-            time.sleep(0.5)
+            load.more(20)
             entry.write_text(script(2))
             (entry.parent / "helper.py").write_text("VALUE = 'two'\n")
             outcome = httpx.post(server.url + "/-/reload", headers=ADMIN, timeout=30).json()
-            time.sleep(0.5)
+            load.more(20)
         answer = httpx.post(server.url + "/score", content=b"{}").json()
 
     assert outcome["status"] == "reloaded"

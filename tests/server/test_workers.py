@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -14,39 +15,50 @@ import httpx
 import pytest
 
 from tests.conftest import REPO
-from tests.server.harness import FIXTURES, free_port, running, stop
+from tests.server.harness import FIXTURES, Server, free_port, running, stop
 
 
-def three_slow_requests(url: str) -> list[float]:
-    def one(_: int) -> float:
-        start = time.perf_counter()
-        response = httpx.post(url + "/score", content=b'{"sleep": 1}', timeout=30)
-        assert response.status_code == 200
-        return time.perf_counter() - start
+def at_once(url: str, requests: int, folder: Path, wait_s: float) -> list[dict[str, object]]:
+    """`requests` requests sent together, each waiting inside run() for the others."""
+    folder.mkdir()
+    body = json.dumps({"folder": str(folder), "parties": requests, "wait_s": wait_s})
 
-    with ThreadPoolExecutor(3) as pool:
-        return sorted(pool.map(one, range(3)))
+    def one(_: int) -> dict[str, object]:
+        response = httpx.post(url + "/score", content=body, timeout=wait_s * requests + 60)
+        assert response.status_code == 200, response.text
+        answer: dict[str, object] = response.json()
+        return answer
+
+    with ThreadPoolExecutor(requests) as pool:
+        return list(pool.map(one, range(requests)))
+
+
+def booted(server: Server, workers: int) -> None:
+    deadline = time.monotonic() + 60
+    while len(set(re.findall(r"Worker with pid (\d+) ready for serving traffic", server.output()))) < workers:
+        assert time.monotonic() < deadline, server.output()
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("kind", ["azmlinfsrv", "workbench"])
 def test_three_workers_serve_three_requests_at_once(
     kind: str, tmp_path: Path, real_server_venv: Path
 ) -> None:
-    with running(kind, FIXTURES / "slow.py", env={"WORKER_COUNT": "3"}, log_dir=tmp_path) as server:
-        time.sleep(1.5)  # every worker has booted
-        durations = three_slow_requests(server.url)
-        ready = re.findall(r"Worker with pid (\d+) ready for serving traffic", server.output())
+    with running(kind, FIXTURES / "barrier.py", env={"WORKER_COUNT": "3"}, log_dir=tmp_path) as server:
+        booted(server, 3)
+        answers = at_once(server.url, 3, tmp_path / "met", wait_s=60)
 
-    assert len(set(ready)) == 3
-    assert durations[-1] < 1.8, durations
+    assert [a["met"] for a in answers] == [True, True, True]
+    assert len({a["pid"] for a in answers}) == 3
 
 
 def test_one_worker_serves_one_request_at_a_time(tmp_path: Path) -> None:
-    with running("workbench", FIXTURES / "slow.py", log_dir=tmp_path) as server:
-        durations = three_slow_requests(server.url)
-        health = httpx.get(server.url + "/", timeout=1)
+    with running("workbench", FIXTURES / "barrier.py", log_dir=tmp_path) as server:
+        answers = at_once(server.url, 2, tmp_path / "met", wait_s=2)
+        health = httpx.get(server.url + "/", timeout=10)
 
-    assert durations[-1] > 2.8, durations
+    # the first waited alone for its 2 s; only then could the second enter run()
+    assert sorted(bool(a["met"]) for a in answers) == [False, True]
     assert health.status_code == 200
 
 
@@ -64,22 +76,16 @@ def test_health_answers_only_once_init_has_finished(tmp_path: Path) -> None:
         )
     try:
         start = time.monotonic()
-        early: list[str] = []
-        while time.monotonic() - start < 1.5:
+        seen: list[str] = []
+        deadline = start + 60
+        while "200" not in seen:
+            assert time.monotonic() < deadline, seen
             try:
-                early.append(str(httpx.get(f"http://127.0.0.1:{port}/", timeout=0.3).status_code))
+                seen.append(str(httpx.get(f"http://127.0.0.1:{port}/", timeout=0.3).status_code))
             except httpx.HTTPError as exc:
-                early.append(type(exc).__name__)
-        assert "200" not in early
-        assert "ReadTimeout" in early  # the port is held: the probe waits, it is not refused
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline
-        assert time.monotonic() - start >= 1.9
+                seen.append(type(exc).__name__)
+        # while init() ran, the port was held: the probe waited, it was not refused
+        assert "ReadTimeout" in seen[: seen.index("200")]
+        assert time.monotonic() - start >= 2  # init() sleeps 2 s: health never answered sooner
     finally:
         stop(process)

@@ -13,6 +13,7 @@ import pytest
 
 from tests.engine.harness import RunningEngine, deployment_yaml, engine, folder_with, until
 from workbench.client import EngineClient
+from workbench.engine.blobs import BlobStore
 from workbench.engine.storage import refresh, stage
 from workbench.errors import EngineError
 from workbench.router.endpoint import Timeline
@@ -153,18 +154,19 @@ def test_refresh_updates_files_in_place_and_keeps_the_folder(tmp_path: Path) -> 
     project = load_project(folder)
     spec = project.endpoints[0].deployments[0]
     target, log = tmp_path / "staged", tmp_path / "storage.log"
-    stage(spec, target, log)
+    blobs = BlobStore(tmp_path / "blobs")
+    stage(spec, target, log, blobs)
     app = target / "code"
     identity = app.stat().st_ino
     save_like_an_editor(folder / "code" / "score.py", VERSIONED.format(version=2))  # a new inode
     (folder / "code" / "helper.py").unlink()
     (folder / "code" / "new.py").write_text("Y = 2\n")
-    assert refresh(spec, target, log) == 3
+    assert refresh(spec, target, log, blobs) == 3
     assert (app / "score.py").read_text() == VERSIONED.format(version=2)
     assert not (app / "helper.py").exists()
     assert (app / "new.py").read_text() == "Y = 2\n"
     assert app.stat().st_ino == identity, "the servers' working folder is the same folder"
-    assert refresh(spec, target, log) == 0
+    assert refresh(spec, target, log, blobs) == 0
     assert "Model and code refreshed" in log.read_text()
 
 

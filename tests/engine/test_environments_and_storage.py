@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SpecFolder, project_files
+from workbench.engine.blobs import BlobStore
 from workbench.engine.environments import EnvironmentBuilder, requirements
 from workbench.engine.storage import StagingError, stage
 from workbench.spec import load_project
@@ -64,12 +65,16 @@ def test_staging_lays_out_model_and_code_as_azure_does(spec_folder: SpecFolder, 
     folder = spec_folder(project_files())
     deployment = load_project(folder).raise_for_errors().endpoints[0].deployments[0]
 
-    staged = stage(deployment, tmp_path / "staged", tmp_path / "storage-initializer.log")
+    staged = stage(
+        deployment, tmp_path / "staged", tmp_path / "storage-initializer.log", BlobStore(tmp_path / "b")
+    )
 
     assert deployment.model is not None
     assert staged.model_dir == tmp_path / "staged" / "azureml-models" / deployment.model.name / "1"
     assert (staged.model_dir / "model.pkl").read_text() == "x"
-    assert os.stat(staged.model_dir / "model.pkl").st_ino == os.stat(folder / "model.pkl").st_ino
+    # a read-only copy of the user's file, never the file itself
+    assert os.stat(staged.model_dir / "model.pkl").st_ino != os.stat(folder / "model.pkl").st_ino
+    assert os.stat(staged.model_dir / "model.pkl").st_mode & 0o222 == 0
     assert staged.app_root == tmp_path / "staged" / "src"
     assert staged.entry_script == "score.py"
     log = (tmp_path / "storage-initializer.log").read_text()
@@ -83,6 +88,8 @@ def test_staging_a_model_that_vanished_is_a_clear_error(spec_folder: SpecFolder,
     (folder / "model.pkl").unlink()
 
     with pytest.raises(StagingError, match="storage initializer failed: No such file or directory"):
-        stage(deployment, tmp_path / "staged", tmp_path / "storage-initializer.log")
+        stage(
+            deployment, tmp_path / "staged", tmp_path / "storage-initializer.log", BlobStore(tmp_path / "b")
+        )
     assert "Failed: No such file or directory" in (tmp_path / "storage-initializer.log").read_text()
     assert not (tmp_path / "staged").exists()

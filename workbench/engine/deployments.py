@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.dev.vscode import attach_configuration, write_attach_configuration
+from workbench.engine.blobs import BlobStore
 from workbench.engine.context import Context
 from workbench.engine.generation import Generation
 from workbench.engine.instances import InstanceRunner
@@ -171,6 +172,7 @@ class DeploymentRunner:
         for extra in old:
             await self._leave(extra)
         await asyncio.to_thread(_remove_folders, self._old_generations())
+        await asyncio.to_thread(BlobStore.at(self.ctx.files.blobs).prune)
         return self._succeeded()
 
     async def _scale(self, count: int) -> Outcome:
@@ -302,6 +304,8 @@ class DeploymentRunner:
                     generation.spec,
                     generation.folder,
                     self.ctx.files.logs(self.endpoint, self.name) / "storage-initializer.log",
+                    BlobStore.at(self.ctx.files.blobs),
+                    self.ctx.files.project,
                 )
             except StartupError as exc:
                 self.ctx.store.publish("reload-failed", self.subject, str(exc))

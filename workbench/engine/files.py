@@ -6,6 +6,7 @@
   instances.json         pids of running instances, to stop orphans after a crash
   server/                the inference server's code, for instance environments
   staged/<ep>/<dep>/     model and code, laid out as Azure lays them out
+  blobs/                 read-only copies of model files by content, linked into staged/
   logs/<ep>/<dep>/...    storage-initializer, build and per-instance inference-server logs
   logs/<ep>/router.access.log   the endpoint's access log
 """
@@ -35,6 +36,11 @@ class ProjectFiles:
     @property
     def instances(self) -> Path:
         return self.root / "instances.json"
+
+    @property
+    def blobs(self) -> Path:
+        """Read-only copies of model files, by content, that staged models link to."""
+        return self.root / "blobs"
 
     @property
     def server_code(self) -> Path:

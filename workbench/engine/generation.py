@@ -127,4 +127,5 @@ def instance_spec(
         outside_network=spec.egress_public_network_access != "disabled",
         custom_port=config.scoring_route.port if config else None,
         server=generation.settings.server,
+        read_only=(staged.model_dir,) if staged.model_dir else (),
     )

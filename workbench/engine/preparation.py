@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+from workbench.engine.blobs import BlobStore
 from workbench.engine.context import Context
 from workbench.engine.environments import Requirements, requirements
 from workbench.engine.generation import Generation
@@ -151,8 +152,11 @@ class Preparer:
         """The storage initializer: in a container of its own before the inference server's
         (Docker runtime), else on this machine."""
         images = self.ctx.runtimes.images(kind)
+        project = self.ctx.files.project
         if images is None:
-            return await asyncio.to_thread(stage, spec, target, log)
+            return await asyncio.to_thread(
+                stage, spec, target, log, BlobStore.at(self.ctx.files.blobs), project
+            )
 
         async def run(
             command: list[str],
@@ -166,7 +170,7 @@ class Preparer:
                 name, images.base_image, command, read_only=read_only, writable=writable, say=say
             )
 
-        return await stage_in_container(spec, target, log, run)
+        return await stage_in_container(spec, target, log, run, project)
 
     def _secrets(self, spec: DeploymentSpec) -> dict[str, str]:
         values: dict[str, str] = {}

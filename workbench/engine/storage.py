@@ -6,10 +6,12 @@
 
 which is Azure's /var/azureml-app: a container mounts <staged> there as it is.
 
-With processes, files are hard-linked where the file system allows, copied otherwise, never
-symlinked (MLflow refuses symlinked model paths, reference 1.16). With containers, the storage
-initializer is a container of its own that copies from read-only mounts of the sources, as
-Azure's does before the inference server starts. Staging writes into a fresh folder and swaps it
+What is staged is what Azure would upload (`upload.py`: ignore files, links followed, never the
+workbench's own folder). With processes, model files are hard links to read-only blobs of the
+project's store (`blobs.py`), never to the user's files, and code files are copies; nothing is
+ever a symlink (MLflow refuses symlinked model paths). With containers, the storage initializer
+is a container of its own that copies from read-only mounts of the sources, as Azure's does
+before the inference server starts. Staging writes into a fresh folder and swaps it
 in, so a failure never leaves a half-staged deployment. Every step goes to the deployment's
 `storage-initializer` log.
 
@@ -26,12 +28,12 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from workbench.engine.blobs import BlobStore
+from workbench.engine.upload import Selection, select
 from workbench.errors import StartupError
 from workbench.spec.deployment import AZURE_APP_ROOT, DeploymentSpec
-
-IGNORED_FOLDERS = ("__pycache__", ".git")
 
 
 @dataclass(frozen=True)
@@ -94,8 +96,10 @@ def plan(deployment: DeploymentSpec, target: Path) -> tuple[list[Copy], Staged]:
     return copies, Staged(model_dir, target / code.code.name / script.parent, script.name)
 
 
-def stage(deployment: DeploymentSpec, target: Path, log: Path) -> Staged:
-    """Stage on this machine, with hard links (the process runtime)."""
+def stage(
+    deployment: DeploymentSpec, target: Path, log: Path, blobs: BlobStore, project: Path | None = None
+) -> Staged:
+    """Stage on this machine: model files linked to read-only blobs, code files copied."""
     copies, staged = plan(deployment, target)
     with _Log(log) as say:
         start = time.perf_counter()
@@ -103,8 +107,24 @@ def stage(deployment: DeploymentSpec, target: Path, log: Path) -> Staged:
         try:
             for copy in copies:
                 say(f"Staging {copy.what} {copy.label} from {copy.source}")
-                files, size = _link_tree(copy.source, fresh / copy.destination)
-                say(f"{copy.what.capitalize()} staged: {files} file(s), {_megabytes(size)}")
+                selection = select(copy.source, project)
+                _say_selection(selection, say)
+                copied = 0
+                for relative, real in selection.files:
+                    destination = (
+                        fresh / copy.destination / relative
+                        if copy.source.is_dir()
+                        else fresh / copy.destination
+                    )
+                    if copy.what == "model":
+                        copied += blobs.link(real, destination).copied
+                    else:
+                        _copy_file(real, destination)
+                how = f" ({copied} copied into the store, the rest unchanged)" if copy.what == "model" else ""
+                say(
+                    f"{copy.what.capitalize()} staged: {len(selection.files)} file(s), "
+                    f"{_megabytes(selection.size)}{how}"
+                )
         except OSError as exc:
             shutil.rmtree(fresh, ignore_errors=True)
             say(f"Failed: {exc.strerror or exc}: {exc.filename}")
@@ -114,25 +134,58 @@ def stage(deployment: DeploymentSpec, target: Path, log: Path) -> Staged:
     return staged
 
 
+def _say_selection(selection: Selection, say: Callable[[str], None]) -> None:
+    for note in selection.notes:
+        say(note)
+    if selection.left_out:
+        shown = ", ".join(selection.left_out[:20]) + (" ..." if len(selection.left_out) > 20 else "")
+        say(f"Left out by the ignore file: {len(selection.left_out)} path(s): {shown}")
+
+
+def _copy_file(real: Path, destination: Path) -> None:
+    """A copy of the user's file, writable by the instance as an uploaded copy is."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fresh = destination.with_name(f".{destination.name}.copy")
+    shutil.copy2(real, fresh)
+    os.chmod(fresh, 0o644)
+    os.replace(fresh, destination)
+
+
 RunContainer = Callable[[list[str], dict[str, str], dict[str, str], Callable[[str], None]], Awaitable[int]]
 """Runs a command in a container with read-only and writable mounts (host -> inside), every
 line of output to the callback; its exit code."""
 
 
 async def stage_in_container(
-    deployment: DeploymentSpec, target: Path, log: Path, run: RunContainer
+    deployment: DeploymentSpec, target: Path, log: Path, run: RunContainer, project: Path | None = None
 ) -> Staged:
     """Stage in a container of its own before the inference server starts, as Azure's storage
-    initializer does: the sources mounted read-only, copied into the staged folder."""
+    initializer does: the sources mounted read-only, copied into the staged folder. What to copy
+    is chosen here (`upload.select`), so ignore files and links mean the same in both runtimes."""
     copies, staged = plan(deployment, target)
-    items = [
-        {"what": c.what, "label": c.label, "source": f"/mnt/source/{i}", "destination": c.destination}
-        for i, c in enumerate(copies)
-    ]
     fresh = _fresh(target)
     with _Log(log) as say:
         start = time.perf_counter()
-        read_only = {str(c.source.resolve()): f"/mnt/source/{i}" for i, c in enumerate(copies)}
+        read_only: dict[str, str] = {}
+        items = []
+        for index, copy in enumerate(copies):
+            selection = select(copy.source, project)
+            _say_selection(selection, say)
+            root = copy.source.resolve() if copy.source.is_dir() else copy.source.resolve().parent
+            read_only[str(root)] = f"/mnt/source/{index}"
+            files = []
+            for relative, real in selection.files:
+                if real.is_relative_to(root):
+                    inside = f"/mnt/source/{index}/{real.relative_to(root).as_posix()}"
+                else:  # a followed link that leads out of the folder: the file on its own
+                    inside = read_only.setdefault(str(real), f"/mnt/extra/{len(read_only)}")
+                destination = (
+                    PurePosixPath(copy.destination) / relative
+                    if copy.source.is_dir()
+                    else PurePosixPath(copy.destination)
+                )
+                files.append([inside, str(destination)])
+            items.append({"what": copy.what, "label": copy.label, "files": files})
         try:
             command = ["python3", "-c", STAGE_PROGRAM, json.dumps(items), AZURE_APP_ROOT]
             code = await run(command, read_only, {str(fresh): AZURE_APP_ROOT}, say)
@@ -152,22 +205,15 @@ async def stage_in_container(
 STAGE_PROGRAM = """
 import json, os, shutil, sys
 for item in json.loads(sys.argv[1]):
-    source, destination = item["source"], os.path.join(sys.argv[2], item["destination"])
     print(f"Staging {item['what']} {item['label']}", flush=True)
-    files = size = 0
-    if os.path.isfile(source):
+    size = 0
+    for source, destination in item["files"]:
+        destination = os.path.join(sys.argv[2], destination)
         os.makedirs(os.path.dirname(destination), exist_ok=True)
         shutil.copy2(source, destination)
-        files, size = 1, os.path.getsize(source)
-    else:
-        for folder, subfolders, names in os.walk(source):
-            subfolders[:] = [d for d in subfolders if d not in ("__pycache__", ".git")]
-            inside = os.path.join(destination, os.path.relpath(folder, source))
-            os.makedirs(inside, exist_ok=True)
-            for name in names:
-                shutil.copy2(os.path.join(folder, name), os.path.join(inside, name))
-                files, size = files + 1, size + os.path.getsize(os.path.join(folder, name))
-    print(f"{item['what'].capitalize()} staged: {files} file(s), {size / 1e6:.2f} MB", flush=True)
+        size += os.path.getsize(source)
+    count = len(item["files"])
+    print(f"{item['what'].capitalize()} staged: {count} file(s), {size / 1e6:.2f} MB", flush=True)
 """
 """The storage initializer's program inside its container: only the standard library."""
 
@@ -184,7 +230,9 @@ def _swap(fresh: Path, target: Path) -> None:
     os.replace(fresh, target)
 
 
-def refresh(deployment: DeploymentSpec, target: Path, log: Path) -> int:
+def refresh(
+    deployment: DeploymentSpec, target: Path, log: Path, blobs: BlobStore, project: Path | None = None
+) -> int:
     """Bring the model and code staged under `target` in line with their sources; the number of
     files that changed, appeared or went away."""
     copies, _ = plan(deployment, target)
@@ -192,7 +240,7 @@ def refresh(deployment: DeploymentSpec, target: Path, log: Path) -> int:
     with _Log(log) as say:
         try:
             for copy in copies:
-                changed += _sync(copy.source, target / copy.destination)
+                changed += _sync(copy, target, blobs, project)
         except OSError as exc:
             say(f"Refresh failed: {exc.strerror or exc}: {exc.filename}")
             raise StagingError(f"refresh failed: {exc.strerror or exc}: {exc.filename}") from exc
@@ -200,42 +248,35 @@ def refresh(deployment: DeploymentSpec, target: Path, log: Path) -> int:
     return changed
 
 
-def _sync(source: Path, destination: Path) -> int:
-    """Make `destination` (a file or a folder) match `source`, file by file."""
-    if source.is_file():
-        return _sync_file(source, destination)
+def _sync(copy: Copy, target: Path, blobs: BlobStore, project: Path | None) -> int:
+    """Make the staged copy match its source, file by file; files gone from it are removed."""
+    selection = select(copy.source, project)
+    root = target / copy.destination
+    if not copy.source.is_dir():
+        selection.files = [(PurePosixPath(), real) for _, real in selection.files]
     changed = 0
     wanted: set[Path] = set()
-    for folder, subfolders, names in os.walk(source):
-        subfolders[:] = [d for d in subfolders if d not in IGNORED_FOLDERS]
-        relative = Path(folder).relative_to(source)
-        (destination / relative).mkdir(parents=True, exist_ok=True)
-        wanted.add(relative)
-        for name in names:
-            wanted.add(relative / name)
-            changed += _sync_file(Path(folder) / name, destination / relative / name)
-    for folder, _subfolders, names in os.walk(destination, topdown=False):
-        relative = Path(folder).relative_to(destination)
-        for name in names:
-            if relative / name not in wanted and not name.endswith(".pyc"):
-                (Path(folder) / name).unlink()
+    for relative, real in selection.files:
+        destination = root / relative
+        wanted.add(destination)
+        wanted.update(destination.parents)
+        if copy.what == "model":
+            if not blobs.holds(real, destination):
+                blobs.link(real, destination)
                 changed += 1
-        if relative not in wanted and relative.name != "__pycache__":
-            shutil.rmtree(folder, ignore_errors=True)
+        elif not _same_file(real, destination):
+            _copy_file(real, destination)
+            changed += 1
+    if copy.source.is_dir():
+        for folder, _subfolders, names in os.walk(root, topdown=False):
+            for name in names:
+                path = Path(folder) / name
+                if path not in wanted and not name.endswith(".pyc"):
+                    path.unlink()
+                    changed += 1
+            if Path(folder) not in wanted and Path(folder) != root and Path(folder).name != "__pycache__":
+                shutil.rmtree(folder, ignore_errors=True)
     return changed
-
-
-def _sync_file(origin: Path, copy: Path) -> int:
-    """Link (or copy) `origin` over `copy` atomically unless they are already the same; 1 if it
-    had to."""
-    if _same_file(origin, copy):
-        return 0
-    copy.parent.mkdir(parents=True, exist_ok=True)
-    fresh = copy.with_name(f".{copy.name}.refresh")
-    fresh.unlink(missing_ok=True)
-    _link(origin, fresh)
-    os.replace(fresh, copy)
-    return 1
 
 
 def _same_file(origin: Path, copy: Path) -> bool:
@@ -243,37 +284,7 @@ def _same_file(origin: Path, copy: Path) -> bool:
         a, b = origin.stat(), copy.stat()
     except FileNotFoundError:
         return False
-    if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):
-        return True
     return a.st_size == b.st_size and a.st_mtime_ns == b.st_mtime_ns
-
-
-def _link_tree(source: Path, destination: Path) -> tuple[int, int]:
-    """Hard-link (or copy) `source`, a file or a folder, to `destination`; (files, bytes)."""
-    if source.is_file():
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        _link(source, destination)
-        return 1, source.stat().st_size
-    if not source.is_dir():
-        raise FileNotFoundError(2, "No such file or directory", str(source))
-    files = size = 0
-    for folder, subfolders, names in os.walk(source):
-        subfolders[:] = [d for d in subfolders if d not in IGNORED_FOLDERS]
-        relative = Path(folder).relative_to(source)
-        (destination / relative).mkdir(parents=True, exist_ok=True)
-        for name in names:
-            path = Path(folder) / name
-            _link(path, destination / relative / name)
-            files += 1
-            size += path.stat().st_size
-    return files, size
-
-
-def _link(source: Path, destination: Path) -> None:
-    try:
-        os.link(source, destination)
-    except OSError:
-        shutil.copy2(source, destination)
 
 
 def _megabytes(size: int) -> str:

@@ -46,6 +46,9 @@ class InstanceSpec:
     """A custom container (BYOC): its image runs as it is, serving on this port."""
     server: str = "workbench"
     """The inference server to run: the workbench's, or `azmlinfsrv` (Docker runtime)."""
+    read_only: tuple[Path, ...] = ()
+    """Host folders the instance must not write to (its model), as Azure mounts them read-only;
+    a container gets its files through read-only mounts anyway."""
 
 
 @dataclass(frozen=True)

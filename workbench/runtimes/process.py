@@ -9,7 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
+import sys
+import tempfile
+from pathlib import Path
 
 from workbench.runtimes.base import InstanceSpec, OnTheHost, RunningInstance
 
@@ -19,17 +23,20 @@ class ProcessRuntime(OnTheHost):
 
     def __init__(self) -> None:
         self._processes: dict[str, asyncio.subprocess.Process] = {}
+        self._can_mount: bool | None = None
 
     async def start(self, spec: InstanceSpec) -> RunningInstance:
         spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+        command = [str(spec.python), "-m", "workbench.server", "--port", str(spec.port)]
+        command += spec.server_arguments
+        if spec.read_only:
+            if self._can_mount is None:
+                self._can_mount = await mount_namespaces()
+            if self._can_mount:  # else the files' mode (0444) keeps every user but root out
+                command = read_only_command(spec.read_only, command)
         with spec.log_file.open("ab") as log:
             process = await asyncio.create_subprocess_exec(
-                str(spec.python),
-                "-m",
-                "workbench.server",
-                "--port",
-                str(spec.port),
-                *spec.server_arguments,
+                *command,
                 cwd=spec.app_root,
                 env=dict(spec.environment),
                 stdin=asyncio.subprocess.DEVNULL,
@@ -67,3 +74,37 @@ class ProcessRuntime(OnTheHost):
 def _signal_group(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signum)
+
+
+READ_ONLY_MOUNTS = """
+set -e
+count=$1; shift
+while [ "$count" -gt 0 ]; do
+  mount --bind "$1" "$1"
+  mount -o remount,bind,ro "$1" "$1"
+  shift; count=$((count - 1))
+done
+exec "$@"
+"""
+"""Run inside a private mount namespace: each folder bound over itself read-only, then the server
+(the same process, so its pid and process group are the instance's)."""
+
+
+def read_only_command(folders: tuple[Path, ...], command: list[str]) -> list[str]:
+    """`command` in its own mount namespace with `folders` bound read-only."""
+    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", READ_ONLY_MOUNTS,
+            "sh", str(len(folders)), *map(str, folders), *command]  # fmt: skip
+
+
+async def mount_namespaces() -> bool:
+    """Whether this process may give a child a private mount namespace with a read-only bind
+    mount (root on Linux, where the kernel and its sandbox allow it): tried, not guessed."""
+    if sys.platform != "linux" or os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    with tempfile.TemporaryDirectory() as folder:
+        probe = await asyncio.create_subprocess_exec(
+            *read_only_command((Path(folder),), ["true"]),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        return await probe.wait() == 0

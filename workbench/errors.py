@@ -6,15 +6,24 @@
      ├── UserCodeError             the user's score.py failed (import, init() or run())
      └── EngineError               talking to a running engine failed (exit 1)
 
-A bug in the workbench itself is any other exception: it is never dressed up as one of these.
+A bug in the workbench itself is any other exception: it is never dressed up as one of these;
+where the engine survives one, `bug_summary` says what and where.
 The CLI is the only place that prints these errors and picks an exit code.
 """
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
+
+
+def bug_summary(exc: BaseException) -> str:
+    """One line for an unexpected exception: its type, message and the file and line it came from."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
 
 
 class Problem(Protocol):

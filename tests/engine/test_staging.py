@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import SpecFolder, project_files
-from tests.engine.harness import engine
+from tests.engine.harness import ECHO, deployment_yaml, engine, folder_with
 from workbench.client import EngineClient
 from workbench.engine.blobs import BlobStore
 from workbench.engine.storage import refresh, stage
@@ -160,3 +160,15 @@ def test_an_unchanged_model_is_not_copied_again_and_a_changed_one_is(
     assert refresh(deployment, tmp_path / "g2", log, blobs) == 1
     assert two.read_text() == "y"
     assert one.read_text() == "x", "an older generation keeps what it was given"
+
+
+def test_the_engines_files_are_the_users_alone(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"score.py": ECHO}, {"blue": deployment_yaml("blue", "score.py")})
+    with engine(folder, tmp_path) as running:
+        running.wait_settled(120)
+        root = folder / ".workbench"
+        assert root.stat().st_mode & 0o777 == 0o700
+        private = [root / "connection.json", root / "state.json", *root.joinpath("logs").rglob("*.log")]
+        assert len(private) >= 4
+        for path in private:
+            assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"

@@ -208,3 +208,30 @@ def test_explicit_deployment_file_is_checked_against_its_folder(spec_folder: Spe
     project = load_project([folder / "blue.yml"])
     assert project.problems == ()
     assert [d.name for d in project.endpoints[0].deployments] == ["blue", "green"]
+
+
+def test_a_scoring_script_outside_the_code_folder_is_an_error(spec_folder: SpecFolder) -> None:
+    text = deployment().replace("scoring_script: score.py", "scoring_script: ../outside.py")
+    folder = spec_folder(project_files(blue__yml=text, outside__py="def init():\n    pass\n"))
+
+    found = messages(folder)
+
+    assert any(
+        "code_configuration.scoring_script: scoring script '../outside.py' is outside the code folder 'src'"
+        in m
+        for m in found
+    ), found
+    assert not load_project(folder).ok
+
+
+def test_a_model_outside_the_project_is_a_warning(spec_folder: SpecFolder, tmp_path: Path) -> None:
+    outside = tmp_path.parent / f"{tmp_path.name}-model.pkl"
+    outside.write_text("x")
+    folder = spec_folder(project_files(blue__yml=deployment().replace("path: model.pkl", f"path: {outside}")))
+
+    project = load_project(folder)
+
+    assert project.ok
+    (warning,) = [p for p in project.problems if not p.is_error]
+    assert warning.key == "model.path"
+    assert "is outside the project folder" in warning.message

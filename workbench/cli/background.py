@@ -3,6 +3,7 @@ terminal, its event lines in `.workbench/engine.log`, found again through its co
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -41,8 +42,8 @@ def start_background_engine(root: Path, runtime: str | None = None) -> subproces
         existing.close()
         return None
     log = engine_log(root)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as sink:
+    log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as sink:
         process = subprocess.Popen(
             [
                 sys.executable,

@@ -40,6 +40,7 @@ from workbench.telemetry.processes import ProcessSampler
 CONTAINERS = ("inference-server", "storage-initializer", "build", "router")
 MAX_INSTANCES = 20
 FOLLOW_POLL_S = 0.2
+FOLLOW_CHUNK = 64 * 1024
 
 
 class ControlApi:
@@ -290,9 +291,11 @@ async def _follow(path: Path, request: web.Request, response: web.StreamResponse
         size = path.stat().st_size
         if size < position:
             position = 0
-        if size > position:
+        while size > position:  # what is new, in bounded pieces: a chatty log never fills memory
             with path.open("rb") as file:
                 file.seek(position)
-                chunk = file.read(size - position)
-            position = size
+                chunk = file.read(min(size - position, FOLLOW_CHUNK))
+            if not chunk:
+                break
+            position += len(chunk)
             await response.write(chunk)

@@ -19,7 +19,6 @@ import contextlib
 import dataclasses
 import shutil
 import time
-import traceback
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from workbench.engine.generation import Generation
 from workbench.engine.instances import InstanceRunner
 from workbench.engine.preparation import Preparer
 from workbench.engine.storage import refresh
-from workbench.errors import EngineError, NotFound, StartupError
+from workbench.errors import EngineError, NotFound, StartupError, bug_summary
 from workbench.spec.deployment import DeploymentSpec
 from workbench.state import DeploymentState, InstancePhase, ProvisioningState
 
@@ -139,8 +138,7 @@ class DeploymentRunner:
             return
         exc = task.exception()
         assert exc is not None
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        message = f"{type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno}); a workbench bug"
+        message = f"{bug_summary(exc)}; a workbench bug"
         self.state.reason = message
         self._set(ProvisioningState.FAILED, message)
 

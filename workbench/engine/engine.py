@@ -14,7 +14,6 @@ import dataclasses
 import os
 import secrets
 import signal
-import traceback
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import psutil
 from aiohttp import web
 
 from workbench.dev.watch import Watcher
-from workbench.engine import eventloop
+from workbench.engine import eventloop, logrotation
 from workbench.engine.api import ControlApi
 from workbench.engine.context import Context
 from workbench.engine.environments import EnvironmentBuilder
@@ -35,11 +34,12 @@ from workbench.engine.runtimeset import Runtimes
 from workbench.engine.servercode import copy_server_code
 from workbench.engine.store import Store
 from workbench.engine.supervisor import Supervisor
-from workbench.errors import StartupError
+from workbench.errors import StartupError, bug_summary
 from workbench.spec import Project, load_project
 from workbench.state import Event
 
 SPEC_SUFFIXES = (".yml", ".yaml")
+PRIVATE_UMASK = 0o077
 CODE_DEBOUNCE_S = 0.05
 """An editor's save (temporary file, rename, metadata) lands within a few milliseconds; waiting
 longer only delays the reload."""
@@ -64,6 +64,17 @@ class Engine:
         self._stop.set()
 
     async def run(self, on_event: Callable[[Event], None] | None = None) -> None:
+        # Logs hold the user's output and query strings, state.json the keys: the engine's files
+        # are the user's alone (a folder of 0700, files of 0600).
+        umask = os.umask(PRIVATE_UMASK)
+        try:
+            self.files.root.mkdir(parents=True, exist_ok=True)
+            self.files.root.chmod(0o700)
+            await self._run(on_event)
+        finally:
+            os.umask(umask)
+
+    async def _run(self, on_event: Callable[[Event], None] | None) -> None:
         self._refuse_second_engine()
         events = self.store.subscribe()
         printer = asyncio.ensure_future(_print_events(events, on_event)) if on_event else None
@@ -123,6 +134,7 @@ class Engine:
                 self.store.publish(
                     "engine", "engine", f"control API on 127.0.0.1:{port} ({eventloop.name()} event loop)"
                 )
+                self._background(logrotation.keep_bounded(self.files.root))
                 reconciler = loop.create_task(self._reconcile_loop(supervisor, routing), name="reconcile")
                 await self._stop.wait()
             finally:
@@ -187,12 +199,10 @@ class Engine:
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as exc:
-            where = traceback.extract_tb(exc.__traceback__)[-1]
             self.store.publish(
                 "engine-error",
                 "engine",
-                f"reconciling failed: {type(exc).__name__}: {exc} "
-                f"({Path(where.filename).name}:{where.lineno}); a workbench bug, the rest keeps running",
+                f"reconciling failed: {bug_summary(exc)}; a workbench bug, the rest keeps running",
             )
 
     async def _apply(self, project: Project, supervisor: Supervisor, routing: Routing) -> None:

@@ -39,7 +39,7 @@ import aiohttp
 from workbench.dev.debugger import provide_debugpy
 from workbench.engine.context import Context
 from workbench.engine.generation import Generation, instance_spec
-from workbench.errors import StartupError
+from workbench.errors import StartupError, bug_summary
 from workbench.runtimes.base import InstanceSpec, RunningInstance
 from workbench.state import InstancePhase, InstanceState
 
@@ -229,7 +229,11 @@ class InstanceRunner:
         boot_failures = 0
         crashes = 0
         while True:
-            was_ready, cause, healthy_s = await self._run_once()
+            try:
+                was_ready, cause, healthy_s = await self._run_once()
+            except Exception as exc:  # a workbench failure: said, and handled as a failed start
+                cause = f"workbench error: {bug_summary(exc)}"
+                was_ready, healthy_s = False, 0.0
             self.ready.clear()
             if self._leaving:
                 return
@@ -407,12 +411,17 @@ class Debugging:
 
 
 def log_tail(path: Path, lines: int) -> list[str]:
+    """The last `lines` lines of a log, read backwards in blocks as far as they need."""
     try:
         with path.open("rb") as file:
-            file.seek(0, 2)
-            size = file.tell()
-            file.seek(max(0, size - LOG_TAIL_BYTES))
-            return file.read().decode(errors="replace").splitlines()[-lines:]
+            end = file.seek(0, 2)
+            start, data = end, b""
+            while start > 0 and data.count(b"\n") <= lines:
+                start = max(0, start - LOG_TAIL_BYTES)
+                file.seek(start)
+                data = file.read(end - start)
+            # from a block's start, the first line may be cut: there are more than `lines` anyway
+            return data.decode(errors="replace").splitlines()[-lines:]
     except OSError:
         return []
 

@@ -43,6 +43,7 @@ class ProcessRuntime(OnTheHost):
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_user_umask,  # the engine's files are private; the user's code works as usual
             )
         self._processes[spec.name] = process
         return RunningInstance(spec, process.pid, f"http://127.0.0.1:{spec.port}")
@@ -71,10 +72,16 @@ class ProcessRuntime(OnTheHost):
         return code
 
 
+def _user_umask() -> None:
+    os.umask(USER_UMASK)
+
+
 def _signal_group(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signum)
 
+
+USER_UMASK = 0o022
 
 READ_ONLY_MOUNTS = """
 set -e

@@ -244,6 +244,15 @@ def _code_configuration(reader: Reader, node: yaml.Node, base: Path) -> CodeConf
         reader.error(found["code"], f"{key}.code", f"code folder '{code_text}' does not exist")
         return None
     config = CodeConfiguration(code, script)
+    if not config.script.resolve().is_relative_to(code):
+        reader.error(
+            found["scoring_script"],
+            f"{key}.scoring_script",
+            f"scoring script '{script}' is outside the code folder '{code_text}': Azure uploads only "
+            "the code folder, so the script would not be there",
+            "move the script into the code folder, or make the code folder the one that holds it",
+        )
+        return None
     if not config.script.is_file():
         siblings = (
             [p.name for p in config.script.parent.glob("*.py")] if config.script.parent.is_dir() else []

@@ -91,6 +91,7 @@ def load_project(paths: Path | Sequence[Path]) -> Project:
     deployments = [_resolve(d, loaded, problems) for d in loaded.deployments]
     endpoints = _assemble(loaded.endpoints, deployments, problems)
     _check_settings(settings, endpoints, problems)
+    _check_outside(root, deployments, problems)
     if root.is_dir() and not loaded.endpoints and not problems.has_errors:
         problems.error(
             Location(root),
@@ -100,6 +101,29 @@ def load_project(paths: Path | Sequence[Path]) -> Project:
         )
     reported = [p for p in problems.sorted() if p.location.file not in context]
     return Project(root, tuple(endpoints), settings, tuple(reported), tuple(files))
+
+
+def _check_outside(root: Path, deployments: list[DeploymentSpec], problems: Problems) -> None:
+    """Model and code paths that lead out of the project folder: legal (Azure uploads them from
+    wherever they are), and a common slip (a path relative to the wrong folder)."""
+    if not root.is_dir():
+        return
+    inside = root.resolve()
+    for deployment in deployments:
+        paths = {
+            "model.path": deployment.model.path if deployment.model is not None else None,
+            "code_configuration.code": deployment.code_configuration.code
+            if deployment.code_configuration is not None
+            else None,
+        }
+        for key, path in paths.items():
+            if path is not None and not path.resolve().is_relative_to(inside):
+                problems.warning(
+                    deployment.where(key.split(".")[0]),
+                    key,
+                    f"'{path}' is outside the project folder {inside}; Azure uploads it all the same",
+                    "check that the path is relative to the YAML file's folder",
+                )
 
 
 @dataclass

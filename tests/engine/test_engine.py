@@ -251,3 +251,19 @@ def test_up_detach_returns_once_serving_and_down_stops_it(tmp_path: Path) -> Non
     assert stopped.returncode == 0, stopped.stderr
     assert not connection.exists()
     assert not psutil.pid_exists(engine_pid) or psutil.Process(engine_pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_process_over_its_instance_types_memory_is_oom_killed(tmp_path: Path) -> None:
+    script = (
+        "def init():\n    global model\n"
+        "    model = [b'x' * 2**27 for _ in range(40)]  # 5 GiB, 128 MiB at a time; the SKU has 3.5\n\n\n"
+        "def run(data):\n    return len(model)\n"
+    )
+    small = deployment_yaml("blue", "score.py").replace("Standard_DS3_v2", "Standard_DS1_v2")
+    folder = folder_with(tmp_path, {"score.py": script}, {"blue": small})
+    with engine(folder, tmp_path) as running:
+        (endpoint,) = running.wait_settled(300)
+    (deployment,) = endpoint.deployments
+    assert deployment.provisioning_state is ProvisioningState.FAILED
+    assert "OOMKilled: the instance went over its memory limit" in (deployment.reason or "")
+    assert "killed by SIGKILL" in (deployment.reason or "")

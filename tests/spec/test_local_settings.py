@@ -69,3 +69,13 @@ def test_literal_secrets_in_a_readable_file_are_a_warning(spec_folder: SpecFolde
 
     os.chmod(folder / "workbench.yaml", 0o600)
     assert load_project(folder).problems == ()
+
+
+def test_the_memory_limit_of_a_deployment_can_be_lifted(spec_folder: SpecFolder) -> None:
+    settings = "endpoints:\n  my-endpoint:\n    deployments:\n      blue: {memory_limit: false}\n"
+    folder = spec_folder(project_files(workbench__yaml=settings))
+
+    project = load_project(folder).raise_for_errors()
+
+    assert project.settings.deployment("my-endpoint", "blue").memory_limit is False
+    assert project.settings.deployment("my-endpoint", "green").memory_limit is True

@@ -39,7 +39,6 @@ from workbench.spec import Project, load_project
 from workbench.state import Event
 
 SPEC_SUFFIXES = (".yml", ".yaml")
-PRIVATE_UMASK = 0o077
 CODE_DEBOUNCE_S = 0.05
 """An editor's save (temporary file, rename, metadata) lands within a few milliseconds; waiting
 longer only delays the reload."""
@@ -64,15 +63,12 @@ class Engine:
         self._stop.set()
 
     async def run(self, on_event: Callable[[Event], None] | None = None) -> None:
-        # Logs hold the user's output and query strings, state.json the keys: the engine's files
-        # are the user's alone (a folder of 0700, files of 0600).
-        umask = os.umask(PRIVATE_UMASK)
-        try:
-            self.files.root.mkdir(parents=True, exist_ok=True)
-            self.files.root.chmod(0o700)
-            await self._run(on_event)
-        finally:
-            os.umask(umask)
+        # Logs hold the user's output and query strings, state.json the keys: everything in
+        # .workbench/ is the user's alone (the folder is 0700; files with secrets are 0600 too).
+        # Containers get what they need through mounts, which the folder's mode does not stop.
+        self.files.root.mkdir(parents=True, exist_ok=True)
+        self.files.root.chmod(0o700)
+        await self._run(on_event)
 
     async def _run(self, on_event: Callable[[Event], None] | None) -> None:
         self._refuse_second_engine()

@@ -122,7 +122,7 @@ def instance_spec(
         image=generation.image,
         mounts=place.mounts,
         cpus=min(float(sku.vcpus), float(os.cpu_count() or 1)) if sku else None,
-        memory_bytes=int(sku.memory_gib * 2**30) if sku else None,
+        memory_bytes=int(sku.memory_gib * 2**30) if sku and generation.settings.memory_limit else None,
         gpus=assign(generation.gpus, serial, generation.gpus_available) if generation.gpus else None,
         outside_network=spec.egress_public_network_access != "disabled",
         custom_port=config.scoring_route.port if config else None,

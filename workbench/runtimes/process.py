@@ -15,7 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import psutil
+
 from workbench.runtimes.base import InstanceSpec, OnTheHost, RunningInstance
+
+MEMORY_POLL_S = 0.5
 
 
 class ProcessRuntime(OnTheHost):
@@ -43,7 +47,6 @@ class ProcessRuntime(OnTheHost):
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_user_umask,  # the engine's files are private; the user's code works as usual
             )
         self._processes[spec.name] = process
         return RunningInstance(spec, process.pid, f"http://127.0.0.1:{spec.port}")
@@ -66,22 +69,57 @@ class ProcessRuntime(OnTheHost):
 
     async def wait(self, instance: RunningInstance) -> int:
         process = self._processes[instance.spec.name]
-        code = await process.wait()
+        watch = None
+        if instance.spec.memory_bytes:
+            watch = asyncio.ensure_future(_hold_to_memory(process, instance.spec))
+        try:
+            code = await process.wait()
+        finally:
+            if watch is not None:
+                watch.cancel()
         # The parent has gone: its workers must not go on answering on its port.
         _signal_group(process.pid, signal.SIGKILL)
         return code
 
 
-def _user_umask() -> None:
-    os.umask(USER_UMASK)
+async def _hold_to_memory(process: asyncio.subprocess.Process, spec: InstanceSpec) -> None:
+    """The instance type's memory for a process: the resident memory of the instance's process
+    group (the server and its workers) is checked every MEMORY_POLL_S; past the limit the group
+    is killed and the log says OOMKilled, as Docker's limit does."""
+    assert spec.memory_bytes is not None
+    while True:
+        await asyncio.sleep(MEMORY_POLL_S)
+        used = await asyncio.to_thread(_group_memory, process.pid)
+        if used > spec.memory_bytes:
+            with spec.log_file.open("a") as log:
+                log.write(
+                    f"OOMKilled: the instance went over its memory limit ({used / 2**30:.2f} GiB used, "
+                    f"{spec.memory_bytes / 2**30:.1f} GiB from the instance type; `memory_limit: false` "
+                    "in workbench.yaml lifts it)\n"
+                )
+            _signal_group(process.pid, signal.SIGKILL)
+            return
+
+
+def _group_memory(pgid: int) -> int:
+    """Resident bytes of the processes in a process group."""
+    try:
+        parent = psutil.Process(pgid)
+        members = [parent, *parent.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    used = 0
+    for member in members:
+        with contextlib.suppress(psutil.Error):
+            if os.getpgid(member.pid) == pgid:
+                used += member.memory_info().rss
+    return used
 
 
 def _signal_group(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signum)
 
-
-USER_UMASK = 0o022
 
 READ_ONLY_MOUNTS = """
 set -e

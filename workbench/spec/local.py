@@ -7,7 +7,7 @@
       my-endpoint:
         port: 18080
         deployments:
-          blue: {runtime: docker, gpus: all, server: azmlinfsrv, reuse_init: false}
+          blue: {runtime: docker, gpus: all, server: azmlinfsrv, reuse_init: false, memory_limit: true}
     secrets:
       azureml://connections/my-conn/credentials/key: {env: MY_CONN_KEY}
     remotes:
@@ -54,6 +54,9 @@ class DeploymentSettings:
     server: str = "workbench"
     reuse_init: bool = True
     """A reload that changed neither init() nor the model keeps what init() built."""
+    memory_limit: bool = True
+    """The instance type's memory is enforced for processes too (OOMKilled past it), as in
+    Docker and on Azure; false lifts it on this machine."""
 
 
 @dataclass(frozen=True)
@@ -156,15 +159,20 @@ def _endpoints(reader: Reader, node: yaml.Node) -> dict[str, EndpointSettings]:
 
 
 def _deployment(reader: Reader, node: yaml.Node, key: str) -> DeploymentSettings:
-    found = reader.fields(node, key, ("runtime", "gpus", "server", "reuse_init"))
+    found = reader.fields(node, key, ("runtime", "gpus", "server", "reuse_init", "memory_limit"))
     if found is None:
         return DeploymentSettings()
     runtime = reader.choice(found["runtime"], f"{key}.runtime", RUNTIMES) if "runtime" in found else None
     server = reader.choice(found["server"], f"{key}.server", SERVERS) if "server" in found else None
     gpus = _gpus(reader, found["gpus"], f"{key}.gpus") if "gpus" in found else None
     reuse_init = reader.boolean(found["reuse_init"], f"{key}.reuse_init") if "reuse_init" in found else None
+    limit = reader.boolean(found["memory_limit"], f"{key}.memory_limit") if "memory_limit" in found else None
     return DeploymentSettings(
-        runtime, gpus, server or "workbench", True if reuse_init is None else reuse_init
+        runtime,
+        gpus,
+        server or "workbench",
+        True if reuse_init is None else reuse_init,
+        True if limit is None else limit,
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import docker
+import httpx
 import joblib
 import numpy
 import pytest
@@ -353,3 +354,21 @@ def test_azmlinfsrv_is_refused_outside_a_container(tmp_path: Path) -> None:
         assert endpoint.deployments[0].provisioning_state is ProvisioningState.FAILED
         assert "listens on every network interface" in reason
         assert "runtime: docker" in reason
+
+
+def test_a_run_that_writes_to_its_model_fails_in_a_container_too(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    from tests.engine.test_staging import WRITES_ITS_MODEL  # noqa: PLC0415
+
+    folder = folder_with(tmp_path, {"score.py": WRITES_ITS_MODEL}, {})
+    (folder / "model.pkl").write_text("x")
+    text = deployment_yaml("blue", "score.py", extra="model:\n  path: model.pkl\n")
+    (folder / "blue.yml").write_text(text)
+    with engine(folder, tmp_path, runtime="docker") as running:
+        succeeded(running, 600)
+        (endpoint,) = running.status()
+        url = endpoint.deployments[0].instances[0].url
+        answer = httpx.post(f"{url}/score", json={}, timeout=30).json()
+    assert answer["errno"] in (13, 30), answer  # read-only mount (or the file's mode)
+    assert (folder / "model.pkl").read_text() == "x"

@@ -14,15 +14,17 @@ copy. Blobs that no staged folder links to any more are pruned.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import json
 import os
+import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-CHUNK = 1024 * 1024
+HASH_CHUNK = 1024 * 1024
 _stores: dict[Path, BlobStore] = {}
 _stores_lock = threading.Lock()
 
@@ -130,16 +132,15 @@ class BlobStore:
         return written == [state.st_size, state.st_mtime_ns]
 
     def _copy(self, real: Path) -> tuple[str, Path]:
-        """Copy `real` into a temporary file of the store while hashing it; (digest, file)."""
+        """Copy `real` into a temporary file of the store (in the kernel, sendfile) while another
+        thread hashes it; (digest, file)."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        digest = hashlib.sha256()
         temporary = self.root / f".incoming-{os.getpid()}-{threading.get_ident()}"
-        with real.open("rb") as reader, temporary.open("wb") as writer:
-            while chunk := reader.read(CHUNK):
-                digest.update(chunk)
-                writer.write(chunk)
+        with concurrent.futures.ThreadPoolExecutor(1) as hasher:
+            digest = hasher.submit(_sha256, real)
+            shutil.copyfile(real, temporary)
+            name = digest.result()
         os.chmod(temporary, 0o444)
-        name = digest.hexdigest()
         self._path(name).parent.mkdir(exist_ok=True)
         return name, temporary
 
@@ -148,3 +149,13 @@ class BlobStore:
         fresh = self._index_path.with_name(f".index.{os.getpid()}.json")
         fresh.write_text(json.dumps({"sources": self._sources, "blobs": self._blobs}))
         os.replace(fresh, self._index_path)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    buffer = bytearray(HASH_CHUNK)
+    view = memoryview(buffer)
+    with path.open("rb", buffering=0) as file:
+        while size := file.readinto(buffer):
+            digest.update(view[:size])  # hashlib lets other threads run while it hashes
+    return digest.hexdigest()

@@ -20,7 +20,7 @@ from typing import Any
 
 from workbench.router.accesslog import AccessLog
 from workbench.router.credentials import EndpointKeys, TokenSigner
-from workbench.router.front import FrontServer
+from workbench.router.front import FrontServer, Limits
 from workbench.router.pipeline import Call, Pipeline
 from workbench.router.table import RouteTable, Target
 
@@ -122,7 +122,9 @@ class EndpointRouter:
         self.figures: dict[str, DeploymentFigures] = {}
         self.pipeline = Pipeline(self, rng)
         self._access_log = AccessLog(access_log)
-        self._front = FrontServer(self.pipeline.handle, MAX_BODY_BYTES)
+        self._front = FrontServer(
+            self.pipeline.handle, Limits(max_body=MAX_BODY_BYTES), admit=self.pipeline.admit
+        )
         self.port = 0
         self._retired: list[Target] = []
         """Targets that left the route table with requests still in flight."""
@@ -207,15 +209,4 @@ class EndpointRouter:
         figures.mirror_statuses[status or 0] += 1
 
     def mirror_comparison(self) -> dict[str, Any]:
-        records = list(self.pipeline.mirror_records)
-        compared = [r for r in records if r.mirror_status is not None]
-        differing = [
-            r for r in compared if r.mirror_status != r.live_status or r.mirror_digest != r.live_digest
-        ]
-        return {
-            "records": len(records),
-            "dropped": self.pipeline.mirror_dropped,
-            "differing": len(differing),
-            "differing_share": round(len(differing) / len(compared), 4) if compared else None,
-            "recent": [r.__dict__ for r in records[-20:]],
-        }
+        return self.pipeline.mirror.comparison()

@@ -3,27 +3,23 @@
     PIPELINE = (assign_request_id, access_log, authenticate, choose_deployment, plan_mirror, forward)
 
 Each step reads and fills a `Call`; a step that answers (401, 404, 408, 424, 429, ...) ends the
-pipeline. Mirror copies never delay or alter what clients get: on Azure the shadow deployment
-runs on machines of its own, here it shares the developer's CPU, so copies wait in a bounded
-queue and are sent one at a time once the endpoint has been quiet (no live request) for
-MIRROR_QUIET_S, for as long as it stays quiet; when the queue is full the oldest copy is
-dropped and counted.
+pipeline. Mirror copies (`mirror.py`) never delay or alter what clients get: a copy of an
+answered request is handed to the mirror, which sends it on its own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import re
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from workbench.router import traffic
 from workbench.router.front import Reply, Request
+from workbench.router.mirror import Mirror
 from workbench.router.table import DeploymentRoute, Target
 from workbench.router.upstream import Answer, Refused, UpstreamError
 
@@ -47,17 +43,15 @@ HOP_BY_HOP = {
 CLIENT_ID = re.compile(r"[^A-Za-z0-9_-]")
 NOT_FORWARDED = HOP_BY_HOP | {"x-request-id", "x-ms-client-request-id"}
 """Replaced by the router (request ids) or never passed on (hop-by-hop, Authorization)."""
-NOT_RETURNED = HOP_BY_HOP | {"x-request-id", "x-ms-client-request-id", "azureml-model-deployment"}
-"""Headers of an instance's answer that the router sets itself, once."""
+NOT_RETURNED = HOP_BY_HOP | {"x-request-id", "x-ms-client-request-id", "azureml-model-deployment", "server"}
+"""Headers of an instance's answer that the router sets itself, once, or that are the instance's
+own business (which server it runs)."""
 UPSTREAM_TIMEOUT = "upstream request timeout"
 DEBUGGING_TIMEOUT_S = 24 * 3600.0
 """For an instance under the debugger: a breakpoint must never turn into a 408."""
 UPSTREAM_RESET = (
     "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
 )
-MIRROR_RECORDS = 1000
-MIRROR_QUEUE = 1000
-MIRROR_QUIET_S = 0.02
 
 
 @dataclass(slots=True)
@@ -74,19 +68,6 @@ class Call:
     on_finish: list[Callable[[Call, float], None]] = field(default_factory=list)
 
 
-@dataclass
-class MirrorRecord:
-    request_id: str
-    live_deployment: str
-    live_status: int
-    live_ms: float
-    live_digest: str
-    mirror_deployment: str
-    mirror_status: int | None
-    mirror_ms: float | None
-    mirror_digest: str | None
-
-
 Step = Callable[["Pipeline", Call], Awaitable[Reply | None]]
 
 
@@ -94,26 +75,19 @@ class Pipeline:
     def __init__(self, router: EndpointRouter, rng: random.Random | None = None) -> None:
         self.router = router
         self.rng = rng or random.Random()
-        self.mirror_records: deque[MirrorRecord] = deque(maxlen=MIRROR_RECORDS)
-        self.mirror_dropped = 0
-        self._mirror_queue: deque[tuple[Call, float]] = deque()
-        self._mirror_worker: asyncio.Task[None] | None = None
-        self._live = 0
-        self._started = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._queued = asyncio.Event()
+        self.mirror = Mirror(self.send, self._route_of, router.record_mirror, time.perf_counter)
+
+    def _route_of(self, deployment: str) -> DeploymentRoute | None:
+        return self.router.table.deployments.get(deployment)
+
+    def admit(self, request: Request) -> bool:
+        """Whether the request carries a key or token of the endpoint: asked at its head too, so a
+        request without one is refused before its body is read."""
+        scheme, _, credential = request.header("authorization").partition(" ")
+        return scheme.lower() == "bearer" and bool(credential) and self.router.accepts(credential.strip())
 
     async def handle(self, request: Request) -> Reply:
-        self._live += 1
-        self._started += 1
-        self._idle.clear()
-        try:
-            return await self._handle(request)
-        finally:
-            self._live -= 1
-            if self._live == 0:
-                self._idle.set()
+        return await self._handle(request)
 
     async def _handle(self, request: Request) -> Reply:
         call = Call(request)
@@ -141,92 +115,34 @@ class Pipeline:
         for finished in call.on_finish:
             finished(call, latency)
         if call.mirror is not None and call.route is not None:
-            self._start_mirror(call, latency)
-
-    # -- mirroring ---------------------------------------------------------------------------
-
-    def _start_mirror(self, call: Call, live_ms: float) -> None:
-        if len(self._mirror_queue) >= MIRROR_QUEUE:
-            self._mirror_queue.popleft()
-            self.mirror_dropped += 1
-        self._mirror_queue.append((call, live_ms))
-        self._queued.set()
-        if self._mirror_worker is None:
-            self._mirror_worker = asyncio.get_running_loop().create_task(self._send_mirrors())
-
-    async def _send_mirrors(self) -> None:
-        """Sends queued copies one at a time while the endpoint is quiet."""
-        while True:
-            await self._queued.wait()
-            while self._mirror_queue:
-                await self._quiet()
-                seen = self._started
-                while self._mirror_queue and self._live == 0 and self._started == seen:
-                    call, live_ms = self._mirror_queue.popleft()
-                    route = self.router.table.deployments.get(call.mirror or "")
-                    if route is None or not route.targets or route.in_flight >= route.capacity:
-                        self.mirror_dropped += 1
-                        continue
-                    await self._mirror(call, route, live_ms)
-            self._queued.clear()
-
-    async def _quiet(self) -> None:
-        """Returns once no live request has started or run for MIRROR_QUIET_S."""
-        while True:
-            await self._idle.wait()
-            seen = self._started
-            await asyncio.sleep(MIRROR_QUIET_S)
-            if self._live == 0 and self._started == seen:
-                return
-
-    async def _mirror(self, call: Call, route: DeploymentRoute, live_ms: float) -> None:
-        assert call.response is not None
-        assert call.route is not None
-        status: int | None = None
-        body: bytes | None = None
-        start = time.perf_counter()
-        target = route.least_busy()
-        if target is not None:
-            try:
-                answer = await self._send(call, route, target)
-                status, body = answer.status, answer.body
-            except (UpstreamError, asyncio.TimeoutError, OSError):
-                status = None
-        self.router.record_mirror(route.name, status)
-        self.mirror_records.append(
-            MirrorRecord(
-                call.request_id,
-                call.route.deployment,
-                call.response.status,
-                live_ms,
-                _digest(call.response.body),
-                route.name,
-                status,
-                (time.perf_counter() - start) * 1000 if status is not None else None,
-                _digest(body) if body is not None else None,
+            self.mirror.offer(
+                call.request,
+                request_id=call.request_id,
+                live=call.route.deployment,
+                reply=response,
+                live_ms=latency,
+                to=call.mirror,
             )
-        )
 
     async def close(self) -> None:
-        if self._mirror_worker is not None:
-            self._mirror_worker.cancel()
+        await self.mirror.close()
 
     # -- sending -----------------------------------------------------------------------------
 
-    async def _send(self, call: Call, route: DeploymentRoute, target: Target) -> Answer:
-        headers = [(k, v) for k, v in call.request.headers if k.lower() not in NOT_FORWARDED]
-        headers.append(("x-request-id", call.request_id))
-        if call.client_request_id:
-            headers.append(("x-ms-client-request-id", call.client_request_id))
+    async def send(
+        self, request: Request, request_id: str, route: DeploymentRoute, target: Target, client_id: str = ""
+    ) -> Answer:
+        headers = [(k, v) for k, v in request.headers if k.lower() not in NOT_FORWARDED]
+        headers.append(("x-request-id", request_id))
+        if client_id:
+            headers.append(("x-ms-client-request-id", client_id))
         timeout_s = DEBUGGING_TIMEOUT_S if target.debugging else route.request_timeout_s
-        path = call.request.target
-        if route.scoring_path is not None and call.request.path == "/score":
-            path = route.scoring_path + (f"?{call.request.query_string}" if call.request.query_string else "")
+        path = request.target
+        if route.scoring_path is not None and request.path == "/score":
+            path = route.scoring_path + (f"?{request.query_string}" if request.query_string else "")
         target.in_flight += 1
         try:
-            return await target.upstream.request(
-                call.request.method, path, headers, call.request.body, timeout_s
-            )
+            return await target.upstream.request(request.method, path, headers, request.body, timeout_s)
         finally:
             target.in_flight -= 1
 
@@ -236,10 +152,6 @@ def _guid(bits: int) -> str:
     digits = f"{bits:032x}"
     variant = "89ab"[int(digits[16], 16) & 3]
     return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
-
-
-def _digest(body: bytes | None) -> str:
-    return hashlib.sha256(body or b"").hexdigest()[:16]
 
 
 # -- the steps, in order ---------------------------------------------------------------------
@@ -262,9 +174,7 @@ async def access_log(pipeline: Pipeline, call: Call) -> Reply | None:
 
 
 async def authenticate(pipeline: Pipeline, call: Call) -> Reply | None:
-    header = call.request.header("authorization")
-    scheme, _, credential = header.partition(" ")
-    if scheme.lower() == "bearer" and credential and pipeline.router.accepts(credential.strip()):
+    if pipeline.admit(call.request):
         return None
     mode = pipeline.router.table.auth_mode
     code = "key_auth_access_denied" if mode == "key" else "token_auth_access_denied"
@@ -313,7 +223,7 @@ async def forward(pipeline: Pipeline, call: Call) -> Reply | None:
         tried.add(target.id)
         call.target = target.id
         try:
-            answer = await pipeline._send(call, route, target)
+            answer = await pipeline.send(call.request, call.request_id, route, target, call.client_request_id)
         except Refused:
             continue  # refused before any byte was sent: another instance may take it
         except asyncio.TimeoutError:

@@ -3,9 +3,15 @@
 A general client (aiohttp's) costs more per request than the router's whole pipeline; the
 upstream here is always an HTTP/1.1 server on loopback, so a small client does: a pool of idle
 connections per instance, each an asyncio protocol whose answers llhttp parses (through
-httptools): Content-Length, chunked or read-to-close bodies, interim 1xx answers skipped, and a
-retry on a fresh connection when a pooled one turns out to have been closed by the server before
-it answered.
+httptools): Content-Length, chunked or read-to-close bodies, interim 1xx answers skipped.
+
+A request is never sent twice. A connection that ends without an answer may have been read by
+the instance (a request that crashes it ends its connection exactly so), so sending it again, to
+the same instance or another, could run it twice or crash a second instance: it is an
+UpstreamError (502). Only a refused connect, before any byte was written, is `Refused`, and may
+go to another instance. To keep the race with an instance closing an idle connection rare, a
+pooled connection is dropped once the instance has closed it, and is not reused after
+POOL_IDLE_S of quiet (shorter than the servers' own keep-alive).
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from typing import cast
 import httptools
 
 MAX_IDLE = 64
+POOL_IDLE_S = 30.0
+"""aiohttp's keep-alive (the workbench server's) closes idle connections after 75 s."""
 MAX_HEAD_BYTES = 2**20
 
 
@@ -53,28 +61,23 @@ class Upstream:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         head = _request_head(method, target, f"{self.host}:{self.port}", headers, len(body))
-        connection = self._pooled()
-        pooled = connection is not None
+        connection = self._pooled(loop.time())
         if connection is None:
             connection = await self._connect()
-        try:
-            answer = await connection.exchange(head, body, method == "HEAD", deadline)
-        except _StaleConnection:
-            if not pooled:
-                raise UpstreamError("the instance closed the connection before answering") from None
-            connection = await self._connect()
-            answer = await connection.exchange(head, body, method == "HEAD", deadline)
+        answer = await connection.exchange(head, body, method == "HEAD", deadline)
         if connection.reusable and len(self._idle) < MAX_IDLE:
+            connection.idle_since = loop.time()
             self._idle.append(connection)
         else:
             connection.close()
         return answer
 
-    def _pooled(self) -> _Connection | None:
+    def _pooled(self, now: float) -> _Connection | None:
         while self._idle:
             connection = self._idle.pop()
-            if connection.usable:
+            if connection.usable and now - connection.idle_since < POOL_IDLE_S:
                 return connection
+            connection.close()
         return None
 
     async def _connect(self) -> _Connection:
@@ -91,8 +94,12 @@ class Upstream:
         self._idle.clear()
 
 
-class _StaleConnection(Exception):
-    """A pooled connection the server had closed: nothing of the answer arrived."""
+class _NoAnswer(UpstreamError):
+    """The connection ended before any byte of the answer: the instance may have read the
+    request (and crashed on it), or had closed the connection just before it was sent."""
+
+    def __init__(self) -> None:
+        super().__init__("the instance closed the connection before answering")
 
 
 class _Connection(asyncio.Protocol):
@@ -102,6 +109,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.reusable = False
+        self.idle_since = 0.0
         self._answer: asyncio.Future[Answer] | None = None
         self._received = False
         self._head_only = False
@@ -177,7 +185,7 @@ class _Connection(asyncio.Protocol):
         if self._to_close and self._status_seen:
             self._complete()  # a body delimited by the end of the connection
         elif not self._received:
-            self._fail(_StaleConnection())
+            self._fail(_NoAnswer())
         else:
             self._fail(UpstreamError("the instance closed the connection in the middle of its answer"))
 

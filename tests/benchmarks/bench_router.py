@@ -8,6 +8,10 @@ requests in flight. Each is measured directly and through the router (the 4-work
 pinned with the azureml-model-deployment header, through the same pipeline). A second engine on
 asyncio's own event loop (WORKBENCH_EVENT_LOOP=asyncio) shows what uvloop brings.
 
+Mirroring under paced load: live requests at PACED_RATE per second (an open model: each sent at
+its time, whatever the ones before it are doing), with no mirror, 20% and 50% mirrored, live p50
+and p99 and the copies sent and dropped.
+
 Run: python tests/benchmarks/bench_router.py [--seconds 5] [--rounds 3]
 Needs wrk. Targets (issue 5): whole path >= 3x azmlinfsrv(1) at 16 connections; router's added
 p50 at 1 connection <= 0.3 ms; live p50 with 50% mirroring within 10%.
@@ -16,6 +20,7 @@ p50 at 1 connection <= 0.3 ms; live p50 with 50% mirroring within 10%.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -25,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -70,6 +77,39 @@ def wrk_with_key(
     return wrk(base, BODY, connections, seconds, folder, headers=headers)
 
 
+PACED_RATE = 200.0
+
+
+def paced(uri: str, key: str, seconds: int) -> dict[str, float]:
+    """Requests sent at PACED_RATE for `seconds` (bounded: rate x seconds requests); latency
+    percentiles in ms, measured from each request's scheduled time (no coordinated omission)."""
+
+    async def run() -> list[float]:
+        latencies: list[float] = []
+        headers = {"Authorization": f"Bearer {key}"}
+        async with aiohttp.ClientSession() as http:
+
+            async def one(due: float) -> None:
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                async with http.post(uri, data=BODY, headers=headers) as response:
+                    await response.read()
+                    if response.status != 200:
+                        raise RuntimeError(f"status {response.status}")
+                latencies.append((time.perf_counter() - due) * 1000)
+
+            start = time.perf_counter() + 0.1
+            count = int(PACED_RATE * seconds)
+            await asyncio.gather(*(one(start + i / PACED_RATE) for i in range(count)))
+        return latencies
+
+    ordered = sorted(asyncio.run(run()))
+    return {
+        "p50": ordered[len(ordered) // 2],
+        "p99": ordered[int(len(ordered) * 0.99)],
+        "count": len(ordered),
+    }
+
+
 def ready(running: RunningEngine) -> tuple[str, str, dict[str, str]]:
     """The scoring URI, a key and each deployment's instance URL, once all are ready."""
     running.wait_settled(120)
@@ -93,6 +133,7 @@ def main() -> None:
         root = folder / "project"
         write_echo_project(root)
         results: dict[str, list[dict[str, float]]] = {}
+        paced_results: dict[int, list[dict[str, float]]] = {}
         with contextlib.ExitStack() as stack:
             real = stack.enter_context(running("azmlinfsrv", FIXTURES / "echo.py", log_dir=folder))
             bench = stack.enter_context(engine(root, folder))
@@ -134,6 +175,16 @@ def main() -> None:
                 results.setdefault("8 workers: router, 50% mirrored c16", []).append(
                     wrk_with_key(uri, key, 16, args.seconds, folder)
                 )
+                for share in (0, 20, 50):
+                    with EngineClient.for_folder(root) as client:
+                        client.set_traffic("bench", {"blue": 100, "green": 0}, {"green": share})
+                        before = client.metrics("bench")["mirror"]
+                        figures = paced(uri, key, args.seconds)
+                        time.sleep(1)  # the last copies
+                        after = client.metrics("bench")["mirror"]
+                    figures["copies"] = after["sent"] - before["sent"]
+                    figures["dropped"] = after["dropped"] - before["dropped"]
+                    paced_results.setdefault(share, []).append(figures)
                 with EngineClient.for_folder(root) as client:
                     client.set_traffic("bench", {"blue": 100, "green": 0}, {"green": 0})
                 print("round done", file=sys.stderr)
@@ -170,6 +221,18 @@ def main() -> None:
         - 1
     )
     print(f"live p50 growth with 50% mirroring at 1 connection: {growth * 100:+.1f}%")
+    print(f"\npaced load, {PACED_RATE:.0f} req/s for {args.seconds} s, medians of {args.rounds} rounds:")
+    base = {f: statistics.median(r[f] for r in paced_results[0]) for f in ("p50", "p99")}
+    for share, runs in paced_results.items():
+        p50, p99 = (statistics.median(r[f] for r in runs) for f in ("p50", "p99"))
+        copies = sum(r["copies"] for r in runs)
+        dropped = sum(r["dropped"] for r in runs)
+        sent = sum(r["count"] for r in runs)
+        print(
+            f"  mirror {share:2d}%: live p50 {p50:6.2f} ms ({p50 / base['p50']:.2f}x)  p99 {p99:6.2f} ms "
+            f"({p99 / base['p99']:.2f}x)  copies {copies} of {sent} live ({copies / sent * 100:.1f}%), "
+            f"dropped {dropped}"
+        )
     print(json.dumps(median, indent=1), file=sys.stderr)
 
 

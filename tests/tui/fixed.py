@@ -123,7 +123,11 @@ class FixedSource:
             },
             "mirror": {
                 "records": 3,
-                "dropped": 0,
+                "sent": 3,
+                "queued": 0,
+                "in_flight": 0,
+                "dropped": 2,
+                "dropped_why": {"queue full: the mirror deployment does not keep up": 2},
                 "differing": 1,
                 "differing_share": 0.3333,
                 "recent": [

@@ -86,6 +86,8 @@ class Request:
     """The request target as sent: path and query."""
     headers: list[tuple[str, str]]
     body: bytes
+    admitted: bool = False
+    """`admit` accepted it at its head already."""
     _lookup: dict[str, str] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -179,6 +181,7 @@ class _Connection(asyncio.Protocol):
         self._headers: list[tuple[str, str]] = []
         self._body: list[bytes] = []
         self._body_size = 0
+        self._request: Request | None = None
         self._in_head = False
         self._head_received = 0
         """Bytes of reads that arrived while a request's head was incomplete and left it so."""
@@ -205,7 +208,7 @@ class _Connection(asyncio.Protocol):
         self.closing = True
         self.waiting.clear()
         self.parser = None  # the parser refers to this connection: no cycle outlives it
-        self._url, self._headers, self._body = [], [], []
+        self._url, self._headers, self._body, self._request = [], [], [], None
         if self._writable is not None and not self._writable.done():
             self._writable.set_result(None)
 
@@ -304,11 +307,14 @@ class _Connection(asyncio.Protocol):
             if lowered == "expect" and value.strip().lower() == "100-continue":
                 continue_ = True
         head = Request(method.decode("ascii"), b"".join(self._url).decode("latin-1"), self._headers, b"")
-        if self.server.admit is not None and not self.server.admit(head):
-            self._discarding = True  # answered now, from its head; what it sends is dropped
-            self.closing = True
-            self._dispatch(head, keep_alive=False)
-            return
+        self._request = head  # the body is added when it has arrived
+        if self.server.admit is not None:
+            if not self.server.admit(head):
+                self._discarding = True  # answered now, from its head; what it sends is dropped
+                self.closing = True
+                self._dispatch(head, keep_alive=False)
+                return
+            head.admitted = True
         if continue_ and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
@@ -336,9 +342,9 @@ class _Connection(asyncio.Protocol):
         assert self.parser is not None
         if self._discarding:
             return
-        method = self.parser.get_method().decode("ascii")
-        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-        request = Request(method, b"".join(self._url).decode("latin-1"), self._headers, body)
+        request, self._request = self._request, None
+        assert request is not None
+        request.body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         self._body = []
         self._phase, self._since = "answer", time.monotonic()
         self._dispatch(request, self.parser.should_keep_alive())

@@ -174,7 +174,7 @@ async def access_log(pipeline: Pipeline, call: Call) -> Reply | None:
 
 
 async def authenticate(pipeline: Pipeline, call: Call) -> Reply | None:
-    if pipeline.admit(call.request):
+    if call.request.admitted or pipeline.admit(call.request):
         return None
     mode = pipeline.router.table.auth_mode
     code = "key_auth_access_denied" if mode == "key" else "token_auth_access_denied"

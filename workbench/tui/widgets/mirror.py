@@ -41,7 +41,12 @@ class MirrorPanel(Vertical):
                 f"{differing:,} differ" + (f" ({share * 100:.1f}%)" if share is not None else ""),
                 "red" if differing else "green",
             )
-            summary.append(f"  dropped {comparison.get('dropped', 0):,}", "dim")
+            summary.append(f"  queued {comparison.get('queued', 0):,}", "dim")
+            dropped = comparison.get("dropped", 0)
+            why = "; ".join(f"{n:,} {reason}" for reason, n in (comparison.get("dropped_why") or {}).items())
+            summary.append(
+                f"  dropped {dropped:,}" + (f" ({why})" if why else ""), "yellow" if dropped else "dim"
+            )
         self.query_one("#mirror-summary", Static).update(summary)
         recent = list(reversed(comparison.get("recent") or []))
         ids = [r["request_id"] for r in recent]

@@ -171,3 +171,21 @@ def settled(client: EngineClient) -> dict[str, Any]:
             return metrics
         assert time.monotonic() < deadline, metrics["mirror"]
         time.sleep(0.05)
+
+
+def test_a_head_split_across_reads_with_a_large_body_is_served(guard: tuple[RunningEngine, str, str]) -> None:
+    _, uri, key = guard
+    port = int(uri.split(":")[2].split("/")[0])
+    body = json.dumps({"padding": "p" * 100_000}).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.05)  # the rest comes in another read, with the whole body behind it
+        sock.sendall(
+            b"Authorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n%s" % (key.encode(), len(body), body)
+        )
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer[:200]
+    assert b'"deployment": "live"' in answer

@@ -39,6 +39,7 @@ from workbench.spec import Project, load_project
 from workbench.state import Event
 
 SPEC_SUFFIXES = (".yml", ".yaml")
+OPEN_FILES = 65536
 CODE_DEBOUNCE_S = 0.05
 """An editor's save (temporary file, rename, metadata) lands within a few milliseconds; waiting
 longer only delays the reload."""
@@ -68,6 +69,7 @@ class Engine:
         # Containers get what they need through mounts, which the folder's mode does not stop.
         self.files.root.mkdir(parents=True, exist_ok=True)
         self.files.root.chmod(0o700)
+        _more_open_files()
         await self._run(on_event)
 
     async def _run(self, on_event: Callable[[Event], None] | None) -> None:
@@ -286,6 +288,19 @@ async def _print_events(queue: asyncio.Queue[Event], on_event: Callable[[Event],
         event = await queue.get()
         if on_event is not None:
             on_event(event)
+
+
+def _more_open_files() -> None:
+    """Every connection is an open file: the engine takes what the system allows (up to
+    OPEN_FILES), so that the routers' connection caps are reached long before the control API or
+    a new instance runs out of files."""
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        import resource  # noqa: PLC0415 (not on Windows)
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _pid() -> int:

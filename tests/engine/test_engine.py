@@ -267,3 +267,19 @@ def test_a_process_over_its_instance_types_memory_is_oom_killed(tmp_path: Path) 
     assert deployment.provisioning_state is ProvisioningState.FAILED
     assert "OOMKilled: the instance went over its memory limit" in (deployment.reason or "")
     assert "killed by SIGKILL" in (deployment.reason or "")
+
+
+def test_up_detach_fails_with_the_reasons_when_a_deployment_failed(tmp_path: Path) -> None:
+    broken = "def init():\n    raise RuntimeError('no model here')\n\n\ndef run(data):\n    return data\n"
+    folder = folder_with(tmp_path, {"score.py": broken}, {"blue": deployment_yaml("blue", "score.py")})
+    try:
+        result = run_workbench("up", "--detach", str(folder), timeout=180)
+        assert result.returncode == 3, result.stderr
+        assert "1 deployment(s) failed" in result.stderr
+        assert "tests/blue: ResourceNotReady" in result.stderr
+        assert "no model here" in result.stderr
+        assert "endpoint tests at http://127.0.0.1:" in result.stdout
+        assert "no deployment serves" in result.stdout
+    finally:
+        stopped = run_workbench("down", "--project", str(folder), timeout=60)
+    assert stopped.returncode == 0, stopped.stderr

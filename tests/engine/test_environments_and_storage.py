@@ -28,6 +28,19 @@ dependencies:
 """
 
 
+def test_conda_versions_mean_what_conda_means() -> None:
+    from workbench.engine.environments import conda_version  # noqa: PLC0415
+
+    assert conda_version("=1.26") == "==1.26.*"  # the newest 1.26.x, not 1.26.0
+    assert conda_version("1.26") == "==1.26.*"
+    assert conda_version("=1.26.*") == "==1.26.*"
+    assert conda_version("==1.26.4") == "==1.26.4"
+    assert conda_version("=1.26.4=py39h5f9d8c6_0") == "==1.26.4.*"
+    assert conda_version("1.26.4 py39_0") == "==1.26.4.*"
+    assert conda_version(">=1.20, <2") == ">=1.20,<2"
+    assert conda_version("") == ""
+
+
 def test_conda_file_becomes_pip_requirements_with_warnings(spec_folder: SpecFolder) -> None:
     env = "environment:\n  image: python:3.11-slim\n  conda_file: conda.yml\n"
     files = project_files(conda__yml=CONDA)
@@ -38,7 +51,7 @@ def test_conda_file_becomes_pip_requirements_with_warnings(spec_folder: SpecFold
     wanted = requirements(deployment.environment)
 
     assert wanted.packages[0].startswith("aiohttp")
-    assert "numpy==1.26.4" in wanted.packages
+    assert "numpy==1.26.4.*" in wanted.packages
     assert "torch>=2.1" in wanted.packages
     assert "requests==2.32.3" in wanted.packages
     assert not any(p.startswith("cudatoolkit") for p in wanted.packages)

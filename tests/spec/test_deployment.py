@@ -235,3 +235,13 @@ def test_a_model_outside_the_project_is_a_warning(spec_folder: SpecFolder, tmp_p
     (warning,) = [p for p in project.problems if not p.is_error]
     assert warning.key == "model.path"
     assert "is outside the project folder" in warning.message
+
+
+def test_spec_files_are_found_whatever_the_case_of_their_suffix(spec_folder: SpecFolder) -> None:
+    files = project_files()
+    files["BLUE.YAML"] = files.pop("blue.yml")
+    folder = spec_folder(files)
+
+    project = load_project(folder).raise_for_errors()
+
+    assert [d.name for d in project.endpoints[0].deployments] == ["blue"]

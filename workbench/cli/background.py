@@ -87,7 +87,14 @@ def wait_until_serving(client: EngineClient) -> Iterator[str]:
                         f"{endpoint.name}/{deployment.name}: {deployment.provisioning_state.value} "
                         f"({ready}/{deployment.instance_count} ready)"
                     )
-                yield f"endpoint {endpoint.name} ready at {endpoint.scoring_uri}"
+                serving = any(
+                    d.provisioning_state is ProvisioningState.SUCCEEDED for d in endpoint.deployments
+                )
+                yield (
+                    f"endpoint {endpoint.name} ready at {endpoint.scoring_uri}"
+                    if serving
+                    else f"endpoint {endpoint.name} at {endpoint.scoring_uri}: no deployment serves"
+                )
             return
         time.sleep(0.2)
     raise EngineError(f"endpoints still starting after {SERVE_TIMEOUT_S:.0f} s; `workbench status` shows why")

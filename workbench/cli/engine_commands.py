@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.errors import EngineError
-from workbench.state import EndpointState, Event, InstancePhase
+from workbench.errors import EngineError, StartupError
+from workbench.state import EndpointState, Event, InstancePhase, ProvisioningState
 
 if TYPE_CHECKING:
     from workbench.client import EngineClient
@@ -105,6 +105,21 @@ def run_up(args: argparse.Namespace) -> int:
         with _client(project.root) as client:
             for line in wait_until_serving(client):
                 print(line, flush=True)
+            failed = [
+                (endpoint.name, deployment)
+                for endpoint in client.status()
+                for deployment in endpoint.deployments
+                if deployment.provisioning_state is ProvisioningState.FAILED
+            ]
+        if failed:
+            reasons = "\n".join(
+                f"{endpoint}/{deployment.name}: {deployment.reason or 'Failed'}"
+                for endpoint, deployment in failed
+            )
+            raise StartupError(
+                f"{len(failed)} deployment(s) failed:\n{reasons}\nthe engine keeps running: fix the files "
+                f"and save (it reconciles), or `workbench down --project {args.path}`"
+            )
         print(
             f"engine running in the background: `workbench up {args.path}` shows it, "
             f"`workbench down --project {args.path}` stops it",

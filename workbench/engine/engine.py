@@ -36,9 +36,9 @@ from workbench.engine.store import Store
 from workbench.engine.supervisor import Supervisor
 from workbench.errors import StartupError, bug_summary
 from workbench.spec import Project, load_project
+from workbench.spec.project import SPEC_SUFFIXES
 from workbench.state import Event
 
-SPEC_SUFFIXES = (".yml", ".yaml")
 OPEN_FILES = 65536
 CODE_DEBOUNCE_S = 0.05
 """An editor's save (temporary file, rename, metadata) lands within a few milliseconds; waiting
@@ -251,7 +251,7 @@ class Engine:
             return None
 
         def changed(paths: set[Path]) -> None:
-            relevant = {p for p in paths if p.suffix in SPEC_SUFFIXES and ".workbench" not in p.parts}
+            relevant = {p for p in paths if p.suffix.lower() in SPEC_SUFFIXES and ".workbench" not in p.parts}
             if relevant:
                 names = ", ".join(sorted(p.name for p in relevant))
                 loop.call_soon_threadsafe(self.request_reconcile, names)

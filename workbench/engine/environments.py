@@ -115,11 +115,23 @@ def _from_conda(package: str) -> str | None:
     if name.lower() in CONDA_ONLY:
         return None
     name = CONDA_TO_PYPI.get(name.lower(), name)
-    if version.startswith("=") and not version.startswith("=="):
-        version = "=" + version  # conda's numpy=1.26 is pip's numpy==1.26
-    elif version and version[0].isdigit():
-        version = "==" + version
-    return f"{name}{version}"
+    return f"{name}{conda_version(version)}"
+
+
+def conda_version(spec: str) -> str:
+    """A conda match spec's version as pip writes it. Conda's `=1.26` (and `1.26` after a space)
+    is a prefix: any 1.26.x, the newest that fits, so `==1.26.*`; `==1.26` is exact; a build
+    string after the version (`=1.26.4=py39h5`, `1.26.4 py39_0`) is conda's alone and dropped;
+    ranges pass as they are."""
+    spec = spec.strip()
+    if not spec:
+        return ""
+    if spec.startswith("=="):
+        return "==" + spec[2:].split("=")[0].split()[0]
+    if spec[0] in "<>!~":
+        return spec.replace(" ", "")
+    version = spec.removeprefix("=").split("=")[0].split()[0]
+    return f"=={version}" if version.endswith("*") else f"=={version}.*"
 
 
 INSTALL_FLAGS = ("--compile-bytecode",)

@@ -126,6 +126,10 @@ def _check_outside(root: Path, deployments: list[DeploymentSpec], problems: Prob
                 )
 
 
+SPEC_SUFFIXES = (".yml", ".yaml")
+"""In any case: `.YAML` is a spec file too."""
+
+
 @dataclass
 class _Loaded:
     endpoints: list[EndpointSpec] = dataclasses.field(default_factory=list)
@@ -153,7 +157,7 @@ def _spec_files(folder: Path) -> list[Path]:
     return [
         p
         for p in sorted(folder.iterdir())
-        if p.suffix in (".yml", ".yaml") and p.name not in FILE_NAMES and p.is_file()
+        if p.suffix.lower() in SPEC_SUFFIXES and p.name not in FILE_NAMES and p.is_file()
     ]
 
 

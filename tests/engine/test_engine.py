@@ -283,3 +283,26 @@ def test_up_detach_fails_with_the_reasons_when_a_deployment_failed(tmp_path: Pat
     finally:
         stopped = run_workbench("down", "--project", str(folder), timeout=60)
     assert stopped.returncode == 0, stopped.stderr
+
+
+def test_up_with_a_named_file_runs_that_file_and_reloads_only_it(tmp_path: Path) -> None:
+    folder = folder_with(
+        tmp_path,
+        {"score.py": ECHO},
+        {
+            "blue": deployment_yaml("blue", "score.py"),
+            "blue-experimental": deployment_yaml("blue", "missing.py"),  # an alternative, broken
+        },
+    )
+    assert run_workbench("validate", str(folder)).returncode == 2
+    try:
+        result = run_workbench("up", "--detach", str(folder / "blue.yml"), timeout=180)
+        assert result.returncode == 0, result.stderr
+        (folder / "blue.yml").write_text(deployment_yaml("blue", "score.py", extra="instance_count: 2\n"))
+        with EngineClient.for_folder(folder) as client:
+            until(lambda: len(client.status()[0].deployments[0].instances) == 2, 60)
+            events = [e.message for e in client.events()]
+    finally:
+        stopped = run_workbench("down", "--project", str(folder), timeout=60)
+    assert stopped.returncode == 0, stopped.stderr
+    assert not any("has errors" in e for e in events), events

@@ -207,7 +207,8 @@ def test_explicit_deployment_file_is_checked_against_its_folder(spec_folder: Spe
 
     project = load_project([folder / "blue.yml"])
     assert project.problems == ()
-    assert [d.name for d in project.endpoints[0].deployments] == ["blue", "green"]
+    # its endpoint comes from the folder; green, in a file not named, is neither run nor checked
+    assert [d.name for d in project.endpoints[0].deployments] == ["blue"]
 
 
 def test_a_scoring_script_outside_the_code_folder_is_an_error(spec_folder: SpecFolder) -> None:
@@ -245,3 +246,19 @@ def test_spec_files_are_found_whatever_the_case_of_their_suffix(spec_folder: Spe
     project = load_project(folder).raise_for_errors()
 
     assert [d.name for d in project.endpoints[0].deployments] == ["blue"]
+
+
+def test_named_files_are_the_project_and_alternatives_beside_them_are_left_alone(
+    spec_folder: SpecFolder,
+) -> None:
+    files = project_files()
+    files["blue-large.yml"] = deployment(extra="instance_count: [broken\n")  # another blue, broken
+    folder = spec_folder(files)
+    assert not load_project(folder).ok  # the folder as a whole has two blues, one broken
+
+    project = load_project([folder / "endpoint.yml", folder / "blue.yml"])
+
+    assert project.ok, [p.format() for p in project.problems]
+    (endpoint,) = project.endpoints
+    assert [d.file.name for d in endpoint.deployments] == ["blue.yml"]
+    assert project.problems == ()

@@ -34,9 +34,11 @@ def running_engine(root: Path) -> EngineClient | None:
         return None
 
 
-def start_background_engine(root: Path, runtime: str | None = None) -> subprocess.Popen[bytes] | None:
-    """Start `workbench up --headless` for `root` unless one runs; return once its control API
-    answers. None when an engine was already running."""
+def start_background_engine(
+    root: Path, runtime: str | None = None, named: Path | None = None
+) -> subprocess.Popen[bytes] | None:
+    """Start `workbench up --headless` for `root` (or the file `named` in it) unless one runs;
+    return once its control API answers. None when an engine was already running."""
     existing = running_engine(root)
     if existing is not None:
         existing.close()
@@ -52,7 +54,7 @@ def start_background_engine(root: Path, runtime: str | None = None) -> subproces
                 "up",
                 "--headless",
                 *(["--runtime", runtime] if runtime else []),
-                str(root),
+                str(named or root),
             ],
             stdin=subprocess.DEVNULL,
             stdout=sink,

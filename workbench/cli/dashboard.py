@@ -20,8 +20,8 @@ STOP_TIMEOUT_S = 60.0
 LOG_LINES = 5000
 
 
-def run_dashboard(root: Path, runtime: str | None = None) -> int:
-    started = start_background_engine(root, runtime) is not None
+def run_dashboard(root: Path, runtime: str | None = None, named: Path | None = None) -> int:
+    started = start_background_engine(root, runtime, named) is not None
     client = running_engine(root)
     if client is None:
         print(f"workbench: the engine went away at start-up; see {engine_log(root)}", file=sys.stderr)

@@ -101,7 +101,7 @@ def run_up(args: argparse.Namespace) -> int:
     if args.detach:
         from workbench.cli.background import start_background_engine, wait_until_serving
 
-        start_background_engine(project.root, args.runtime)
+        start_background_engine(project.root, args.runtime, _named(args.path))
         with _client(project.root) as client:
             for line in wait_until_serving(client):
                 print(line, flush=True)
@@ -132,7 +132,12 @@ def run_up(args: argparse.Namespace) -> int:
         return _run_headless(project, args.runtime)
     from workbench.cli.dashboard import run_dashboard
 
-    return run_dashboard(project.root, args.runtime)
+    return run_dashboard(project.root, args.runtime, _named(args.path))
+
+
+def _named(path: Path) -> Path | None:
+    """A file named on the command line (the project is then that file), else None (a folder)."""
+    return path.resolve() if path.is_file() else None
 
 
 def _run_headless(project: Any, runtime: str | None) -> int:

@@ -60,6 +60,8 @@ class Project:
     settings: LocalSettings
     problems: tuple[Problem, ...]
     files: tuple[Path, ...]
+    named: tuple[Path, ...] = ()
+    """What it was loaded from: a folder, or the files named (to load it again the same way)."""
 
     @property
     def ok(self) -> bool:
@@ -75,8 +77,9 @@ class Project:
 
 
 def load_project(paths: Path | Sequence[Path]) -> Project:
-    """Load a folder, or explicit files; explicit files are checked against the other spec files
-    of their folder (their endpoint, models, environments), whose own problems are not reported."""
+    """Load a folder, or explicit files. Named files are the project: the other spec files of
+    their folder give only what they refer to (their endpoint, models, environments), with their
+    own problems unreported, and none of their deployments is loaded."""
     targets = [p.absolute() for p in ([paths] if isinstance(paths, Path) else paths)]
     problems = Problems()
     root, files, explicit = _discover(targets, problems)
@@ -85,8 +88,8 @@ def load_project(paths: Path | Sequence[Path]) -> Project:
     for file in files:
         _load_file(file, file in explicit, loaded, problems)
     quiet = Problems()
-    for file in context:
-        _load_file(file, False, loaded, quiet)
+    for file in context:  # what named files refer to (their endpoint, models, environments), never more
+        _load_file(file, False, loaded, quiet, deployments=False)
     settings = _local_settings(root, targets, problems)
     deployments = [_resolve(d, loaded, problems) for d in loaded.deployments]
     endpoints = _assemble(loaded.endpoints, deployments, problems)
@@ -100,7 +103,7 @@ def load_project(paths: Path | Sequence[Path]) -> Project:
             "expected a file with an online endpoint's name, auth_mode, traffic",
         )
     reported = [p for p in problems.sorted() if p.location.file not in context]
-    return Project(root, tuple(endpoints), settings, tuple(reported), tuple(files))
+    return Project(root, tuple(endpoints), settings, tuple(reported), tuple(files), tuple(targets))
 
 
 def _check_outside(root: Path, deployments: list[DeploymentSpec], problems: Problems) -> None:
@@ -167,7 +170,9 @@ def _context_files(explicit: set[Path], files: list[Path]) -> list[Path]:
     return [p for folder in folders for p in _spec_files(folder) if p not in chosen]
 
 
-def _load_file(file: Path, explicit: bool, loaded: _Loaded, problems: Problems) -> None:
+def _load_file(
+    file: Path, explicit: bool, loaded: _Loaded, problems: Problems, *, deployments: bool = True
+) -> None:
     root = read_yaml(file, problems)
     if root is None:
         return
@@ -186,6 +191,8 @@ def _load_file(file: Path, explicit: bool, loaded: _Loaded, problems: Problems) 
         if endpoint:
             loaded.endpoints.append(endpoint)
     elif kind in (FileKind.DEPLOYMENT, FileKind.KUBERNETES_DEPLOYMENT):
+        if not deployments:
+            return
         deployment = read_deployment(root, file, problems, kubernetes=kind is FileKind.KUBERNETES_DEPLOYMENT)
         if deployment:
             loaded.deployments.append(deployment)

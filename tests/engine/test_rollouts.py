@@ -293,3 +293,32 @@ def test_a_deployment_that_takes_traffic_is_not_deleted(tmp_path: Path) -> None:
             client.set_traffic("tests", {"green": 100}, None)  # now blue may go
         running.wait_for(lambda eps: [d.name for d in eps[0].deployments] == ["green"])
         running.wait_for_output("reconciled: delete tests/blue")
+
+
+def test_a_failed_deployment_comes_back_once_its_cause_is_fixed(tmp_path: Path) -> None:
+    broken = "def init():\n    raise RuntimeError('no model')\n\n\ndef run(data):\n    return data\n"
+    secret = "environment_variables:\n  KEY: ${{azureml://connections/c/credentials/key}}\n"
+    folder = folder_with(
+        tmp_path,
+        {"score.py": broken, "ok.py": ECHO},
+        {
+            "blue": deployment_yaml("blue", "score.py"),
+            "green": deployment_yaml("green", "ok.py", extra=secret),
+        },
+    )
+    with engine(folder, tmp_path) as running:
+        settled = running.wait_settled(120)
+        assert {d.name: d.provisioning_state for d in settled[0].deployments} == {
+            "blue": ProvisioningState.FAILED,
+            "green": ProvisioningState.FAILED,
+        }
+        # the fix for blue is in its code: saved, reloaded, and the instance that gave up starts again
+        (folder / "code" / "score.py").write_text(ECHO)
+        # the fix for green is a value for its secret: the engine tries it again
+        (folder / "workbench.yaml").write_text(
+            "secrets:\n  azureml://connections/c/credentials/key: s3cret\n"
+        )
+        running.wait_for(
+            lambda eps: all(d.provisioning_state is ProvisioningState.SUCCEEDED for d in eps[0].deployments),
+            timeout=120,
+        )

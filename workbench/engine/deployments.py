@@ -50,6 +50,9 @@ class DeploymentRunner:
         self.leaving: list[InstanceRunner] = []
         """Instances draining or stopping: out of the route table, still shown."""
         self.operation: asyncio.Task[None] | None = None
+        self.unprepared = False
+        """The last operation failed before it started any instance (a build, staging, a secret):
+        the next reconcile tries again, whatever changed (a secret in workbench.yaml, the network)."""
         self._lock = asyncio.Lock()
         self._busy = False
         self._serial = 0
@@ -117,11 +120,13 @@ class DeploymentRunner:
                     await previous
             async with self._lock:
                 self._busy = True
+                self.unprepared = False
                 self.state.reason = None
                 self._set(state, why)
                 try:
                     outcome = await work()
-                except StartupError as exc:
+                except StartupError as exc:  # its environment, staging or secrets
+                    self.unprepared = True
                     self.state.reason = str(exc)
                     outcome = ProvisioningState.FAILED, str(exc).splitlines()[0]
                 finally:
@@ -323,6 +328,9 @@ class DeploymentRunner:
             for outcome in outcomes:
                 if outcome is not None:
                     self.state.last_reload = outcome
+            for instance in list(self.instances):  # one that gave up gets a new chance with the fix
+                if instance.failure is not None:
+                    await instance.restart(cause)
 
     async def debug(self, instance_id: str, *, wait: bool) -> dict[str, Any]:
         """Run one instance under the debugger and write VS Code's attach configuration for it:

@@ -45,8 +45,10 @@ class Supervisor:
             )
             for key, spec in specs.items()
         }
-        observed = {
-            key: reconcile.Observed(self.fingerprints[key], runner.spec.instance_count)
+        observed = {  # one that could not be prepared is tried again (an unknown fingerprint)
+            key: reconcile.Observed(
+                "" if runner.unprepared else self.fingerprints[key], runner.spec.instance_count
+            )
             for key, runner in self.deployments.items()
         }
         self.update_endpoints(project)

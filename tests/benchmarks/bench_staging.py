@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,8 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.benchmarks.bench_up import time_single_server
 from workbench.engine.blobs import BlobStore
 from workbench.engine.environments import SERVER_NEEDS, _uv, requirements
 from workbench.engine.storage import stage
@@ -45,39 +45,7 @@ def build(venv: Path, packages: list[str], *, bytecode: bool) -> Path:
 
 
 def time_start(python: Path) -> float:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        [
-            str(python),
-            "-m",
-            "workbench.server",
-            "--entry_script",
-            "score.py",
-            "--port",
-            str(port),
-            "--model_dir",
-            str(QUICKSTART / "model-1"),
-        ],
-        cwd=QUICKSTART / "onlinescoring",
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
-                    return time.perf_counter() - start
-            except httpx.HTTPError:
-                time.sleep(0.02)
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode}")
-    finally:
-        process.terminate()
-        process.wait()
+    return time_single_server(python, {**os.environ, "PYTHONPATH": str(REPO)})
 
 
 def starts(rounds: int, folder: Path) -> None:

@@ -50,14 +50,15 @@ def time_up(folder: Path) -> float:
     return elapsed
 
 
-def time_single_server() -> float:
+def time_single_server(python: Path = Path(sys.executable), env: dict[str, str] | None = None) -> float:
+    """Start to the first 200 on / of one inference server for the quickstart's script."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     start = time.perf_counter()
     process = subprocess.Popen(
         [
-            sys.executable,
+            str(python),
             "-m",
             "workbench.server",
             "--entry_script",
@@ -68,6 +69,7 @@ def time_single_server() -> float:
             str(QUICKSTART / "model-1"),
         ],
         cwd=QUICKSTART / "onlinescoring",
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -306,3 +306,19 @@ def test_up_with_a_named_file_runs_that_file_and_reloads_only_it(tmp_path: Path)
         stopped = run_workbench("down", "--project", str(folder), timeout=60)
     assert stopped.returncode == 0, stopped.stderr
     assert not any("has errors" in e for e in events), events
+
+
+def test_a_failed_environment_build_is_azures_image_build_failure(tmp_path: Path) -> None:
+    conda = "name: env\ndependencies:\n  - pip\n  - pip:\n      - workbench-no-such-package-anywhere==0.0.1\n"
+    environment = "environment:\n  image: python:3.11-slim\n  conda_file: conda.yml\n"
+    text = deployment_yaml("blue", "score.py").replace(
+        "environment: {image: python:3.11-slim}\n", environment
+    )
+    folder = folder_with(tmp_path, {"score.py": ECHO}, {"blue": text})
+    (folder / "conda.yml").write_text(conda)
+    with engine(folder, tmp_path) as running:
+        (endpoint,) = running.wait_settled(180)
+    (deployment,) = endpoint.deployments
+    assert deployment.provisioning_state is ProvisioningState.FAILED
+    assert (deployment.reason or "").startswith("ImageBuildFailure: environment build failed")
+    assert "workbench-no-such-package-anywhere" in (deployment.reason or "")

@@ -9,12 +9,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 import pytest
 
+from tests.conftest import run_workbench
 from tests.engine.harness import RunningEngine, engine
 from workbench.client import EngineClient
 from workbench.router.pipeline import UPSTREAM_RESET
@@ -189,3 +191,21 @@ def test_a_head_split_across_reads_with_a_large_body_is_served(guard: tuple[Runn
             answer += data
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer[:200]
     assert b'"deployment": "live"' in answer
+
+
+def test_invoke_refuses_a_deployment_that_does_not_exist_before_sending(
+    guard: tuple[RunningEngine, str, str], tmp_path: Path
+) -> None:
+    running, _, _ = guard
+    request = tmp_path / "request.json"
+    request.write_text("{}")
+    unknown = run_workbench(
+        "invoke", "guard", "--request-file", str(request), "--deployment", "nope", cwd=running.folder
+    )
+    known = run_workbench(
+        "invoke", "guard", "--request-file", str(request), "--deployment", "live", cwd=running.folder
+    )
+    assert unknown.returncode == 1
+    assert "Deployment name nope not found for this endpoint" in unknown.stderr
+    assert known.returncode == 0, known.stderr
+    assert '"deployment": "live"' in known.stdout

@@ -89,12 +89,26 @@ def run_invoke(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise WorkbenchError(f"cannot read {args.request_file}: {exc.strerror}") from exc
     with _client(args.project) as client:
+        if args.deployment:
+            _check_deployment(client, args.endpoint, args.deployment)
         answer = client.invoke(args.endpoint, body, args.deployment)
     sys.stdout.write(answer.body + ("\n" if not answer.body.endswith("\n") else ""))
     if not answer.ok:
         print(f"invoke failed: HTTP {answer.status} (deployment {answer.served_by or '-'})", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_deployment(client: EngineClient, endpoint: str, deployment: str) -> None:
+    """As Azure's client does before it sends anything."""
+    for state in client.status():
+        if state.name == endpoint:
+            if not state.deployments:
+                raise WorkbenchError("No deployment exists for this endpoint")
+            if state.deployment(deployment) is None:
+                raise WorkbenchError(f"Deployment name {deployment} not found for this endpoint")
+            return
+    raise EngineError(f"Local endpoint ({endpoint}) does not exist.")
 
 
 def _current(client: EngineClient, endpoint: str) -> tuple[dict[str, int], dict[str, int]]:

@@ -116,14 +116,19 @@ class Preparer:
         environment = spec.environment
         if environment is not None and environment.inference_config is not None:
             return Path("/"), await self._custom_image(environment, kind)
-        if images is not None:
-            if not await images.is_built(wanted):
-                progress("image not built yet; building")
-            image = await images.ensure(wanted, log, progress)
-            return Path(images.python), image
-        if not self.ctx.builder.is_built(wanted):
-            progress("environment not in the cache; building")
-        return await self.ctx.builder.ensure(wanted, log, progress), None
+        try:
+            if images is not None:
+                if not await images.is_built(wanted):
+                    progress("image not built yet; building")
+                image = await images.ensure(wanted, log, progress)
+                return Path(images.python), image
+            if not self.ctx.builder.is_built(wanted):
+                progress("environment not in the cache; building")
+            return await self.ctx.builder.ensure(wanted, log, progress), None
+        except StartupError as exc:  # Azure's code for it, then what failed; the log has the rest
+            raise StartupError(
+                f"ImageBuildFailure: {exc} (see `workbench logs ... --container build`)"
+            ) from exc
 
     async def _custom_image(self, environment: EnvironmentSpec, kind: str) -> str:
         """A custom container's image, as it is: it must be on this machine already."""

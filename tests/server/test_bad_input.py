@@ -92,7 +92,8 @@ def test_malformed_request_line_and_headers(echo: Server) -> None:
             sock.sendall(garbage)
             sock.shutdown(socket.SHUT_WR)
             reply = sock.recv(1024)
-        assert reply == b"" or reply.startswith(b"HTTP/1.1 4")
+        # a 4xx (as HTTP/1.0 when not even the version could be read), or a closed connection
+        assert reply == b"" or reply.startswith((b"HTTP/1.1 4", b"HTTP/1.0 4"))
     still_serving(echo)
 
 

@@ -71,9 +71,21 @@ class Reply:
 
 class ScoringApp:
     def __init__(
-        self, settings: Settings, scoring: Scoring, worker_count: int = 1, custom_logging: bool = False
+        self,
+        settings: Settings,
+        scoring: Scoring,
+        worker_count: int = 1,
+        custom_logging: bool = False,
+        on_worker_timeout: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
+        self.on_worker_timeout = on_worker_timeout
+        self.replacing = False
+        """Replaces this worker, its stuck run() with it (after the 500 is written)."""
+        self.worker_timeout_s = (
+            0.0 if settings.debug_port or settings.azureml_debug_port else settings.worker_timeout_s
+        )
+        """Off under a debugger: a breakpoint in run() is not a stuck worker."""
         self.scoring = scoring
         self.custom_logging = custom_logging
         self.runner: RunThread | None = None
@@ -133,7 +145,10 @@ class ScoringApp:
             self.request_log.write(
                 f"{request.method} {path} {reply.status} {elapsed:.3f}ms {len(reply.body)}"
             )
-        return _response(reply)
+        response = _response(reply)
+        if self.replacing:
+            response.force_close()  # this worker is about to be replaced: no connection outlives it
+        return response
 
     def _id_headers(self, request: web.Request, ids: RequestIds) -> list[tuple[str, str]]:
         headers = [("x-ms-server-version", self.settings.server_version)]
@@ -183,11 +198,18 @@ class ScoringApp:
         )
         assert self.runner is not None
         timeout = self.settings.scoring_timeout_ms
+        stuck_after = self.worker_timeout_s
         future = self.runner.submit(invoke, scoring.script, incoming)
         future.add_done_callback(self._finished)
-        if await _within(future, timeout / 1000):
+        if await _within(future, min(timeout / 1000, stuck_after or float("inf"))):
             reply: Reply = future.result()
             return reply
+        if stuck_after and stuck_after < timeout / 1000:
+            # gunicorn's worker timeout, as azmlinfsrv runs it: the worker is replaced (init() again)
+            logger.critical(f"WORKER TIMEOUT (pid:{os.getpid()}): run() took over {stuck_after:g} s")
+            self.replacing = True
+            self.on_worker_timeout()
+            return _error(500, f"Worker timeout after {stuck_after:g} s", run_function_failed=True)
         logger.error(f"Encountered Exception: scoring timeout after {timeout} ms; run() keeps running")
         return _error(500, f"Scoring timeout after {timeout} ms", run_function_failed=True)
 

@@ -31,6 +31,10 @@ from workbench.server.swagger import swagger_for
 
 logger = logging.getLogger("azmlinfsrv")
 BOOT_FAILURE = 3
+REPLACE_AFTER_S = 0.2
+"""Time for a stuck request's 500 to be written before its worker is replaced."""
+LISTEN_FD = "WORKBENCH_LISTEN_FD"
+WORKER_INDEX = "WORKBENCH_WORKER_INDEX"
 ACCEPT_SETTLE_S = 0.1
 
 
@@ -38,7 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     # No bytecode caches for the user's code: a .pyc is trusted when the source's size and mtime
     # (in whole seconds) match, so two same-size edits within a second would reload stale code.
     sys.dont_write_bytecode = True
-    args = parse_args(argv)
+    arguments = list(argv) if argv is not None else sys.argv[1:]
+    args = parse_args(arguments)
     settings = resolve(args, dict(os.environ))
     os.environ.pop("WORKBENCH_ADMIN_TOKEN", None)  # the user's code has no business with it
     _export(settings)
@@ -49,10 +54,14 @@ def main(argv: list[str] | None = None) -> None:
             logger.warning(f"--{flag} is accepted for azmlinfsrv compatibility but not implemented; ignored")
     if settings.cors_origins:
         logger.warning("CORS (AML_CORS_ORIGINS, --access_control_allow_origins) is not implemented; ignored")
+    replaced = os.environ.pop(LISTEN_FD, None)
+    if replaced is not None:  # a worker replaced after a WORKER TIMEOUT: same socket, init() again
+        index = int(os.environ.pop(WORKER_INDEX, "0"))
+        sys.exit(_worker(settings, socket.socket(fileno=int(replaced)), index, logging_file, arguments))
     sock = _bind(settings.host, settings.port)
     if settings.worker_count == 1:
-        sys.exit(_worker(settings, sock, 0, logging_file))
-    sys.exit(_supervise(settings, sock, logging_file))
+        sys.exit(_worker(settings, sock, 0, logging_file, arguments))
+    sys.exit(_supervise(settings, sock, logging_file, arguments))
 
 
 def _export(settings: Settings) -> None:
@@ -80,7 +89,9 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(settings: Settings, sock: socket.socket, index: int, logging_file: str | None) -> int:
+def _worker(
+    settings: Settings, sock: socket.socket, index: int, logging_file: str | None, arguments: list[str]
+) -> int:
     """Load the script, run init(), serve until stopped; returns the exit code."""
     print("Initializing logger")
     logs.redirect_print()
@@ -117,8 +128,35 @@ def _worker(settings: Settings, sock: socket.socket, index: int, logging_file: s
         worker_count=settings.worker_count,
         custom_logging=logging_file is not None,
     )
-    asyncio.run(_serve(scoring_app, sock, index))
+    asyncio.run(_serve(scoring_app, sock, index, arguments))
     return 0
+
+
+def _replace_worker(
+    settings: Settings,
+    sock: socket.socket,
+    index: int,
+    arguments: list[str],
+    stop_accepting: Callable[[], None],
+) -> None:
+    """This worker's run() is stuck and a thread cannot be killed: the process becomes a new
+    worker (exec, same pid) that takes the same listening socket and runs init() again, as
+    gunicorn's arbiter replaces a worker that timed out. It stops accepting at once; the
+    connections that arrive meanwhile wait in the socket's backlog for the new worker."""
+    kept = os.dup(sock.fileno())  # the listening socket outlives this worker's server
+    os.set_inheritable(kept, True)
+    stop_accepting()
+
+    def replace() -> None:
+        logger.info(f"Booting a new worker in place of pid {os.getpid()}")
+        logging.shutdown()
+        sys.stdout.flush()
+        environment = {**os.environ, LISTEN_FD: str(kept), WORKER_INDEX: str(index)}
+        if settings.admin_token:
+            environment["WORKBENCH_ADMIN_TOKEN"] = settings.admin_token
+        os.execve(sys.executable, [sys.executable, "-m", "workbench.server", *arguments], environment)
+
+    asyncio.get_running_loop().call_later(REPLACE_AFTER_S, replace)
 
 
 def _reload_all(scoring_app: ScoringApp) -> Callable[[str], None]:
@@ -133,15 +171,29 @@ def _reload_all(scoring_app: ScoringApp) -> Callable[[str], None]:
     return reload
 
 
-async def _serve(scoring_app: ScoringApp, sock: socket.socket, index: int) -> None:
+async def _serve(scoring_app: ScoringApp, sock: socket.socket, index: int, arguments: list[str]) -> None:
     runner = web.AppRunner(scoring_app.build(), access_log=None, handle_signals=False)
     await runner.setup()
     loop = asyncio.get_running_loop()
     accepting: asyncio.Task[None] | None = None
+    site: web.SockSite | None = None
     if scoring_app.worker_count == 1:
-        await web.SockSite(runner, sock).start()
+        site = web.SockSite(runner, sock)
+        await site.start()
     else:
         accepting = loop.create_task(_accept_when_idle(scoring_app, runner, sock))
+
+    stopping: list[asyncio.Task[None]] = []
+
+    def stop_accepting() -> None:
+        if accepting is not None:
+            accepting.cancel()
+        if site is not None:
+            stopping.append(loop.create_task(site.stop()))
+
+    scoring_app.on_worker_timeout = lambda: _replace_worker(
+        scoring_app.settings, sock, index, arguments, stop_accepting
+    )
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -177,7 +229,9 @@ async def _accept_when_idle(scoring_app: ScoringApp, runner: web.AppRunner, sock
             await asyncio.wait_for(scoring_app.request_seen.wait(), ACCEPT_SETTLE_S)
 
 
-def _supervise(settings: Settings, sock: socket.socket, logging_file: str | None) -> int:
+def _supervise(
+    settings: Settings, sock: socket.socket, logging_file: str | None, arguments: list[str]
+) -> int:
     """Fork the workers and keep them running; relay SIGHUP (reload) and SIGTERM (stop)."""
     children: dict[int, int] = {}
     stopping = False
@@ -187,7 +241,7 @@ def _supervise(settings: Settings, sock: socket.socket, logging_file: str | None
         if pid == 0:
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(signum, signal.SIG_DFL)
-            os._exit(_worker(settings, sock, index, logging_file))
+            os._exit(_worker(settings, sock, index, logging_file, arguments))
         children[pid] = index
 
     def relay(signum: int, _: object) -> None:

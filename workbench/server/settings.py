@@ -10,6 +10,8 @@ from pathlib import Path
 SERVER_NAME = "workbench-server"
 SERVER_VERSION = "0.1.0"
 DEFAULT_SCORING_TIMEOUT_MS = 3_600_000
+DEFAULT_WORKER_TIMEOUT_S = 300
+"""azmlinfsrv's WORKER_TIMEOUT (gunicorn's --timeout): a worker stuck in run() longer is replaced."""
 DEFAULT_MAX_BODY_BYTES = 1024**3
 
 
@@ -22,6 +24,8 @@ class Settings:
     port: int
     worker_count: int
     scoring_timeout_ms: int
+    worker_timeout_s: float
+    """0: no worker timeout (as gunicorn reads 0); also off under a debugger."""
     service_name: str
     service_version: str
     service_path_prefix: str
@@ -89,6 +93,7 @@ def resolve(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
         port=args.port or int(environ.get("SERVER_PORT", "5001")),
         worker_count=args.worker_count or int(environ.get("WORKER_COUNT", "1")),
         scoring_timeout_ms=int(environ.get("SCORING_TIMEOUT_MS", DEFAULT_SCORING_TIMEOUT_MS)),
+        worker_timeout_s=float(environ.get("WORKER_TIMEOUT", DEFAULT_WORKER_TIMEOUT_S)),
         service_name=environ.get("SERVICE_NAME", "ML service"),
         service_version=environ.get("SERVICE_VERSION", "1.0"),
         service_path_prefix=environ.get("SERVICE_PATH_PREFIX", ""),

@@ -170,3 +170,17 @@ def test_the_engines_files_are_the_users_alone(tmp_path: Path) -> None:
         assert root.stat().st_mode & 0o777 == 0o700, "nobody else reaches the logs, keys or staged files"
         for path in (root / "connection.json", root / "state.json"):  # the token, the keys
             assert path.stat().st_mode & 0o777 == 0o600, f"{path} is readable by others"
+
+
+def test_a_deployment_whose_model_is_the_project_folder_serves(
+    spec_folder: SpecFolder, tmp_path: Path
+) -> None:
+    folder = spec_folder(project_files())
+    (folder / "blue.yml").write_text((folder / "blue.yml").read_text().replace("path: model.pkl", "path: ."))
+    (folder / "endpoint.yml").write_text((folder / "endpoint.yml").read_text() + "traffic:\n  blue: 100\n")
+    with engine(folder, tmp_path) as running:
+        (endpoint,) = running.wait_settled(120)
+        assert endpoint.deployments[0].provisioning_state is ProvisioningState.SUCCEEDED
+        staged = list((folder / ".workbench" / "staged").rglob("azureml-models"))
+        assert staged
+        assert not any(".workbench" in p.relative_to(s).parts for s in staged for p in s.rglob("*"))

@@ -110,6 +110,15 @@ def paced(uri: str, key: str, seconds: int) -> dict[str, float]:
     }
 
 
+def quiet_mirror(client: EngineClient) -> None:
+    """Until no mirror copy is queued or in flight."""
+    for _ in range(600):
+        mirror = client.metrics("bench")["mirror"]
+        if not mirror["queued"] and not mirror["in_flight"]:
+            return
+        time.sleep(0.05)
+
+
 def ready(running: RunningEngine) -> tuple[str, str, dict[str, str]]:
     """The scoring URI, a key and each deployment's instance URL, once all are ready."""
     running.wait_settled(120)
@@ -178,6 +187,7 @@ def main() -> None:
                 for share in (0, 20, 50):
                     with EngineClient.for_folder(root) as client:
                         client.set_traffic("bench", {"blue": 100, "green": 0}, {"green": share})
+                        quiet_mirror(client)  # copies queued by the runs before are not counted here
                         before = client.metrics("bench")["mirror"]
                         figures = paced(uri, key, args.seconds)
                         time.sleep(1)  # the last copies

@@ -42,6 +42,7 @@ class BlobStore:
         self.root = root
         self._index_path = root / "index.json"
         self._lock = threading.Lock()
+        self._dirty = False
         self._sources: dict[str, list[int | str]] = {}
         """real path -> [size, mtime_ns, inode, digest]"""
         self._blobs: dict[str, list[int]] = {}
@@ -81,7 +82,7 @@ class BlobStore:
                 self._blobs[digest] = [written.st_size, written.st_mtime_ns]
                 copied = True
             self._sources[str(real)] = [state.st_size, state.st_mtime_ns, state.st_ino, digest]
-            self._save()
+            self._dirty = True
         return Stored(blob, state.st_size, copied)
 
     def link(self, source: Path, destination: Path) -> Stored:
@@ -144,7 +145,14 @@ class BlobStore:
         self._path(name).parent.mkdir(exist_ok=True)
         return name, temporary
 
+    def save(self) -> None:
+        """Write the index if anything was put since: once per staging, not once per file."""
+        with self._lock:
+            if self._dirty:
+                self._save()
+
     def _save(self) -> None:
+        self._dirty = False
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         fresh = self._index_path.with_name(f".index.{os.getpid()}.json")
         fresh.write_text(json.dumps({"sources": self._sources, "blobs": self._blobs}))

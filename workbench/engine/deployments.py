@@ -102,12 +102,6 @@ class DeploymentRunner:
             await asyncio.gather(*(self._remove(i) for i in leaving))
             await asyncio.gather(*list(self._stopping))
 
-    async def settled(self) -> None:
-        """Returns once the operation in progress, if any, has ended."""
-        while self.operation is not None and not self.operation.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(self.operation)
-
     def _begin(
         self, state: ProvisioningState, why: str, work: Callable[[], Coroutine[Any, Any, Outcome]]
     ) -> asyncio.Task[None]:

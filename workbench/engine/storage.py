@@ -129,6 +129,8 @@ def stage(
             shutil.rmtree(fresh, ignore_errors=True)
             say(f"Failed: {exc.strerror or exc}: {exc.filename}")
             raise StagingError(f"storage initializer failed: {exc.strerror or exc}: {exc.filename}") from exc
+        finally:
+            blobs.save()
         _swap(fresh, target)
         say(f"Done in {(time.perf_counter() - start) * 1000:.0f} ms")
     return staged
@@ -244,6 +246,8 @@ def refresh(
         except OSError as exc:
             say(f"Refresh failed: {exc.strerror or exc}: {exc.filename}")
             raise StagingError(f"refresh failed: {exc.strerror or exc}: {exc.filename}") from exc
+        finally:
+            blobs.save()
         say(f"Model and code refreshed: {changed} file(s) changed")
     return changed
 

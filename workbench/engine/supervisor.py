@@ -154,12 +154,6 @@ class Supervisor:
     def deployments_of(self, endpoint: str) -> dict[str, DeploymentRunner]:
         return {key[1]: runner for key, runner in self.deployments.items() if key[0] == endpoint}
 
-    async def settled(self) -> None:
-        """Returns once no operation is in progress."""
-        for runner in list(self.deployments.values()):
-            await runner.settled()
-        await asyncio.gather(*list(self._deleting.values()), return_exceptions=True)
-
     async def stop_all(self) -> None:
         """Cancel every operation in progress (a build, a rollout), then drain and stop every
         instance."""

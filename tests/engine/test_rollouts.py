@@ -27,12 +27,9 @@ MAX_REQUESTS = 20_000
 MAX_LOAD_S = 120.0
 
 
-def with_env(colour: str, init_s: float = 0, extra: str = "", run_s: float = 0) -> str:
-    return deployment_yaml(
-        "blue",
-        "score.py",
-        extra=f"environment_variables: {{COLOUR: {colour}, INIT_S: '{init_s}', RUN_S: '{run_s}'}}\n{extra}",
-    )
+def with_env(colour: str, init_s: float = 0, extra: str = "", run_s: float = 0, workers: int = 1) -> str:
+    variables = f"COLOUR: {colour}, INIT_S: '{init_s}', RUN_S: '{run_s}', WORKER_COUNT: '{workers}'"
+    return deployment_yaml("blue", "score.py", extra=f"environment_variables: {{{variables}}}\n{extra}")
 
 
 def events(running: RunningEngine) -> list[str]:
@@ -198,7 +195,10 @@ def test_a_deployment_added_while_running_reloads_on_a_code_edit(tmp_path: Path)
 
 
 def test_killing_an_instance_parent_leaves_none_of_its_workers(tmp_path: Path) -> None:
-    two_workers = "request_settings: {max_concurrent_requests_per_instance: 2}\n"
+    two_workers = (
+        "request_settings: {max_concurrent_requests_per_instance: 2}\n"
+        'environment_variables: {WORKER_COUNT: "2"}\n'
+    )
     folder = folder_with(
         tmp_path, {"score.py": ECHO}, {"blue": deployment_yaml("blue", "score.py", extra=two_workers)}
     )
@@ -225,7 +225,9 @@ def test_killing_an_instance_parent_leaves_none_of_its_workers(tmp_path: Path) -
 
 def test_rollout_scale_down_and_restart_fail_no_request_under_load(tmp_path: Path) -> None:
     busy = "instance_count: 2\nrequest_settings: {max_concurrent_requests_per_instance: 4}\n"
-    folder = folder_with(tmp_path, {"score.py": SLOW_INIT}, {"blue": with_env("red", extra=busy, run_s=0.2)})
+    folder = folder_with(
+        tmp_path, {"score.py": SLOW_INIT}, {"blue": with_env("red", extra=busy, run_s=0.2, workers=4)}
+    )
     with engine(folder, tmp_path) as running:
         running.wait_settled(120)
         load = Load(running)
@@ -233,7 +235,7 @@ def test_rollout_scale_down_and_restart_fail_no_request_under_load(tmp_path: Pat
         try:
             load.more(20)
             # a rolling replace after a real change
-            (folder / "blue.yml").write_text(with_env("green", extra=busy, run_s=0.2))
+            (folder / "blue.yml").write_text(with_env("green", extra=busy, run_s=0.2, workers=4))
             running.wait_for(lambda eps: blue(eps)[0] is ProvisioningState.UPDATING)
             running.wait_settled(120)
             load.more(20)

@@ -262,3 +262,15 @@ def test_named_files_are_the_project_and_alternatives_beside_them_are_left_alone
     (endpoint,) = project.endpoints
     assert [d.file.name for d in endpoint.deployments] == ["blue.yml"]
     assert project.problems == ()
+
+
+def test_concurrency_without_workers_is_a_warning_as_on_azure(spec_folder: SpecFolder) -> None:
+    busy = "request_settings: {max_concurrent_requests_per_instance: 4}\n"
+    folder = spec_folder(project_files(blue__yml=deployment(extra=busy)))
+    (warning,) = [p for p in load_project(folder).problems if not p.is_error]
+    assert warning.key == "request_settings.max_concurrent_requests_per_instance"
+    assert "the inference server runs one worker" in warning.message
+
+    matched = busy + 'environment_variables: {WORKER_COUNT: "4"}\n'
+    folder = spec_folder(project_files(blue__yml=deployment(extra=matched)))
+    assert load_project(folder).problems == ()

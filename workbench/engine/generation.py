@@ -101,7 +101,6 @@ def instance_spec(
         "AML_APP_ROOT": place.app_root,
         "AZUREML_ENTRY_SCRIPT": staged.entry_script,
         "AZUREML_MODEL_DIR": place.model_dir,
-        "WORKER_COUNT": str(spec.request_settings.max_concurrent_requests_per_instance),
         "SERVICE_NAME": generation.endpoint,
         "WORKBENCH_ADMIN_TOKEN": generation.admin_token,
         "WORKBENCH_REUSE_INIT": "1" if generation.settings.reuse_init else "0",

@@ -211,6 +211,7 @@ def read_deployment(
         locations=reader.locations,
     )
     _check_code_needed(reader, node, spec)
+    _check_workers(reader, found, spec)
     if name is None or endpoint_name is None:
         return None
     return spec
@@ -316,6 +317,21 @@ def _instance_type(reader: Reader, node: yaml.Node | None, parent: yaml.Node, ki
             "Minimum recommended compute SKU is Standard_DS3_v2",
         )
     return sku.name if sku else name
+
+
+def _check_workers(reader: Reader, found: dict[str, yaml.Node], spec: DeploymentSpec) -> None:
+    """Azure runs one inference-server worker unless WORKER_COUNT says otherwise, whatever the
+    router admits: requests beyond the first wait inside the instance. Its docs advise matching them."""
+    concurrency = spec.request_settings.max_concurrent_requests_per_instance
+    if concurrency > 1 and "WORKER_COUNT" not in spec.environment_variables and spec.code_configuration:
+        key = "request_settings.max_concurrent_requests_per_instance"
+        reader.warning(
+            found["request_settings"],
+            key,
+            f"{concurrency} requests are admitted per instance, but the inference server runs one worker "
+            "(WORKER_COUNT defaults to 1, here as on Azure): the others wait inside the instance",
+            f'add WORKER_COUNT: "{concurrency}" to environment_variables to serve them in parallel',
+        )
 
 
 def _request_settings(reader: Reader, node: yaml.Node, kind: str) -> RequestSettings:

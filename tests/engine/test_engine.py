@@ -322,3 +322,27 @@ def test_a_failed_environment_build_is_azures_image_build_failure(tmp_path: Path
     assert deployment.provisioning_state is ProvisioningState.FAILED
     assert (deployment.reason or "").startswith("ImageBuildFailure: environment build failed")
     assert "workbench-no-such-package-anywhere" in (deployment.reason or "")
+
+
+def test_an_endpoint_without_traffic_says_how_and_up_all_traffic_gives_it(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"score.py": ECHO}, {"blue": deployment_yaml("blue", "score.py")})
+    with engine(folder, tmp_path) as running:
+        running.wait_settled(120)
+        running.wait_for_output("no deployment has traffic")
+        assert "`workbench traffic tests blue=100`" in running.output()
+    try:
+        result = run_workbench("up", "--detach", "--all-traffic", "blue", str(folder), timeout=180)
+        assert result.returncode == 0, result.stderr
+        with EngineClient.for_folder(folder) as client:
+            until(lambda: client.status()[0].traffic == {"blue": 100}, 30)
+            (endpoint,) = client.status()
+            key = client.credentials("tests")["primaryKey"]
+        answer = httpx.post(endpoint.scoring_uri or "", json={}, headers={"Authorization": f"Bearer {key}"})
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["azureml-model-deployment"] == "blue"
+    finally:
+        stopped = run_workbench("down", "--project", str(folder), timeout=60)
+    assert stopped.returncode == 0, stopped.stderr
+    unknown = run_workbench("up", "--detach", "--all-traffic", "purple", str(folder), timeout=60)
+    assert unknown.returncode == 3
+    assert "no endpoint has a deployment of that name" in unknown.stderr

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.client import CONNECTION, EngineClient
@@ -34,11 +35,33 @@ def running_engine(root: Path) -> EngineClient | None:
         return None
 
 
+@dataclass(frozen=True)
+class EngineArguments:
+    """What `workbench up` passes on to the engine it starts in the background."""
+
+    runtime: str | None = None
+    named: Path | None = None
+    """A file named on the command line: the project is then that file, not the folder."""
+    all_traffic: str | None = None
+
+    def command(self, root: Path) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "workbench",
+            "up",
+            "--headless",
+            *(["--runtime", self.runtime] if self.runtime else []),
+            *(["--all-traffic", self.all_traffic] if self.all_traffic else []),
+            str(self.named or root),
+        ]
+
+
 def start_background_engine(
-    root: Path, runtime: str | None = None, named: Path | None = None
+    root: Path, arguments: EngineArguments = EngineArguments()
 ) -> subprocess.Popen[bytes] | None:
-    """Start `workbench up --headless` for `root` (or the file `named` in it) unless one runs;
-    return once its control API answers. None when an engine was already running."""
+    """Start `workbench up --headless` for `root` unless one runs; return once its control API
+    answers. None when an engine was already running."""
     existing = running_engine(root)
     if existing is not None:
         existing.close()
@@ -47,15 +70,7 @@ def start_background_engine(
     log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with open(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as sink:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "workbench",
-                "up",
-                "--headless",
-                *(["--runtime", runtime] if runtime else []),
-                str(named or root),
-            ],
+            arguments.command(root),
             stdin=subprocess.DEVNULL,
             stdout=sink,
             stderr=subprocess.STDOUT,

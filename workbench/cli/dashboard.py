@@ -11,7 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
-from workbench.cli.background import engine_log, running_engine, start_background_engine
+from workbench.cli.background import EngineArguments, engine_log, running_engine, start_background_engine
 from workbench.client import EngineClient
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.source import LiveSource
@@ -20,8 +20,8 @@ STOP_TIMEOUT_S = 60.0
 LOG_LINES = 5000
 
 
-def run_dashboard(root: Path, runtime: str | None = None, named: Path | None = None) -> int:
-    started = start_background_engine(root, runtime, named) is not None
+def run_dashboard(root: Path, arguments: EngineArguments) -> int:
+    started = start_background_engine(root, arguments) is not None
     client = running_engine(root)
     if client is None:
         print(f"workbench: the engine went away at start-up; see {engine_log(root)}", file=sys.stderr)

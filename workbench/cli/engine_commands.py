@@ -16,6 +16,7 @@ from workbench.errors import EngineError, StartupError
 from workbench.state import EndpointState, Event, InstancePhase, ProvisioningState
 
 if TYPE_CHECKING:
+    from workbench.cli.background import EngineArguments
     from workbench.client import EngineClient
 
 
@@ -36,6 +37,12 @@ def add_parser(commands: Any) -> None:
         "--runtime",
         choices=["process", "docker"],
         help="run instances as processes or Docker containers (default: workbench.yaml's, else process)",
+    )
+    up.add_argument(
+        "--all-traffic",
+        metavar="DEPLOYMENT",
+        help="give this deployment all of its endpoint's traffic once it runs, as `az ml "
+        "online-deployment create --all-traffic` does (saved like `workbench traffic`)",
     )
     mode = up.add_mutually_exclusive_group()
     mode.add_argument("--headless", action="store_true", help="no terminal UI: one line per event")
@@ -98,10 +105,12 @@ def run_up(args: argparse.Namespace) -> int:
     project = load_project(args.path).raise_for_errors()
     for problem in project.problems:
         print(problem.format(), file=sys.stderr)
+    if args.all_traffic and not any(e.deployment(args.all_traffic) for e in project.endpoints):
+        raise StartupError(f"--all-traffic {args.all_traffic}: no endpoint has a deployment of that name")
     if args.detach:
         from workbench.cli.background import start_background_engine, wait_until_serving
 
-        start_background_engine(project.root, args.runtime, _named(args.path))
+        start_background_engine(project.root, _engine_arguments(args))
         with _client(project.root) as client:
             for line in wait_until_serving(client):
                 print(line, flush=True)
@@ -129,25 +138,27 @@ def run_up(args: argparse.Namespace) -> int:
     if args.headless or not (sys.stdin.isatty() and sys.stdout.isatty()):
         if not args.headless:
             print("workbench: not a terminal; running headless", file=sys.stderr)
-        return _run_headless(project, args.runtime)
+        return _run_headless(project, args.runtime, args.all_traffic)
     from workbench.cli.dashboard import run_dashboard
 
-    return run_dashboard(project.root, args.runtime, _named(args.path))
+    return run_dashboard(project.root, _engine_arguments(args))
 
 
-def _named(path: Path) -> Path | None:
-    """A file named on the command line (the project is then that file), else None (a folder)."""
-    return path.resolve() if path.is_file() else None
+def _engine_arguments(args: argparse.Namespace) -> EngineArguments:
+    from workbench.cli.background import EngineArguments
+
+    named = args.path.resolve() if args.path.is_file() else None
+    return EngineArguments(runtime=args.runtime, named=named, all_traffic=args.all_traffic)
 
 
-def _run_headless(project: Any, runtime: str | None) -> int:
+def _run_headless(project: Any, runtime: str | None, all_traffic: str | None) -> int:
     from workbench.engine import eventloop
     from workbench.engine.engine import Engine
 
     def show(event: Event) -> None:
         print(event.line(), flush=True)
 
-    eventloop.run(Engine(project, runtime=runtime).run(on_event=show))
+    eventloop.run(Engine(project, runtime=runtime, all_traffic=all_traffic).run(on_event=show))
     return 0
 
 

@@ -47,9 +47,15 @@ longer only delays the reload."""
 
 class Engine:
     def __init__(
-        self, project: Project, *, builder: EnvironmentBuilder | None = None, runtime: str | None = None
+        self,
+        project: Project,
+        *,
+        builder: EnvironmentBuilder | None = None,
+        runtime: str | None = None,
+        all_traffic: str | None = None,
     ) -> None:
         self.runtime_override = runtime
+        self.all_traffic = all_traffic
         self.project = self._with_runtime(project)
         self.files = ProjectFiles(project.root)
         self.store = Store()
@@ -185,6 +191,8 @@ class Engine:
         """The one task that applies the desired state: at start-up, then after every change,
         merging the changes that arrive while it works. A failure is an event, never a lost task."""
         await self._guarded(self._apply(self.project, supervisor, routing))
+        if self.all_traffic:
+            self._give_all_traffic(self.all_traffic, routing)
         while True:
             await self._changed.wait()
             self._changed.clear()
@@ -210,6 +218,14 @@ class Engine:
         routing.refresh()
         self.store.publish("spec", "engine", "reconciled: " + ("; ".join(started) or "no deployment changed"))
         self._watch_code(asyncio.get_running_loop(), supervisor)
+
+    def _give_all_traffic(self, deployment: str, routing: Routing) -> None:
+        """`up --all-traffic NAME`: its endpoint's whole share, as `az ml ... --all-traffic`."""
+        for endpoint in self.project.endpoints:
+            if endpoint.deployment(deployment) is not None:
+                problems = routing.set_traffic(endpoint.name, {deployment: 100}, None)
+                for problem in problems:
+                    self.store.publish("endpoint", endpoint.name, f"--all-traffic {deployment}: {problem}")
 
     def _watch_code(self, loop: asyncio.AbstractEventLoop, supervisor: Supervisor) -> None:
         """Scoring code or model files changed: their deployments stage them again and reload in

@@ -92,6 +92,15 @@ class Routing:
                 self.store.publish(
                     "endpoint", endpoint.name, f"endpoint {endpoint.name} ready at {router.scoring_uri}"
                 )
+                if not any(traffic.values()):
+                    first = sorted(routes)[0]
+                    self.store.publish(
+                        "endpoint",
+                        endpoint.name,
+                        "no deployment has traffic: a request without the azureml-model-deployment header "
+                        f"gets 404, as on Azure; `workbench traffic {endpoint.name} {first}=100` (or "
+                        f"`workbench up --all-traffic {first}`) sends it to {first}",
+                    )
 
     def effective_traffic(self, name: str) -> tuple[dict[str, int], dict[str, int]]:
         """The traffic and mirror in force: a `workbench traffic` override while the endpoint's

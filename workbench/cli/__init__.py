@@ -22,6 +22,7 @@ COMMANDS = {
     "engine": "workbench.cli.engine_commands",
     "endpoint": "workbench.cli.endpoint_commands",
     "dev": "workbench.cli.dev_commands",
+    "collected": "workbench.cli.collected",
 }
 
 

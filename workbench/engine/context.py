@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from workbench.engine.collection import DataCollectors
 from workbench.engine.environments import EnvironmentBuilder
 from workbench.engine.files import ProjectFiles
 from workbench.engine.orphans import ProcessRegistry
@@ -31,5 +32,7 @@ class Context:
     on_change: Callable[[], None] = field(default=lambda: None)
     """Called after any deployment or instance changed: the engine rebuilds the route tables."""
     drain: Callable[[str, Sequence[str], float], Awaitable[None]] = field(default=_no_drain)
+    collectors: DataCollectors | None = None
+    """Where deployments with a data_collector send what they collect."""
     """drain(endpoint, instance URLs, timeout_s): returns once the endpoint's router has no
     request in flight to those URLs (which have already left its route table), or at the timeout."""

@@ -25,6 +25,7 @@ from aiohttp import web
 from workbench.dev.watch import Watcher
 from workbench.engine import eventloop, logrotation
 from workbench.engine.api import ControlApi
+from workbench.engine.collection import DataCollectors
 from workbench.engine.context import Context
 from workbench.engine.environments import EnvironmentBuilder
 from workbench.engine.files import ProjectFiles, read_json, write_json
@@ -96,8 +97,16 @@ class Engine:
                 if left:
                     message = f"removed {len(left)} container(s) left by a previous engine"
                     self.store.publish("engine", "engine", message)
+            collectors = DataCollectors(self.files.collected)
             ctx = Context(
-                self.files, self.store, self.builder, runtimes, self.project.settings, registry, http
+                self.files,
+                self.store,
+                self.builder,
+                runtimes,
+                self.project.settings,
+                registry,
+                http,
+                collectors=collectors,
             )
             supervisor = Supervisor(ctx)
             routing = Routing(self.files, self.store, supervisor.deployments_of)
@@ -156,6 +165,7 @@ class Engine:
                 for runtime in runtimes.created():
                     await runtime.remove_orphans(self.project.root)  # and whatever they shared
                 await routing.stop()
+                await collectors.close()
                 await runner.cleanup()
                 self.store.publish("engine", "engine", "stopped")
                 self.files.connection.unlink(missing_ok=True)  # last: `down` waits for the process

@@ -7,6 +7,7 @@
   server/                the inference server's code, for instance environments
   staged/<ep>/<dep>/     model and code, laid out as Azure lays them out
   blobs/                 read-only copies of model files by content, linked into staged/
+  collected/<ep>/<dep>/<collection>/<yyyy>/<MM>/<dd>/<HH>/data.jsonl   data collection
   logs/<ep>/<dep>/...    storage-initializer, build and per-instance inference-server logs
   logs/<ep>/router.access.log   the endpoint's access log
 """
@@ -41,6 +42,11 @@ class ProjectFiles:
     def blobs(self) -> Path:
         """Read-only copies of model files, by content, that staged models link to."""
         return self.root / "blobs"
+
+    @property
+    def collected(self) -> Path:
+        """What deployments' data collectors collected, laid out as Azure's blob storage."""
+        return self.root / "collected"
 
     @property
     def server_code(self) -> Path:

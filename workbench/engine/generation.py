@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workbench.engine.collection import Collecting
 from workbench.engine.gpus import assign
 from workbench.engine.storage import Staged
 from workbench.runtimes.base import InstanceSpec, Runtime
@@ -44,6 +45,8 @@ class Generation:
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     gpus: GpuRequest | None = None
     gpus_available: int = 0
+    collecting: Collecting | None = None
+    """Where its data collector's payloads go (azureml-ai-monitoring's variables)."""
 
     @property
     def subject(self) -> str:
@@ -105,6 +108,7 @@ def instance_spec(
         "WORKBENCH_ADMIN_TOKEN": generation.admin_token,
         "WORKBENCH_REUSE_INIT": "1" if generation.settings.reuse_init else "0",
         "AZUREML_INFERENCE_PYTHON_PATH": os.path.dirname(place.python),
+        **(generation.collecting.environment() if generation.collecting else {}),
         **spec.environment_variables,
         **generation.secrets,
     }

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from workbench.engine.blobs import BlobStore
+from workbench.engine.collection import Collecting
 from workbench.engine.context import Context
 from workbench.engine.environments import Requirements, requirements
 from workbench.engine.generation import Generation
@@ -61,6 +62,7 @@ class Preparer:
         python, image = await self._environment(spec, wanted, kind, logs / "build.log")
         folder = self.ctx.files.staged(self.endpoint, spec.name) / f"g{number}"
         staged = await self._stage(spec, folder, kind, logs / "storage-initializer.log")
+        collecting = await self._collecting(spec, kind)
         return Generation(
             number=number,
             endpoint=self.endpoint,
@@ -77,6 +79,7 @@ class Preparer:
             secrets=values,
             gpus=request,
             gpus_available=len(await asyncio.to_thread(gpus)) if request else 0,
+            collecting=collecting,
         )
 
     def _with_azmlinfsrv(self, wanted: Requirements, kind: str) -> Requirements:
@@ -176,6 +179,25 @@ class Preparer:
             )
 
         return await stage_in_container(spec, target, log, run, project)
+
+    async def _collecting(self, spec: DeploymentSpec, kind: str) -> Collecting | None:
+        """A collector for a deployment whose data_collector enables a collection."""
+        collector = spec.data_collector
+        if (
+            collector is None
+            or not any(c.enabled for c in collector.collections)
+            or self.ctx.collectors is None
+        ):
+            return None
+        if self.ctx.runtimes.images(kind) is not None:
+            self.ctx.store.publish(
+                "build",
+                self.subject,
+                "warning: data collection runs with the process runtime only; in a container the "
+                "Collector's payloads have nowhere to go",
+            )
+            return None
+        return await self.ctx.collectors.listen(self.endpoint, spec.name, collector)
 
     def _secrets(self, spec: DeploymentSpec) -> dict[str, str]:
         values: dict[str, str] = {}

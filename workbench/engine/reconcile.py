@@ -73,6 +73,7 @@ def fingerprint(deployment: DeploymentSpec, runtime: str, settings: DeploymentSe
         deployment.readiness_probe,
         deployment.instance_type,
         deployment.egress_public_network_access,
+        deployment.data_collector,
         settings,
     )
     return hashlib.sha256(_canonical(parts).encode()).hexdigest()[:16]

@@ -1,0 +1,98 @@
+"""Data collection through Azure's own package: azureml-ai-monitoring's Collector in a scoring
+script, its payloads in `.workbench/collected/` laid out as Azure stores them.
+
+The package and pandas come from PyPI into the deployment's environment; `.ci/run` warms uv's
+cache with them first (`python -m tests.engine.test_collection`), so no test downloads them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import run_workbench
+from tests.engine.harness import deployment_yaml, engine, folder_with
+from workbench.client import EngineClient
+from workbench.engine.environments import _uv
+from workbench.state import ProvisioningState
+
+PACKAGES = ["azureml-ai-monitoring==1.0.0", "pandas"]
+CONDA = "name: env\ndependencies:\n  - pip\n  - pip:\n" + "".join(f"      - {p}\n" for p in PACKAGES)
+SCRIPT = """\
+import json
+
+import pandas as pd
+from azureml.ai.monitoring import Collector
+
+
+def init():
+    global inputs
+    inputs = Collector(name="model_inputs")
+
+
+def run(data):
+    frame = pd.DataFrame(json.loads(data)["data"])
+    inputs.collect(frame)
+    return {"rows": len(frame)}
+"""
+COLLECTOR = """data_collector:
+  collections:
+    model_inputs:
+      enabled: 'True'
+"""
+
+
+@pytest.mark.timeout(600)
+def test_a_collector_in_init_writes_json_lines_where_azure_would(tmp_path: Path) -> None:
+    environment = "environment:\n  image: python:3.11-slim\n  conda_file: conda.yml\n"
+    text = deployment_yaml("blue", "score.py", extra=COLLECTOR).replace(
+        "environment: {image: python:3.11-slim}\n", environment
+    )
+    folder = folder_with(tmp_path, {"score.py": SCRIPT}, {"blue": text})
+    (folder / "conda.yml").write_text(CONDA)
+    with engine(folder, tmp_path) as running:
+        (endpoint,) = running.wait_settled(500)
+        assert endpoint.deployments[0].provisioning_state is ProvisioningState.SUCCEEDED, running.output()
+        with EngineClient.for_folder(folder) as client:
+            key = client.credentials("tests")["primaryKey"]
+        headers = {"Authorization": f"Bearer {key}", "azureml-model-deployment": "blue"}
+        rows = {"data": [{"a": 1, "b": 2.5}, {"a": 3, "b": 4.5}]}
+        answer = httpx.post(endpoint.scoring_uri or "", json=rows, headers=headers, timeout=30)
+        assert answer.json() == {"rows": 2}
+        collected = folder / ".workbench" / "collected" / "tests" / "blue" / "model_inputs"
+        deadline = time.monotonic() + 60  # the package sends from a worker thread of its own
+        while not list(collected.rglob("*.jsonl")):
+            assert time.monotonic() < deadline, running.output()
+            time.sleep(0.05)
+    (file,) = collected.rglob("*.jsonl")
+    assert len(file.relative_to(collected).parts) == 5  # yyyy/MM/dd/HH/data.jsonl: hourly rolling
+    (line,) = file.read_text().splitlines()
+    event = json.loads(line)
+    assert event["type"] == "azureml.inference.model_inputs"
+    assert event["data"] == rows["data"]
+    assert event["source"] == "/onlineEndpoints/tests/deployments/blue"
+    shown = run_workbench("collected", "tests", "blue", "model_inputs", cwd=folder)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["data"] == rows["data"]
+
+
+def warm_package_cache() -> None:
+    """Put the packages into uv's cache, as the test's environment build will ask for them."""
+    with tempfile.TemporaryDirectory() as folder:
+        venv = Path(folder) / "venv"
+        subprocess.run([_uv(), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+        subprocess.run(
+            [_uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *PACKAGES],
+            check=True,
+        )
+
+
+if __name__ == "__main__":
+    warm_package_cache()
+    print(f"uv's cache holds {', '.join(PACKAGES)} for the data collection test")

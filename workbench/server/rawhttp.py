@@ -9,6 +9,8 @@ installed, and a small stand-in with the same basic API when they are not.
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import importlib.util
 import io
 import json
@@ -119,6 +121,89 @@ class AMLResponse:
         return self._body
 
 
+class MultiDict(dict):  # type: ignore[type-arg]
+    """werkzeug's MultiDict as scoring scripts use it: `[key]` and `get()` give a key's first
+    value, `getlist()` all of them, `to_dict(flat=False)` every list."""
+
+    def __init__(self, pairs: Iterable[tuple[str, Any]] = ()) -> None:
+        super().__init__()
+        self._lists: dict[str, list[Any]] = {}
+        for key, value in pairs:
+            self._lists.setdefault(key, []).append(value)
+            if key not in self:
+                super().__setitem__(key, value)
+
+    def get(self, key: str, default: Any = None, type: Callable[[Any], Any] | None = None) -> Any:
+        if key not in self:
+            return default
+        if type is None:
+            return self[key]
+        try:
+            return type(self[key])
+        except (ValueError, TypeError):
+            return default
+
+    def getlist(self, key: str, type: Callable[[Any], Any] | None = None) -> list[Any]:
+        values = self._lists.get(key, [])
+        return [type(v) for v in values] if type else list(values)
+
+    def items(self, multi: bool = False) -> Any:
+        if multi:
+            return [(key, value) for key, values in self._lists.items() for value in values]
+        return super().items()
+
+    def to_dict(self, flat: bool = True) -> dict[str, Any]:
+        return dict(self) if flat else {key: list(values) for key, values in self._lists.items()}
+
+
+class FileStorage:
+    """An uploaded file, as werkzeug's FileStorage: its name, type and content."""
+
+    def __init__(self, name: str, filename: str, content_type: str, content: bytes) -> None:
+        self.name = name
+        self.filename = filename
+        self.content_type = content_type
+        self.mimetype = content_type.split(";", maxsplit=1)[0].strip().lower()
+        self.stream = io.BytesIO(content)
+
+    def read(self, size: int = -1) -> bytes:
+        return self.stream.read(size)
+
+    def save(self, destination: Any) -> None:
+        if hasattr(destination, "write"):
+            destination.write(self.stream.getvalue())
+        else:
+            with open(destination, "wb") as out:
+                out.write(self.stream.getvalue())
+
+
+def _parse_form(content_type: str, body: bytes) -> tuple[MultiDict, MultiDict]:
+    """(form fields, files) of a urlencoded or multipart/form-data body; empty for anything else."""
+    mimetype = content_type.split(";", maxsplit=1)[0].strip().lower()
+    if mimetype == "application/x-www-form-urlencoded":
+        return MultiDict(parse_qsl(body.decode("latin-1"), keep_blank_values=True)), MultiDict()
+    if mimetype != "multipart/form-data":
+        return MultiDict(), MultiDict()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    fields: list[tuple[str, Any]] = []
+    files: list[tuple[str, Any]] = []
+    for part in message.iter_parts() if message.is_multipart() else []:
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        content = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        if filename is not None:
+            files.append((name, FileStorage(name, filename, part.get_content_type(), content)))
+        else:
+            charset = part.get_content_charset() or "utf-8"
+            fields.append((name, content.decode(charset, errors="replace")))
+    return MultiDict(fields), MultiDict(files)
+
+
 class AMLRequest:
     """Stand-in for Flask's request when neither flask nor werkzeug is installed."""
 
@@ -132,10 +217,29 @@ class AMLRequest:
         self._body = body
         self.host = host
         self.url = f"http://{host}{path}" + (f"?{query}" if query else "")
-        pairs = parse_qsl(query, keep_blank_values=True)
-        self.args = {k: v for k, v in reversed(pairs)}
+        self.args = MultiDict(parse_qsl(query, keep_blank_values=True))
         self.mimetype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         self.content_type = self.headers.get("Content-Type")
+        self._form: tuple[MultiDict, MultiDict] | None = None
+
+    @property
+    def form(self) -> MultiDict:
+        """Fields of a urlencoded or multipart body, as Flask gives them."""
+        return self._parsed_form()[0]
+
+    @property
+    def files(self) -> MultiDict:
+        """Uploaded files of a multipart body: name -> FileStorage (filename, read(), save())."""
+        return self._parsed_form()[1]
+
+    @property
+    def values(self) -> MultiDict:
+        return MultiDict([*self.args.items(multi=True), *self.form.items(multi=True)])
+
+    def _parsed_form(self) -> tuple[MultiDict, MultiDict]:
+        if self._form is None:
+            self._form = _parse_form(self.content_type or "", self._body)
+        return self._form
 
     def get_data(self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False) -> Any:
         return self._body.decode() if as_text else self._body

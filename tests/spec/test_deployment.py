@@ -274,3 +274,18 @@ def test_concurrency_without_workers_is_a_warning_as_on_azure(spec_folder: SpecF
     matched = busy + 'environment_variables: {WORKER_COUNT: "4"}\n'
     folder = spec_folder(project_files(blue__yml=deployment(extra=matched)))
     assert load_project(folder).problems == ()
+
+
+def test_an_r_script_is_not_read_as_python_and_unapplied_keys_are_said(spec_folder: SpecFolder) -> None:
+    text = deployment().replace("scoring_script: score.py", "scoring_script: score.R")
+    folder = spec_folder(
+        project_files(blue__yml=text + "model_mount_path: /var/models\n", src__score__R="library(plumber)\n")
+    )
+    (folder / "src" / "score.R").write_text("library(plumber)\n#* @post /score\nfunction(req) req$body\n")
+
+    project = load_project(folder)
+
+    assert project.ok, [p.format() for p in project.problems]
+    (warning,) = [p for p in project.problems if not p.is_error]
+    assert warning.key == "model_mount_path"
+    assert "not applied locally" in warning.message

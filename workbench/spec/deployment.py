@@ -265,7 +265,8 @@ def _code_configuration(reader: Reader, node: yaml.Node, base: Path) -> CodeConf
             did_you_mean(Path(script).name, siblings),
         )
         return None
-    check_scoring_script(config.script, reader.problems)
+    if config.script.suffix == ".py":  # a custom container's script may be R, or anything
+        check_scoring_script(config.script, reader.problems)
     return config
 
 
@@ -491,6 +492,13 @@ def _mount_path(reader: Reader, node: yaml.Node | None) -> str | None:
     if path is not None and not path.startswith("/"):
         reader.error(node, "model_mount_path", f"must be an absolute Linux path, got '{path}'")
         return None
+    if path is not None:
+        reader.warning(
+            node,
+            "model_mount_path",
+            "not applied locally: the model stays where Azure puts it by default "
+            f"({AZURE_APP_ROOT}/azureml-models/<name>/<version>), and AZUREML_MODEL_DIR says so",
+        )
     return path
 
 
@@ -508,6 +516,13 @@ def _resources(reader: Reader, node: yaml.Node | None, kind: str) -> dict[str, d
     found = reader.fields(node, "resources", ("requests", "limits"))
     if found is None:
         return {}
+    if found:
+        reader.warning(
+            node,
+            "resources",
+            "requests and limits are not applied locally: a process has no limits, a container only "
+            "those of an instance_type",
+        )
     return {name: reader.string_map(value, f"resources.{name}") for name, value in found.items()}
 
 

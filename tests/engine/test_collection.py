@@ -1,15 +1,12 @@
 """Data collection through Azure's own package: azureml-ai-monitoring's Collector in a scoring
 script, its payloads in `.workbench/collected/` laid out as Azure stores them.
 
-The package and pandas come from PyPI into the deployment's environment; `.ci/run` warms uv's
-cache with them first (`python -m tests.engine.test_collection`), so no test downloads them."""
+The package and pandas come from PyPI into the deployment's environment; `.ci/run` builds the
+same environment once first (`python -m tests.warm`), so the test builds it from uv's cache."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -19,7 +16,6 @@ import pytest
 from tests.conftest import run_workbench
 from tests.engine.harness import deployment_yaml, engine, folder_with
 from workbench.client import EngineClient
-from workbench.engine.environments import _uv
 from workbench.state import ProvisioningState
 
 PACKAGES = ["azureml-ai-monitoring==1.0.0", "pandas"]
@@ -80,19 +76,3 @@ def test_a_collector_in_init_writes_json_lines_where_azure_would(tmp_path: Path)
     shown = run_workbench("collected", "tests", "blue", "model_inputs", cwd=folder)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["data"] == rows["data"]
-
-
-def warm_package_cache() -> None:
-    """Put the packages into uv's cache, as the test's environment build will ask for them."""
-    with tempfile.TemporaryDirectory() as folder:
-        venv = Path(folder) / "venv"
-        subprocess.run([_uv(), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
-        subprocess.run(
-            [_uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *PACKAGES],
-            check=True,
-        )
-
-
-if __name__ == "__main__":
-    warm_package_cache()
-    print(f"uv's cache holds {', '.join(PACKAGES)} for the data collection test")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from workbench.engine import pinning
 from workbench.errors import StartupError
 from workbench.spec.assets import EnvironmentSpec
 
@@ -177,6 +178,7 @@ class EnvironmentBuilder:
         with log.open("a") as out:
             out.write(f"requirements: {', '.join(wanted.packages)}\n")
             out.flush()
+            constraints = await self._held_together(wanted, out, progress)
             await _run(
                 [uv, "venv", "--quiet", "--relocatable", "--python", sys.executable, str(building)],
                 out,
@@ -190,16 +192,48 @@ class EnvironmentBuilder:
                     *INSTALL_FLAGS,
                     "--python",
                     str(building / "bin" / "python"),
+                    *(["--constraint", str(constraints)] if constraints else []),
                     *wanted.packages,
                 ],
                 out,
                 building,
                 progress,
             )
+            if constraints is not None:
+                constraints.unlink(missing_ok=True)
         (building / ".complete").write_text(json.dumps(list(wanted.packages)))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(building, final)
         progress("environment ready")
+
+    async def _held_together(
+        self, wanted: Requirements, out: TextIO, progress: Callable[[str], object]
+    ) -> Path | None:
+        """Constraints that keep an old pin's world together (`pinning.py`): the user's packages
+        resolved as of the newest exact pin's release; None when there is nothing to hold, the
+        index does not say, or the resolution fails (then the install resolves as it would)."""
+        users = [p for p in wanted.packages if p not in SERVER_NEEDS]
+        held = await asyncio.to_thread(pinning.era, users)
+        if held is None:
+            return None
+        progress(held.describe())
+        out.write(held.describe() + "\n")
+        scratch = self.root / f".resolving-{os.getpid()}"
+        scratch.mkdir(parents=True, exist_ok=True)
+        requirements_in = scratch / "requirements.in"
+        requirements_in.write_text("\n".join(users) + "\n")
+        constraints = self.root / f".constraints-{wanted.digest()}.txt"
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        try:
+            compile_ = [_uv(), "pip", "compile", "--quiet", "--python-version", version]
+            compile_ += ["--exclude-newer", held.cutoff(), str(requirements_in), "-o", str(constraints)]
+            await _run(compile_, out, scratch)
+        except EnvironmentBuildError as exc:
+            out.write(f"could not resolve as of {held.date:%Y-%m-%d} ({exc}); resolving as pip would\n")
+            return None
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return constraints
 
 
 async def _run(

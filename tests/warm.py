@@ -1,0 +1,30 @@
+"""What the tests' deployment environments install from PyPI, built once into uv's cache before
+the tests run (`.ci/run` calls `python -m tests.warm`), so that no test waits on a download: the
+same builder and the same packages as the tests', in a scratch cache."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.engine.test_collection import PACKAGES as COLLECTION
+from tests.engine.test_pinning import PACKAGES as OLD_PINS
+from workbench.engine.environments import SERVER_NEEDS, EnvironmentBuilder, Requirements
+
+ENVIRONMENTS = {"data collection": COLLECTION, "an old scikit-learn pin": OLD_PINS}
+
+
+async def warm() -> None:
+    host = f"{sys.version_info.major}.{sys.version_info.minor}"
+    with tempfile.TemporaryDirectory() as folder:
+        builder = EnvironmentBuilder(Path(folder) / "envs")
+        for what, packages in ENVIRONMENTS.items():
+            wanted = Requirements((*SERVER_NEEDS, *packages), host, ())
+            await builder.ensure(wanted, Path(folder) / "build.log", lambda line: None)
+            print(f"tests: the environment for {what} ({', '.join(packages)}) is in uv's cache", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(warm())

@@ -27,6 +27,7 @@ from tests.engine.harness import (
     until,
 )
 from workbench.client import EngineClient
+from workbench.spec import interpreters
 from workbench.state import InstancePhase, ProvisioningState
 
 INIT_RAISES = (
@@ -346,3 +347,24 @@ def test_an_endpoint_without_traffic_says_how_and_up_all_traffic_gives_it(tmp_pa
     unknown = run_workbench("up", "--detach", "--all-traffic", "purple", str(folder), timeout=60)
     assert unknown.returncode == 3
     assert "no endpoint has a deployment of that name" in unknown.stderr
+
+
+OTHER_PYTHON = next((v for v in ("3.10", "3.12", "3.9") if interpreters.find_python(v)), None)
+"""A Python this machine has besides the workbench's own (pyenv's, here)."""
+
+
+@pytest.mark.skipif(OTHER_PYTHON is None, reason="no other Python installed")
+def test_the_python_a_conda_file_asks_for_runs_the_instance(tmp_path: Path) -> None:
+    script = "import sys\n\ndef init():\n    pass\n\n\ndef run(data):\n    return {'python': sys.version}\n"
+    conda = f"name: env\ndependencies:\n  - python={OTHER_PYTHON}\n  - pip\n"
+    environment = "environment:\n  image: python:3.11-slim\n  conda_file: conda.yml\n"
+    text = deployment_yaml("blue", "score.py").replace(
+        "environment: {image: python:3.11-slim}\n", environment
+    )
+    folder = folder_with(tmp_path, {"score.py": script}, {"blue": text})
+    (folder / "conda.yml").write_text(conda)
+    with engine(folder, tmp_path) as running:
+        (endpoint,) = running.wait_settled(180)
+        instance = endpoint.deployments[0].instances[0]
+        answer = httpx.post(f"{instance.url}/score", json={}, timeout=30).json()
+    assert answer["python"].startswith(f"{OTHER_PYTHON}.")

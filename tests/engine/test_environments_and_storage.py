@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,13 @@ from tests.conftest import SpecFolder, project_files
 from workbench.engine.blobs import BlobStore
 from workbench.engine.environments import EnvironmentBuilder, requirements
 from workbench.engine.storage import StagingError, stage
-from workbench.spec import load_project
+from workbench.spec import interpreters, load_project
 
 CONDA = """\
 name: env
 channels: [conda-forge]
 dependencies:
-  - python=3.8
+  - python=3.99
   - numpy=1.26.4
   - cudatoolkit=11.8
   - pytorch>=2.1
@@ -56,7 +57,27 @@ def test_conda_file_becomes_pip_requirements_with_warnings(spec_folder: SpecFold
     assert "requests==2.32.3" in wanted.packages
     assert not any(p.startswith("cudatoolkit") for p in wanted.packages)
     assert any("conda-only package 'cudatoolkit=11.8' has no PyPI equivalent" in w for w in wanted.warnings)
-    assert any("asks for Python 3.8" in w for w in wanted.warnings)
+    assert any("asks for Python 3.99, which this machine does not have" in w for w in wanted.warnings)
+    assert wanted.python == interpreters.host_version()
+
+
+def test_the_python_a_conda_file_asks_for_is_used_where_installed() -> None:
+    host = interpreters.host_version()
+    assert interpreters.choose(host) == (host, None)
+    assert interpreters.choose(f"{host}.*") == (host, None)
+    assert interpreters.choose(None) == (host, None)
+    old, warning = interpreters.choose("3.6")
+    assert old == host
+    assert "the inference server needs 3.8 or newer" in (warning or "")
+    other = next((v for v in ("3.12", "3.10", "3.9") if v != host and interpreters.find_python(v)), None)
+    if other is None:
+        pytest.skip("no other Python is installed here")
+    assert interpreters.choose(f"{other}.5") == (other, None)
+    python = interpreters.find_python(other)
+    assert python is not None
+    assert subprocess.run(
+        [str(python), "--version"], capture_output=True, text=True, check=True
+    ).stdout.startswith(f"Python {other}.")
 
 
 def test_cached_environment_is_reused_without_building(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from typing import TextIO
 
 from workbench.engine import pinning
 from workbench.errors import StartupError
+from workbench.spec import interpreters
 from workbench.spec.assets import EnvironmentSpec
 
 SERVER_NEEDS = ("aiohttp>=3.9",)
@@ -83,20 +84,14 @@ class Requirements:
 
 def requirements(environment: EnvironmentSpec | None) -> Requirements:
     """What to install for `environment`, and warnings for what cannot be installed from PyPI."""
-    host = f"{sys.version_info.major}.{sys.version_info.minor}"
+    python = interpreters.host_version()
     packages: list[str] = list(SERVER_NEEDS)
     warnings: list[str] = []
     conda = environment.conda_file if environment is not None else None
     if conda is not None:
-        if (
-            conda.python
-            and not host.startswith(conda.python.rstrip(".*"))
-            and not conda.python.startswith(host)
-        ):
-            warnings.append(
-                f"{conda.path.name} asks for Python {conda.python}; this machine's Python is {host}, "
-                "which the environment uses instead"
-            )
+        python, warning = interpreters.choose(conda.python)
+        if warning is not None:
+            warnings.append(f"{conda.path.name} {warning}")
         for package in conda.conda_packages:
             converted = _from_conda(package)
             if converted is None:
@@ -104,7 +99,7 @@ def requirements(environment: EnvironmentSpec | None) -> Requirements:
             else:
                 packages.append(converted)
         packages.extend(conda.pip_packages)
-    return Requirements(tuple(packages), host, tuple(warnings))
+    return Requirements(tuple(packages), python, tuple(warnings))
 
 
 def _from_conda(package: str) -> str | None:
@@ -179,8 +174,10 @@ class EnvironmentBuilder:
             out.write(f"requirements: {', '.join(wanted.packages)}\n")
             out.flush()
             constraints = await self._held_together(wanted, out, progress)
+            python = interpreters.find_python(wanted.python) or Path(sys.executable)
+            out.write(f"python: {python} ({wanted.python})\n")
             await _run(
-                [uv, "venv", "--quiet", "--relocatable", "--python", sys.executable, str(building)],
+                [uv, "venv", "--quiet", "--relocatable", "--python", str(python), str(building)],
                 out,
                 building,
             )
@@ -223,7 +220,7 @@ class EnvironmentBuilder:
         requirements_in = scratch / "requirements.in"
         requirements_in.write_text("\n".join(users) + "\n")
         constraints = self.root / f".constraints-{wanted.digest()}.txt"
-        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        version = wanted.python
         try:
             compile_ = [_uv(), "pip", "compile", "--quiet", "--python-version", version]
             compile_ += ["--exclude-newer", held.cutoff(), str(requirements_in), "-o", str(constraints)]

@@ -225,7 +225,8 @@ class ScoringApp:
     # -- admin -------------------------------------------------------------------------------
 
     async def admin(self, request: web.Request) -> web.StreamResponse:
-        supplied = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        supplied = request.headers.get("Authorization", "")
+        supplied = supplied[len("Bearer ") :] if supplied.startswith("Bearer ") else supplied
         token = self.settings.admin_token or ""
         if not hmac.compare_digest(supplied.encode(), token.encode()):
             return web.json_response({"message": "admin token required"}, status=401)

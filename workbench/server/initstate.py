@@ -73,10 +73,10 @@ def fingerprint(script: Path, model_dir: str) -> InitFingerprint | None:
                     return None  # state kept in an imported module: a reload would lose it
     digest = hashlib.sha256()
     for name in sorted(reached):
-        digest.update(ast.unparse(functions[name]).encode() + b"\0")
+        digest.update(ast.dump(functions[name]).encode() + b"\0")
     for node in tree.body:
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            digest.update(ast.unparse(node).encode() + b"\0")
+            digest.update(ast.dump(node).encode() + b"\0")
     return InitFingerprint(digest.hexdigest(), model_digest(model_dir), tuple(sorted(names)))
 
 

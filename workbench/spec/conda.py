@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from workbench.spec import interpreters
 from workbench.spec.problems import Problems
 from workbench.spec.reader import Reader
 from workbench.spec.source import read_yaml
@@ -62,6 +63,9 @@ def _conda_spec(reader: Reader, path: Path, found: dict[str, yaml.Node]) -> Cond
         match = _PYTHON.match(package)
         if match:
             python = match.group(1) or None
+            _, warning = interpreters.choose(python)
+            if warning is not None:
+                reader.warning(item, key, warning)
         elif package.split("=")[0].strip() != "pip":
             conda.append(package)
     return CondaSpec(path, name, tuple(channels), python, tuple(conda), tuple(pip))

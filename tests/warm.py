@@ -8,10 +8,14 @@ import asyncio
 import tempfile
 from pathlib import Path
 
+from tests.engine.harness import ENDPOINT
 from tests.engine.test_collection import PACKAGES as COLLECTION
 from tests.engine.test_engine import OTHER_PYTHON
+from tests.engine.test_nocode import DEPLOYMENT, save_model
 from tests.engine.test_pinning import PACKAGES as OLD_PINS
+from workbench.engine import nocode
 from workbench.engine.environments import SERVER_NEEDS, EnvironmentBuilder, Requirements
+from workbench.spec import load_project
 from workbench.spec.interpreters import host_version
 
 ENVIRONMENTS = [
@@ -21,13 +25,26 @@ ENVIRONMENTS = [
 ]
 
 
+def mlflow_nocode(folder: Path) -> Requirements:
+    """What the MLflow no-code test's environment installs: its model's own requirements."""
+    project = folder / "nocode"
+    project.mkdir()
+    save_model(project)
+    (project / "endpoint.yml").write_text(ENDPOINT.format(name="tests"))
+    (project / "blue.yml").write_text(DEPLOYMENT)
+    return nocode.requirements(load_project(project).raise_for_errors().endpoints[0].deployments[0])
+
+
 async def warm() -> None:
     with tempfile.TemporaryDirectory() as folder:
         builder = EnvironmentBuilder(Path(folder) / "envs")
+        log = Path(folder) / "build.log"
         for what, packages, python in ENVIRONMENTS:
             wanted = Requirements((*SERVER_NEEDS, *packages), python, ())
-            await builder.ensure(wanted, Path(folder) / "build.log", lambda line: None)
+            await builder.ensure(wanted, log, lambda line: None)
             print(f"tests: the environment for {what} is in uv's cache", flush=True)
+        await builder.ensure(mlflow_nocode(Path(folder)), log, lambda line: None)
+        print("tests: the environment for an MLflow no-code deployment is in uv's cache", flush=True)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import re
 import shutil
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -92,14 +92,24 @@ def requirements(environment: EnvironmentSpec | None) -> Requirements:
         python, warning = interpreters.choose(conda.python)
         if warning is not None:
             warnings.append(f"{conda.path.name} {warning}")
-        for package in conda.conda_packages:
-            converted = _from_conda(package)
-            if converted is None:
-                warnings.append(f"conda-only package '{package}' has no PyPI equivalent and is skipped")
-            else:
-                packages.append(converted)
+        converted, skipped = conda_packages(conda.conda_packages)
+        packages += converted
+        warnings += skipped
         packages.extend(conda.pip_packages)
     return Requirements(tuple(packages), python, tuple(warnings))
+
+
+def conda_packages(packages: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Conda dependencies as PyPI requirements, and a warning for each that PyPI does not have."""
+    converted: list[str] = []
+    skipped: list[str] = []
+    for package in packages:
+        requirement = _from_conda(package)
+        if requirement is None:
+            skipped.append(f"conda-only package '{package}' has no PyPI equivalent and is skipped")
+        else:
+            converted.append(requirement)
+    return converted, skipped
 
 
 def _from_conda(package: str) -> str | None:

@@ -43,6 +43,10 @@ class ProjectFiles:
         """Read-only copies of model files, by content, that staged models link to."""
         return self.root / "blobs"
 
+    def generated(self, endpoint: str, deployment: str) -> Path:
+        """What the workbench writes for a deployment, as Azure generates it (a no-code scoring script)."""
+        return self.root / "generated" / endpoint / deployment
+
     @property
     def collected(self) -> Path:
         """What deployments' data collectors collected, laid out as Azure's blob storage."""

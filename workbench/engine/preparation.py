@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+from workbench.engine import nocode
 from workbench.engine.blobs import BlobStore
 from workbench.engine.collection import Collecting
 from workbench.engine.context import Context
@@ -53,7 +54,14 @@ class Preparer:
         kind = self.ctx.runtimes.kind_for(self.endpoint, spec.name)
         runtime = self.ctx.runtimes.get(kind)
         logs = self.ctx.files.logs(self.endpoint, spec.name)
-        wanted = requirements(spec.environment)
+        if nocode.is_nocode_mlflow(spec):  # Azure generates its scoring script and environment
+            wanted = nocode.requirements(spec) if spec.environment is None else requirements(spec.environment)
+            spec = nocode.with_generated_code(spec, self.ctx.files.generated(self.endpoint, spec.name))
+            self.ctx.store.publish(
+                "build", self.subject, "MLflow no-code deployment: scoring script generated"
+            )
+        else:
+            wanted = requirements(spec.environment)
         if settings.server == "azmlinfsrv":
             wanted = self._with_azmlinfsrv(wanted, kind)
         for warning in wanted.warnings:

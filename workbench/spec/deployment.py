@@ -154,7 +154,13 @@ def read_deployment(
     model, model_ref = _model(reader, found.get("model"), base)
     environment, environment_ref = None, None
     if "environment" not in found:
-        reader.error(node, "environment", "Missing data for required field.")
+        if model_ref is None and not (model is not None and model.type == "mlflow_model"):
+            reader.error(
+                node,
+                "environment",
+                "Missing data for required field.",
+                "an MLflow model (mlflow_model) needs none",
+            )
     elif isinstance(found["environment"], yaml.MappingNode):
         environment = read_environment(reader, found["environment"], "environment", base)
     else:

@@ -268,6 +268,14 @@ def _resolve(spec: DeploymentSpec, loaded: _Loaded, problems: Problems) -> Deplo
         and needs_code(resolved)
     ):
         problems.error(spec.where(""), "code_configuration", "Missing data for required field.", CODE_HINT)
+    if (
+        spec.model_ref is not None
+        and model is not None
+        and environment is None
+        and spec.environment_ref is None
+        and model.type != "mlflow_model"
+    ):  # a referenced model that turns out not to be MLflow's needs an environment after all
+        problems.error(spec.where(""), "environment", "Missing data for required field.")
     return resolved
 
 

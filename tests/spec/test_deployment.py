@@ -289,3 +289,26 @@ def test_an_r_script_is_not_read_as_python_and_unapplied_keys_are_said(spec_fold
     (warning,) = [p for p in project.problems if not p.is_error]
     assert warning.key == "model_mount_path"
     assert "not applied locally" in warning.message
+
+
+def test_no_code_mlflow_and_triton_models_need_no_scoring_script_or_environment(
+    spec_folder: SpecFolder,
+) -> None:
+    def no_code(kind: str) -> str:
+        return (
+            "name: blue\nendpoint_name: my-endpoint\n"
+            f"model:\n  name: m\n  version: 1\n  path: model\n  type: {kind}\n"
+            "instance_type: Standard_DS3_v2\n"
+        )
+
+    folder = spec_folder(project_files(blue__yml=no_code("mlflow_model")))
+    (folder / "model").mkdir()
+    (folder / "model" / "MLmodel").write_text("flavors: {}\n")
+    assert load_project(folder).problems == ()
+    (folder / "blue.yml").write_text(no_code("triton_model"))
+    project = load_project(folder)
+    assert project.ok
+    (warning,) = [p for p in project.problems if not p.is_error]
+    assert "Triton no-code deployment" in warning.message
+    (folder / "blue.yml").write_text(no_code("custom_model"))
+    assert any(p.key == "environment" for p in load_project(folder).problems if p.is_error)

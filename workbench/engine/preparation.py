@@ -54,6 +54,12 @@ class Preparer:
         kind = self.ctx.runtimes.kind_for(self.endpoint, spec.name)
         runtime = self.ctx.runtimes.get(kind)
         logs = self.ctx.files.logs(self.endpoint, spec.name)
+        if spec.code_configuration is None and spec.model is not None and spec.model.type == "triton_model":
+            raise StartupError(
+                f"{self.subject}: a Triton no-code deployment needs NVIDIA's Triton Inference Server "
+                "image (nvcr.io/nvidia/tritonserver), which the workbench does not run yet; give it a "
+                "scoring script (code_configuration) to run it here"
+            )
         if nocode.is_nocode_mlflow(spec):  # Azure generates its scoring script and environment
             wanted = nocode.requirements(spec) if spec.environment is None else requirements(spec.environment)
             spec = nocode.with_generated_code(spec, self.ctx.files.generated(self.endpoint, spec.name))

@@ -154,7 +154,7 @@ def read_deployment(
     model, model_ref = _model(reader, found.get("model"), base)
     environment, environment_ref = None, None
     if "environment" not in found:
-        if model_ref is None and not (model is not None and model.type == "mlflow_model"):
+        if model_ref is None and not (model is not None and model.type in ("mlflow_model", "triton_model")):
             reader.error(
                 node,
                 "environment",
@@ -218,6 +218,13 @@ def read_deployment(
     )
     _check_code_needed(reader, node, spec)
     _check_workers(reader, found, spec)
+    if spec.code_configuration is None and spec.model is not None and spec.model.type == "triton_model":
+        reader.warning(
+            node,
+            "model",
+            "a Triton no-code deployment runs in NVIDIA's Triton Inference Server image, which the "
+            "workbench does not run yet: `up` says so and the deployment fails; Azure runs it as it is",
+        )
     if name is None or endpoint_name is None:
         return None
     return spec
@@ -284,8 +291,8 @@ def _check_code_needed(reader: Reader, node: yaml.Node, spec: DeploymentSpec) ->
 
 
 CODE_HINT = (
-    "a scoring script is needed unless the model is an mlflow_model or the environment has an "
-    "inference_config"
+    "a scoring script is needed unless the model is an mlflow_model or a triton_model, or the "
+    "environment has an inference_config"
 )
 
 
@@ -295,7 +302,7 @@ def needs_code(spec: DeploymentSpec) -> bool:
         return False
     if spec.environment is not None and spec.environment.is_custom_container:
         return False
-    return not (spec.model is not None and spec.model.type == "mlflow_model")
+    return not (spec.model is not None and spec.model.type in ("mlflow_model", "triton_model"))
 
 
 def _instance_type(reader: Reader, node: yaml.Node | None, parent: yaml.Node, kind: str) -> str | None:

@@ -23,10 +23,13 @@ def test_secret_references_are_recognised_and_kept_verbatim(spec_folder: SpecFol
         "  azureml://connections/my-conn/credentials/key: {env: MY_KEY}\n"
         "  keyvault:https://v.vault.azure.net/secrets/s/1: {env: VAULT_VALUE}\n"
     )
-    folder = spec_folder(project_files(blue__yml=deployment(extra=extra), workbench__yaml=settings))
+    endpoint = "name: my-endpoint\nproperties:\n  enforce_access_to_default_secret_stores: enabled\n"
+    folder = spec_folder(
+        project_files(blue__yml=deployment(extra=extra), workbench__yaml=settings, endpoint__yml=endpoint)
+    )
 
     project = load_project(folder).raise_for_errors()
-    assert project.problems == ()
+    assert project.problems == ()  # a value for each, and the endpoint may read the stores
     blue = project.endpoints[0].deployments[0]
     assert blue.environment_variables["API_KEY"] == "${{azureml://connections/my-conn/credentials/key}}"
     assert blue.environment_variables["WORKERS"] == "4"
@@ -41,8 +44,12 @@ def test_secret_reference_without_local_value_is_a_warning(spec_folder: SpecFold
     folder = spec_folder(project_files(blue__yml=deployment(extra=extra)))
 
     assert messages(folder) == [
+        "blue.yml:12:3: environment_variables.API_KEY: warning: secret references need the endpoint "
+        "'my-endpoint' to read the secret stores: Azure fails the deployment with SecretsInjectionError "
+        "unless the endpoint has `properties: {enforce_access_to_default_secret_stores: enabled}` (with a "
+        "system-assigned identity) or its identity was granted the readers' roles",
         "blue.yml:12:3: environment_variables.API_KEY: warning: secret reference "
-        "azureml://connections/c/target has no local value (give one under secrets: in workbench.yaml)"
+        "azureml://connections/c/target has no local value (give one under secrets: in workbench.yaml)",
     ]
 
 

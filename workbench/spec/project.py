@@ -380,6 +380,20 @@ def _check_endpoint(endpoint: Endpoint, problems: Problems) -> None:
                 "type",
                 f"a {deployment.kind} deployment cannot belong to the {spec.kind} endpoint '{spec.name}'",
             )
+    enforced = str(spec.properties.get("enforce_access_to_default_secret_stores", "")).lower() == "enabled"
+    for deployment in endpoint.deployments:
+        references = deployment.secret_references()
+        if references and not enforced:
+            variable = next(iter(references))
+            key = f"environment_variables.{variable}"
+            problems.warning(
+                deployment.where(key),
+                key,
+                f"secret references need the endpoint '{spec.name}' to read the secret stores: Azure fails "
+                "the deployment with SecretsInjectionError unless the endpoint has "
+                "`properties: {enforce_access_to_default_secret_stores: enabled}` (with a system-assigned "
+                "identity) or its identity was granted the readers' roles",
+            )
 
 
 def _check_settings(settings: LocalSettings, endpoints: list[Endpoint], problems: Problems) -> None:

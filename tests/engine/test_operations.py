@@ -68,7 +68,7 @@ def sleeping(marker: str) -> list[psutil.Process]:
 def test_a_stop_during_a_build_cancels_it_and_kills_its_step(spec_folder: SpecFolder, tmp_path: Path) -> None:
     folder = spec_folder(project_files())
     project = load_project(folder).raise_for_errors()
-    builder = BuildThatWaits(tmp_path / "envs")
+    builder = BuildThatWaits(tmp_path.parent / f"{tmp_path.name}-envs")  # not in the project
 
     async def scenario() -> list[str]:
         engine = Engine(project, builder=builder)
@@ -81,7 +81,7 @@ def test_a_stop_during_a_build_cancels_it_and_kills_its_step(spec_folder: SpecFo
 
     messages = asyncio.run(scenario())
     assert sleeping(builder.marker) == []
-    assert not (tmp_path / "envs" / "building").exists(), "the half-built environment is removed"
+    assert not (builder.root / "building").exists(), "the half-built environment is removed"
     assert messages[-1] == "stopped"
     assert not (folder / ".workbench" / "connection.json").exists()
 

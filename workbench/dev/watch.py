@@ -43,8 +43,14 @@ class Watcher:
         *,
         debounce_s: float = 0.15,
         recursive: bool = True,
+        flat: Iterable[Path] = (),
     ) -> None:
         self.folders = sorted({f.resolve() for f in folders})
+        self.flat = sorted(
+            f for f in {f.resolve() for f in flat} if not any(f == d or d in f.parents for d in self.folders)
+        )
+        """Folders watched without their subfolders (the folder of a single watched file), unless a
+        recursive one covers them already."""
         self.recursive = recursive
         self.on_change = on_change
         self.debounce_s = debounce_s
@@ -57,6 +63,8 @@ class Watcher:
         handler = _Handler(self._event)
         for folder in self.folders:
             self._observer.schedule(handler, str(folder), recursive=self.recursive)
+        for folder in self.flat:
+            self._observer.schedule(handler, str(folder), recursive=False)
         self._observer.start()
         return self
 

@@ -66,6 +66,7 @@ class Engine:
         self._causes: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._code_watcher: Watcher | None = None
+        self._code_watched: tuple[set[Path], set[Path]] = (set(), set())
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -241,13 +242,16 @@ class Engine:
         """Scoring code or model files changed: their deployments stage them again and reload in
         place (the old code serves until the new code is ready). Which deployments use a folder
         is looked up when it changes, so a deployment added later is reloaded too."""
-        folders = {path if path.is_dir() else path.parent for path in supervisor.reloadable()}
+        paths = supervisor.reloadable()
+        folders = {path for path in paths if path.is_dir()}
+        flat = {path.parent for path in paths if not path.is_dir()}  # a model file: not its folder's tree
         if self._code_watcher is not None:
-            if set(self._code_watcher.folders) == {f.resolve() for f in folders}:
+            if self._code_watched == (folders, flat):
                 return
             self._code_watcher.stop()
             self._code_watcher = None
-        if not folders:
+        self._code_watched = (folders, flat)
+        if not folders and not flat:
             return
 
         def changed(paths: set[Path]) -> None:
@@ -264,7 +268,7 @@ class Engine:
             for runner in runners.values():
                 self._background(runner.reload_code(f"{names} changed"))
 
-        self._code_watcher = Watcher(folders, changed, debounce_s=CODE_DEBOUNCE_S).start()
+        self._code_watcher = Watcher(folders, changed, debounce_s=CODE_DEBOUNCE_S, flat=flat).start()
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(self._guarded(work))

@@ -160,3 +160,24 @@ ECHO = (
     "import os\n\ndef init():\n    pass\n\n\n"
     "def run(data):\n    return {'pid': os.getpid(), 'env': os.environ.get('COLOUR')}\n"
 )
+
+
+def folder_with_conda(tmp_path: Path, script: str, conda: str, extra: str = "") -> Path:
+    """A project whose one deployment, blue, runs `script` in an environment from `conda`."""
+    environment = "environment:\n  image: python:3.11-slim\n  conda_file: conda.yml\n"
+    text = deployment_yaml("blue", "score.py", extra=extra).replace(
+        "environment: {image: python:3.11-slim}\n", environment
+    )
+    folder = folder_with(tmp_path, {"score.py": script}, {"blue": text})
+    (folder / "conda.yml").write_text(conda)
+    return folder
+
+
+def key_headers(folder: Path, endpoint: str = "tests", deployment: str | None = "blue") -> dict[str, str]:
+    """Headers for a scoring request with the endpoint's primary key (pinned to `deployment`)."""
+    with EngineClient.for_folder(folder) as client:
+        key = client.credentials(endpoint)["primaryKey"]
+    headers = {"Authorization": f"Bearer {key}"}
+    if deployment is not None:
+        headers["azureml-model-deployment"] = deployment
+    return headers

@@ -14,8 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import run_workbench
-from tests.engine.harness import deployment_yaml, engine, folder_with
-from workbench.client import EngineClient
+from tests.engine.harness import engine, folder_with_conda, key_headers
 from workbench.state import ProvisioningState
 
 PACKAGES = ["azureml-ai-monitoring==1.0.0", "pandas"]
@@ -46,18 +45,11 @@ COLLECTOR = """data_collector:
 
 @pytest.mark.timeout(600)
 def test_a_collector_in_init_writes_json_lines_where_azure_would(tmp_path: Path) -> None:
-    environment = "environment:\n  image: python:3.11-slim\n  conda_file: conda.yml\n"
-    text = deployment_yaml("blue", "score.py", extra=COLLECTOR).replace(
-        "environment: {image: python:3.11-slim}\n", environment
-    )
-    folder = folder_with(tmp_path, {"score.py": SCRIPT}, {"blue": text})
-    (folder / "conda.yml").write_text(CONDA)
+    folder = folder_with_conda(tmp_path, SCRIPT, CONDA, extra=COLLECTOR)
     with engine(folder, tmp_path) as running:
         (endpoint,) = running.wait_settled(500)
         assert endpoint.deployments[0].provisioning_state is ProvisioningState.SUCCEEDED, running.output()
-        with EngineClient.for_folder(folder) as client:
-            key = client.credentials("tests")["primaryKey"]
-        headers = {"Authorization": f"Bearer {key}", "azureml-model-deployment": "blue"}
+        headers = key_headers(folder)
         rows = {"data": [{"a": 1, "b": 2.5}, {"a": 3, "b": 4.5}]}
         answer = httpx.post(endpoint.scoring_uri or "", json=rows, headers=headers, timeout=30)
         assert answer.json() == {"rows": 2}

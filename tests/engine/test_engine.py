@@ -23,6 +23,7 @@ from tests.engine.harness import (
     deployment_yaml,
     engine,
     folder_with,
+    folder_with_conda,
     start_engine,
     until,
 )
@@ -311,12 +312,7 @@ def test_up_with_a_named_file_runs_that_file_and_reloads_only_it(tmp_path: Path)
 
 def test_a_failed_environment_build_is_azures_image_build_failure(tmp_path: Path) -> None:
     conda = "name: env\ndependencies:\n  - pip\n  - pip:\n      - workbench-no-such-package-anywhere==0.0.1\n"
-    environment = "environment:\n  image: python:3.11-slim\n  conda_file: conda.yml\n"
-    text = deployment_yaml("blue", "score.py").replace(
-        "environment: {image: python:3.11-slim}\n", environment
-    )
-    folder = folder_with(tmp_path, {"score.py": ECHO}, {"blue": text})
-    (folder / "conda.yml").write_text(conda)
+    folder = folder_with_conda(tmp_path, ECHO, conda)
     with engine(folder, tmp_path) as running:
         (endpoint,) = running.wait_settled(180)
     (deployment,) = endpoint.deployments
@@ -356,13 +352,9 @@ OTHER_PYTHON = next((v for v in ("3.10", "3.12", "3.9") if interpreters.find_pyt
 @pytest.mark.skipif(OTHER_PYTHON is None, reason="no other Python installed")
 def test_the_python_a_conda_file_asks_for_runs_the_instance(tmp_path: Path) -> None:
     script = "import sys\n\ndef init():\n    pass\n\n\ndef run(data):\n    return {'python': sys.version}\n"
-    conda = f"name: env\ndependencies:\n  - python={OTHER_PYTHON}\n  - pip\n"
-    environment = "environment:\n  image: python:3.11-slim\n  conda_file: conda.yml\n"
-    text = deployment_yaml("blue", "score.py").replace(
-        "environment: {image: python:3.11-slim}\n", environment
+    folder = folder_with_conda(
+        tmp_path, script, f"name: env\ndependencies:\n  - python={OTHER_PYTHON}\n  - pip\n"
     )
-    folder = folder_with(tmp_path, {"score.py": script}, {"blue": text})
-    (folder / "conda.yml").write_text(conda)
     with engine(folder, tmp_path) as running:
         (endpoint,) = running.wait_settled(180)
         instance = endpoint.deployments[0].instances[0]

@@ -11,8 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.engine.harness import deployment_yaml, engine, folder_with
-from workbench.client import EngineClient
+from tests.engine.harness import engine, folder_with_conda, key_headers
 from workbench.engine.pinning import era, exact_pins, has_open
 from workbench.state import ProvisioningState
 
@@ -48,18 +47,11 @@ def test_pins_and_open_packages_are_told_apart() -> None:
 
 @pytest.mark.timeout(600)
 def test_an_old_scikit_learn_pin_with_numpy_left_open_builds_and_serves(tmp_path: Path) -> None:
-    environment = "environment:\n  image: python:3.11-slim\n  conda_file: conda.yml\n"
-    text = deployment_yaml("blue", "score.py").replace(
-        "environment: {image: python:3.11-slim}\n", environment
-    )
-    folder = folder_with(tmp_path, {"score.py": SCRIPT}, {"blue": text})
-    (folder / "conda.yml").write_text(CONDA)
+    folder = folder_with_conda(tmp_path, SCRIPT, CONDA)
     with engine(folder, tmp_path) as running:
         (endpoint,) = running.wait_settled(500)
         assert endpoint.deployments[0].provisioning_state is ProvisioningState.SUCCEEDED, running.output()
-        with EngineClient.for_folder(folder) as client:
-            key = client.credentials("tests")["primaryKey"]
-        headers = {"Authorization": f"Bearer {key}", "azureml-model-deployment": "blue"}
+        headers = key_headers(folder)
         answer = httpx.post(endpoint.scoring_uri or "", json={}, headers=headers, timeout=30).json()
         assert "resolving the unpinned packages as of 2023-03-09" in running.output()
     assert answer["sklearn"] == "1.2.2"

@@ -360,3 +360,23 @@ def test_the_python_a_conda_file_asks_for_runs_the_instance(tmp_path: Path) -> N
         instance = endpoint.deployments[0].instances[0]
         answer = httpx.post(f"{instance.url}/score", json={}, timeout=30).json()
     assert answer["python"].startswith(f"{OTHER_PYTHON}.")
+
+
+def test_up_set_applies_and_keeps_applying_on_reload(tmp_path: Path) -> None:
+    text = deployment_yaml("blue", "score.py").replace("endpoint_name: tests", "endpoint_name: <ENDPOINT>")
+    folder = folder_with(tmp_path, {"score.py": ECHO}, {"blue": text})
+    sets = ["--set", "endpoint_name=tests", "--set", "instance_count=2"]
+    try:
+        result = run_workbench("up", "--detach", *sets, str(folder), timeout=180)
+        assert result.returncode == 0, result.stderr
+        with EngineClient.for_folder(folder) as client:
+            assert len(client.status()[0].deployments[0].instances) == 2
+            seen = len(list(client.events()))
+            (folder / "blue.yml").write_text("# a comment\n" + text)  # reloaded with the same --set
+            until(lambda: any("reconciled" in e.message for e in list(client.events())[seen:]), 60)
+            events = [e.message for e in list(client.events())[seen:]]
+            assert len(client.status()[0].deployments[0].instances) == 2
+    finally:
+        stopped = run_workbench("down", "--project", str(folder), timeout=60)
+    assert stopped.returncode == 0, stopped.stderr
+    assert "reconciled: no deployment changed" in events, events

@@ -43,6 +43,8 @@ class EngineArguments:
     named: Path | None = None
     """A file named on the command line: the project is then that file, not the folder."""
     all_traffic: str | None = None
+    sets: tuple[str, ...] = ()
+    """`--set KEY=VALUE` values, passed on as they were given."""
 
     def command(self, root: Path) -> list[str]:
         return [
@@ -53,6 +55,7 @@ class EngineArguments:
             "--headless",
             *(["--runtime", self.runtime] if self.runtime else []),
             *(["--all-traffic", self.all_traffic] if self.all_traffic else []),
+            *(argument for value in self.sets for argument in ("--set", value)),
             str(self.named or root),
         ]
 

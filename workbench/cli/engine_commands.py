@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.cli.validate import add_set_argument
 from workbench.errors import EngineError, StartupError
+from workbench.spec.overrides import parse_overrides
 from workbench.state import EndpointState, Event, InstancePhase, ProvisioningState
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ def add_parser(commands: Any) -> None:
         choices=["process", "docker"],
         help="run instances as processes or Docker containers (default: workbench.yaml's, else process)",
     )
+    add_set_argument(up)
     up.add_argument(
         "--all-traffic",
         metavar="DEPLOYMENT",
@@ -102,7 +105,7 @@ def add_parser(commands: Any) -> None:
 def run_up(args: argparse.Namespace) -> int:
     from workbench.spec import load_project
 
-    project = load_project(args.path).raise_for_errors()
+    project = load_project(args.path, parse_overrides(args.set)).raise_for_errors()
     for problem in project.problems:
         print(problem.format(), file=sys.stderr)
     if args.all_traffic and not any(e.deployment(args.all_traffic) for e in project.endpoints):
@@ -148,7 +151,9 @@ def _engine_arguments(args: argparse.Namespace) -> EngineArguments:
     from workbench.cli.background import EngineArguments
 
     named = args.path.resolve() if args.path.is_file() else None
-    return EngineArguments(runtime=args.runtime, named=named, all_traffic=args.all_traffic)
+    return EngineArguments(
+        runtime=args.runtime, named=named, all_traffic=args.all_traffic, sets=tuple(args.set)
+    )
 
 
 def _run_headless(project: Any, runtime: str | None, all_traffic: str | None) -> int:

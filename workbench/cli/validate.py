@@ -10,6 +10,18 @@ from pathlib import Path
 from typing import IO, Any
 
 from workbench.spec import Problem, load_project
+from workbench.spec.overrides import parse_overrides
+
+
+def add_set_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a value at a dotted YAML path, as `az ml ... --set` (the named files, or the folder's "
+        "deployment files); repeatable",
+    )
 
 
 def add_parser(commands: Any) -> None:
@@ -28,11 +40,12 @@ def add_parser(commands: Any) -> None:
         help="a folder of spec files, or spec files (default: .)",
     )
     parser.add_argument("--json", action="store_true", help="print problems as a JSON list")
+    add_set_argument(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    project = load_project(args.paths)
+    project = load_project(args.paths, parse_overrides(args.set))
     if args.json:
         json.dump([p.to_json() for p in project.problems], sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -299,7 +299,9 @@ class Engine:
         return watcher
 
     async def _reload(self, supervisor: Supervisor, routing: Routing, cause: str) -> None:
-        project = await asyncio.to_thread(load_project, list(self.project.named) or self.project.root)
+        project = await asyncio.to_thread(
+            load_project, list(self.project.named) or self.project.root, self.project.overrides
+        )
         if not project.ok:
             problems = [p.format(relative_to=project.root) for p in project.problems if p.is_error]
             self.store.publish(

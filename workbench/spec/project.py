@@ -23,6 +23,8 @@ from workbench.spec.assets import AssetRef, EnvironmentSpec, ModelSpec, read_env
 from workbench.spec.deployment import CODE_HINT, DeploymentSpec, needs_code, read_deployment
 from workbench.spec.endpoint import EndpointSpec, read_endpoint
 from workbench.spec.local import FILE_NAMES, LocalSettings, read_local_settings
+from workbench.spec.overrides import Override
+from workbench.spec.overrides import apply as apply_overrides
 from workbench.spec.problems import Location, Problem, Problems, did_you_mean
 from workbench.spec.reader import Reader
 from workbench.spec.source import read_yaml
@@ -62,6 +64,8 @@ class Project:
     files: tuple[Path, ...]
     named: tuple[Path, ...] = ()
     """What it was loaded from: a folder, or the files named (to load it again the same way)."""
+    overrides: tuple[Override, ...] = ()
+    """The `--set` values it was loaded with."""
 
     @property
     def ok(self) -> bool:
@@ -76,17 +80,18 @@ class Project:
         return self
 
 
-def load_project(paths: Path | Sequence[Path]) -> Project:
+def load_project(paths: Path | Sequence[Path], overrides: Sequence[Override] = ()) -> Project:
     """Load a folder, or explicit files. Named files are the project: the other spec files of
     their folder give only what they refer to (their endpoint, models, environments), with their
-    own problems unreported, and none of their deployments is loaded."""
+    own problems unreported, and none of their deployments is loaded. `overrides` (`--set`) go
+    into the named files, or into the folder's deployment files."""
     targets = [p.absolute() for p in ([paths] if isinstance(paths, Path) else paths)]
     problems = Problems()
     root, files, explicit = _discover(targets, problems)
     context = _context_files(explicit, files)
     loaded = _Loaded()
     for file in files:
-        _load_file(file, file in explicit, loaded, problems)
+        _load_file(file, file in explicit, loaded, problems, overrides=overrides, named=bool(explicit))
     quiet = Problems()
     for file in context:  # what named files refer to (their endpoint, models, environments), never more
         _load_file(file, False, loaded, quiet, deployments=False)
@@ -103,7 +108,9 @@ def load_project(paths: Path | Sequence[Path]) -> Project:
             "expected a file with an online endpoint's name, auth_mode, traffic",
         )
     reported = [p for p in problems.sorted() if p.location.file not in context]
-    return Project(root, tuple(endpoints), settings, tuple(reported), tuple(files), tuple(targets))
+    return Project(
+        root, tuple(endpoints), settings, tuple(reported), tuple(files), tuple(targets), tuple(overrides)
+    )
 
 
 def _check_outside(root: Path, deployments: list[DeploymentSpec], problems: Problems) -> None:
@@ -171,12 +178,23 @@ def _context_files(explicit: set[Path], files: list[Path]) -> list[Path]:
 
 
 def _load_file(
-    file: Path, explicit: bool, loaded: _Loaded, problems: Problems, *, deployments: bool = True
+    file: Path,
+    explicit: bool,
+    loaded: _Loaded,
+    problems: Problems,
+    *,
+    deployments: bool = True,
+    overrides: Sequence[Override] = (),
+    named: bool = False,
 ) -> None:
     root = read_yaml(file, problems)
     if root is None:
         return
     kind = classify(root)
+    if overrides and (
+        explicit or (not named and kind in (FileKind.DEPLOYMENT, FileKind.KUBERNETES_DEPLOYMENT))
+    ):
+        apply_overrides(root, overrides)
     if kind is None:
         if explicit:
             problems.error(

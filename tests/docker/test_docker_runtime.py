@@ -4,9 +4,12 @@ code mounted; the instance type's memory limit; containers of a killed engine re
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -372,3 +375,47 @@ def test_a_run_that_writes_to_its_model_fails_in_a_container_too(
         answer = httpx.post(f"{url}/score", json={}, timeout=30).json()
     assert answer["errno"] in (13, 30), answer  # read-only mount (or the file's mode)
     assert (folder / "model.pkl").read_text() == "x"
+
+
+REGISTRY = "127.0.0.1:5000"
+
+
+def require_registry() -> None:
+    """The local registry `.ci/run` starts; skipped without it, failing in CI."""
+    try:
+        httpx.get(f"http://{REGISTRY}/v2/", timeout=2).raise_for_status()
+    except httpx.HTTPError as exc:
+        if os.environ.get("WORKBENCH_CI") == "1":
+            pytest.fail(f"no registry on {REGISTRY} ({exc}), and CI must run every test")
+        pytest.skip(f"no registry on {REGISTRY}: {exc}")
+
+
+def test_an_environment_image_is_pulled_and_its_packages_are_used(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    require_registry()
+    context = tmp_path / "image"
+    context.mkdir()
+    (context / "workbench_marker.py").write_text("VALUE = 'from the environment image'\n")
+    (context / "Dockerfile").write_text(
+        "FROM workbench-base:py3.11\nCOPY workbench_marker.py /usr/lib/python3/dist-packages/\n"
+    )
+    image = f"{REGISTRY}/workbench-tests/with-marker:{uuid.uuid4().hex[:8]}"
+    client.images.build(path=str(context), tag=image, rm=True)
+    client.images.push(image)
+    client.images.remove(image)  # only the registry has it now
+    script = "import workbench_marker\n\n\ndef init():\n    pass\n\n\ndef run(data):\n"
+    script += "    return workbench_marker.VALUE\n"
+    text = deployment_yaml("blue", "score.py").replace("image: python:3.11-slim", f"image: {image}")
+    folder = folder_with(tmp_path, {"score.py": script}, {"blue": text})
+    try:
+        with engine(folder, tmp_path, runtime="docker") as running:
+            succeeded(running, 600)
+            (endpoint,) = running.status()
+            url = endpoint.deployments[0].instances[0].url
+            answer = httpx.post(f"{url}/score", json={}, timeout=30).json()
+            assert f"pulling {image}" in running.output()
+    finally:
+        with contextlib.suppress(docker.errors.DockerException):
+            client.images.remove(image)
+    assert answer == "from the environment image"

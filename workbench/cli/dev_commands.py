@@ -90,7 +90,12 @@ def run_devcontainer(args: argparse.Namespace) -> int:
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    image = asyncio.run(images.ensure(wanted, log, progress))
+    async def build() -> str:
+        environment = deployment.environment
+        base = await images.base_for(environment.image if environment else None, progress)
+        return await images.ensure(wanted, base, log, progress)
+
+    image = asyncio.run(build())
     copy_server_code(project.root / ".devcontainer" / "workbench-server")
     path = write(project.root, render(project.root, args.endpoint, deployment, image))
     print(f"wrote {path} (image {image})")

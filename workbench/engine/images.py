@@ -1,12 +1,14 @@
-"""Images for the Docker runtime: a deployment's environment built on a local base image.
+"""Images for the Docker runtime: a deployment's environment built on its image.
 
-The image is the base image (`base_image` in workbench.yaml, default workbench-base:py3.11,
-built from Debian packages by `scripts/build-base-image.sh`, no registry needed) plus a venv
-at /opt/venv with the conda file's pip section and the conda packages that exist on PyPI, and
-what the inference server needs. Its tag is the hash of what defines it, so a code or model
-change never rebuilds, and deployments with equal environments share one image. A corporate
-proxy works through `build:` in workbench.yaml: the host's proxy variables are passed as build
-arguments and the CA bundle is copied in for pip.
+As Azure builds it, the image is the environment's own `image` (pulled when it is not on this
+machine and its registry answers, with progress) with a venv at /opt/venv on top that sees the
+image's own packages, the conda file's pip section and the conda packages that exist on PyPI,
+and what the inference server needs. Where the environment's image cannot be had, the local base
+image stands in (`base_image` in workbench.yaml, default workbench-base:py3.11, built from Debian
+packages by `scripts/build-base-image.sh`, no registry needed), and the build says so. Its tag
+is the hash of what defines it, so a code or model change never rebuilds, and deployments with
+equal environments share one image. A corporate proxy works through `build:` in workbench.yaml:
+the host's proxy variables are passed as build arguments and the CA bundle is copied in for pip.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from workbench.runtimes.docker import PYTHON, DockerRuntime
 from workbench.spec.local import BuildSettings
 
 DEFAULT_BASE_IMAGE = "workbench-base:py3.11"
-IMAGE_BUILDER_VERSION = "1"
+IMAGE_BUILDER_VERSION = "2"
+"""2: built on the environment's own image where it can be had; the venv sees the image's packages."""
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
@@ -40,35 +43,54 @@ class DockerImages:
         self._building: dict[str, asyncio.Lock] = {}
         """One build per tag at a time: blue and green with one environment build it once."""
 
-    def tag(self, wanted: Requirements) -> str:
-        text = json.dumps(
-            [IMAGE_BUILDER_VERSION, self.base_image, sorted(wanted.packages), list(SERVER_NEEDS)]
-        )
+    async def base_for(self, image: str | None, progress: Callable[[str], object]) -> str:
+        """The image to build on: the environment's own where it is here or can be pulled, else
+        the local base image (said)."""
+        if image is None or image == self.base_image:
+            return self.base_image
+        if await self.runtime.image_exists(image):
+            return image
+        progress(f"pulling {image}")
+        try:
+            await self.runtime.pull(image, progress)
+        except StartupError as exc:
+            progress(
+                f"warning: the environment's image {image} is not on this machine and could not be "
+                f"pulled ({str(exc).splitlines()[0]}); building on {self.base_image} instead"
+            )
+            return self.base_image
+        return image
+
+    def tag(self, wanted: Requirements, base: str) -> str:
+        text = json.dumps([IMAGE_BUILDER_VERSION, base, sorted(wanted.packages), list(SERVER_NEEDS)])
         return "workbench-env:" + hashlib.sha256(text.encode()).hexdigest()[:20]
 
-    async def is_built(self, wanted: Requirements) -> bool:
-        return await self.runtime.image_exists(self.tag(wanted))
+    async def is_built(self, wanted: Requirements, base: str) -> bool:
+        return await self.runtime.image_exists(self.tag(wanted, base))
 
-    async def ensure(self, wanted: Requirements, log: Path, progress: Callable[[str], object]) -> str:
-        """The image's tag, built first if it is not there; output to `log`, steps to `progress`."""
-        tag = self.tag(wanted)
+    async def ensure(
+        self, wanted: Requirements, base: str, log: Path, progress: Callable[[str], object]
+    ) -> str:
+        """The image's tag, built on `base` first if it is not there; output to `log`, steps to
+        `progress`."""
+        tag = self.tag(wanted, base)
         async with self._building.setdefault(tag, asyncio.Lock()):
             if not await self.runtime.image_exists(tag):
-                await self._build(tag, wanted, log, progress)
+                await self._build(tag, wanted, base, log, progress)
         return tag
 
     async def _build(
-        self, tag: str, wanted: Requirements, log: Path, progress: Callable[[str], object]
+        self, tag: str, wanted: Requirements, base: str, log: Path, progress: Callable[[str], object]
     ) -> None:
-        if not await self.runtime.image_exists(self.base_image):
+        if not await self.runtime.image_exists(base):
             raise StartupError(
-                f"base image {self.base_image} is not on this machine: build it with "
+                f"base image {base} is not on this machine: build it with "
                 "`scripts/build-base-image.sh` (no registry needed), or name another in workbench.yaml "
                 "(base_image:)"
             )
-        files, dockerfile = self._context(wanted)
+        files, dockerfile = self._context(wanted, base)
         log.parent.mkdir(parents=True, exist_ok=True)
-        progress(f"building image {tag} on {self.base_image} ({len(wanted.packages)} package(s))")
+        progress(f"building image {tag} on {base} ({len(wanted.packages)} package(s))")
         with log.open("a") as out:
 
             def say(line: str) -> None:
@@ -80,11 +102,11 @@ class DockerImages:
             await self.runtime.build_image(tag, dockerfile, files, say, self._build_args())
         progress(f"image {tag} built")
 
-    def _context(self, wanted: Requirements) -> tuple[dict[str, bytes], str]:
+    def _context(self, wanted: Requirements, base: str) -> tuple[dict[str, bytes], str]:
         packages = [*wanted.packages, *SERVER_NEEDS]
         files = {"requirements.txt": "\n".join(packages).encode() + b"\n"}
         lines = [
-            f"FROM {self.base_image}",
+            f"FROM {base}",
             "ARG HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy",
         ]
         bundle = self.build.ca_bundle or (HOST_CA_BUNDLE if HOST_CA_BUNDLE.is_file() else None)
@@ -95,7 +117,9 @@ class DockerImages:
             pip = "PIP_CERT=/etc/workbench/ca-bundle.crt " + pip
         lines += [
             "COPY requirements.txt /etc/workbench/requirements.txt",
-            f"RUN python3 -m venv /opt/venv && {pip} -r /etc/workbench/requirements.txt",
+            # the image's own packages stay visible to the venv, as they are to Azure's build
+            "RUN python3 -m venv --system-site-packages /opt/venv "
+            f"&& {pip} -r /etc/workbench/requirements.txt",
         ]
         return files, "\n".join(lines) + "\n"
 

@@ -135,9 +135,10 @@ class Preparer:
             return Path("/"), await self._custom_image(environment, kind)
         try:
             if images is not None:
-                if not await images.is_built(wanted):
+                base = await images.base_for(environment.image if environment else None, progress)
+                if not await images.is_built(wanted, base):
                     progress("image not built yet; building")
-                image = await images.ensure(wanted, log, progress)
+                image = await images.ensure(wanted, base, log, progress)
                 return Path(images.python), image
             if not self.ctx.builder.is_built(wanted):
                 progress("environment not in the cache; building")

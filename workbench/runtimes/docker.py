@@ -126,6 +126,26 @@ class DockerRuntime:
 
         return await asyncio.to_thread(look)
 
+    async def pull(self, image: str, say: Callable[[str], object]) -> None:
+        """Pull `image` from its registry, a line of progress per layer step; StartupError with
+        the registry's answer when it cannot be had."""
+
+        def pull() -> None:
+            tagged = ":" in image.rsplit("/", 1)[-1]
+            repository, tag = image.rsplit(":", 1) if tagged else (image, "latest")
+            steps = ("Pulling", "Download complete", "Pull complete", "Digest", "Status")
+            try:
+                for chunk in self.client.api.pull(repository, tag=tag, stream=True, decode=True):
+                    if "error" in chunk:
+                        raise StartupError(str(chunk["error"]).strip())
+                    status = str(chunk.get("status") or "")
+                    if status.startswith(steps):
+                        say(f"{chunk.get('id', image)}: {status}")
+            except docker.errors.APIError as exc:
+                raise StartupError(str(exc.explanation or exc)) from exc
+
+        await asyncio.to_thread(pull)
+
     async def build_image(
         self,
         tag: str,

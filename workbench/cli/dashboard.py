@@ -29,10 +29,16 @@ def run_dashboard(root: Path, arguments: EngineArguments) -> int:
     source = LiveSource(client, LOG_LINES)
     app = WorkbenchApp(source)
     hangup = threading.Event()
+    stopping = threading.Thread(target=_stop_quietly, args=(client, root), daemon=True)
 
     def hung_up(*_: object) -> None:
-        """The terminal closed: quit as with q, so that an engine started for it stops too."""
+        """The terminal closed: an engine started for it stops at once (not after the app has
+        wound down, which may wait on a request in flight), and the app quits as with q."""
+        if hangup.is_set():
+            return
         hangup.set()
+        if started:
+            stopping.start()
         with contextlib.suppress(RuntimeError):  # the app's loop may be over already
             asyncio.get_running_loop().call_soon_threadsafe(app.exit, "quit")
 
@@ -43,9 +49,8 @@ def run_dashboard(root: Path, arguments: EngineArguments) -> int:
     finally:
         asyncio.run(source.close())
         if hangup.is_set():  # no terminal to talk to any more: stop quietly, whatever happened
-            with contextlib.suppress(Exception):
-                if started:
-                    _stop(client, root, quiet=True)
+            if started:
+                stopping.join(STOP_TIMEOUT_S)
             client.close()
     if hangup.is_set():
         return 129
@@ -68,6 +73,11 @@ def run_dashboard(root: Path, arguments: EngineArguments) -> int:
         return 0
     finally:
         client.close()
+
+
+def _stop_quietly(client: EngineClient, root: Path) -> None:
+    with contextlib.suppress(Exception):
+        _stop(client, root, quiet=True)
 
 
 def _stop(client: EngineClient, root: Path, *, quiet: bool = False) -> int:

@@ -56,7 +56,7 @@ class DockerImages:
         except StartupError as exc:
             progress(
                 f"warning: the environment's image {image} is not on this machine and could not be "
-                f"pulled ({str(exc).splitlines()[0]}); building on {self.base_image} instead"
+                f"pulled ({str(exc).splitlines()[0]}); the local base image {self.base_image} stands in"
             )
             return self.base_image
         return image

@@ -190,7 +190,7 @@ def main() -> None:
                         quiet_mirror(client)  # copies queued by the runs before are not counted here
                         before = client.metrics("bench")["mirror"]
                         figures = paced(uri, key, args.seconds)
-                        time.sleep(1)  # the last copies
+                        quiet_mirror(client)  # the last copies answered
                         after = client.metrics("bench")["mirror"]
                     figures["copies"] = after["sent"] - before["sent"]
                     figures["dropped"] = after["dropped"] - before["dropped"]

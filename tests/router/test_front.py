@@ -355,11 +355,14 @@ def test_slow_clients_are_closed_by_their_timeouts(loop_kind: str) -> None:
 def test_connections_past_the_cap_are_refused_with_503(loop_kind: str) -> None:
     async def scenario(port: int, seen: list[Request]) -> None:
         held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
-        await asyncio.sleep(0.05)
+        for index, (reader, writer) in enumerate(held):  # answered: the server holds both
+            writer.write(b"GET /held/%d HTTP/1.1\r\n\r\n" % index)
+            await reader.readuntil(b"/held/%d" % index)
         raw = await exchange(port, b"GET /third HTTP/1.1\r\n\r\n")
         assert raw.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
         assert raw.endswith(b"too many connections")
         for _, writer in held:
             writer.close()
 
-    assert serve(loop_kind, scenario, limits=front.Limits(max_connections=2)) == []
+    seen = serve(loop_kind, scenario, limits=front.Limits(max_connections=2))
+    assert [r.target for r in seen] == ["/held/0", "/held/1"]

@@ -49,10 +49,6 @@ class Generation:
     """Where its data collector's payloads go (azureml-ai-monitoring's variables)."""
 
     @property
-    def subject(self) -> str:
-        return f"{self.endpoint}/{self.deployment}"
-
-    @property
     def readiness(self) -> ProbeSettings:
         return self.spec.readiness_probe
 

@@ -133,7 +133,6 @@ class FrontServer:
         self.limits = limits or Limits()
         self.admit = admit
         self.connections: set[_Connection] = set()
-        self.refused_connections = 0
         self._server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.TimerHandle | None = None
         self.date = _HttpDate()
@@ -196,7 +195,6 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio's subclasses
         if len(self.server.connections) >= self.limits.max_connections:
-            self.server.refused_connections += 1
             self.closing = True
             self.transport.write(TOO_MANY_CONNECTIONS)
             self._close()

@@ -380,3 +380,19 @@ def test_up_set_applies_and_keeps_applying_on_reload(tmp_path: Path) -> None:
         stopped = run_workbench("down", "--project", str(folder), timeout=60)
     assert stopped.returncode == 0, stopped.stderr
     assert "reconciled: no deployment changed" in events, events
+
+
+def test_entry_script_is_the_name_azure_sets_and_the_path_the_server_makes_of_it(tmp_path: Path) -> None:
+    script = (
+        "import os\n\nSEEN = {}\n\ndef init():\n    SEEN['init'] = os.environ['AZUREML_ENTRY_SCRIPT']\n\n\n"
+        "def run(data):\n    return SEEN\n"
+    )
+    folder = folder_with(tmp_path, {"score.py": script}, {"blue": deployment_yaml("blue", "score.py")})
+    with engine(folder, tmp_path) as running:
+        (endpoint,) = running.wait_settled(120)
+        (instance,) = endpoint.deployments[0].instances
+        assert instance.pid is not None
+        environment = psutil.Process(instance.pid).environ()
+        answer = httpx.post(f"{instance.url}/score", json={}, timeout=30).json()
+    assert environment["AZUREML_ENTRY_SCRIPT"] == "score.py"  # as Azure's container gets it
+    assert answer["init"].startswith("/") and answer["init"].endswith("/score.py")  # azmlinfsrv's realpath

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import run_workbench
-from tests.engine.harness import engine, folder_with_conda, key_headers
+from tests.engine.harness import deployment_yaml, engine, folder_with, folder_with_conda, key_headers, until
 from workbench.state import ProvisioningState
 
 PACKAGES = ["azureml-ai-monitoring==1.0.0", "pandas"]
@@ -68,3 +68,33 @@ def test_a_collector_in_init_writes_json_lines_where_azure_would(tmp_path: Path)
     shown = run_workbench("collected", "tests", "blue", "model_inputs", cwd=folder)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["data"] == rows["data"]
+
+
+def test_request_and_response_collections_need_no_code(tmp_path: Path) -> None:
+    collector = """data_collector:
+  collections:
+    request:
+      enabled: 'True'
+    response:
+      enabled: 'True'
+"""
+    echo = "import json\n\ndef init():\n    pass\n\n\ndef run(data):\n    return {'got': json.loads(data)}\n"
+    folder = folder_with(
+        tmp_path, {"score.py": echo}, {"blue": deployment_yaml("blue", "score.py", extra=collector)}
+    )
+    with engine(folder, tmp_path) as running:
+        (endpoint,) = running.wait_settled(120)
+        answer = httpx.post(
+            endpoint.scoring_uri or "", json={"x": 1}, headers=key_headers(folder), timeout=30
+        )
+        assert answer.status_code == 200, answer.text
+        request_id = answer.headers["x-request-id"]
+        root = folder / ".workbench" / "collected" / "tests" / "blue"
+        until(lambda: len(list(root.rglob("*.jsonl"))) == 2, 60, running.output)
+    request = json.loads(next((root / "request").rglob("*.jsonl")).read_text())
+    response = json.loads(next((root / "response").rglob("*.jsonl")).read_text())
+    assert request["data"] == {"x": 1}
+    assert request["type"] == "azureml.inference.request"
+    assert response["data"] == {"got": {"x": 1}}
+    assert response["type"] == "azureml.inference.response"
+    assert request["correlationid"] == response["correlationid"] == request_id

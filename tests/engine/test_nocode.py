@@ -53,7 +53,9 @@ def test_an_mlflow_model_serves_without_code_or_environment(tmp_path: Path) -> N
     save_model(folder, signed=False)
     (folder / "endpoint.yml").write_text(ENDPOINT.format(name="tests") + "traffic:\n  blue: 100\n")
     (folder / "blue.yml").write_text(DEPLOYMENT)
-    (folder / "green.yml").write_text(DEPLOYMENT.replace("blue", "green").replace("path: model", "path: unsigned"))
+    (folder / "green.yml").write_text(
+        DEPLOYMENT.replace("blue", "green").replace("path: model", "path: unsigned")
+    )
     with engine(folder, tmp_path) as running:
         (endpoint,) = running.wait_settled(500)
         assert endpoint.deployments[0].provisioning_state is ProvisioningState.SUCCEEDED, running.output()
@@ -71,9 +73,12 @@ def test_an_mlflow_model_serves_without_code_or_environment(tmp_path: Path) -> N
         assert score(split) == pytest.approx([6.0, 8.0])
         assert score({"input_data": {"x": [1.5]}}) == pytest.approx([3.0])
         assert score({"input_data": [[5.0]]}, "green") == pytest.approx([10.0])
-        assert score({"input_data": {"columns": [0], "index": [0], "data": [[4.0]]}}, "green") == pytest.approx([8.0])
+        assert score(
+            {"input_data": {"columns": [0], "index": [0], "data": [[4.0]]}}, "green"
+        ) == pytest.approx([8.0])
         blue = endpoint.deployment("blue")
-        assert blue is not None and blue.instances[0].url is not None
+        assert blue is not None
+        assert blue.instances[0].url is not None
         swagger = httpx.get(blue.instances[0].url + "/swagger.json", timeout=30).json()
         documented = swagger["definitions"]["ServiceInput"]
         assert documented["example"] == {"input_data": {"columns": ["x"], "index": [0], "data": [[0.0]]}}

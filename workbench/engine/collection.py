@@ -11,11 +11,16 @@ laid out as Azure lays them out in blob storage:
 (`rolling_rate` decides how deep the folders go). `Collector("model_inputs").collect(df)` in
 `init()` or `run()` then works as in the cloud. Each deployment's collector listens on a port of
 its own, so a payload always lands with the deployment that sent it.
+
+The `request` and `response` collections need no code, as in Azure: the router hands each
+answered request's payloads to `payload_sink`, sampled by request id at `sampling_rate` (so a
+request and its response are kept or dropped together), into the same layout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import socket
@@ -27,7 +32,10 @@ from typing import Any
 from aiohttp import web
 
 from workbench.engine.files import write_json
+from workbench.router.table import PayloadSink
 from workbench.spec.deployment import DataCollector
+
+PAYLOAD_COLLECTIONS = ("request", "response")
 
 ROLLING = {"minute": 5, "hour": 4, "day": 3, "month": 2, "year": 1}
 """How many of yyyy/MM/dd/HH/mm a rolling rate keeps as folders."""
@@ -88,12 +96,55 @@ class DataCollectors:
             return web.json_response({"message": "not a collecting deployment"}, status=404)
         endpoint, deployment, collector = owner
         body = await request.read()
-        line = _event(request, body, endpoint, deployment)
-        collection = line["type"].removeprefix("azureml.inference.")
-        seconds = int(request.headers.get("ce-time", time.time()))
+        headers = request.headers
+        seconds = int(headers.get("ce-time", time.time()))
+        collection = headers.get("ce-type", "azureml.inference.unknown").removeprefix("azureml.inference.")
+        line = _cloud_event(
+            collection,
+            body,
+            headers.get("Content-Type", "application/json"),
+            endpoint=endpoint,
+            deployment=deployment,
+            seconds=seconds,
+            event_id=headers.get("trace-id", ""),
+            request_id=headers.get("ce-x-request-id", ""),
+            model_version=headers.get("ce-model-version", "default"),
+            data_type=headers.get("ce-collect-data-type", ""),
+            agent=headers.get("ce-agent", ""),
+        )
         path = self.path(endpoint, deployment, collection, seconds, collector.rolling_rate)
         await asyncio.to_thread(_append, path, json.dumps(line) + "\n")
         return web.json_response({"status": "collected"})
+
+    def payload_sink(
+        self, endpoint: str, deployment: str, collector: DataCollector | None
+    ) -> PayloadSink | None:
+        """Where the router sends the HTTP payloads of a deployment whose data_collector enables
+        `request` or `response`; None where it enables neither."""
+        wanted = {c.name for c in (collector.collections if collector else ()) if c.enabled}
+        wanted &= set(PAYLOAD_COLLECTIONS)
+        if collector is None or not wanted:
+            return None
+        threshold = collector.sampling_rate * 10_000
+
+        def sink(collection: str, body: bytes, content_type: str, request_id: str) -> None:
+            sampled = int(hashlib.sha1(request_id.encode()).hexdigest()[:8], 16) % 10_000 < threshold
+            if collection not in wanted or not sampled:
+                return
+            seconds = int(time.time())
+            line = _cloud_event(
+                collection,
+                body,
+                content_type,
+                endpoint=endpoint,
+                deployment=deployment,
+                seconds=seconds,
+                request_id=request_id,
+            )
+            path = self.path(endpoint, deployment, collection, seconds, collector.rolling_rate)
+            asyncio.get_running_loop().run_in_executor(None, _append, path, json.dumps(line) + "\n")
+
+        return sink
 
     def path(self, endpoint: str, deployment: str, collection: str, seconds: int, rolling: str) -> Path:
         parts = time.strftime("%Y/%m/%d/%H/%M", time.gmtime(seconds)).split("/")[: ROLLING.get(rolling, 4)]
@@ -115,27 +166,38 @@ def _package_config(collector: DataCollector) -> dict[str, Any]:
     }
 
 
-def _event(request: web.Request, body: bytes, endpoint: str, deployment: str) -> dict[str, Any]:
+def _cloud_event(
+    collection: str,
+    body: bytes,
+    content_type: str,
+    *,
+    endpoint: str,
+    deployment: str,
+    seconds: int,
+    request_id: str,
+    event_id: str = "",
+    model_version: str = "default",
+    data_type: str = "",
+    agent: str = "",
+) -> dict[str, Any]:
     """One collected payload as the MDC stores it: a CloudEvent with the data inline."""
-    headers = request.headers
-    seconds = int(headers.get("ce-time", time.time()))
     try:
         data: Any = json.loads(body)
     except ValueError:
         data = body.decode(errors="replace")
     return {
         "specversion": "1.0",
-        "id": headers.get("trace-id", ""),
+        "id": event_id or request_id,
         "source": f"/onlineEndpoints/{endpoint}/deployments/{deployment}",
-        "type": headers.get("ce-type", "azureml.inference.unknown"),
-        "datacontenttype": headers.get("Content-Type", "application/json"),
+        "type": f"azureml.inference.{collection}",
+        "datacontenttype": content_type,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds)),
         "data": data,
-        "correlationid": headers.get("ce-x-request-id", ""),
-        "xrequestid": headers.get("ce-x-request-id", ""),
-        "modelversion": headers.get("ce-model-version", "default"),
-        "collectdatatype": headers.get("ce-collect-data-type", ""),
-        "agent": headers.get("ce-agent", ""),
+        "correlationid": request_id,
+        "xrequestid": request_id,
+        "modelversion": model_version,
+        "collectdatatype": data_type,
+        "agent": agent,
     }
 
 

@@ -110,7 +110,7 @@ class Engine:
                 collectors=collectors,
             )
             supervisor = Supervisor(ctx)
-            routing = Routing(self.files, self.store, supervisor.deployments_of)
+            routing = Routing(self.files, self.store, supervisor.deployments_of, collectors)
             ctx.on_change = routing.refresh
             ctx.drain = routing.drain
             token = secrets.token_urlsafe(32)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from workbench.engine import nocode
 from workbench.engine.blobs import BlobStore
-from workbench.engine.collection import Collecting
+from workbench.engine.collection import PAYLOAD_COLLECTIONS, Collecting
 from workbench.engine.context import Context
 from workbench.engine.environments import Requirements, requirements
 from workbench.engine.generation import Generation
@@ -196,11 +196,12 @@ class Preparer:
         return await stage_in_container(spec, target, log, run, project)
 
     async def _collecting(self, spec: DeploymentSpec, kind: str) -> Collecting | None:
-        """A collector for a deployment whose data_collector enables a collection."""
+        """A collector for a deployment whose data_collector enables a collection that score.py
+        fills (`request` and `response` are the router's: see collection.payload_sink)."""
         collector = spec.data_collector
         if (
             collector is None
-            or not any(c.enabled for c in collector.collections)
+            or not any(c.enabled and c.name not in PAYLOAD_COLLECTIONS for c in collector.collections)
             or self.ctx.collectors is None
         ):
             return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from workbench.engine.collection import DataCollectors
 from workbench.engine.files import ProjectFiles
 from workbench.engine.saved import SavedState
 from workbench.engine.store import Store
@@ -21,10 +22,17 @@ DeploymentsOf = Callable[[str], Mapping[str, Any]]
 
 
 class Routing:
-    def __init__(self, files: ProjectFiles, store: Store, deployments_of: DeploymentsOf) -> None:
+    def __init__(
+        self,
+        files: ProjectFiles,
+        store: Store,
+        deployments_of: DeploymentsOf,
+        collectors: DataCollectors | None = None,
+    ) -> None:
         self.files = files
         self.store = store
         self.deployments_of = deployments_of
+        self.collectors = collectors
         self.saved = SavedState(files.state)
         self.signer = TokenSigner(self.saved.token_secret)
         self.routers: dict[str, EndpointRouter] = {}
@@ -83,6 +91,11 @@ class Routing:
                     request_timeout_s=settings.request_timeout_ms / 1000,
                     max_concurrent_requests_per_instance=settings.max_concurrent_requests_per_instance,
                     scoring_path=runner.scoring_path,
+                    collect_payloads=self.collectors.payload_sink(
+                        endpoint.name, name, runner.spec.data_collector
+                    )
+                    if self.collectors is not None
+                    else None,
                 )
             router.update(RouteTable(endpoint.spec.auth_mode.value, traffic, mirror, routes))
             state.scoring_uri = router.scoring_uri

@@ -112,6 +112,8 @@ class Pipeline:
         if call.route is not None:
             response.headers.append(("azureml-model-deployment", call.route.deployment))
         latency = (time.perf_counter() - call.started) * 1000
+        if call.model_status is not None and call.route is not None:
+            self._collect(call, response)
         for finished in call.on_finish:
             finished(call, latency)
         if call.mirror is not None and call.route is not None:
@@ -123,6 +125,17 @@ class Pipeline:
                 live_ms=latency,
                 to=call.mirror,
             )
+
+    def _collect(self, call: Call, response: Reply) -> None:
+        """The payloads of a request the model answered, to the deployment's data collector."""
+        assert call.route is not None
+        route = self._route_of(call.route.deployment)
+        if route is None or route.collect_payloads is None:
+            return
+        request = call.request
+        route.collect_payloads("request", request.body, request.header("content-type"), call.request_id)
+        content_type = next((v for k, v in response.headers if k.lower() == "content-type"), "")
+        route.collect_payloads("response", response.body, content_type, call.request_id)
 
     async def close(self) -> None:
         await self.mirror.close()

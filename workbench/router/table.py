@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -31,6 +32,11 @@ class Target:
             self._upstream.close()
 
 
+PayloadSink = Callable[[str, bytes, str, str], None]
+"""(collection: "request" or "response", body, content type, request id): a deployment's
+data collector taking the HTTP payloads its `request` / `response` collections ask for."""
+
+
 @dataclass
 class DeploymentRoute:
     name: str
@@ -40,6 +46,8 @@ class DeploymentRoute:
     max_concurrent_requests_per_instance: int = 1
     scoring_path: str | None = None
     """A custom container's scoring route: /score is sent there (with its query)."""
+    collect_payloads: PayloadSink | None = None
+    """Set where the deployment's data_collector enables its `request` or `response` collection."""
 
     @property
     def in_flight(self) -> int:

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from workbench.router.credentials import TOKEN_LIFETIME_S, EndpointKeys, TokenSigner
+from workbench.router.credentials import TOKEN_LIFETIME_S, TOKEN_REFRESH_AFTER_S, EndpointKeys, TokenSigner
 from workbench.router.traffic import NO_VALID_DEPLOYMENTS, NoRoute, Route, choose, mirror_to
 
 DEPLOYMENTS = {"blue", "green"}
@@ -62,6 +62,8 @@ def test_tokens_expire_and_cannot_be_forged_or_reused_elsewhere() -> None:
     issued = signer.issue("front", now=1_000_000)
     token = str(issued["accessToken"])
     assert set(issued) == {"accessToken", "tokenType", "expiryTimeUtc", "refreshAfterTimeUtc"}
+    assert issued["expiryTimeUtc"] == 1_000_000 + TOKEN_LIFETIME_S  # epoch seconds, as Azure's REST API
+    assert issued["refreshAfterTimeUtc"] == 1_000_000 + TOKEN_REFRESH_AFTER_S
     assert signer.accepts("front", token, now=1_000_000 + 10)
     assert not signer.accepts("front", token, now=1_000_000 + TOKEN_LIFETIME_S + 1)
     assert not signer.accepts("other", token, now=1_000_000 + 10)

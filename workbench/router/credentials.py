@@ -2,8 +2,8 @@
 
 `key`: a primary and a secondary key, both valid, compared in constant time; regenerating one
 leaves the other working. `aml_token`: an HMAC-signed token naming the endpoint and its expiry,
-returned as Azure's get-credentials returns it (accessToken, expiryTimeUtc,
-refreshAfterTimeUtc). `aad_token` endpoints accept the same locally signed tokens: no Microsoft
+returned as Azure's REST API and get-credentials return it (accessToken, tokenType, and
+expiryTimeUtc / refreshAfterTimeUtc as epoch seconds, the API's int64). `aad_token` endpoints accept the same locally signed tokens: no Microsoft
 Entra ID is reachable offline (a documented difference).
 """
 
@@ -16,7 +16,6 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 TOKEN_LIFETIME_S = 3600
 TOKEN_REFRESH_AFTER_S = 2700
@@ -60,8 +59,8 @@ class TokenSigner:
         return {
             "accessToken": token,
             "tokenType": "Bearer",
-            "expiryTimeUtc": _utc(expiry),
-            "refreshAfterTimeUtc": _utc(int(issued + TOKEN_REFRESH_AFTER_S)),
+            "expiryTimeUtc": expiry,
+            "refreshAfterTimeUtc": int(issued + TOKEN_REFRESH_AFTER_S),
         }
 
     def accepts(self, endpoint: str, token: str, now: float | None = None) -> bool:
@@ -81,7 +80,3 @@ class TokenSigner:
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _utc(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

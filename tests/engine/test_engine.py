@@ -397,3 +397,23 @@ def test_entry_script_is_the_name_azure_sets_and_the_path_the_server_makes_of_it
     assert environment["AZUREML_ENTRY_SCRIPT"] == "score.py"  # as Azure's container gets it
     assert answer["init"].startswith("/")
     assert answer["init"].endswith("/score.py")
+
+
+def test_a_hung_process_fails_liveness_and_is_restarted_with_that_cause(tmp_path: Path) -> None:
+    probe = "liveness_probe:\n  period: 1\n  timeout: 1\n  failure_threshold: 2\n  initial_delay: 1\n"
+    folder = folder_with(
+        tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py", extra=probe)}
+    )
+    with engine(folder, tmp_path) as running:
+        running.wait_settled(120)
+        (pid,) = running.instance_pids()
+        os.kill(pid, signal.SIGSTOP)  # alive, but answers nothing: only the probe can tell
+        running.wait_for_output("liveness probe failed 2 times; restarting")
+        running.wait_for(
+            lambda eps: (
+                eps[0].deployments[0].instances[0].restarts == 1
+                and eps[0].deployments[0].instances[0].state is InstancePhase.READY
+            ),
+            timeout=120,
+        )
+    assert "code -15" not in running.output()

@@ -64,6 +64,8 @@ class EndpointState:
     mirror_traffic: dict[str, int] = field(default_factory=dict)
     provisioning_state: ProvisioningState = ProvisioningState.CREATING
     deployments: list[DeploymentState] = field(default_factory=list)
+    limits: str = ""
+    """Which endpoint-wide limits apply: Azure's (emulated) or none, in words."""
 
     def deployment(self, name: str) -> DeploymentState | None:
         return next((d for d in self.deployments if d.name == name), None)
@@ -128,6 +130,7 @@ def endpoints_from_json(data: list[dict[str, Any]]) -> list[EndpointState]:
                 mirror_traffic=dict(item["mirror_traffic"]),
                 provisioning_state=ProvisioningState(item["provisioning_state"]),
                 deployments=deployments,
+                limits=item.get("limits", ""),
             )
         )
     return endpoints

@@ -239,6 +239,8 @@ def _describe(endpoint: EndpointState) -> str:
         f"{endpoint.name}  {endpoint.provisioning_state.value}  auth {endpoint.auth_mode}  "
         f"scoring uri {endpoint.scoring_uri or '-'}"
     ]
+    if endpoint.limits:
+        lines.append(f"  limits: {endpoint.limits}")
     for deployment in endpoint.deployments:
         ready = sum(1 for i in deployment.instances if i.state is InstancePhase.READY)
         share = endpoint.traffic.get(deployment.name, 0)

@@ -14,6 +14,7 @@ from workbench.errors import EngineError, NotFound
 from workbench.router.credentials import TokenSigner
 from workbench.router.endpoint import EndpointRouter
 from workbench.router.table import DeploymentRoute, RouteTable, Target
+from workbench.router.throttle import AZURE
 from workbench.spec import Project
 from workbench.spec.endpoint import spelled_as, traffic_rules
 
@@ -98,6 +99,15 @@ class Routing:
                     else None,
                 )
             router.update(RouteTable(endpoint.spec.auth_mode.value, traffic, mirror, routes))
+            settings_of = self.project.settings.endpoints.get(endpoint.name)
+            emulated = settings_of is not None and settings_of.limits == "azure"
+            router.limit(AZURE if emulated else None)
+            state.limits = (
+                f"Azure's, emulated: {AZURE.describe()}"
+                if emulated
+                else f"none (Azure throttles at {AZURE.describe()}; `limits: azure` in workbench.yaml "
+                "emulates it)"
+            )
             state.scoring_uri = router.scoring_uri
             state.traffic, state.mirror_traffic = traffic, mirror
             if endpoint.name not in self._announced and any(r.targets for r in routes.values()):

@@ -3,8 +3,9 @@
 `key`: a primary and a secondary key, both valid, compared in constant time; regenerating one
 leaves the other working. `aml_token`: an HMAC-signed token naming the endpoint and its expiry,
 returned as Azure's REST API and get-credentials return it (accessToken, tokenType, and
-expiryTimeUtc / refreshAfterTimeUtc as epoch seconds, the API's int64). `aad_token` endpoints accept the same locally signed tokens: no Microsoft
-Entra ID is reachable offline (a documented difference).
+expiryTimeUtc / refreshAfterTimeUtc as epoch seconds, the API's int64). `aad_token` endpoints
+accept the same locally signed tokens: no Microsoft Entra ID is reachable offline (a documented
+difference).
 """
 
 from __future__ import annotations

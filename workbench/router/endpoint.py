@@ -23,6 +23,7 @@ from workbench.router.credentials import EndpointKeys, TokenSigner
 from workbench.router.front import FrontServer, Limits
 from workbench.router.pipeline import Call, Pipeline
 from workbench.router.table import RouteTable, Target
+from workbench.router.throttle import EndpointLimits, Throttle
 
 MAX_BODY_BYTES = 1024**3
 DRAIN_POLL_S = 0.01
@@ -126,6 +127,8 @@ class EndpointRouter:
             self.pipeline.handle, Limits(max_body=MAX_BODY_BYTES), admit=self.pipeline.admit
         )
         self.port = 0
+        self.throttle: Throttle | None = None
+        """Azure's endpoint-wide limits, where the endpoint emulates them."""
         self._retired: list[Target] = []
         """Targets that left the route table with requests still in flight."""
 
@@ -147,6 +150,13 @@ class EndpointRouter:
         await self._front.close()
         self.table.close()
         self._access_log.close()
+
+    def limit(self, limits: EndpointLimits | None) -> None:
+        """Emulate `limits` from now on (None: none), keeping what was counted if they stay."""
+        if limits is None:
+            self.throttle = None
+        elif self.throttle is None or self.throttle.limits != limits:
+            self.throttle = Throttle(limits)
 
     def update(self, table: RouteTable) -> None:
         previous = self.table

@@ -1,9 +1,11 @@
 """The endpoint's request pipeline: one ordered list of steps, in the order the cloud applies them.
 
-    PIPELINE = (assign_request_id, access_log, authenticate, choose_deployment, plan_mirror, forward)
+    PIPELINE = (assign_request_id, access_log, authenticate, throttle, choose_deployment,
+                plan_mirror, forward)
 
 Each step reads and fills a `Call`; a step that answers (401, 404, 408, 424, 429, ...) ends the
-pipeline. Mirror copies (`mirror.py`) never delay or alter what clients get: a copy of an
+pipeline. Where the endpoint emulates Azure's limits (`throttle.py`), the answer waits for the
+endpoint's bandwidth too. Mirror copies (`mirror.py`) never delay or alter what clients get: a copy of an
 answered request is handed to the mirror, which sends it on its own.
 """
 
@@ -21,6 +23,7 @@ from workbench.router import traffic
 from workbench.router.front import Reply, Request
 from workbench.router.mirror import Mirror
 from workbench.router.table import DeploymentRoute, Target
+from workbench.router.throttle import RATE_LIMITED, REQUEST_DELAY_HEADER, RESPONSE_DELAY_HEADER, Throttle
 from workbench.router.upstream import Answer, Refused, UpstreamError
 
 if TYPE_CHECKING:
@@ -66,6 +69,8 @@ class Call:
     model_status: int | None = None
     target: str | None = None
     on_finish: list[Callable[[Call, float], None]] = field(default_factory=list)
+    throttle: Throttle | None = None
+    request_delay_ms: int = 0
 
 
 Step = Callable[["Pipeline", Call], Awaitable[Reply | None]]
@@ -97,6 +102,8 @@ class Pipeline:
                 if answer is not None:
                     call.response = answer
                     break
+            if call.throttle is not None and call.response is not None:
+                await _pace_response(call, call.throttle, call.response)
         finally:
             if call.response is None:
                 call.response = Reply.text(500, "router failure")
@@ -194,6 +201,37 @@ async def authenticate(pipeline: Pipeline, call: Call) -> Reply | None:
     return Reply.json(401, {"message": code})
 
 
+async def throttle(pipeline: Pipeline, call: Call) -> Reply | None:
+    """Azure's endpoint-wide limits, where the endpoint emulates them: 429 "Rate-limited" past
+    the rate or the active requests, and a wait for the bandwidth (throttle.py)."""
+    limiter = pipeline.router.throttle
+    if limiter is None:
+        return None
+    if not limiter.admit():
+        return Reply.json(429, {"message": RATE_LIMITED})
+    limiter.active += 1
+    call.throttle = limiter
+    call.on_finish.append(_release)
+    delay = limiter.delay_s(len(call.request.body))
+    call.request_delay_ms = round(delay * 1000)
+    if delay:
+        await asyncio.sleep(delay)
+    return None
+
+
+def _release(call: Call, _latency_ms: float) -> None:
+    assert call.throttle is not None
+    call.throttle.active -= 1
+
+
+async def _pace_response(call: Call, limiter: Throttle, response: Reply) -> None:
+    delay = limiter.delay_s(len(response.body))
+    if delay:
+        await asyncio.sleep(delay)
+    response.headers.append((REQUEST_DELAY_HEADER, str(call.request_delay_ms)))
+    response.headers.append((RESPONSE_DELAY_HEADER, str(round(delay * 1000))))
+
+
 async def choose_deployment(pipeline: Pipeline, call: Call) -> Reply | None:
     table = pipeline.router.table
     try:
@@ -256,6 +294,7 @@ PIPELINE: tuple[Step, ...] = (
     assign_request_id,
     access_log,
     authenticate,
+    throttle,
     choose_deployment,
     plan_mirror,
     forward,

@@ -6,6 +6,7 @@
     endpoints:
       my-endpoint:
         port: 18080
+        limits: azure             # emulate Azure's endpoint-wide limits (default: none)
         deployments:
           blue: {runtime: docker, gpus: all, server: azmlinfsrv, reuse_init: false, memory_limit: true}
     secrets:
@@ -32,6 +33,7 @@ from workbench.spec.source import read_yaml
 FILE_NAMES = ("workbench.yaml", "workbench.yml")
 RUNTIMES = ("process", "docker")
 SERVERS = ("workbench", "azmlinfsrv")
+LIMITS = ("none", "azure")
 _TOP_KEYS = ("runtime", "base_image", "build", "endpoints", "secrets", "remotes")
 
 
@@ -63,6 +65,8 @@ class DeploymentSettings:
 class EndpointSettings:
     port: int | None = None
     deployments: Mapping[str, DeploymentSettings] = field(default_factory=dict)
+    limits: str = "none"
+    """"azure": requests per second, active requests and bandwidth throttled at Azure's numbers."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +146,7 @@ def _endpoints(reader: Reader, node: yaml.Node) -> dict[str, EndpointSettings]:
     endpoints: dict[str, EndpointSettings] = {}
     for name, entry in reader.entries(node, "endpoints"):
         key = join("endpoints", name)
-        found = reader.fields(entry, key, ("port", "deployments"))
+        found = reader.fields(entry, key, ("port", "deployments", "limits"))
         if found is None:
             continue
         port = (
@@ -154,7 +158,8 @@ def _endpoints(reader: Reader, node: yaml.Node) -> dict[str, EndpointSettings]:
         if "deployments" in found:
             for dep_name, dep_node in reader.entries(found["deployments"], f"{key}.deployments"):
                 deployments[dep_name] = _deployment(reader, dep_node, f"{key}.deployments.{dep_name}")
-        endpoints[name] = EndpointSettings(port, deployments)
+        limits = reader.choice(found["limits"], f"{key}.limits", LIMITS) if "limits" in found else None
+        endpoints[name] = EndpointSettings(port, deployments, limits or "none")
     return endpoints
 
 

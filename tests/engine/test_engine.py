@@ -383,20 +383,29 @@ def test_up_set_applies_and_keeps_applying_on_reload(tmp_path: Path) -> None:
 
 
 def test_entry_script_is_the_name_azure_sets_and_the_path_the_server_makes_of_it(tmp_path: Path) -> None:
+    """Checklist 36, 37 and 53: Azure's variables, the user's winning over them, and the storage
+    initializer's log read back by `workbench logs`."""
     script = (
         "import os\n\nSEEN = {}\n\ndef init():\n    SEEN['init'] = os.environ['AZUREML_ENTRY_SCRIPT']\n\n\n"
         "def run(data):\n    return SEEN\n"
     )
-    folder = folder_with(tmp_path, {"score.py": script}, {"blue": deployment_yaml("blue", "score.py")})
+    mine = "environment_variables:\n  SERVICE_NAME: mine\n"
+    folder = folder_with(
+        tmp_path, {"score.py": script}, {"blue": deployment_yaml("blue", "score.py", extra=mine)}
+    )
     with engine(folder, tmp_path) as running:
         (endpoint,) = running.wait_settled(120)
         (instance,) = endpoint.deployments[0].instances
         assert instance.pid is not None
         environment = psutil.Process(instance.pid).environ()
         answer = httpx.post(f"{instance.url}/score", json={}, timeout=30).json()
+        staging = run_workbench("logs", "tests", "blue", "--container", "storage-initializer", cwd=folder)
     assert environment["AZUREML_ENTRY_SCRIPT"] == "score.py"  # as Azure's container gets it
+    assert environment["SERVICE_NAME"] == "mine"  # the deployment's variables win
     assert answer["init"].startswith("/")
-    assert answer["init"].endswith("/score.py")
+    assert answer["init"].endswith("/score.py")  # azmlinfsrv's realpath
+    assert staging.returncode == 0, staging.stderr
+    assert "storage-initializer" in staging.stdout
 
 
 def test_a_hung_process_fails_liveness_and_is_restarted_with_that_cause(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from workbench.engine.blobs import BlobStore
-from workbench.engine.upload import Selection, select
+from workbench.spec.upload import Selection, select
 from workbench.errors import StartupError
 from workbench.spec.deployment import AZURE_APP_ROOT, DeploymentSpec
 

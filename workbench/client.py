@@ -140,6 +140,11 @@ class EngineClient:
             time.sleep(STOP_POLL_S)
         return True
 
+    def reconcile(self, cause: str) -> None:
+        """Have the engine load its project's files again and apply them (a "reconciled" event
+        says what it started)."""
+        self._request("POST", "/v1/reconcile", {"cause": cause})
+
     def credentials(self, endpoint: str) -> dict[str, Any]:
         result: dict[str, Any] = self._get(f"/v1/endpoints/{endpoint}/credentials").json()
         return result

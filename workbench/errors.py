@@ -4,7 +4,8 @@
      ├── SpecError                 the YAML files have problems (CLI exit code 2)
      ├── StartupError              an engine, environment or instance could not start (exit 3)
      ├── UserCodeError             the user's score.py failed (import, init() or run())
-     └── EngineError               talking to a running engine failed (exit 1)
+     ├── EngineError               talking to a running engine failed (exit 1)
+     └── PromoteError              a remote host refused or failed a promote (exit 4)
 
 A bug in the workbench itself is any other exception: it is never dressed up as one of these;
 where the engine survives one, `bug_summary` says what and where.
@@ -68,6 +69,13 @@ class UserCodeError(WorkbenchError):
 
 class EngineError(WorkbenchError):
     """A running engine could not be reached or refused a request."""
+
+
+class PromoteError(WorkbenchError):
+    """A remote host cannot take the project (preflight), or a step of a promote failed; the
+    message says which step, why, and the fix."""
+
+    exit_code = 4
 
 
 class NotFound(EngineError):

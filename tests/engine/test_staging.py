@@ -13,8 +13,8 @@ from tests.engine.harness import ECHO, deployment_yaml, engine, folder_with
 from workbench.client import EngineClient
 from workbench.engine.blobs import BlobStore
 from workbench.engine.storage import refresh, stage
-from workbench.spec.upload import select
 from workbench.spec import load_project
+from workbench.spec.upload import select
 from workbench.state import ProvisioningState
 
 WRITES_ITS_MODEL = """import os

@@ -15,7 +15,7 @@ endpoints:
     deployments:
       blue: {runtime: process, gpus: all, server: azmlinfsrv}
 remotes:
-  staging: {docker_host: ssh://me@staging}
+  staging: {host: me@staging, port: 2222, ssh_options: [-F, ssh.conf]}
 """
 
 
@@ -34,14 +34,22 @@ def test_workbench_yaml_is_read(spec_folder: SpecFolder) -> None:
     assert blue.gpus.all
     assert settings.runtime_for("my-endpoint", "blue") == "process"
     assert settings.runtime_for("my-endpoint", "green") == "docker"
-    assert settings.remotes["staging"].docker_host == "ssh://me@staging"
+    staging = settings.remotes["staging"]
+    assert (staging.host, staging.port, staging.runtime, staging.address) == (
+        "me@staging",
+        2222,
+        "docker",
+        "127.0.0.1",
+    )
+    assert staging.ssh_options == ("-F", "ssh.conf")
+    assert staging.folder == ".workbench-remote/staging"
 
 
 def test_workbench_yaml_problems_are_located(spec_folder: SpecFolder) -> None:
     bad = (
         "runtime: kubernetes\nendpoints:\n  my-endpoint:\n    port: 80\n"
         "    deployments:\n      blue: {gpus: -1}\n      purple: {runtime: docker}\n"
-        "remotes:\n  x: {docker_host: 10.0.0.1}\nbase_imge: x\n"
+        "remotes:\n  x: {host: -oProxyCommand=x}\nbase_imge: x\n"
     )
     folder = spec_folder(project_files(workbench__yaml=bad))
 
@@ -50,7 +58,7 @@ def test_workbench_yaml_problems_are_located(spec_folder: SpecFolder) -> None:
         "workbench.yaml:4:11: endpoints.my-endpoint.port: must be at least 1024, got 80",
         "workbench.yaml:6:20: endpoints.my-endpoint.deployments.blue.gpus: expected 'all', a number of "
         "GPUs (1 or more), or a list of device ids",
-        "workbench.yaml:9:20: remotes.x.docker_host: expected ssh://, tcp:// or unix:// address",
+        "workbench.yaml:9:13: remotes.x.host: a host cannot start with '-'",
         "workbench.yaml:10:1: base_imge: Unknown field. (did you mean 'base_image'?)",
         "workbench.yaml:7:7: endpoints.my-endpoint.deployments.purple: warning: endpoint 'my-endpoint' "
         "has no deployment named 'purple'",

@@ -1,7 +1,7 @@
 """The `workbench` command: parses arguments, runs one command, prints errors, picks exit codes.
 
 This is the only place that prints an error and chooses an exit code (2 spec, 3 start-up
-failure, 1 other). Commands live in modules of their own and are imported only when run, so
+failure, 4 promote, 1 other). Commands live in modules of their own and are imported only when run, so
 `workbench validate` never loads the engine, the TUI or docker.
 """
 
@@ -23,6 +23,7 @@ COMMANDS = {
     "endpoint": "workbench.cli.endpoint_commands",
     "dev": "workbench.cli.dev_commands",
     "collected": "workbench.cli.collected",
+    "promote": "workbench.cli.promote",
 }
 
 

@@ -10,11 +10,15 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workbench.cli.background import EngineArguments, engine_log, running_engine, start_background_engine
 from workbench.client import EngineClient
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.source import LiveSource
+
+if TYPE_CHECKING:
+    from workbench.spec.local import RemoteHost
 
 STOP_TIMEOUT_S = 60.0
 LOG_LINES = 5000
@@ -73,6 +77,24 @@ def run_dashboard(root: Path, arguments: EngineArguments) -> int:
         return 0
     finally:
         client.close()
+
+
+def run_remote_dashboard(remote: RemoteHost) -> int:
+    """The dashboard on a remote engine, through SSH; quitting or detaching leaves it running."""
+    from workbench.promote.remote import remote_client
+
+    with remote_client(remote) as client:
+        source = LiveSource(client, LOG_LINES)
+        app = WorkbenchApp(source)
+        try:
+            app.run()
+        finally:
+            asyncio.run(source.close())
+    print(
+        f"the engine on {remote.name} keeps running: `workbench down --remote {remote.name}` stops it",
+        file=sys.stderr,
+    )
+    return app.return_code or 0
 
 
 def _stop_quietly(client: EngineClient, root: Path) -> None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.cli.connect import add_target_arguments, engine_client
 from workbench.errors import EngineError, WorkbenchError
 
 if TYPE_CHECKING:
@@ -21,38 +22,32 @@ def add_parser(commands: Any) -> None:
     credentials = commands.add_parser("credentials", help="keys or a fresh token for an endpoint")
     credentials.add_argument("endpoint")
     credentials.add_argument("--json", action="store_true")
-    credentials.add_argument("--project", type=Path, default=Path("."))
+    add_target_arguments(credentials)
     credentials.set_defaults(run=run_credentials)
 
     regenerate = commands.add_parser("regenerate-keys", help="replace one of an endpoint's keys")
     regenerate.add_argument("endpoint")
     regenerate.add_argument("--key-type", required=True, choices=["primary", "secondary"])
-    regenerate.add_argument("--project", type=Path, default=Path("."))
+    add_target_arguments(regenerate)
     regenerate.set_defaults(run=run_regenerate)
 
     traffic = commands.add_parser("traffic", help="show or change an endpoint's traffic split and mirror")
     traffic.add_argument("endpoint")
     traffic.add_argument("shares", nargs="*", metavar="DEPLOYMENT=PERCENT")
     traffic.add_argument("--mirror", metavar="DEPLOYMENT=PERCENT", help="mirror share (name=0 turns it off)")
-    traffic.add_argument("--project", type=Path, default=Path("."))
+    add_target_arguments(traffic)
     traffic.set_defaults(run=run_traffic)
 
     invoke = commands.add_parser("invoke", help="send a request file to an endpoint with its credentials")
     invoke.add_argument("endpoint")
     invoke.add_argument("--request-file", required=True, type=Path)
     invoke.add_argument("--deployment", help="route to this deployment (azureml-model-deployment header)")
-    invoke.add_argument("--project", type=Path, default=Path("."))
+    add_target_arguments(invoke)
     invoke.set_defaults(run=run_invoke)
 
 
-def _client(folder: Path) -> EngineClient:
-    from workbench.client import EngineClient
-
-    return EngineClient.for_folder(folder)
-
-
 def run_credentials(args: argparse.Namespace) -> int:
-    with _client(args.project) as client:
+    with engine_client(args) as client:
         credentials = client.credentials(args.endpoint)
     if args.json:
         print(json.dumps(credentials, indent=2))
@@ -63,14 +58,14 @@ def run_credentials(args: argparse.Namespace) -> int:
 
 
 def run_regenerate(args: argparse.Namespace) -> int:
-    with _client(args.project) as client:
+    with engine_client(args) as client:
         client.regenerate_keys(args.endpoint, args.key_type)
     print(f"{args.key_type} key of {args.endpoint} regenerated", file=sys.stderr)
     return 0
 
 
 def run_traffic(args: argparse.Namespace) -> int:
-    with _client(args.project) as client:
+    with engine_client(args) as client:
         if args.shares or args.mirror:
             traffic = _shares(args.shares) if args.shares else _current(client, args.endpoint)[0]
             mirror = _shares([args.mirror]) if args.mirror else None
@@ -88,7 +83,7 @@ def run_invoke(args: argparse.Namespace) -> int:
         body = args.request_file.read_bytes()
     except OSError as exc:
         raise WorkbenchError(f"cannot read {args.request_file}: {exc.strerror}") from exc
-    with _client(args.project) as client:
+    with engine_client(args) as client:
         if args.deployment:
             _check_deployment(client, args.endpoint, args.deployment)
         answer = client.invoke(args.endpoint, body, args.deployment)

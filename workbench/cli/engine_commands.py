@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.cli.connect import add_target_arguments, engine_client
 from workbench.cli.validate import add_set_argument
 from workbench.errors import EngineError, StartupError
 from workbench.spec.overrides import parse_overrides
@@ -20,12 +21,6 @@ from workbench.state import EndpointState, Event, InstancePhase, ProvisioningSta
 if TYPE_CHECKING:
     from workbench.cli.background import EngineArguments
     from workbench.client import EngineClient
-
-
-def _client(folder: Path) -> EngineClient:
-    from workbench.client import EngineClient
-
-    return EngineClient.for_folder(folder)
 
 
 def add_parser(commands: Any) -> None:
@@ -55,10 +50,16 @@ def add_parser(commands: Any) -> None:
         help="start the engine in the background and return once it serves; "
         "`workbench up` attaches the dashboard, `workbench down` stops it",
     )
+    up.add_argument(
+        "--remote",
+        metavar="NAME",
+        help="open the dashboard on the engine a promote started on this remote (through SSH); "
+        "quitting leaves it running",
+    )
     up.set_defaults(run=run_up)
 
     status = commands.add_parser("status", help="show endpoints, deployments and instances")
-    status.add_argument("--project", type=Path, default=Path("."), help="the project folder (default: .)")
+    add_target_arguments(status)
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=run_status)
 
@@ -75,7 +76,7 @@ def add_parser(commands: Any) -> None:
     logs.add_argument("--instance", default="0", help="instance index or id (default: 0)")
     logs.add_argument("-l", "--lines", type=int, default=5000)
     logs.add_argument("-f", "--follow", action="store_true")
-    logs.add_argument("--project", type=Path, default=Path("."))
+    add_target_arguments(logs)
     logs.set_defaults(run=run_logs)
 
     restart = commands.add_parser(
@@ -85,7 +86,7 @@ def add_parser(commands: Any) -> None:
     restart.add_argument("endpoint")
     restart.add_argument("deployment")
     restart.add_argument("--instance", default="0", help="instance index or id (default: 0)")
-    restart.add_argument("--project", type=Path, default=Path("."))
+    add_target_arguments(restart)
     restart.set_defaults(run=run_restart)
 
     scale = commands.add_parser(
@@ -94,16 +95,24 @@ def add_parser(commands: Any) -> None:
     scale.add_argument("endpoint")
     scale.add_argument("deployment")
     scale.add_argument("instance_count", type=int)
-    scale.add_argument("--project", type=Path, default=Path("."))
+    add_target_arguments(scale)
     scale.set_defaults(run=run_scale)
 
     down = commands.add_parser("down", help="stop the engine and every instance")
-    down.add_argument("--project", type=Path, default=Path("."))
+    add_target_arguments(down)
     down.set_defaults(run=run_down)
 
 
 def run_up(args: argparse.Namespace) -> int:
+    from workbench.promote.remote import chosen_remote
     from workbench.spec import load_project
+
+    remote = chosen_remote(args.remote)
+    if remote is not None:
+        from workbench.cli.connect import remote_of
+        from workbench.cli.dashboard import run_remote_dashboard
+
+        return run_remote_dashboard(remote_of(args.path if args.path.is_dir() else args.path.parent, remote))
 
     project = load_project(args.path, parse_overrides(args.set)).raise_for_errors()
     for problem in project.problems:
@@ -112,9 +121,10 @@ def run_up(args: argparse.Namespace) -> int:
         raise StartupError(f"--all-traffic {args.all_traffic}: no endpoint has a deployment of that name")
     if args.detach:
         from workbench.cli.background import start_background_engine, wait_until_serving
+        from workbench.client import EngineClient
 
         start_background_engine(project.root, _engine_arguments(args))
-        with _client(project.root) as client:
+        with EngineClient.for_folder(project.root) as client:
             for line in wait_until_serving(client):
                 print(line, flush=True)
             failed = [
@@ -168,7 +178,7 @@ def _run_headless(project: Any, runtime: str | None, all_traffic: str | None) ->
 
 
 def run_status(args: argparse.Namespace) -> int:
-    with _client(args.project) as client:
+    with engine_client(args) as client:
         if args.json:
             json.dump(client.status_json(), sys.stdout, indent=2)
             sys.stdout.write("\n")
@@ -181,7 +191,7 @@ def run_status(args: argparse.Namespace) -> int:
 def run_logs(args: argparse.Namespace) -> int:
     if not args.deployment and args.container != "router":
         raise EngineError("DEPLOYMENT is needed unless --container router")
-    with _client(args.project) as client:
+    with engine_client(args) as client:
         for line in client.logs(
             args.endpoint,
             args.deployment,
@@ -195,7 +205,7 @@ def run_logs(args: argparse.Namespace) -> int:
 
 
 def run_restart(args: argparse.Namespace) -> int:
-    with _client(args.project) as client:
+    with engine_client(args) as client:
         instance = instance_id(client, args.endpoint, args.deployment, args.instance)
         client.restart(args.endpoint, args.deployment, instance)
     print(
@@ -205,7 +215,7 @@ def run_restart(args: argparse.Namespace) -> int:
 
 
 def run_scale(args: argparse.Namespace) -> int:
-    with _client(args.project) as client:
+    with engine_client(args) as client:
         client.scale(args.endpoint, args.deployment, args.instance_count)
     print(
         f"{args.endpoint}/{args.deployment}: scaling to {args.instance_count} instance(s); "
@@ -228,7 +238,7 @@ def instance_id(client: EngineClient, endpoint: str, deployment: str, instance: 
 
 
 def run_down(args: argparse.Namespace) -> int:
-    with _client(args.project) as client:
+    with engine_client(args) as client:
         stopped = client.shutdown()
     print("engine stopped" if stopped else "engine is still stopping", file=sys.stderr)
     return 0 if stopped else 1

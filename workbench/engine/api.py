@@ -82,6 +82,7 @@ class ControlApi:
         app.router.add_post(deployment + "/instances/{instance}/restart", self.restart)
         app.router.add_post(deployment + "/instances/{instance}/debug", self.debug)
         app.router.add_post("/v1/shutdown", self.stop)
+        app.router.add_post("/v1/reconcile", self.reconcile_now)
         return app
 
     async def credentials(self, request: web.Request) -> web.Response:
@@ -263,6 +264,13 @@ class ControlApi:
                 return None
             instance = instance_ids[index]
         return self.files.instance_log(endpoint, deployment, instance)
+
+    async def reconcile_now(self, request: web.Request) -> web.Response:
+        """Load the project from its files and apply it now (a promote that has just replaced
+        them asks, rather than waiting for the file watcher)."""
+        body = await request.json() if request.can_read_body else {}
+        self.reconcile(str(body.get("cause") or "requested"))
+        return web.json_response({"status": "reconciling"}, status=202)
 
     async def stop(self, request: web.Request) -> web.Response:
         asyncio.get_running_loop().call_soon(self.shutdown)

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from workbench.engine.blobs import BlobStore
-from workbench.spec.upload import Selection, select
 from workbench.errors import StartupError
 from workbench.spec.deployment import AZURE_APP_ROOT, DeploymentSpec
+from workbench.spec.upload import Selection, select
 
 
 @dataclass(frozen=True)

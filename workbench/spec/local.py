@@ -12,7 +12,13 @@
     secrets:
       azureml://connections/my-conn/credentials/key: {env: MY_CONN_KEY}
     remotes:
-      staging: {docker_host: ssh://me@staging}
+      staging:
+        host: me@staging          # anything `ssh` accepts: user@host, a ~/.ssh/config alias
+        port: 2222                # optional, as `ssh -p`
+        path: endpoints/my-project  # where the project lives there (relative to the home folder)
+        runtime: docker           # the remote engine's runtime (default docker)
+        address: 127.0.0.1        # where scoring URIs listen there (default loopback)
+        ssh_options: [-F, ~/.ssh/staging.conf]  # more `ssh` options, as given
 
 The Azure files are never rewritten: everything local lives here.
 """
@@ -85,8 +91,21 @@ class BuildSettings:
 
 @dataclass(frozen=True)
 class RemoteHost:
+    """A host that `workbench promote NAME` runs the project on, reached with the system `ssh`."""
+
     name: str
-    docker_host: str
+    host: str
+    port: int | None = None
+    path: str = ""
+    """The project's folder there, relative to the remote user's home unless absolute."""
+    runtime: str = "docker"
+    address: str = "127.0.0.1"
+    ssh_options: tuple[str, ...] = ()
+    keep_releases: int = 5
+
+    @property
+    def folder(self) -> str:
+        return self.path or f".workbench-remote/{self.name}"
 
 
 @dataclass(frozen=True)
@@ -240,19 +259,44 @@ def _remotes(reader: Reader, node: yaml.Node) -> dict[str, RemoteHost]:
     remotes: dict[str, RemoteHost] = {}
     for name, entry in reader.entries(node, "remotes"):
         key = join("remotes", name)
-        found = reader.fields(entry, key, ("docker_host",))
+        fields = ("host", "port", "path", "runtime", "address", "ssh_options", "keep_releases")
+        found = reader.fields(entry, key, fields)
         if found is None:
             continue
-        if "docker_host" not in found:
-            reader.error(entry, f"{key}.docker_host", "Missing data for required field.")
-            continue
-        host = reader.string(found["docker_host"], f"{key}.docker_host")
-        if host is None:
-            continue
-        if not host.startswith(("ssh://", "tcp://", "unix://")):
+        if "host" not in found:
             reader.error(
-                found["docker_host"], f"{key}.docker_host", "expected ssh://, tcp:// or unix:// address"
+                entry, f"{key}.host", "Missing data for required field.", "an `ssh` destination: user@host"
             )
             continue
-        remotes[name] = RemoteHost(name, host)
+        host = reader.string(found["host"], f"{key}.host")
+        if not host:
+            continue
+        if host.startswith("-"):
+            reader.error(found["host"], f"{key}.host", "a host cannot start with '-'")
+            continue
+        port = (
+            reader.integer(found["port"], f"{key}.port", minimum=1, maximum=65535)
+            if "port" in found
+            else None
+        )
+        runtime = reader.choice(found["runtime"], f"{key}.runtime", RUNTIMES) if "runtime" in found else None
+        keep = (
+            reader.integer(found["keep_releases"], f"{key}.keep_releases", minimum=1, maximum=100)
+            if "keep_releases" in found
+            else None
+        )
+        remotes[name] = RemoteHost(
+            name,
+            host,
+            port=port,
+            path=(reader.string(found["path"], f"{key}.path") or "") if "path" in found else "",
+            runtime=runtime or "docker",
+            address=(reader.string(found["address"], f"{key}.address") or "127.0.0.1")
+            if "address" in found
+            else "127.0.0.1",
+            ssh_options=tuple(reader.string_list(found["ssh_options"], f"{key}.ssh_options"))
+            if "ssh_options" in found
+            else (),
+            keep_releases=keep or 5,
+        )
     return remotes

@@ -1,0 +1,60 @@
+"""Which engine a command talks to: the project's own (found from `--project`), or the engine on
+a remote host (`--remote NAME` or $WORKBENCH_REMOTE), reached through SSH."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workbench.client import EngineClient
+    from workbench.spec.local import RemoteHost
+
+
+def add_target_arguments(parser: Any) -> None:
+    parser.add_argument("--project", type=Path, default=Path("."), help="the project folder (default: .)")
+    parser.add_argument(
+        "--remote",
+        metavar="NAME",
+        help="the engine on a remote of workbench.yaml, through SSH (default: $WORKBENCH_REMOTE, else local)",
+    )
+
+
+@contextlib.contextmanager
+def engine_client(args: argparse.Namespace) -> Iterator[EngineClient]:
+    """A client of the engine the arguments name, for as long as the block runs."""
+    from workbench.promote.remote import chosen_remote, remote_client
+
+    name = chosen_remote(getattr(args, "remote", None))
+    if name is None:
+        from workbench.client import EngineClient
+
+        with EngineClient.for_folder(args.project) as client:
+            yield client
+        return
+    with remote_client(remote_of(args.project, name)) as remote:
+        yield remote
+
+
+def remote_of(project: Path, name: str) -> RemoteHost:
+    """The remote called `name` in the project's workbench.yaml."""
+    from workbench.errors import PromoteError
+    from workbench.spec.local import FILE_NAMES, read_local_settings
+    from workbench.spec.problems import Problems
+
+    start = project.resolve()
+    for folder in (start, *start.parents):
+        for file_name in FILE_NAMES:
+            path = folder / file_name
+            if path.is_file():
+                problems = Problems()
+                settings = read_local_settings(path, problems)
+                remote = settings.remotes.get(name)
+                if remote is None:
+                    known = ", ".join(sorted(settings.remotes)) or "none"
+                    raise PromoteError(f"{path}: no remote named {name!r} (remotes: {known})")
+                return remote
+    raise PromoteError(f"no workbench.yaml in {start} or above it names a remote {name!r}")

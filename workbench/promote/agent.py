@@ -1,0 +1,395 @@
+"""The promote agent: what `workbench promote` runs on the remote host, over SSH.
+
+It is sent as its own source (`python3 -c <this file> COMMAND FOLDER ...`), so it needs nothing on
+the host but Python 3.8 or later, and it imports nothing of the workbench. Every command answers
+one JSON object on stdout. The remote folder:
+
+    FOLDER/project/              the project, as the engine serves it (its .workbench/ inside:
+                                 the engine's state, keys and logs)
+    FOLDER/.promote/blobs/       every file sent, by content (sha256), read-only
+    FOLDER/.promote/releases/    one manifest per release (ID.json), the last few kept
+    FOLDER/.promote/current      the release the project holds now
+    FOLDER/.promote/venv/        the workbench, installed from the wheel the laptop sent
+    FOLDER/.promote/*.log        what installs and engine starts said
+
+A release is applied by linking its files into `project/` one by one (each an atomic rename), so
+the engine, which watches the project, sees only whole files; files of the old release that the
+new one lacks are removed after. Nothing in `project/` changes before every file of the new
+release is on the host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from typing import Any
+
+BLOBS = os.path.join(".promote", "blobs")
+RELEASES = os.path.join(".promote", "releases")
+KEPT_OUT = (".workbench",)
+
+
+def answer(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload))
+    sys.stdout.flush()
+
+
+def blob_path(folder: str, digest: str, executable: bool) -> str:
+    name = digest + ("x" if executable else "")
+    return os.path.join(folder, BLOBS, digest[:2], name)
+
+
+def preflight(folder: str, needed_bytes: int, runtime: str, gpus: bool) -> None:
+    """What the host has for the project, each lack with its fix."""
+    problems = []
+    if sys.version_info < (3, 10):  # noqa: UP036 (the host's Python, not the workbench's)
+        problems.append(
+            "Python {}.{} is too old for the workbench (3.10 or later needed): install python3.11".format(
+                *sys.version_info[:2]
+            )
+        )
+    try:  # what `python3 -m venv` needs (Debian ships it apart, as python3-venv)
+        import ensurepip  # noqa: F401, PLC0415
+        import venv  # noqa: F401, PLC0415
+    except ImportError:
+        problems.append("python3 cannot make virtual environments: install python3-venv")
+    if runtime == "docker":
+        docker = shutil.which("docker")
+        if docker is None:
+            problems.append("the Docker engine's client is not installed: install docker.io (or Docker CE)")
+        else:
+            info = subprocess.run(
+                [docker, "info", "--format", "{{json .Runtimes}}"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if info.returncode != 0:
+                said = (info.stderr.strip().splitlines() or ["no answer"])[-1]
+                problems.append(
+                    f"the Docker engine does not answer this user ({said}): start dockerd, and add the user "
+                    "to the docker group (sudo usermod -aG docker $USER, then log in again)"
+                )
+            elif gpus and "nvidia" not in info.stdout:
+                problems.append(
+                    "a deployment needs GPUs and the Docker engine has no nvidia runtime: install the "
+                    "NVIDIA Container Toolkit (nvidia-ctk runtime configure --runtime=docker)"
+                )
+    if gpus:
+        smi = shutil.which("nvidia-smi")
+        listed = subprocess.run([smi, "-L"], capture_output=True, text=True, check=False) if smi else None
+        if listed is None or listed.returncode != 0 or "GPU" not in listed.stdout:
+            seen = "missing" if smi is None else "lists no GPU"
+            problems.append(
+                f"a deployment needs GPUs and this host shows none (nvidia-smi {seen}): use a GPU host, "
+                "or an instance type without GPUs"
+            )
+    existing = folder
+    while not os.path.isdir(existing):
+        existing = os.path.dirname(existing) or "."
+    usage = shutil.disk_usage(existing)
+    if usage.free < needed_bytes:
+        problems.append(
+            f"{existing} has {usage.free / 1e6:.1f} MB free and the project needs "
+            f"{needed_bytes / 1e6:.1f} MB (its files, then the environments and staged copies): "
+            "free some space, or give the remote another path"
+        )
+    answer(
+        {
+            "python": ".".join(str(n) for n in sys.version_info[:3]),
+            "folder": os.path.abspath(folder),
+            "free_bytes": usage.free,
+            "problems": problems,
+        }
+    )
+
+
+def missing(folder: str, wanted: list[list[Any]]) -> None:
+    """Which of the blobs (digest, executable) the host lacks."""
+    answer({"missing": [w for w in wanted if not os.path.isfile(blob_path(folder, w[0], w[1]))]})
+
+
+def receive(folder: str) -> None:
+    """Blobs from a tar stream on stdin: each checked against its name before it is kept."""
+    count = size = 0
+    with tarfile.open(fileobj=sys.stdin.buffer, mode="r|") as stream:
+        for member in stream:
+            source = stream.extractfile(member) if member.isfile() else None
+            if source is None:
+                continue
+            name = os.path.basename(member.name)
+            digest, executable = name.rstrip("x"), name.endswith("x")
+            target = blob_path(folder, digest, executable)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            hasher = hashlib.sha256()
+            partial = target + ".part"
+            with open(partial, "wb") as out:
+                while True:
+                    piece = source.read(1 << 20)
+                    if not piece:
+                        break
+                    hasher.update(piece)
+                    out.write(piece)
+            if hasher.hexdigest() != digest:
+                os.unlink(partial)
+                raise SystemExit(f"blob {digest} arrived damaged")
+            os.chmod(partial, 0o555 if executable else 0o444)
+            os.replace(partial, target)
+            count += 1
+            size += member.size
+    answer({"received": count, "bytes": size})
+
+
+def current(folder: str) -> str | None:
+    try:
+        with open(os.path.join(folder, ".promote", "current")) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def manifest_of(folder: str, release: str) -> dict[str, Any]:
+    with open(os.path.join(folder, RELEASES, release + ".json")) as f:
+        manifest: dict[str, Any] = json.load(f)
+    return manifest
+
+
+def record(folder: str, manifest: dict[str, Any]) -> None:
+    """Keeps a release's manifest; its blobs must all be there."""
+    lacking = [p for p, e in manifest["files"].items() if not os.path.isfile(blob_path(folder, e[0], e[2]))]
+    if lacking:
+        raise SystemExit(f"release {manifest['id']} lacks {len(lacking)} file(s), {lacking[0]} first")
+    os.makedirs(os.path.join(folder, RELEASES), exist_ok=True)
+    path = os.path.join(folder, RELEASES, manifest["id"] + ".json")
+    with open(path + ".part", "w") as f:
+        json.dump(manifest, f)
+    os.replace(path + ".part", path)
+    answer({"recorded": manifest["id"]})
+
+
+def activate(folder: str, release: str, keep: int) -> None:
+    """The project becomes `release`: whole files linked into place, then the old ones removed."""
+    manifest = manifest_of(folder, release)
+    project = os.path.join(folder, "project")
+    os.makedirs(project, exist_ok=True)
+    changed = removed = 0
+    for relative, (digest, _, executable) in sorted(manifest["files"].items()):
+        source = blob_path(folder, digest, executable)
+        target = os.path.join(project, relative)
+        try:
+            if os.path.samefile(source, target):
+                continue
+        except OSError:
+            pass
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        temporary = os.path.join(os.path.dirname(target), ".promote-" + os.path.basename(target))
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
+        os.link(source, temporary)
+        os.replace(temporary, target)
+        changed += 1
+    wanted = set(manifest["files"])
+    for root, folders, files in os.walk(project, topdown=True):
+        folders[:] = [d for d in folders if not (root == project and d in KEPT_OUT)]
+        for name in files:
+            relative = os.path.relpath(os.path.join(root, name), project).replace(os.sep, "/")
+            if relative not in wanted:
+                os.unlink(os.path.join(root, name))
+                removed += 1
+    for root, _, _ in os.walk(project, topdown=False):
+        if (
+            root != project
+            and not os.listdir(root)
+            and not root.startswith(os.path.join(project, ".workbench"))
+        ):
+            os.rmdir(root)
+    before = current(folder)
+    with open(os.path.join(folder, ".promote", "current.part"), "w") as f:
+        f.write(release)
+    os.replace(os.path.join(folder, ".promote", "current.part"), os.path.join(folder, ".promote", "current"))
+    pruned = prune(folder, keep, release)
+    answer({"release": release, "previous": before, "changed": changed, "removed": removed, "pruned": pruned})
+
+
+def releases(folder: str) -> list[str]:
+    try:
+        names = [n[:-5] for n in os.listdir(os.path.join(folder, RELEASES)) if n.endswith(".json")]
+    except OSError:
+        return []
+    return sorted(names)
+
+
+def prune(folder: str, keep: int, active: str) -> list[str]:
+    """Only the last `keep` releases are kept (the active one always), and the blobs they use."""
+    names = releases(folder)
+    dropped = [n for n in names[:-keep] if n != active] if keep < len(names) else []
+    for name in dropped:
+        os.unlink(os.path.join(folder, RELEASES, name + ".json"))
+    used = set()
+    for name in releases(folder):
+        for digest, _, executable in manifest_of(folder, name)["files"].values():
+            used.add(blob_path(folder, digest, executable))
+        wheel = manifest_of(folder, name).get("wheel")
+        if wheel:
+            used.add(blob_path(folder, wheel, False))
+    root = os.path.join(folder, BLOBS)
+    for parent, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(parent, name)
+            if path not in used and not name.endswith(".part"):
+                os.unlink(path)
+    return dropped
+
+
+def install(folder: str, wheel_digest: str, wheel_name: str) -> None:
+    """The workbench from the wheel the laptop sent, in a venv of its own; nothing if it is there."""
+    venv = os.path.join(folder, ".promote", "venv")
+    marker = os.path.join(venv, "installed-wheel")
+    try:
+        with open(marker) as f:
+            if f.read().strip() == wheel_digest:
+                answer({"installed": False})
+                return
+    except OSError:
+        pass
+    log = open(os.path.join(folder, ".promote", "install.log"), "a")  # noqa: SIM115 (closed below)
+    if not os.path.isfile(os.path.join(venv, "bin", "python")):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True, stdout=log, stderr=log)
+    wheel = os.path.join(folder, ".promote", wheel_name)
+    shutil.copyfile(blob_path(folder, wheel_digest, False), wheel)
+    pip = [os.path.join(venv, "bin", "python"), "-m", "pip", "install", "--disable-pip-version-check"]
+    done = subprocess.run(
+        [*pip, "--force-reinstall", "--no-deps", wheel], stdout=log, stderr=log, check=False
+    )
+    if done.returncode == 0:
+        done = subprocess.run([*pip, wheel], stdout=log, stderr=log, check=False)
+    os.unlink(wheel)
+    if done.returncode != 0:
+        log.close()
+        with open(os.path.join(folder, ".promote", "install.log")) as f:
+            tail = f.read().splitlines()[-15:]
+        raise SystemExit("installing the workbench failed:\n" + "\n".join(tail))
+    log.close()
+    with open(marker, "w") as f:
+        f.write(wheel_digest)
+    answer({"installed": True})
+
+
+def engine(folder: str) -> None:
+    """The engine serving the project, if one runs: its connection file (URL, token, pid)."""
+    path = os.path.join(folder, "project", ".workbench", "connection.json")
+    try:
+        with open(path) as f:
+            info = json.load(f)
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        answer({"engine": None, "current": current(folder), "releases": releases(folder)})
+        return
+    answer({"engine": info, "current": current(folder), "releases": releases(folder)})
+
+
+def start(folder: str, runtime: str) -> None:
+    """The engine, detached from this SSH session, and a way for it to come back with the host."""
+    project = os.path.join(folder, "project")
+    workbench = os.path.join(folder, ".promote", "venv", "bin", "workbench")
+    command = [workbench, "up", "--detach", "--runtime", runtime, project]
+    with open(os.path.join(folder, ".promote", "engine-start.log"), "a") as log:
+        done = subprocess.run(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            check=False,
+        )
+    with open(os.path.join(folder, ".promote", "engine-start.log")) as f:
+        tail = f.read().splitlines()[-20:]
+    answer({"exit_code": done.returncode, "said": tail, "boot": at_boot(command)})
+
+
+def at_boot(command: list[str]) -> str:
+    """Comes back with the host: a systemd user service where there is one, else cron's @reboot."""
+    line = " ".join(f"'{c}'" for c in command)
+    if shutil.which("systemctl") and subprocess.run(
+        ["systemctl", "--user", "is-system-running"], capture_output=True, check=False
+    ).returncode in (0, 1):
+        unit_dir = os.path.expanduser("~/.config/systemd/user")
+        os.makedirs(unit_dir, exist_ok=True)
+        name = "workbench-" + hashlib.sha256(command[-1].encode()).hexdigest()[:12] + ".service"
+        with open(os.path.join(unit_dir, name), "w") as f:
+            f.write(
+                f"[Unit]\nDescription=endpoint workbench engine for {command[-1]}\nAfter=docker.service\n\n"
+                f"[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart={line}\n\n[Install]\nWantedBy=default.target\n"
+            )
+        enabled = subprocess.run(["systemctl", "--user", "enable", name], capture_output=True, check=False)
+        if enabled.returncode == 0:
+            return f"systemd user service {name} (needs `loginctl enable-linger` to start before login)"
+    if shutil.which("crontab"):
+        listed = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False)
+        lines = listed.stdout.splitlines() if listed.returncode == 0 else []
+        entry = "@reboot " + line
+        if entry not in lines:
+            added = subprocess.run(
+                ["crontab", "-"],
+                input="\n".join([*lines, entry]) + "\n",
+                text=True,
+                capture_output=True,
+                check=False,
+            )
+            if added.returncode != 0:
+                return f"not restarted with the host: crontab refused the entry ({added.stderr.strip()})"
+        return "cron @reboot entry"
+    return "not restarted with the host: neither a systemd user manager nor cron is available"
+
+
+def alive(pid: str) -> None:
+    try:
+        os.kill(int(pid), 0)
+    except OSError:
+        answer({"alive": False})
+        return
+    answer({"alive": True})
+
+
+def main(argv: list[str]) -> None:
+    command, folder = argv[0], os.path.expanduser(argv[1])
+    if command == "preflight":
+        preflight(folder, int(argv[2]), argv[3], argv[4] == "1")
+    elif command == "missing":
+        missing(folder, json.load(sys.stdin))
+    elif command == "receive":
+        receive(folder)
+    elif command == "record":
+        record(folder, json.load(sys.stdin))
+    elif command == "activate":
+        activate(folder, argv[2], int(argv[3]))
+    elif command == "install":
+        install(folder, argv[2], argv[3])
+    elif command == "engine":
+        engine(folder)
+    elif command == "start":
+        start(folder, argv[2])
+    elif command == "alive":
+        alive(argv[2])
+    elif command == "wait-gone":
+        deadline = time.monotonic() + float(argv[3])
+        while time.monotonic() < deadline:
+            try:
+                os.kill(int(argv[2]), 0)
+            except OSError:
+                answer({"alive": False})
+                return
+            time.sleep(0.1)
+        answer({"alive": True})
+    else:
+        raise SystemExit(f"unknown agent command {command!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,203 @@
+"""What a promote sends, and what it changes: the project's files by content, each deployment's
+inputs by content, and the plan that compares them with what the remote holds.
+
+The files are what Azure would upload from the project folder (`.amlignore` / `.gitignore`
+honoured, `.workbench/` never: `spec/upload.py`), hashed once per change: the digests are kept
+in `.workbench/promote-digests.json` by path, size and modification time, so a promote after a
+one-line edit reads only the edited file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import PromoteError
+from workbench.spec import Project
+from workbench.spec.deployment import DeploymentSpec
+from workbench.spec.skus import find_sku
+from workbench.spec.upload import select
+
+DIGESTS = Path(".workbench") / "promote-digests.json"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    digest: str
+    size: int
+    executable: bool
+
+    def to_json(self) -> list[Any]:
+        return [self.digest, self.size, self.executable]
+
+
+@dataclass
+class Manifest:
+    """A release: the project's files and each deployment's inputs, by content."""
+
+    id: str
+    files: dict[str, FileEntry]
+    deployments: dict[str, str]
+    """"endpoint/deployment" -> the digest of everything that defines it"""
+    wheel: str = ""
+    sources: dict[str, Path] = field(default_factory=dict, repr=False)
+    """relative path -> the file here (not sent)"""
+
+    @property
+    def size(self) -> int:
+        return sum(e.size for e in self.files.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "files": {p: e.to_json() for p, e in self.files.items()},
+            "deployments": self.deployments,
+            "wheel": self.wheel,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a promote will do, as `--dry-run` prints it."""
+
+    send: list[str]
+    send_bytes: int
+    remove: list[str]
+    create: list[str]
+    update: list[str]
+    delete: list[str]
+    unchanged: list[str]
+
+    def lines(self) -> list[str]:
+        said = [
+            f"files: {len(self.send)} to send ({self.send_bytes / 1e6:.1f} MB), {len(self.remove)} to remove",
+            *(f"  send   {p}" for p in self.send[:20]),
+            *([f"  ... and {len(self.send) - 20} more"] if len(self.send) > 20 else []),
+            *(f"  remove {p}" for p in self.remove[:20]),
+        ]
+        for verb, names in (
+            ("create", self.create),
+            ("update", self.update),
+            ("remove", self.delete),
+            ("keep", self.unchanged),
+        ):
+            said += [f"deployment {name}: {verb}" for name in names]
+        return said
+
+
+def build_manifest(project: Project, wheel: str) -> Manifest:
+    root = project.root
+    selection = select(root, root)
+    sources = {str(relative): real for relative, real in selection.files}
+    for deployment in _deployments(project):
+        for path in _inputs(deployment):
+            if not path.resolve().is_relative_to(root.resolve()):
+                raise PromoteError(
+                    f"{deployment.endpoint_name}/{deployment.name} uses {path}, outside the project "
+                    f"folder {root}: a promote sends the project folder; move it inside"
+                )
+    files = _digests(root, sources)
+    deployments = {
+        f"{d.endpoint_name}/{d.name}": _deployment_digest(root, d, files) for d in _deployments(project)
+    }
+    release = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    return Manifest(release, files, deployments, wheel, sources)
+
+
+def plan(local: Manifest, remote: Mapping[str, Any] | None) -> Plan:
+    """What sending `local` changes on a remote holding `remote` (a manifest's JSON, or None)."""
+    held_files: Mapping[str, list[Any]] = remote["files"] if remote else {}
+    held_deployments: Mapping[str, str] = remote["deployments"] if remote else {}
+    send = sorted(p for p, e in local.files.items() if held_files.get(p, [None])[0] != e.digest)
+    return Plan(
+        send=send,
+        send_bytes=sum(local.files[p].size for p in send),
+        remove=sorted(set(held_files) - set(local.files)),
+        create=sorted(set(local.deployments) - set(held_deployments)),
+        update=sorted(
+            n for n, d in local.deployments.items() if n in held_deployments and held_deployments[n] != d
+        ),
+        delete=sorted(set(held_deployments) - set(local.deployments)),
+        unchanged=sorted(n for n, d in local.deployments.items() if held_deployments.get(n) == d),
+    )
+
+
+def needs_gpus(project: Project) -> bool:
+    for deployment in _deployments(project):
+        sku = find_sku(deployment.instance_type) if deployment.instance_type else None
+        if sku is not None and sku.gpus:
+            return True
+    return False
+
+
+def _deployments(project: Project) -> list[DeploymentSpec]:
+    return [d for e in project.endpoints for d in e.deployments]
+
+
+def _inputs(deployment: DeploymentSpec) -> list[Path]:
+    """The files and folders that define a deployment, beside its YAML file."""
+    paths = [deployment.file]
+    if deployment.code_configuration is not None:
+        paths.append(deployment.code_configuration.code)
+    if deployment.model is not None:
+        paths.append(deployment.model.path)
+    environment = deployment.environment
+    if environment is not None and environment.conda_file is not None:
+        paths.append(environment.conda_file.path)
+    if environment is not None and environment.build is not None:
+        paths.append(environment.build.path)
+    return paths
+
+
+def _deployment_digest(root: Path, deployment: DeploymentSpec, files: Mapping[str, FileEntry]) -> str:
+    hasher = hashlib.sha256()
+    for path in _inputs(deployment):
+        prefix = path.resolve().relative_to(root.resolve()).as_posix()
+        for relative in sorted(files):
+            if prefix in (".", "") or relative == prefix or relative.startswith(prefix + "/"):
+                hasher.update(f"{relative}\0{files[relative].digest}\n".encode())
+    return hasher.hexdigest()
+
+
+def _digests(root: Path, sources: Mapping[str, Path]) -> dict[str, FileEntry]:
+    """Each file's sha256, from the kept digests where its size and time are unchanged."""
+    kept_path = root / DIGESTS
+    try:
+        kept: dict[str, list[Any]] = json.loads(kept_path.read_text())
+    except (OSError, ValueError):
+        kept = {}
+    stats = {relative: real.stat() for relative, real in sources.items()}
+
+    def entry(relative: str) -> FileEntry:
+        status = stats[relative]
+        executable = bool(status.st_mode & stat.S_IXUSR)
+        old = kept.get(relative)
+        if old is not None and old[1] == status.st_size and old[2] == status.st_mtime_ns:
+            return FileEntry(old[0], status.st_size, executable)
+        return FileEntry(_sha256(sources[relative]), status.st_size, executable)
+
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
+        entries = dict(zip(sources, pool.map(entry, sources), strict=True))
+    fresh = {r: [e.digest, e.size, stats[r].st_mtime_ns] for r, e in entries.items()}
+    if fresh != kept:
+        kept_path.parent.mkdir(mode=0o700, exist_ok=True)
+        temporary = kept_path.with_suffix(".part")
+        temporary.write_text(json.dumps(fresh))
+        temporary.replace(kept_path)
+    return entries
+
+
+def _sha256(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with path.open("rb") as source:
+        for piece in iter(lambda: source.read(1 << 20), b""):
+            hasher.update(piece)
+    return hasher.hexdigest()

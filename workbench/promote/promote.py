@@ -1,0 +1,404 @@
+"""`workbench promote REMOTE`: the project, as it runs here, onto a remote host.
+
+1. Preflight, before anything moves: the spec validates, SSH reaches the host, and the host has
+   Python, the Docker engine, the disk for the project and GPUs where a deployment needs them.
+2. Ship: the project's files by content, only those the host lacks (progress for large ones),
+   and the workbench itself as a wheel, installed there once per version.
+3. Run: the release is recorded, then applied to the remote project; the engine there is
+   started detached (and set to come back with the host), or, already running, asked to apply
+   the new files: only changed deployments roll out, new instances ready before old ones stop,
+   keys and ports kept.
+4. Traffic from the spec, unless `--keep-traffic`.
+
+Nothing lost: nothing in the remote project changes before every file of the new release is
+there; a deployment that fails to roll out brings the previous release back (as Kamal's
+rollback does), and `--rollback [RELEASE]` applies an earlier one by hand.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from workbench.client import EngineClient
+from workbench.errors import PromoteError
+from workbench.promote.manifest import Manifest, Plan, build_manifest, needs_gpus, plan
+from workbench.promote.remote import RemoteEngineClient, RemoteHostAgent
+from workbench.promote.ssh import Ssh, connected
+from workbench.promote.wheel import build_wheel
+from workbench.spec import Project
+from workbench.spec.local import RemoteHost
+from workbench.state import EndpointState, ProvisioningState
+
+Say = Callable[[str], None]
+SPACE_FACTOR = 3
+"""The files, a staged copy and room for the environments: what the host's disk must hold."""
+SPACE_MARGIN = 1_000_000_000
+RECONCILE_TIMEOUT_S = 120.0
+ROLLOUT_TIMEOUT_S = 1800.0
+PROGRESS_EVERY_S = 1.0
+POLL_S = 0.5
+
+
+def promote(
+    project: Project,
+    remote: RemoteHost,
+    say: Say,
+    *,
+    dry_run: bool = False,
+    keep_traffic: bool = False,
+) -> int:
+    project.raise_for_errors()
+    if remote.address not in ("127.0.0.1", "localhost"):
+        raise PromoteError(
+            f"remotes.{remote.name}.address {remote.address}: scoring URIs on a network address (with "
+            "TLS) are not supported yet; they listen on the remote's loopback, reached through SSH"
+        )
+    with connected(remote) as ssh, tempfile.TemporaryDirectory(prefix="workbench-promote-") as scratch:
+        agent = RemoteHostAgent(ssh)
+        say(f"preflight: {remote.host} answers over SSH")
+        wheel = build_wheel(Path(scratch))
+        manifest = build_manifest(project, _sha256(wheel))
+        _preflight(agent, remote, manifest, needs_gpus(project), say)
+        engine = agent.engine()
+        held = agent.manifest(engine["current"]) if engine["current"] else None
+        steps = plan(manifest, held)
+        for line in steps.lines():
+            say(line)
+        if dry_run:
+            return 0
+        _ship(ssh, agent, manifest, wheel, say)
+        agent.call("record", input_bytes=json.dumps(manifest.to_json()).encode())
+        installed = agent.call("install", manifest.wheel, wheel.name, timeout_s=1200)["installed"]
+        if installed:
+            say("the workbench is installed on the remote (its version is the one here)")
+        previous = engine["current"]
+        if engine["engine"] is not None and installed:
+            say("the workbench itself changed: the remote engine restarts on it (its endpoints pause)")
+            with RemoteEngineClient(ssh, engine["engine"], agent) as client:
+                client.shutdown()
+            engine["engine"] = None
+        if engine["engine"] is None:
+            _activate(agent, manifest.id, remote, say)
+            _start(agent, remote, say)
+            with RemoteEngineClient(ssh, agent.engine()["engine"], agent) as client:
+                failed = _settle(client, list(steps.create) + list(steps.update), say)
+                if failed:
+                    raise PromoteError("deployments failed on the remote:\n" + "\n".join(failed))
+                _traffic(client, project, keep_traffic, say)
+                _tell(client, remote, say)
+            return 0
+        with RemoteEngineClient(ssh, engine["engine"], agent) as client:
+            failed = _roll_out(client, agent, release=manifest.id, steps=steps, remote=remote, say=say)
+            if failed:
+                if previous is not None:
+                    say(f"rolling back to release {previous}")
+                    _roll_out(
+                        client, agent, release=previous, steps=_changed_back(steps), remote=remote, say=say
+                    )
+                raise PromoteError(
+                    "the rollout failed, the remote serves the previous release again:\n" + "\n".join(failed)
+                )
+            _traffic(client, project, keep_traffic, say)
+            _tell(client, remote, say)
+    return 0
+
+
+def rollback(remote: RemoteHost, release: str | None, say: Say) -> int:
+    """Applies an earlier release again: the one before the current, or `release`."""
+    with connected(remote) as ssh:
+        agent = RemoteHostAgent(ssh)
+        engine = agent.engine()
+        kept: list[str] = engine["releases"]
+        current = engine["current"]
+        if release is None:
+            older = [r for r in kept if current is None or r < current]
+            if not older:
+                raise PromoteError(
+                    f"{remote.name} keeps no release before {current} (kept: {', '.join(kept)})"
+                )
+            release = older[-1]
+        if release not in kept:
+            raise PromoteError(
+                f"{remote.name} keeps no release {release} (kept: {', '.join(kept) or 'none'})"
+            )
+        target, held = agent.manifest(release), agent.manifest(current) if current else None
+        assert target is not None
+        steps = plan(_as_manifest(target), held)
+        if engine["engine"] is None:
+            _activate(agent, release, remote, say)
+            _start(agent, remote, say)
+            return 0
+        with RemoteEngineClient(ssh, engine["engine"], agent) as client:
+            failed = _roll_out(client, agent, release=release, steps=steps, remote=remote, say=say)
+        if failed:
+            raise PromoteError("the rollback's rollout failed:\n" + "\n".join(failed))
+        say(f"{remote.name} serves release {release}")
+    return 0
+
+
+# -- the steps ----------------------------------------------------------------------------------
+
+
+def _preflight(agent: RemoteHostAgent, remote: RemoteHost, manifest: Manifest, gpus: bool, say: Say) -> None:
+    needed = manifest.size * SPACE_FACTOR + SPACE_MARGIN
+    report = agent.call("preflight", str(needed), remote.runtime, "1" if gpus else "0", timeout_s=120)
+    if report["problems"]:
+        lines = "\n".join(f"  - {p}" for p in report["problems"])
+        raise PromoteError(f"preflight: {remote.host} cannot take the project yet:\n{lines}")
+    say(
+        f"preflight: Python {report['python']}, {remote.runtime} runtime, "
+        f"{report['free_bytes'] / 1e9:.1f} GB free at {report['folder']}" + (", GPUs" if gpus else "")
+    )
+
+
+def _ship(ssh: Ssh, agent: RemoteHostAgent, manifest: Manifest, wheel: Path, say: Say) -> None:
+    """The blobs the host lacks, as one tar stream, with progress."""
+    sources: dict[tuple[str, bool], Path] = {(manifest.wheel, False): wheel}
+    for relative, entry in manifest.files.items():
+        sources.setdefault((entry.digest, entry.executable), manifest.sources[relative])
+    wanted = [[digest, executable] for digest, executable in sources]
+    missing = [
+        (str(d), bool(x))
+        for d, x in agent.call("missing", input_bytes=json.dumps(wanted).encode())["missing"]
+    ]
+    total = sum(sources[m].stat().st_size for m in missing)
+    if not missing:
+        say("ship: the remote has every file already")
+        return
+    say(f"ship: {len(missing)} file(s), {total / 1e6:.1f} MB")
+    process = ssh.popen(
+        ["python3", "-c", _agent_source(), "receive", agent.folder],
+        stdin=-1,  # subprocess.PIPE
+        stdout=-1,
+        stderr=-1,
+    )
+    assert process.stdin is not None
+    sent = _Progress(total, say)
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            with tarfile.open(fileobj=_Counting(process.stdin, sent), mode="w|") as stream:
+                for digest, executable in missing:
+                    path = sources[(digest, executable)]
+                    info = tarfile.TarInfo(digest + ("x" if executable else ""))
+                    info.size = path.stat().st_size
+                    with path.open("rb") as source:
+                        stream.addfile(info, source)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            process.stdin.close()  # type: ignore[union-attr]
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    _out, err = process.communicate()
+    writer.join()
+    if process.returncode != 0 or errors:
+        why = err.decode(errors="replace").strip() or (str(errors[0]) if errors else str(process.returncode))
+        raise PromoteError(f"ship: sending the files failed, the remote project is unchanged: {why}")
+    sent.done()
+
+
+def _activate(agent: RemoteHostAgent, release: str, remote: RemoteHost, say: Say) -> dict[str, Any]:
+    result: dict[str, Any] = agent.call("activate", release, str(remote.keep_releases))
+    say(f"release {release}: {result['changed']} file(s) placed, {result['removed']} removed")
+    return result
+
+
+def _start(agent: RemoteHostAgent, remote: RemoteHost, say: Say) -> None:
+    say(f"starting the engine on {remote.host} ({remote.runtime} runtime)")
+    started = agent.call("start", remote.runtime, timeout_s=ROLLOUT_TIMEOUT_S)
+    for line in started["said"][-12:]:
+        say(f"  {line}")
+    if started["exit_code"] != 0:
+        raise PromoteError(
+            f"the engine on {remote.host} did not come up (exit {started['exit_code']}); "
+            f"see `workbench logs ... --remote {remote.name}` or {remote.folder}/.promote/engine-start.log"
+        )
+    say(f"comes back with the host: {started['boot']}")
+
+
+def _roll_out(
+    client: EngineClient, agent: RemoteHostAgent, *, release: str, steps: Plan, remote: RemoteHost, say: Say
+) -> list[str]:
+    """Applies `release` to the running engine and waits for its deployments; what failed."""
+    before = {d.name: d.last_reload for e in client.status() for d in e.deployments}
+    marker = _last_event(client)
+    _activate(agent, release, remote, say)
+    client.reconcile(f"promote {release}")
+    reconciled = _wait_event(client, marker, lambda m: m.startswith("reconciled:"), RECONCILE_TIMEOUT_S)
+    say(f"remote engine {reconciled}")
+    for name in steps.update:
+        if name not in reconciled:  # the same spec, new code or model: reloaded in place
+            endpoint, deployment = name.split("/", 1)
+            client.reload(endpoint, deployment)
+            reloaded = functools.partial(_reloaded, client, name, before.get(deployment))
+            _wait(reloaded, RECONCILE_TIMEOUT_S, f"{name} to reload")
+    return _settle(client, list(steps.create) + list(steps.update), say)
+
+
+def _reloaded(client: EngineClient, name: str, before: str | None) -> bool:
+    deployment = _deployment(client, name)
+    return deployment is not None and deployment.last_reload not in (None, before)
+
+
+def _settle(client: EngineClient, changed: list[str], say: Say) -> list[str]:
+    """Waits until no deployment is creating or updating; what failed among `changed`."""
+    busy = (ProvisioningState.CREATING, ProvisioningState.UPDATING)
+    _wait(
+        lambda: all(d.provisioning_state not in busy for e in client.status() for d in e.deployments),
+        ROLLOUT_TIMEOUT_S,
+        "the deployments to settle",
+    )
+    failed: list[str] = []
+    for endpoint in client.status():
+        for deployment in endpoint.deployments:
+            name = f"{endpoint.name}/{deployment.name}"
+            reload_failed = (deployment.last_reload or "").startswith("reload failed")
+            if name in changed and (
+                deployment.provisioning_state is ProvisioningState.FAILED or reload_failed
+            ):
+                failed.append(f"{name}: {deployment.reason or deployment.last_reload}")
+            else:
+                say(f"{name}: {deployment.provisioning_state.value}")
+    return failed
+
+
+def _traffic(client: EngineClient, project: Project, keep: bool, say: Say) -> None:
+    if keep:
+        say("traffic kept as the remote had it (--keep-traffic)")
+        return
+    for endpoint in project.endpoints:
+        if endpoint.spec.traffic or endpoint.spec.mirror_traffic:
+            client.set_traffic(endpoint.name, dict(endpoint.spec.traffic), dict(endpoint.spec.mirror_traffic))
+
+
+def _tell(client: EngineClient, remote: RemoteHost, say: Say) -> None:
+    for endpoint in client.status():
+        remote_uri = _remote_uri(client, endpoint)
+        say(f"endpoint {endpoint.name}: {remote_uri} on {remote.host}")
+        say(f"  from here: workbench invoke {endpoint.name} --remote {remote.name} --request-file F")
+        say(f"  keys:      workbench credentials {endpoint.name} --remote {remote.name}")
+
+
+def _remote_uri(client: EngineClient, endpoint: EndpointState) -> str:
+    uri = endpoint.scoring_uri or "-"
+    if isinstance(client, RemoteEngineClient):
+        remote_json = EngineClient.status_json(client)  # the remote's own URIs, not the forwards
+        for item in remote_json:
+            if item["name"] == endpoint.name and item.get("scoring_uri"):
+                return str(item["scoring_uri"])
+    return uri
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _changed_back(steps: Plan) -> Plan:
+    """The plan that undoes `steps`."""
+    return Plan(
+        send=[],
+        send_bytes=0,
+        remove=[],
+        create=list(steps.delete),
+        update=list(steps.update),
+        delete=list(steps.create),
+        unchanged=list(steps.unchanged),
+    )
+
+
+def _as_manifest(data: dict[str, Any]) -> Manifest:
+    from workbench.promote.manifest import FileEntry  # noqa: PLC0415
+
+    files = {p: FileEntry(str(e[0]), int(e[1]), bool(e[2])) for p, e in data["files"].items()}
+    return Manifest(str(data["id"]), files, dict(data["deployments"]), str(data.get("wheel", "")))
+
+
+def _deployment(client: EngineClient, name: str) -> Any:
+    endpoint_name, deployment_name = name.split("/", 1)
+    endpoint = next((e for e in client.status() if e.name == endpoint_name), None)
+    return endpoint.deployment(deployment_name) if endpoint else None
+
+
+def _last_event(client: EngineClient) -> tuple[float, str] | None:
+    events = list(client.events())
+    return (events[-1].time, events[-1].message) if events else None
+
+
+def _wait_event(
+    client: EngineClient, marker: tuple[float, str] | None, wanted: Callable[[str], bool], timeout_s: float
+) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        events = list(client.events())
+        keys = [(e.time, e.message) for e in events]
+        after = events[keys.index(marker) + 1 :] if marker in keys else events
+        for event in after:
+            if wanted(event.message):
+                return event.message
+        time.sleep(POLL_S)
+    raise PromoteError(f"the remote engine did not reconcile within {timeout_s:g} s")
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise PromoteError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(POLL_S)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _agent_source() -> str:
+    from workbench.promote.remote import AGENT_SOURCE  # noqa: PLC0415
+
+    return AGENT_SOURCE
+
+
+class _Progress:
+    def __init__(self, total: int, say: Say) -> None:
+        self.total, self.sent, self.say = total, 0, say
+        self._said_at = time.monotonic()
+        self._started = self._said_at
+
+    def add(self, count: int) -> None:
+        self.sent += count
+        now = time.monotonic()
+        if now - self._said_at >= PROGRESS_EVERY_S and self.total:
+            self._said_at = now
+            rate = self.sent / max(now - self._started, 1e-6) / 1e6
+            share = min(100, self.sent * 100 // self.total)
+            self.say(f"ship: {self.sent / 1e6:.1f} of {self.total / 1e6:.1f} MB ({share}%, {rate:.1f} MB/s)")
+
+    def done(self) -> None:
+        seconds = time.monotonic() - self._started
+        self.say(f"ship: {self.total / 1e6:.1f} MB sent in {seconds:.1f} s")
+
+
+class _Counting(io.RawIOBase):
+    """A write-only stream that counts what passes into `sink`."""
+
+    def __init__(self, sink: Any, progress: _Progress) -> None:
+        self.sink, self.progress = sink, progress
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.sink.write(data)
+        self.progress.add(len(data))
+        return len(data)

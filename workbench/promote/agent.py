@@ -358,7 +358,7 @@ def alive(pid: str) -> None:
 
 
 def main(argv: list[str]) -> None:
-    command, folder = argv[0], os.path.expanduser(argv[1])
+    command, folder = argv[0], os.path.abspath(os.path.expanduser(argv[1]))
     if command == "preflight":
         preflight(folder, int(argv[2]), argv[3], argv[4] == "1")
     elif command == "missing":

@@ -17,13 +17,13 @@ rollback does), and `--rollback [RELEASE]` applies an earlier one by hand.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
 import json
 import tarfile
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -182,30 +182,26 @@ def _ship(ssh: Ssh, agent: RemoteHostAgent, manifest: Manifest, wheel: Path, say
         stdout=-1,
         stderr=-1,
     )
-    assert process.stdin is not None
+    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
     sent = _Progress(total, say)
-    errors: list[BaseException] = []
-
-    def write() -> None:
-        try:
-            with tarfile.open(fileobj=_Counting(process.stdin, sent), mode="w|") as stream:
-                for digest, executable in missing:
-                    path = sources[(digest, executable)]
-                    info = tarfile.TarInfo(digest + ("x" if executable else ""))
-                    info.size = path.stat().st_size
-                    with path.open("rb") as source:
-                        stream.addfile(info, source)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            process.stdin.close()  # type: ignore[union-attr]
-
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
-    _out, err = process.communicate()
-    writer.join()
-    if process.returncode != 0 or errors:
-        why = err.decode(errors="replace").strip() or (str(errors[0]) if errors else str(process.returncode))
+    failure: BaseException | None = None
+    try:  # the agent reads all of its input before it says anything: no need for a second thread
+        with tarfile.open(fileobj=_Counting(process.stdin, sent), mode="w|") as stream:
+            for digest, executable in missing:
+                path = sources[(digest, executable)]
+                info = tarfile.TarInfo(digest + ("x" if executable else ""))
+                info.size = path.stat().st_size
+                with path.open("rb") as source:
+                    stream.addfile(info, source)
+    except (OSError, tarfile.TarError) as exc:
+        failure = exc
+    with contextlib.suppress(OSError):
+        process.stdin.close()
+    err = process.stderr.read()
+    process.stdout.read()
+    process.wait()
+    if process.returncode != 0 or failure is not None:
+        why = err.decode(errors="replace").strip() or str(failure or process.returncode)
         raise PromoteError(f"ship: sending the files failed, the remote project is unchanged: {why}")
     sent.done()
 

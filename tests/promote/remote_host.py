@@ -111,7 +111,9 @@ def ensure_user(name: str, *, docker: bool) -> Path:
 
 
 @contextlib.contextmanager
-def remote_host(tmp_path: Path, user: str = "wb-remote", *, docker: bool = True) -> Iterator[RemoteHostForTests]:
+def remote_host(
+    tmp_path: Path, user: str = "wb-remote", *, docker: bool = True
+) -> Iterator[RemoteHostForTests]:
     """sshd on a free loopback port, for `user`, until the block ends."""
     require_root_and_sshd()
     ensure_wheelhouse()

@@ -90,21 +90,31 @@ def preflight(folder: str, needed_bytes: int, runtime: str, gpus: bool) -> None:
                 f"a deployment needs GPUs and this host shows none (nvidia-smi {seen}): use a GPU host, "
                 "or an instance type without GPUs"
             )
-    existing = folder
-    while not os.path.isdir(existing):
-        existing = os.path.dirname(existing) or "."
-    usage = shutil.disk_usage(existing)
-    if usage.free < needed_bytes:
-        problems.append(
-            f"{existing} has {usage.free / 1e6:.1f} MB free and the project needs "
-            f"{needed_bytes / 1e6:.1f} MB (its files, then the environments and staged copies): "
-            "free some space, or give the remote another path"
-        )
+    free = 0
+    made = []
+    try:  # the folder must be this user's to make: made now, and unmade if it was not there
+        missing_part = folder
+        while not os.path.exists(missing_part):
+            made.append(missing_part)
+            missing_part = os.path.dirname(missing_part)
+        os.makedirs(folder, exist_ok=True)
+        free = shutil.disk_usage(folder).free
+        for path in made:
+            os.rmdir(path)
+    except OSError as exc:
+        problems.append(f"this user cannot make {folder} ({exc.strerror}): give the remote a path it owns")
+    else:
+        if free < needed_bytes:
+            problems.append(
+                f"{folder} has {free / 1e6:.1f} MB free and the project needs "
+                f"{needed_bytes / 1e6:.1f} MB (its files, then the environments and staged copies): "
+                "free some space, or give the remote another path"
+            )
     answer(
         {
             "python": ".".join(str(n) for n in sys.version_info[:3]),
             "folder": os.path.abspath(folder),
-            "free_bytes": usage.free,
+            "free_bytes": free,
             "problems": problems,
         }
     )

@@ -182,7 +182,9 @@ def _ship(ssh: Ssh, agent: RemoteHostAgent, manifest: Manifest, wheel: Path, say
         stdout=-1,
         stderr=-1,
     )
-    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    assert process.stdin is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
     sent = _Progress(total, say)
     failure: BaseException | None = None
     try:  # the agent reads all of its input before it says anything: no need for a second thread

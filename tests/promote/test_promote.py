@@ -1,0 +1,243 @@
+"""`workbench promote` to a real remote host: sshd on a loopback port and a user of its own, the
+Docker engine that CI starts. The quickstart is promoted, answers through its scoring URI with
+the remote's keys, a code change is promoted again under paced load with no failed request, and
+every command (the dashboard too) works against the remote engine; preflight failures each say
+what is missing before anything moves."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import joblib
+import numpy
+import pytest
+
+from tests.conftest import QUICKSTART, require_program, run_workbench
+from tests.engine.harness import copy_project, until
+from tests.promote.remote_host import RemoteHostForTests, remote_host, wipe
+from tests.terminal import Terminal
+from workbench.cli.connect import remote_of
+from workbench.promote.remote import remote_client
+
+PACE_S = 0.05
+"""20 requests a second while a change rolls out."""
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[RemoteHostForTests]:
+    require_program("docker")
+    with remote_host(tmp_path) as running:
+        yield running
+
+
+def promoted_project(tmp_path: Path, host: RemoteHostForTests) -> tuple[Path, str]:
+    folder = copy_project(QUICKSTART, tmp_path / "quickstart")
+    path = f"runs/{uuid.uuid4().hex[:12]}"
+    (folder / "workbench.yaml").write_text(host.workbench_yaml("staging", path))
+    return folder, path
+
+
+class PacedLoad:
+    """One request every PACE_S to the remote endpoint through the SSH forward, until stopped."""
+
+    def __init__(self, uri: str, key: str, body: bytes) -> None:
+        self.uri, self.body = uri, body
+        self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        self.answers: list[int] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PacedLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=30) as http:
+            while not self._stop.wait(PACE_S):
+                try:
+                    answer = http.post(self.uri, content=self.body, headers=self.headers)
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+                    continue
+                self.answers.append(answer.status_code)
+                if answer.status_code != 200:
+                    self.failures.append(f"{answer.status_code} {answer.text[:200]}")
+
+
+@pytest.mark.timeout(1500)
+def test_the_quickstart_promoted_serves_rolls_out_a_change_with_no_failure_and_is_driven_remotely(
+    tmp_path: Path, host: RemoteHostForTests
+) -> None:
+    require_program("tmux")
+    folder, path = promoted_project(tmp_path, host)
+    try:
+        first = run_workbench("promote", "staging", cwd=folder, timeout=1200)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "deployment quickstart/blue: create" in first.stdout
+        assert "endpoint quickstart: http://127.0.0.1:" in first.stdout
+        assert (host.home / path / "project" / ".workbench" / "state.json").is_file()  # its state lives there
+
+        credentials = run_workbench("credentials", "quickstart", "--remote", "staging", "--json", cwd=folder)
+        assert credentials.returncode == 0, credentials.stderr
+        key = json.loads(credentials.stdout)["primaryKey"]
+        request = (folder / "sample-request.json").read_bytes()
+        model = joblib.load(folder / "model-1" / "model" / "sklearn_regression_model.pkl")
+        expected = model.predict(numpy.array(json.loads(request)["data"])).tolist()
+        with remote_client(remote_of(folder, "staging")) as client:
+            (endpoint,) = client.status()
+            uri = endpoint.scoring_uri or ""
+            pinned = {"Authorization": f"Bearer {key}", "azureml-model-deployment": "blue"}
+            answer = httpx.post(uri, content=request, headers=pinned, timeout=30)
+            assert answer.status_code == 200, answer.text
+            assert answer.json() == pytest.approx(expected)
+
+            score = folder / "onlinescoring" / "score.py"
+            score.write_text(
+                score.read_text().replace("return result.tolist()", 'return {"v2": result.tolist()}')
+            )
+            with PacedLoad(uri, key, request) as load:
+                until(lambda: len(load.answers) >= 10, 120)
+                second = run_workbench("promote", "staging", cwd=folder, timeout=600)
+                served = len(load.answers)
+                until(lambda: len(load.answers) >= served + 5, 60)  # and it serves on
+            assert second.returncode == 0, second.stdout + second.stderr
+            assert "files: 1 to send" in second.stdout
+            assert "deployment quickstart/blue: update" in second.stdout
+            assert load.failures == [], load.failures[:5]
+            assert len(load.answers) >= 20
+            answer = httpx.post(uri, content=request, headers=pinned, timeout=30)
+            assert answer.json() == {"v2": pytest.approx(expected)}
+
+        status = run_workbench("status", "--remote", "staging", cwd=folder)
+        assert status.returncode == 0, status.stderr
+        assert "blue  Succeeded  1/1 ready  traffic 90%" in status.stdout
+
+        follow = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "workbench",
+                "logs",
+                "quickstart",
+                "blue",
+                "--remote",
+                "staging",
+                "--follow",
+            ],
+            cwd=folder,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(follow.stdout or []), daemon=True)
+        reader.start()
+        try:
+            until(lambda: any("azmlinfsrv" in line for line in lines), 60)
+        finally:
+            follow.terminate()
+            follow.wait(30)
+            reader.join(30)
+            if follow.stdout is not None:
+                follow.stdout.close()
+
+        traffic = run_workbench(
+            "traffic", "quickstart", "blue=50", "green=50", "--remote", "staging", cwd=folder
+        )
+        assert traffic.returncode == 0, traffic.stderr
+        shown = run_workbench("status", "--remote", "staging", "--json", cwd=folder)
+        assert json.loads(shown.stdout)[0]["traffic"] == {"blue": 50, "green": 50}
+
+        terminal = Terminal(f"workbench-remote-{uuid.uuid4().hex[:8]}", 100, 30)
+        try:
+            command = (
+                f"cd {shlex.quote(str(folder))} && {shlex.quote(sys.executable)} -m workbench up "
+                "--remote staging; echo dashboard exited with $?; sleep 600"
+            )
+            terminal.start(f"env -u COLUMNS -u LINES TERM=xterm-256color sh -c {shlex.quote(command)}")
+            terminal.wait_for("blue-0  Ready", timeout=120)
+            terminal.press("q")
+            terminal.wait_for("dashboard exited with 0", timeout=60)
+        finally:
+            terminal.stop()
+        still = run_workbench("status", "--remote", "staging", cwd=folder)
+        assert still.returncode == 0, "quitting a remote dashboard leaves the remote engine running"
+
+        down = run_workbench("down", "--remote", "staging", cwd=folder)
+        assert down.returncode == 0, down.stderr
+        after = run_workbench("status", "--remote", "staging", cwd=folder)
+        assert after.returncode == 1
+        assert "no engine is running on staging" in after.stderr
+    finally:
+        run_workbench("down", "--remote", "staging", cwd=folder)
+        wipe(host, path)
+
+
+def test_preflight_says_what_the_host_lacks_before_anything_moves(
+    tmp_path: Path, host: RemoteHostForTests
+) -> None:
+    folder, path = promoted_project(tmp_path, host)
+    workbench_yaml = folder / "workbench.yaml"
+
+    workbench_yaml.write_text(
+        host.workbench_yaml("staging", path)
+        + f"  nowhere:\n    host: 127.0.0.1\n    port: {_closed_port()}\n"
+    )
+    unreachable = run_workbench("promote", "nowhere", cwd=folder)
+    assert unreachable.returncode == 4
+    assert "cannot reach 127.0.0.1 over SSH" in unreachable.stderr
+
+    small = host.home / f"small-{uuid.uuid4().hex[:8]}"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(small)], check=True)
+    try:
+        subprocess.run(["chown", f"{host.user}:{host.user}", str(small)], check=True)
+        workbench_yaml.write_text(host.workbench_yaml("staging", str(small / "project")))
+        full = run_workbench("promote", "staging", cwd=folder)
+        assert full.returncode == 4
+        assert "MB free and the project needs" in full.stderr
+        assert list(small.iterdir()) == []  # nothing moved
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
+        small.rmdir()
+
+    workbench_yaml.write_text(host.workbench_yaml("staging", path))
+    blue = folder / "blue-deployment.yml"
+    blue.write_text(
+        blue.read_text().replace("instance_type: Standard_DS3_v2", "instance_type: Standard_NC6s_v3")
+    )
+    gpu = run_workbench("promote", "staging", "--dry-run", cwd=folder)
+    assert gpu.returncode == 4
+    assert "a deployment needs GPUs and this host shows none" in gpu.stderr
+    assert not (host.home / path).exists()
+
+
+def test_a_host_whose_user_cannot_reach_docker_is_refused_with_the_fix(tmp_path: Path) -> None:
+    require_program("docker")
+    with remote_host(tmp_path, "wb-nodocker", docker=False) as host:
+        folder, path = promoted_project(tmp_path, host)
+        refused = run_workbench("promote", "staging", cwd=folder)
+    assert refused.returncode == 4
+    assert "the Docker engine does not answer this user" in refused.stderr
+    assert "usermod -aG docker" in refused.stderr
+    assert not (host.home / path).exists()
+
+
+def _closed_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

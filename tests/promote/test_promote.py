@@ -21,6 +21,7 @@ import numpy
 import pytest
 
 from tests.conftest import QUICKSTART, require_program, run_workbench
+from tests.dap import DapClient
 from tests.engine.harness import copy_project, until
 from tests.promote.remote_host import RemoteHostForTests, remote_host, wipe
 from tests.terminal import Terminal
@@ -121,6 +122,19 @@ def test_the_quickstart_promoted_serves_rolls_out_a_change_with_no_failure_and_i
             answer = httpx.post(uri, content=request, headers=pinned, timeout=30)
             assert answer.json() == {"v2": pytest.approx(expected)}
 
+            broken = '    global model\n    raise RuntimeError("this release cannot load its model")\n'
+            score.write_text(score.read_text().replace("    global model\n", broken))  # init() fails
+            third = run_workbench("promote", "staging", cwd=folder, timeout=600)
+            assert third.returncode == 4, third.stdout + third.stderr
+            assert "the remote serves the previous release again" in third.stderr
+            answer = httpx.post(uri, content=request, headers=pinned, timeout=30)
+            assert answer.json() == {"v2": pytest.approx(expected)}  # what it served before
+
+            back = run_workbench("promote", "staging", "--rollback", cwd=folder, timeout=600)
+            assert back.returncode == 0, back.stdout + back.stderr
+            answer = httpx.post(uri, content=request, headers=pinned, timeout=30)
+            assert answer.json() == pytest.approx(expected)  # the first release, by hand
+
         status = run_workbench("status", "--remote", "staging", cwd=folder)
         assert status.returncode == 0, status.stderr
         assert "blue  Succeeded  1/1 ready  traffic 90%" in status.stdout
@@ -159,6 +173,52 @@ def test_the_quickstart_promoted_serves_rolls_out_a_change_with_no_failure_and_i
         assert traffic.returncode == 0, traffic.stderr
         shown = run_workbench("status", "--remote", "staging", "--json", cwd=folder)
         assert json.loads(shown.stdout)[0]["traffic"] == {"blue": 50, "green": 50}
+
+        debugging = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "workbench",
+                "debug",
+                "quickstart",
+                "blue",
+                "--remote",
+                "staging",
+                "--json",
+            ],
+            cwd=folder,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert debugging.stdout is not None
+            said = "".join(iter(debugging.stdout.readline, "}\n")) + "}"  # one JSON document, then it waits
+            session = json.loads(said)
+            with remote_client(remote_of(folder, "staging")) as client:
+
+                def under_debugger() -> bool:
+                    (blue_instance,) = client.status()[0].deployments[0].instances
+                    return (
+                        blue_instance.debug_port == session["remote_port"]
+                        and blue_instance.state.value == "Ready"
+                    )
+
+                until(under_debugger, 120)
+            dap = DapClient(session["port"])  # the remote instance's debugpy, through the tunnel
+            dap.attach()
+            dap.close()
+            launch = json.loads((folder / ".vscode" / "launch.json").read_text())
+            (configuration,) = launch["configurations"]
+            assert configuration["connect"]["port"] == session["port"]
+            assert configuration["pathMappings"][0]["localRoot"].startswith(str(folder))
+        finally:
+            debugging.terminate()
+            debugging.wait(60)
+            if debugging.stdout is not None:
+                debugging.stdout.close()
+        assert debugging.returncode == 0
+        stopped = run_workbench("debug", "quickstart", "blue", "--stop", "--remote", "staging", cwd=folder)
+        assert stopped.returncode == 0, stopped.stderr
 
         terminal = Terminal(f"workbench-remote-{uuid.uuid4().hex[:8]}", 100, 30)
         try:

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from workbench.cli.connect import add_target_arguments, engine_client
+
 
 def add_parser(commands: Any) -> None:
     debug = commands.add_parser(
@@ -23,7 +25,7 @@ def add_parser(commands: Any) -> None:
     debug.add_argument("--wait", action="store_true", help="hold init() until a debugger attaches")
     debug.add_argument("--stop", action="store_true", help="restart the instance without the debugger")
     debug.add_argument("--json", action="store_true")
-    debug.add_argument("--project", type=Path, default=Path("."))
+    add_target_arguments(debug)
     debug.set_defaults(run=run_debug)
 
     devcontainer = commands.add_parser(
@@ -41,19 +43,63 @@ def add_parser(commands: Any) -> None:
 
 def run_debug(args: argparse.Namespace) -> int:
     from workbench.cli.engine_commands import instance_id
-    from workbench.client import EngineClient
+    from workbench.promote.remote import RemoteEngineClient
 
-    with EngineClient.for_folder(args.project) as client:
+    with engine_client(args) as client:
         instance = instance_id(client, args.endpoint, args.deployment, args.instance)
         if args.stop:
             client.stop_debugging(args.endpoint, args.deployment, instance)
             print(f"{args.endpoint}/{instance} restarted without the debugger", file=sys.stderr)
             return 0
         session = client.debug(args.endpoint, args.deployment, instance, wait=args.wait)
+        if isinstance(client, RemoteEngineClient):
+            return _debug_through_tunnel(client, session, args)
+    return _tell_debug_session(session, args)
+
+
+def _debug_through_tunnel(client: Any, session: dict[str, Any], args: argparse.Namespace) -> int:
+    """The remote instance's debugpy through the SSH forward, kept open until Ctrl-C; launch.json
+    written here, with the remote's code folder mapped to this project's."""
+    import contextlib
+    import signal
+    import threading
+
+    from workbench.dev.vscode import write_attach_configuration
+
+    local = args.project.resolve()
+    port = client.ssh.forward(int(session["port"]))
+    configuration = dict(session["configuration"])
+    configuration["connect"] = {"host": "127.0.0.1", "port": port}
+    configuration["pathMappings"] = [
+        {**m, "localRoot": m["localRoot"].replace(client.remote_project, str(local), 1)}
+        for m in configuration.get("pathMappings", [])
+    ]
+    written = write_attach_configuration(local, configuration)
+    session = {
+        **session,
+        "host": "127.0.0.1",
+        "port": port,
+        "remote_port": session["port"],
+        "configuration": configuration,
+    }
+    session["launch_json"] = str(written) if written else None
+    _tell_debug_session(session, args)
+    print("the SSH tunnel stays open until Ctrl-C", file=sys.stderr, flush=True)
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)  # a kill ends the tunnel as Ctrl-C does
+    with contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait()
+    return 0
+
+
+def _tell_debug_session(session: dict[str, Any], args: argparse.Namespace) -> int:
     if args.json:
-        print(json.dumps(session, indent=2))
+        print(json.dumps(session, indent=2), flush=True)
         return 0
-    print(f"debugpy listening on {session['host']}:{session['port']} for {args.endpoint}/{instance}")
+    print(f"debugpy listening on {session['host']}:{session['port']} for {args.endpoint}/{args.deployment}")
     name = session["configuration"]["name"]
     if session["launch_json"]:
         print(f"VS Code: Run and Debug -> '{name}' (written to {session['launch_json']})")

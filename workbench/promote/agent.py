@@ -293,15 +293,16 @@ def install(folder: str, wheel_digest: str, wheel_name: str) -> None:
 
 def engine(folder: str) -> None:
     """The engine serving the project, if one runs: its connection file (URL, token, pid)."""
-    path = os.path.join(folder, "project", ".workbench", "connection.json")
+    project = os.path.join(folder, "project")
+    path = os.path.join(project, ".workbench", "connection.json")
     try:
         with open(path) as f:
             info = json.load(f)
         os.kill(int(info["pid"]), 0)
     except (OSError, ValueError, KeyError):
-        answer({"engine": None, "current": current(folder), "releases": releases(folder)})
+        answer({"engine": None, "current": current(folder), "releases": releases(folder), "project": project})
         return
-    answer({"engine": info, "current": current(folder), "releases": releases(folder)})
+    answer({"engine": info, "current": current(folder), "releases": releases(folder), "project": project})
 
 
 def start(folder: str, runtime: str) -> None:

@@ -108,7 +108,8 @@ def build_manifest(project: Project, wheel: str) -> Manifest:
     deployments = {
         f"{d.endpoint_name}/{d.name}": _deployment_digest(root, d, files) for d in _deployments(project)
     }
-    release = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    now = time.time()
+    release = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + f"-{int(now * 1000) % 1000:03d}"
     return Manifest(release, files, deployments, wheel, sources)
 
 

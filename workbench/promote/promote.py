@@ -263,7 +263,7 @@ def _settle(client: EngineClient, changed: list[str], say: Say) -> list[str]:
     for endpoint in client.status():
         for deployment in endpoint.deployments:
             name = f"{endpoint.name}/{deployment.name}"
-            reload_failed = (deployment.last_reload or "").startswith("reload failed")
+            reload_failed = "reload failed" in (deployment.last_reload or "")
             if name in changed and (
                 deployment.provisioning_state is ProvisioningState.FAILED or reload_failed
             ):

@@ -69,6 +69,8 @@ class RemoteEngineClient(EngineClient):
         )
         self.ssh = ssh
         self.agent = agent_
+        self.remote_project = str(info.get("project") or "")
+        """The project's folder on the remote host."""
 
     def status(self) -> list[EndpointState]:
         return [self._local(e) for e in super().status()]
@@ -100,13 +102,14 @@ def remote_client(remote: RemoteHost) -> Iterator[RemoteEngineClient]:
     """A client of the engine on `remote`, for as long as the block runs."""
     with connected(remote) as ssh:
         agent_ = RemoteHostAgent(ssh)
-        info = agent_.engine()["engine"]
+        found = agent_.engine()
+        info = found["engine"]
         if info is None:
             raise EngineError(
                 f"no engine is running on {remote.name} ({remote.host}:{remote.folder}): "
                 f"start it with `workbench promote {remote.name}`"
             )
-        client = RemoteEngineClient(ssh, info, agent_)
+        client = RemoteEngineClient(ssh, {**info, "project": found["project"]}, agent_)
         try:
             yield client
         finally:

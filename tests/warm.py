@@ -5,6 +5,7 @@ same builder and the same packages as the tests', in a scratch cache."""
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from tests.engine.test_collection import PACKAGES as COLLECTION
 from tests.engine.test_engine import OTHER_PYTHON
 from tests.engine.test_nocode import DEPLOYMENT, save_model
 from tests.engine.test_pinning import PACKAGES as OLD_PINS
+from tests.promote.remote_host import ensure_wheelhouse
 from workbench.engine import nocode
 from workbench.engine.environments import SERVER_NEEDS, EnvironmentBuilder, Requirements
 from workbench.spec import load_project
@@ -45,6 +47,8 @@ async def warm() -> None:
             print(f"tests: the environment for {what} is in uv's cache", flush=True)
         await builder.ensure(mlflow_nocode(Path(folder)), log, lambda line: None)
         print("tests: the environment for an MLflow no-code deployment is in uv's cache", flush=True)
+    if os.geteuid() == 0:  # promote's tests run as root only (they add the remote's user)
+        print(f"tests: promote's remote host installs from {ensure_wheelhouse()}", flush=True)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ SPACE_MARGIN = 1_000_000_000
 RECONCILE_TIMEOUT_S = 120.0
 ROLLOUT_TIMEOUT_S = 1800.0
 PROGRESS_EVERY_S = 1.0
-POLL_S = 0.5
+POLL_S = 0.1
 
 
 def promote(
@@ -384,7 +384,7 @@ class _Progress:
 
     def done(self) -> None:
         seconds = time.monotonic() - self._started
-        self.say(f"ship: {self.total / 1e6:.1f} MB sent in {seconds:.1f} s")
+        self.say(f"ship: {self.sent / 1e6:.3f} MB sent in {seconds:.1f} s")
 
 
 class _Counting(io.RawIOBase):

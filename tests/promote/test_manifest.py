@@ -1,0 +1,79 @@
+"""What a promote sends and what it changes, on real folders: the files as Azure would upload
+them, digests read again only for files that changed, and the plan against a remote's release."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.engine.harness import ECHO, deployment_yaml, folder_with
+from workbench.errors import PromoteError
+from workbench.promote import manifest as manifests
+from workbench.promote.manifest import build_manifest, plan
+from workbench.spec import load_project
+
+
+def project_with_two_deployments(tmp_path: Path) -> Path:
+    folder = folder_with(
+        tmp_path,
+        {"echo.py": ECHO},
+        {"blue": deployment_yaml("blue", "echo.py"), "green": deployment_yaml("green", "echo.py")},
+    )
+    (folder / ".amlignore").write_text("notes/\n")
+    (folder / "notes").mkdir()
+    (folder / "notes" / "private.txt").write_text("not for the host")
+    (folder / ".workbench").mkdir(exist_ok=True)
+    (folder / ".workbench" / "state.json").write_text("{}")
+    return folder
+
+
+def test_the_files_are_what_azure_would_upload_and_unchanged_ones_are_not_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = project_with_two_deployments(tmp_path)
+    project = load_project(folder).raise_for_errors()
+    first = build_manifest(project, wheel="w")
+    assert "code/echo.py" in first.files
+    assert not any(p.startswith(("notes/", ".workbench/")) for p in first.files)
+
+    read: list[Path] = []
+    real = manifests._sha256
+    monkeypatch.setattr(manifests, "_sha256", lambda path: read.append(path) or real(path))
+    (folder / "code" / "echo.py").write_text(ECHO + "\n# edited\n")
+    second = build_manifest(load_project(folder).raise_for_errors(), wheel="w")
+    assert [p.name for p in read] == ["echo.py"]
+    assert second.files["code/echo.py"].digest != first.files["code/echo.py"].digest
+
+    steps = plan(second, first.to_json())
+    assert steps.send == ["code/echo.py"]
+    assert steps.update == ["tests/blue", "tests/green"]  # both run that code
+    assert (steps.create, steps.delete, steps.unchanged) == ([], [], [])
+
+
+def test_the_plan_creates_removes_and_keeps_deployments(tmp_path: Path) -> None:
+    folder = project_with_two_deployments(tmp_path)
+    before = build_manifest(load_project(folder).raise_for_errors(), wheel="w")
+    (folder / "green.yml").unlink()
+    (folder / "red.yml").write_text(deployment_yaml("red", "echo.py"))
+    after = build_manifest(load_project(folder).raise_for_errors(), wheel="w")
+    steps = plan(after, before.to_json())
+    assert (steps.create, steps.delete, steps.unchanged, steps.update) == (
+        ["tests/red"],
+        ["tests/green"],
+        ["tests/blue"],
+        [],
+    )
+    assert steps.remove == ["green.yml"]
+    assert plan(after, None).create == ["tests/blue", "tests/red"]  # a first promote
+
+
+def test_a_model_outside_the_project_cannot_be_promoted(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "model.pkl").write_bytes(b"weights")
+    text = deployment_yaml("blue", "echo.py", extra=f"model:\n  path: {outside}\n")
+    folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": text})
+    project = load_project(folder).raise_for_errors()  # a warning locally
+    with pytest.raises(PromoteError, match="outside the project folder"):
+        build_manifest(project, wheel="w")

@@ -81,7 +81,9 @@ def copy_project(source: Path, target: Path) -> Path:
     return target
 
 
-def start_engine(folder: Path, log: Path, runtime: str | None = None) -> subprocess.Popen[bytes]:
+def start_engine(
+    folder: Path, log: Path, runtime: str | None = None, extra: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
         return subprocess.Popen(
             [
@@ -91,6 +93,7 @@ def start_engine(folder: Path, log: Path, runtime: str | None = None) -> subproc
                 "up",
                 "--headless",
                 *(["--runtime", runtime] if runtime else []),
+                *extra,
                 str(folder),
             ],
             stdout=sink,
@@ -100,9 +103,12 @@ def start_engine(folder: Path, log: Path, runtime: str | None = None) -> subproc
 
 
 @contextlib.contextmanager
-def engine(folder: Path, log_dir: Path, runtime: str | None = None) -> Iterator[RunningEngine]:
+def engine(
+    folder: Path, log_dir: Path, runtime: str | None = None, extra: tuple[str, ...] = ()
+) -> Iterator[RunningEngine]:
+    """`workbench up --headless` for `folder` (with `extra` arguments) until the block ends."""
     log = log_dir / f"engine-{folder.name}.log"
-    process = start_engine(folder, log, runtime)
+    process = start_engine(folder, log, runtime, extra)
     running = RunningEngine(process, folder, log)
     try:
         deadline = time.monotonic() + 60

@@ -26,6 +26,7 @@ from tests.engine.harness import copy_project, until
 from tests.promote.remote_host import RemoteHostForTests, remote_host, wipe
 from tests.terminal import Terminal
 from workbench.cli.connect import remote_of
+from workbench.engine.tls import self_signed
 from workbench.promote.remote import remote_client
 
 PACE_S = 0.05
@@ -301,3 +302,27 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_a_remote_given_a_certificate_serves_https_and_invoke_reaches_it(
+    tmp_path: Path, host: RemoteHostForTests
+) -> None:
+    folder, path = promoted_project(tmp_path, host)
+    tls = host.home / f"tls-{uuid.uuid4().hex[:8]}"
+    certificate, key = self_signed(tls, "127.0.0.1")
+    subprocess.run(["chown", "-R", f"{host.user}:{host.user}", str(tls)], check=True)
+    extra = f"    tls_cert: {certificate}\n    tls_key: {key}\n"
+    (folder / "workbench.yaml").write_text(host.workbench_yaml("staging", path, extra))
+    try:
+        promoted = run_workbench("promote", "staging", cwd=folder, timeout=1200)
+        assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+        assert "endpoint quickstart: https://127.0.0.1:" in promoted.stdout
+        invoked = run_workbench(
+            "invoke", "quickstart", "--request-file", "sample-request.json", "--remote", "staging", cwd=folder
+        )
+        assert invoked.returncode == 0, invoked.stderr
+        assert len(json.loads(invoked.stdout)) == 2  # two predictions, through the tunnel
+    finally:
+        run_workbench("down", "--remote", "staging", cwd=folder)
+        wipe(host, path)
+        wipe(host, tls.name)

@@ -45,6 +45,9 @@ class EngineArguments:
     all_traffic: str | None = None
     sets: tuple[str, ...] = ()
     """`--set KEY=VALUE` values, passed on as they were given."""
+    listen: str | None = None
+    tls: tuple[Path, Path] | None = None
+    """--tls-cert and --tls-key"""
 
     def command(self, root: Path) -> list[str]:
         return [
@@ -56,6 +59,8 @@ class EngineArguments:
             *(["--runtime", self.runtime] if self.runtime else []),
             *(["--all-traffic", self.all_traffic] if self.all_traffic else []),
             *(argument for value in self.sets for argument in ("--set", value)),
+            *(["--listen", self.listen] if self.listen else []),
+            *(["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])] if self.tls else []),
             str(self.named or root),
         ]
 

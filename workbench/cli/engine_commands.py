@@ -51,6 +51,13 @@ def add_parser(commands: Any) -> None:
         "`workbench up` attaches the dashboard, `workbench down` stops it",
     )
     up.add_argument(
+        "--listen",
+        metavar="ADDRESS",
+        help="the address scoring URIs listen on (default 127.0.0.1); any other is served with TLS",
+    )
+    up.add_argument("--tls-cert", type=Path, metavar="FILE", help="with --listen: the certificate (PEM)")
+    up.add_argument("--tls-key", type=Path, metavar="FILE", help="with --listen: its private key (PEM)")
+    up.add_argument(
         "--remote",
         metavar="NAME",
         help="open the dashboard on the engine a promote started on this remote (through SSH); "
@@ -151,7 +158,7 @@ def run_up(args: argparse.Namespace) -> int:
     if args.headless or not (sys.stdin.isatty() and sys.stdout.isatty()):
         if not args.headless:
             print("workbench: not a terminal; running headless", file=sys.stderr)
-        return _run_headless(project, args.runtime, args.all_traffic)
+        return _run_headless(project, args)
     from workbench.cli.dashboard import run_dashboard
 
     return run_dashboard(project.root, _engine_arguments(args))
@@ -162,18 +169,27 @@ def _engine_arguments(args: argparse.Namespace) -> EngineArguments:
 
     named = args.path.resolve() if args.path.is_file() else None
     return EngineArguments(
-        runtime=args.runtime, named=named, all_traffic=args.all_traffic, sets=tuple(args.set)
+        runtime=args.runtime,
+        named=named,
+        all_traffic=args.all_traffic,
+        sets=tuple(args.set),
+        listen=args.listen,
+        tls=(args.tls_cert.resolve(), args.tls_key.resolve()) if args.tls_cert and args.tls_key else None,
     )
 
 
-def _run_headless(project: Any, runtime: str | None, all_traffic: str | None) -> int:
+def _run_headless(project: Any, args: argparse.Namespace) -> int:
     from workbench.engine import eventloop
     from workbench.engine.engine import Engine
+    from workbench.engine.files import ProjectFiles
+    from workbench.engine.tls import listen_for
 
     def show(event: Event) -> None:
         print(event.line(), flush=True)
 
-    eventloop.run(Engine(project, runtime=runtime, all_traffic=all_traffic).run(on_event=show))
+    listen = listen_for(ProjectFiles(project.root).root / "tls", args.listen, args.tls_cert, args.tls_key)
+    engine = Engine(project, runtime=args.runtime, all_traffic=args.all_traffic, listen=listen)
+    eventloop.run(engine.run(on_event=show))
     return 0
 
 

@@ -36,6 +36,7 @@ from workbench.engine.servercode import copy_server_code
 from workbench.engine.store import Store
 from workbench.engine.supervisor import Supervisor
 from workbench.errors import StartupError, bug_summary
+from workbench.router.listen import LOCAL, Listen
 from workbench.spec import Project, load_project
 from workbench.spec.project import SPEC_SUFFIXES
 from workbench.state import Event
@@ -54,9 +55,11 @@ class Engine:
         builder: EnvironmentBuilder | None = None,
         runtime: str | None = None,
         all_traffic: str | None = None,
+        listen: Listen = LOCAL,
     ) -> None:
         self.runtime_override = runtime
         self.all_traffic = all_traffic
+        self.listen = listen
         self.project = self._with_runtime(project)
         self.files = ProjectFiles(project.root)
         self.store = Store()
@@ -110,7 +113,7 @@ class Engine:
                 collectors=collectors,
             )
             supervisor = Supervisor(ctx)
-            routing = Routing(self.files, self.store, supervisor.deployments_of, collectors)
+            routing = Routing(self.files, self.store, supervisor.deployments_of, collectors, self.listen)
             ctx.on_change = routing.refresh
             ctx.drain = routing.drain
             token = secrets.token_urlsafe(32)

@@ -13,6 +13,7 @@ from workbench.engine.store import Store
 from workbench.errors import EngineError, NotFound
 from workbench.router.credentials import TokenSigner
 from workbench.router.endpoint import EndpointRouter
+from workbench.router.listen import LOCAL, Listen
 from workbench.router.table import DeploymentRoute, RouteTable, Target
 from workbench.router.throttle import AZURE
 from workbench.spec import Project
@@ -29,11 +30,13 @@ class Routing:
         store: Store,
         deployments_of: DeploymentsOf,
         collectors: DataCollectors | None = None,
+        listen: Listen = LOCAL,
     ) -> None:
         self.files = files
         self.store = store
         self.deployments_of = deployments_of
         self.collectors = collectors
+        self.listen = listen
         self.saved = SavedState(files.state)
         self.signer = TokenSigner(self.saved.token_secret)
         self.routers: dict[str, EndpointRouter] = {}
@@ -57,7 +60,9 @@ class Routing:
         saved = self.saved.endpoint(name)
         pinned = project.settings.endpoints.get(name)
         port = pinned.port if pinned is not None and pinned.port else saved.port
-        router = EndpointRouter(name, saved.keys, self.signer, self.files.access_log(name))
+        router = EndpointRouter(
+            name, saved.keys, self.signer, self.files.access_log(name), listen=self.listen
+        )
         try:
             await router.start(port)
         except OSError as exc:

@@ -305,11 +305,11 @@ def engine(folder: str) -> None:
     answer({"engine": info, "current": current(folder), "releases": releases(folder), "project": project})
 
 
-def start(folder: str, runtime: str) -> None:
+def start(folder: str, runtime: str, listen: list[str]) -> None:
     """The engine, detached from this SSH session, and a way for it to come back with the host."""
     project = os.path.join(folder, "project")
     workbench = os.path.join(folder, ".promote", "venv", "bin", "workbench")
-    command = [workbench, "up", "--detach", "--runtime", runtime, project]
+    command = [workbench, "up", "--detach", "--runtime", runtime, *listen, project]
     with open(os.path.join(folder, ".promote", "engine-start.log"), "a") as log:
         done = subprocess.run(
             command,
@@ -385,7 +385,7 @@ def main(argv: list[str]) -> None:
     elif command == "engine":
         engine(folder)
     elif command == "start":
-        start(folder, argv[2])
+        start(folder, argv[2], argv[3:])
     elif command == "alive":
         alive(argv[2])
     elif command == "wait-gone":

@@ -35,6 +35,7 @@ from workbench.promote.manifest import Manifest, Plan, build_manifest, needs_gpu
 from workbench.promote.remote import RemoteEngineClient, RemoteHostAgent
 from workbench.promote.ssh import Ssh, connected
 from workbench.promote.wheel import build_wheel
+from workbench.router.listen import is_loopback
 from workbench.spec import Project
 from workbench.spec.local import RemoteHost
 from workbench.state import EndpointState, ProvisioningState
@@ -58,11 +59,6 @@ def promote(
     keep_traffic: bool = False,
 ) -> int:
     project.raise_for_errors()
-    if remote.address not in ("127.0.0.1", "localhost"):
-        raise PromoteError(
-            f"remotes.{remote.name}.address {remote.address}: scoring URIs on a network address (with "
-            "TLS) are not supported yet; they listen on the remote's loopback, reached through SSH"
-        )
     with connected(remote) as ssh, tempfile.TemporaryDirectory(prefix="workbench-promote-") as scratch:
         agent = RemoteHostAgent(ssh)
         say(f"preflight: {remote.host} answers over SSH")
@@ -216,7 +212,10 @@ def _activate(agent: RemoteHostAgent, release: str, remote: RemoteHost, say: Say
 
 def _start(agent: RemoteHostAgent, remote: RemoteHost, say: Say) -> None:
     say(f"starting the engine on {remote.host} ({remote.runtime} runtime)")
-    started = agent.call("start", remote.runtime, timeout_s=ROLLOUT_TIMEOUT_S)
+    listen = ["--listen", remote.address]
+    if remote.tls_cert and remote.tls_key:
+        listen += ["--tls-cert", remote.tls_cert, "--tls-key", remote.tls_key]
+    started = agent.call("start", remote.runtime, *listen, timeout_s=ROLLOUT_TIMEOUT_S)
     for line in started["said"][-12:]:
         say(f"  {line}")
     if started["exit_code"] != 0:
@@ -285,7 +284,13 @@ def _traffic(client: EngineClient, project: Project, keep: bool, say: Say) -> No
 def _tell(client: EngineClient, remote: RemoteHost, say: Say) -> None:
     for endpoint in client.status():
         remote_uri = _remote_uri(client, endpoint)
-        say(f"endpoint {endpoint.name}: {remote_uri} on {remote.host}")
+        if is_loopback(remote.address):
+            port = remote_uri.rsplit(":", 1)[-1].split("/")[0]
+            say(f"endpoint {endpoint.name}: {remote_uri} on {remote.host} (its loopback)")
+            say(f"  reach it:  ssh -L {port}:127.0.0.1:{port} {remote.host}, then {remote_uri}")
+        else:
+            signed = "" if remote.tls_cert else " (self-signed certificate: .workbench/tls/cert.pem there)"
+            say(f"endpoint {endpoint.name}: {remote_uri}{signed}")
         say(f"  from here: workbench invoke {endpoint.name} --remote {remote.name} --request-file F")
         say(f"  keys:      workbench credentials {endpoint.name} --remote {remote.name}")
 

@@ -70,6 +70,7 @@ class RemoteEngineClient(EngineClient):
         self.ssh = ssh
         self.agent = agent_
         self.remote_project = str(info.get("project") or "")
+        self.verify_scoring = False  # the SSH forward carries it: a self-signed certificate is fine
         """The project's folder on the remote host."""
 
     def status(self) -> list[EndpointState]:

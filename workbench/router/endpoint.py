@@ -21,6 +21,7 @@ from typing import Any
 from workbench.router.accesslog import AccessLog
 from workbench.router.credentials import EndpointKeys, TokenSigner
 from workbench.router.front import FrontServer, Limits
+from workbench.router.listen import LOCAL, Listen
 from workbench.router.pipeline import Call, Pipeline
 from workbench.router.table import RouteTable, Target
 from workbench.router.throttle import EndpointLimits, Throttle
@@ -114,9 +115,12 @@ class EndpointRouter:
         keys: EndpointKeys,
         signer: TokenSigner,
         access_log: Path,
+        *,
         rng: random.Random | None = None,
+        listen: Listen = LOCAL,
     ) -> None:
         self.name = name
+        self.listen = listen
         self.keys = keys
         self.signer = signer
         self.table = RouteTable("key", {}, {}, {})
@@ -134,16 +138,16 @@ class EndpointRouter:
 
     @property
     def scoring_uri(self) -> str:
-        return f"http://127.0.0.1:{self.port}/score"
+        return self.listen.uri(self.port)
 
     async def start(self, port: int) -> None:
-        """Listen on 127.0.0.1:`port` (0 for any free port)."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        """Listen on the listen address (127.0.0.1 unless asked), `port` (0 for any free port)."""
+        sock = socket.socket(self.listen.family(), socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
+        sock.bind((self.listen.address, port))
         sock.listen(4096)
         self.port = sock.getsockname()[1]
-        await self._front.start(sock)
+        await self._front.start(sock, self.listen.context())
 
     async def stop(self) -> None:
         await self.pipeline.close()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -137,9 +138,9 @@ class FrontServer:
         self._ticker: asyncio.TimerHandle | None = None
         self.date = _HttpDate()
 
-    async def start(self, sock: Any) -> None:
+    async def start(self, sock: Any, tls: ssl.SSLContext | None = None) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Connection(self), sock=sock)
+        self._server = await loop.create_server(lambda: _Connection(self), sock=sock, ssl=tls)
         self._ticker = loop.call_later(self.limits.tick_s, self._tick)
 
     def _tick(self) -> None:

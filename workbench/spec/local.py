@@ -17,7 +17,8 @@
         port: 2222                # optional, as `ssh -p`
         path: endpoints/my-project  # where the project lives there (relative to the home folder)
         runtime: docker           # the remote engine's runtime (default docker)
-        address: 127.0.0.1        # where scoring URIs listen there (default loopback)
+        address: 127.0.0.1        # where scoring URIs listen there (default loopback; others get TLS)
+        tls_cert: /etc/ssl/me.pem  # with tls_key: the certificate there (else a self-signed one)
         ssh_options: [-F, ~/.ssh/staging.conf]  # more `ssh` options, as given
 
 The Azure files are never rewritten: everything local lives here.
@@ -100,6 +101,10 @@ class RemoteHost:
     """The project's folder there, relative to the remote user's home unless absolute."""
     runtime: str = "docker"
     address: str = "127.0.0.1"
+    """Where scoring URIs listen there; any address but loopback is served with TLS."""
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    """Their certificate and key on the remote host (else a self-signed one, made there)."""
     ssh_options: tuple[str, ...] = ()
     keep_releases: int = 5
 
@@ -259,7 +264,10 @@ def _remotes(reader: Reader, node: yaml.Node) -> dict[str, RemoteHost]:
     remotes: dict[str, RemoteHost] = {}
     for name, entry in reader.entries(node, "remotes"):
         key = join("remotes", name)
-        fields = ("host", "port", "path", "runtime", "address", "ssh_options", "keep_releases")
+        fields = (
+            "host", "port", "path", "runtime", "address",
+            "tls_cert", "tls_key", "ssh_options", "keep_releases",
+        )  # fmt: skip
         found = reader.fields(entry, key, fields)
         if found is None:
             continue
@@ -298,5 +306,7 @@ def _remotes(reader: Reader, node: yaml.Node) -> dict[str, RemoteHost]:
             if "ssh_options" in found
             else (),
             keep_releases=keep or 5,
+            tls_cert=reader.string(found["tls_cert"], f"{key}.tls_cert") if "tls_cert" in found else None,
+            tls_key=reader.string(found["tls_key"], f"{key}.tls_key") if "tls_key" in found else None,
         )
     return remotes

@@ -145,7 +145,7 @@ def test_restart_scale_and_telemetry(tmp_path: Path) -> None:
             client.restart("tests", "blue", "blue-9")
         with pytest.raises(EngineError, match=r"404.*does not exist"):
             client.reload("tests", "purple")
-        with pytest.raises(EngineError, match=r"400.*from 1 to 20"):
+        with pytest.raises(EngineError, match=r"400.*from 1 to 50"):
             client.scale("tests", "blue", 0)
 
 

@@ -33,12 +33,12 @@ from workbench.engine.routing import Routing
 from workbench.engine.store import Store
 from workbench.engine.supervisor import Supervisor
 from workbench.errors import EngineError, NotFound
+from workbench.spec.deployment import MAX_INSTANCES
 from workbench.state import endpoints_to_json
 from workbench.telemetry.gpu import gpus
 from workbench.telemetry.processes import ProcessSampler
 
 CONTAINERS = ("inference-server", "storage-initializer", "build", "router")
-MAX_INSTANCES = 20
 FOLLOW_POLL_S = 0.2
 FOLLOW_CHUNK = 64 * 1024
 

@@ -33,6 +33,7 @@ DEPLOYMENT_KEYS = (
 SCHEMA_LINK = "https://aka.ms/ml-cli-v2-deployment-managed-online-yaml-reference"
 MAX_REQUEST_TIMEOUT_MS = {"managed": 180_000, "kubernetes": 300_000}
 MAX_INSTANCES = 50
+"""Azure's limit of instances per deployment: the YAML, `workbench scale` and the dashboard alike."""
 AZURE_APP_ROOT = "/var/azureml-app"
 """Where Azure puts a deployment's code and, under azureml-models/, its model, in the container."""
 _SECRET = re.compile(r"^\$\{\{(azureml://connections/[^}\s]+|keyvault:https://[^}\s]+)\}\}$")

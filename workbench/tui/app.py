@@ -23,6 +23,7 @@ from textual.notifications import SeverityLevel
 from textual.widgets import Footer, Header, Log, TabbedContent, TabPane, Tree
 
 from workbench.errors import WorkbenchError
+from workbench.spec.deployment import MAX_INSTANCES
 from workbench.state import EndpointState, Event
 from workbench.tui.screens.error import ErrorScreen
 from workbench.tui.screens.help import HelpScreen
@@ -38,7 +39,6 @@ from workbench.tui.widgets.traffic_bar import EndpointSummary
 STATUS_S = 0.5
 METRICS_S = 1.0
 EVENT_LINES = 2000
-MAX_INSTANCES = 20
 NOTIFIED_KINDS = {"reload", "reload-failed", "instance", "deployment", "spec"}
 TABS = ("logs", "metrics", "invoke", "mirror", "events")
 TRACEBACK_FRAME = re.compile(r'File "([^"]+)", line (\d+)')

@@ -179,7 +179,7 @@ def _guid(bits: int) -> str:
 
 async def assign_request_id(pipeline: Pipeline, call: Call) -> Reply | None:
     """x-request-id belongs to the service: always a new GUID. x-ms-client-request-id is the
-    client's: alphanumerics, '-' and '_' only, at most 40 characters (reference 4.5)."""
+    client's: alphanumerics, '-' and '_' only, at most 40 characters (docs/azure.md, "Request tracing")."""
     call.request_id = _guid(pipeline.rng.getrandbits(128))
     supplied = call.request.header("x-ms-client-request-id")
     if supplied:

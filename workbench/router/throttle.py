@@ -1,7 +1,8 @@
 """Azure's endpoint-wide limits, emulated for an endpoint that asks for them (`limits: azure` in
 workbench.yaml): requests per second and active requests past which Azure answers 429
 "Rate-limited", and the endpoint's bandwidth, past which Azure delays requests and says by how
-much (`ms-azureml-bandwidth-request-delay-ms` / `-response-delay-ms`). Reference 4.4 and 4.10.
+much (`ms-azureml-bandwidth-request-delay-ms` / `-response-delay-ms`): docs/azure.md,
+"Status codes" and "Limits".
 
 Off by default: the limits are regional quotas that Azure raises on request, and a local load
 test that is throttled by default would hide the workbench's own figures. `workbench status`
@@ -21,7 +22,7 @@ RATE_LIMITED = "Rate-limited"
 
 @dataclass(frozen=True)
 class EndpointLimits:
-    """Azure's published per-endpoint limits (reference 4.10)."""
+    """Azure's published per-endpoint limits (docs/azure.md, "Limits")."""
 
     requests_per_s: float = 500
     active_requests: int = 500

@@ -1,4 +1,4 @@
-"""Online deployments: managed and Kubernetes (reference 2.3), with Azure's defaults."""
+"""Online deployments: managed and Kubernetes (docs/azure.md, "Deployments"), with Azure's defaults."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Online endpoints: managed and Kubernetes (reference 2.2)."""
+"""Online endpoints: managed and Kubernetes (docs/azure.md, "Endpoints")."""
 
 from __future__ import annotations
 

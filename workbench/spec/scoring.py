@@ -2,7 +2,7 @@
 
 The inference server refuses a script without `init` and `run`, a `run` taking `*args`,
 `**kwargs` or positional-only parameters, a `run` with no input parameter, and `@rawhttp`
-together with `@input_schema` (reference 1.5). These checks find the same faults from the
+together with `@input_schema` (docs/azure.md, "The inference server's contract"). These checks find the same faults from the
 source, with the file and line, without running user code.
 """
 

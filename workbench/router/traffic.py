@@ -1,8 +1,9 @@
 """Which deployment serves a request, and whether it is mirrored: pure functions.
 
 The random source is injected, so a test can fix it and a reader can check the rules against the
-cloud's (docs/azure.md, "Routing and traffic"): the `azureml-model-deployment` header wins, even at 0% or mirror-only;
-without it the `traffic` weights decide; mirroring applies only to requests without the header.
+cloud's (docs/azure.md, "Routing and traffic"): the `azureml-model-deployment` header wins, even
+at 0% or mirror-only; without it the `traffic` weights decide; mirroring applies only to
+requests without the header.
 """
 
 from __future__ import annotations

@@ -319,7 +319,8 @@ def _http_reply(response: Any, run_ms: float) -> Reply:
 
 
 def request_ids(request: web.Request) -> RequestIds:
-    """The id mapping of azmlinfsrv (docs/azure.md, "The inference server's contract"), with its 431 limits."""
+    """The id mapping of azmlinfsrv, with its 431 limits (docs/azure.md, "The inference server's
+    contract")."""
     request_id = request.headers.get("x-request-id") or _new_request_id()
     if len(request_id) > HEADER_LIMIT:
         return RequestIds(error=f"x-request-id must not exceed {HEADER_LIMIT} characters")

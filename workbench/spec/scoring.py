@@ -2,8 +2,8 @@
 
 The inference server refuses a script without `init` and `run`, a `run` taking `*args`,
 `**kwargs` or positional-only parameters, a `run` with no input parameter, and `@rawhttp`
-together with `@input_schema` (docs/azure.md, "The inference server's contract"). These checks find the same faults from the
-source, with the file and line, without running user code.
+together with `@input_schema` (docs/azure.md, "The inference server's contract"). These checks
+find the same faults from the source, with the file and line, without running user code.
 """
 
 from __future__ import annotations

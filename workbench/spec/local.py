@@ -140,7 +140,7 @@ def read_local_settings(path: Path, problems: Problems) -> LocalSettings:
     if root is None:
         return LocalSettings(file=path)
     reader = Reader(path, problems)
-    found = reader.fields(root, "", _TOP_KEYS, schema="the workbench.yaml section of the README")
+    found = reader.fields(root, "", _TOP_KEYS, schema="docs/workbench-yaml.md")
     if found is None:
         return LocalSettings(file=path)
     runtime = reader.choice(found["runtime"], "runtime", RUNTIMES) if "runtime" in found else None

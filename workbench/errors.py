@@ -3,6 +3,7 @@
     WorkbenchError                 anything the workbench reports to a user
      ├── SpecError                 the YAML files have problems (CLI exit code 2)
      ├── StartupError              an engine, environment or instance could not start (exit 3)
+     │    └── MissingExtra         a feature's optional extra is not installed
      ├── UserCodeError             the user's score.py failed (import, init() or run())
      ├── EngineError               talking to a running engine failed (exit 1)
      └── PromoteError              a remote host refused or failed a promote (exit 4)
@@ -57,6 +58,17 @@ class StartupError(WorkbenchError):
     """Something needed to serve could not be started."""
 
     exit_code = 3
+
+
+class MissingExtra(StartupError):
+    """A feature whose package is an optional extra that is not installed."""
+
+    def __init__(self, extra: str, feature: str) -> None:
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs the workbench's `{extra}` extra: pip install 'endpoint-workbench[{extra}]' "
+            "(or [all])"
+        )
 
 
 class UserCodeError(WorkbenchError):

@@ -29,6 +29,8 @@ import pytest
 
 WHEELHOUSE = Path(os.environ.get("WORKBENCH_TEST_WHEELHOUSE", "/var/cache/workbench-tests/wheelhouse"))
 SSHD = "/usr/sbin/sshd"
+EXTRAS = ("docker", "gpu", "debug")
+"""What a promote installs there with the workbench ([all])."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,8 @@ def ensure_wheelhouse() -> Path:
 
 def _requirements() -> list[str]:
     required = importlib.metadata.requires("endpoint-workbench") or []
-    return sorted(r for r in required if "extra ==" not in r)
+    wanted = [r for r in required if "extra ==" not in r or any(f'extra == "{e}"' in r for e in EXTRAS)]
+    return sorted(r.split(";")[0].strip() if "extra ==" in r else r for r in wanted)
 
 
 def ensure_user(name: str, *, docker: bool) -> Path:

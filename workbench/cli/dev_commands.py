@@ -116,10 +116,9 @@ def run_devcontainer(args: argparse.Namespace) -> int:
 
     from workbench.dev.devcontainer import render, write
     from workbench.engine.environments import requirements
-    from workbench.engine.images import DockerImages
     from workbench.engine.servercode import copy_server_code
     from workbench.errors import WorkbenchError
-    from workbench.runtimes.docker import DockerRuntime
+    from workbench.runtimes import docker_runtime
     from workbench.spec import load_project
 
     project = load_project(args.project).raise_for_errors()
@@ -129,7 +128,10 @@ def run_devcontainer(args: argparse.Namespace) -> int:
     )
     if deployment is None:
         raise WorkbenchError(f"no deployment {args.endpoint}/{args.deployment} in {project.root}")
-    images = DockerImages(DockerRuntime(project.root), project.settings.base_image, project.settings.build)
+    runtime = docker_runtime(project.root)  # a MissingExtra first, where docker is not installed
+    from workbench.engine.images import DockerImages
+
+    images = DockerImages(runtime, project.settings.base_image, project.settings.build)
     log = project.root / ".workbench" / "logs" / args.endpoint / args.deployment / "build.log"
     wanted = requirements(deployment.environment)
 

@@ -9,7 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
-from workbench.errors import StartupError
+from workbench.errors import MissingExtra
 
 
 def provide_debugpy(folder: Path) -> Path:
@@ -19,7 +19,7 @@ def provide_debugpy(folder: Path) -> Path:
         return folder
     spec = importlib.util.find_spec("debugpy")
     if spec is None or not spec.submodule_search_locations:
-        raise StartupError("debugpy is not installed with the workbench: pip install debugpy")
+        raise MissingExtra("debug", "the debugger")
     source = Path(next(iter(spec.submodule_search_locations)))
     folder.mkdir(parents=True, exist_ok=True)
     fresh = folder / ".debugpy.copying"

@@ -278,7 +278,7 @@ def install(folder: str, wheel_digest: str, wheel_name: str) -> None:
         [*pip, "--force-reinstall", "--no-deps", wheel], stdout=log, stderr=log, check=False
     )
     if done.returncode == 0:
-        done = subprocess.run([*pip, wheel], stdout=log, stderr=log, check=False)
+        done = subprocess.run([*pip, wheel + "[all]"], stdout=log, stderr=log, check=False)
     os.unlink(wheel)
     if done.returncode != 0:
         log.close()

@@ -7,10 +7,15 @@ asked for, so nothing loads docker unless a deployment runs in Docker.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from workbench.errors import MissingExtra
 from workbench.runtimes.base import InstanceSpec, RunningInstance, Runtime
 
-__all__ = ["InstanceSpec", "RunningInstance", "Runtime", "get_runtime"]
+if TYPE_CHECKING:
+    from workbench.runtimes.docker import DockerRuntime
+
+__all__ = ["InstanceSpec", "RunningInstance", "Runtime", "docker_runtime", "get_runtime"]
 
 
 def get_runtime(kind: str, project: Path) -> Runtime:
@@ -19,7 +24,16 @@ def get_runtime(kind: str, project: Path) -> Runtime:
 
         return ProcessRuntime()
     if kind == "docker":
-        from workbench.runtimes.docker import DockerRuntime
-
-        return DockerRuntime(project)
+        return docker_runtime(project)
     raise ValueError(f"unknown runtime {kind!r}: process or docker")
+
+
+def docker_runtime(project: Path) -> DockerRuntime:
+    """The Docker runtime, or a MissingExtra naming the `docker` extra."""
+    try:
+        from workbench.runtimes.docker import DockerRuntime
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] != "docker":
+            raise
+        raise MissingExtra("docker", "the Docker runtime") from exc
+    return DockerRuntime(project)

@@ -1,10 +1,21 @@
-"""GPU use and memory through NVML (nvidia-ml-py). No driver or no GPU gives an empty list."""
+"""GPU use and memory through NVML (nvidia-ml-py, the `gpu` extra). No driver, no GPU or no
+nvidia-ml-py gives an empty list."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from types import ModuleType
 
-import pynvml
+
+def _nvml() -> ModuleType | None:
+    try:
+        return importlib.import_module("pynvml")
+    except ImportError:  # the `gpu` extra is not installed: no figures, as with no driver
+        return None
+
+
+pynvml = _nvml()
 
 
 @dataclass(frozen=True)
@@ -17,23 +28,26 @@ class GpuFigures:
 
 
 def gpus() -> list[GpuFigures]:
+    nvml = pynvml
+    if nvml is None:
+        return []
     try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
+        nvml.nvmlInit()
+    except nvml.NVMLError:
         return []  # no NVIDIA driver: a normal answer on most laptops
     try:
-        return [_figures(index) for index in range(pynvml.nvmlDeviceGetCount())]
-    except pynvml.NVMLError:
+        return [_figures(nvml, index) for index in range(nvml.nvmlDeviceGetCount())]
+    except nvml.NVMLError:
         return []
     finally:
-        pynvml.nvmlShutdown()
+        nvml.nvmlShutdown()
 
 
-def _figures(index: int) -> GpuFigures:
-    handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-    name = pynvml.nvmlDeviceGetName(handle)
-    utilization = pynvml.nvmlDeviceGetUtilizationRates(handle)
-    memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+def _figures(nvml: ModuleType, index: int) -> GpuFigures:
+    handle = nvml.nvmlDeviceGetHandleByIndex(index)
+    name = nvml.nvmlDeviceGetName(handle)
+    utilization = nvml.nvmlDeviceGetUtilizationRates(handle)
+    memory = nvml.nvmlDeviceGetMemoryInfo(handle)
     return GpuFigures(
         index=index,
         name=name.decode() if isinstance(name, bytes) else str(name),
@@ -46,19 +60,22 @@ def _figures(index: int) -> GpuFigures:
 def missing_gpu() -> str | None:
     """What keeps this machine from giving a container a GPU, as far as NVML tells, with the
     fix; None when NVML sees at least one GPU."""
+    nvml = pynvml
+    if nvml is None:
+        return "nvidia-ml-py is not installed: pip install 'endpoint-workbench[gpu]'"
     try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError as exc:
+        nvml.nvmlInit()
+    except nvml.NVMLError as exc:
         return (
             f"no NVIDIA driver on this machine (NVML: {exc}): install the NVIDIA driver, "
             "or choose an instance type without a GPU"
         )
     try:
-        count = pynvml.nvmlDeviceGetCount()
-    except pynvml.NVMLError as exc:
+        count = nvml.nvmlDeviceGetCount()
+    except nvml.NVMLError as exc:
         return f"NVML cannot count the GPUs ({exc}): check `nvidia-smi`"
     finally:
-        pynvml.nvmlShutdown()
+        nvml.nvmlShutdown()
     if count == 0:
         return "the NVIDIA driver is loaded but NVML sees no GPU: check `nvidia-smi`"
     return None

@@ -17,9 +17,9 @@ import httpx
 import psutil
 
 from workbench.errors import EngineError
+from workbench.layout import CONNECTION
 from workbench.state import EndpointState, Event, endpoints_from_json
 
-CONNECTION = Path(".workbench") / "connection.json"
 STOP_TIMEOUT_S = 60.0
 STOP_POLL_S = 0.05
 

@@ -4,7 +4,6 @@
      ├── SpecError                 the YAML files have problems (CLI exit code 2)
      ├── StartupError              an engine, environment or instance could not start (exit 3)
      │    └── MissingExtra         a feature's optional extra is not installed
-     ├── UserCodeError             the user's score.py failed (import, init() or run())
      ├── EngineError               talking to a running engine failed (exit 1)
      └── PromoteError              a remote host refused or failed a promote (exit 4)
 
@@ -69,14 +68,6 @@ class MissingExtra(StartupError):
             f"{feature} needs the workbench's `{extra}` extra: pip install 'endpoint-workbench[{extra}]' "
             "(or [all])"
         )
-
-
-class UserCodeError(WorkbenchError):
-    """The user's scoring script failed; `where` is the file and line of the failure."""
-
-    def __init__(self, message: str, where: str | None = None) -> None:
-        self.where = where
-        super().__init__(f"{where}: {message}" if where else message)
 
 
 class EngineError(WorkbenchError):

@@ -15,11 +15,11 @@ from tests.conftest import SpecFolder, project_files
 from workbench.engine.context import Context
 from workbench.engine.deployments import DeploymentRunner
 from workbench.engine.environments import EnvironmentBuilder
-from workbench.engine.files import ProjectFiles
 from workbench.engine.instances import MAX_BOOT_FAILURES
 from workbench.engine.orphans import ProcessRegistry
 from workbench.engine.runtimeset import Runtimes
 from workbench.engine.store import Store
+from workbench.layout import ProjectFiles
 from workbench.runtimes.base import InstanceSpec, RunningInstance
 from workbench.runtimes.fake import FakeRuntime
 from workbench.spec import load_project

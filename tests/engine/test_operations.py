@@ -19,12 +19,12 @@ from workbench.engine.context import Context
 from workbench.engine.deployments import DeploymentRunner
 from workbench.engine.engine import Engine
 from workbench.engine.environments import EnvironmentBuilder, Requirements, _run
-from workbench.engine.files import ProjectFiles
 from workbench.engine.instances import crash_backoff, exit_cause
 from workbench.engine.orphans import ProcessRegistry
 from workbench.engine.runtimeset import Runtimes
 from workbench.engine.servercode import copy_server_code
 from workbench.engine.store import Store
+from workbench.layout import ProjectFiles
 from workbench.router.credentials import EndpointKeys, TokenSigner
 from workbench.router.endpoint import EndpointRouter
 from workbench.router.table import DeploymentRoute, RouteTable, Target

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.client import CONNECTION, EngineClient
+from workbench.client import EngineClient
 from workbench.errors import EngineError, StartupError
+from workbench.layout import CONNECTION, ProjectFiles
 from workbench.state import InstancePhase, ProvisioningState
 
 START_TIMEOUT_S = 60.0
@@ -22,7 +23,7 @@ LOG_TAIL_LINES = 30
 
 
 def engine_log(root: Path) -> Path:
-    return root / ".workbench" / "engine.log"
+    return ProjectFiles(root).engine_log
 
 
 def running_engine(root: Path) -> EngineClient | None:

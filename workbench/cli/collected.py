@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import WorkbenchError
+from workbench.layout import FOLDER, ProjectFiles
 
 
 def add_parser(commands: Any) -> None:
@@ -27,7 +28,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run_collected(args: argparse.Namespace) -> int:
-    root = _project_root(args.project) / ".workbench" / "collected" / args.endpoint / args.deployment
+    root = ProjectFiles(_project_root(args.project)).collected / args.endpoint / args.deployment
     if not root.is_dir():
         raise WorkbenchError(
             f"nothing collected for {args.endpoint}/{args.deployment}: its data_collector enables no "
@@ -49,6 +50,6 @@ def run_collected(args: argparse.Namespace) -> int:
 def _project_root(folder: Path) -> Path:
     start = folder.resolve()
     for candidate in (start, *start.parents):
-        if (candidate / ".workbench").is_dir():
+        if (candidate / FOLDER).is_dir():
             return candidate
     return start

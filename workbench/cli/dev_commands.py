@@ -118,6 +118,7 @@ def run_devcontainer(args: argparse.Namespace) -> int:
     from workbench.engine.environments import requirements
     from workbench.engine.servercode import copy_server_code
     from workbench.errors import WorkbenchError
+    from workbench.layout import ProjectFiles
     from workbench.runtimes import docker_runtime
     from workbench.spec import load_project
 
@@ -132,7 +133,7 @@ def run_devcontainer(args: argparse.Namespace) -> int:
     from workbench.engine.images import DockerImages
 
     images = DockerImages(runtime, project.settings.base_image, project.settings.build)
-    log = project.root / ".workbench" / "logs" / args.endpoint / args.deployment / "build.log"
+    log = ProjectFiles(project.root).build_log(args.endpoint, args.deployment)
     wanted = requirements(deployment.environment)
 
     def progress(line: str) -> None:

@@ -181,13 +181,13 @@ def _engine_arguments(args: argparse.Namespace) -> EngineArguments:
 def _run_headless(project: Any, args: argparse.Namespace) -> int:
     from workbench.engine import eventloop
     from workbench.engine.engine import Engine
-    from workbench.engine.files import ProjectFiles
     from workbench.engine.tls import listen_for
+    from workbench.layout import ProjectFiles
 
     def show(event: Event) -> None:
         print(event.line(), flush=True)
 
-    listen = listen_for(ProjectFiles(project.root).root / "tls", args.listen, args.tls_cert, args.tls_key)
+    listen = listen_for(ProjectFiles(project.root).tls, args.listen, args.tls_cert, args.tls_key)
     engine = Engine(project, runtime=args.runtime, all_traffic=args.all_traffic, listen=listen)
     eventloop.run(engine.run(on_event=show))
     return 0

@@ -14,6 +14,8 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from workbench.layout import FOLDER
+
 IGNORED_PARTS = {
     "__pycache__",
     ".git",
@@ -22,7 +24,7 @@ IGNORED_PARTS = {
     ".mypy_cache",
     ".pytest_cache",
     ".ipynb_checkpoints",
-    ".workbench",
+    FOLDER,
     ".venv",
     "node_modules",
 }

@@ -27,12 +27,12 @@ from typing import Any
 from aiohttp import web
 
 from workbench.engine.deployments import DeploymentRunner
-from workbench.engine.files import ProjectFiles
 from workbench.engine.instances import log_tail
 from workbench.engine.routing import Routing
 from workbench.engine.store import Store
 from workbench.engine.supervisor import Supervisor
 from workbench.errors import EngineError, NotFound
+from workbench.layout import ProjectFiles
 from workbench.spec.deployment import MAX_INSTANCES
 from workbench.state import endpoints_to_json
 from workbench.telemetry.gpu import gpus

@@ -9,10 +9,10 @@ import aiohttp
 
 from workbench.engine.collection import DataCollectors
 from workbench.engine.environments import EnvironmentBuilder
-from workbench.engine.files import ProjectFiles
 from workbench.engine.orphans import ProcessRegistry
 from workbench.engine.runtimeset import Runtimes
 from workbench.engine.store import Store
+from workbench.layout import ProjectFiles
 from workbench.spec.local import LocalSettings
 
 

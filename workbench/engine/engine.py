@@ -28,7 +28,7 @@ from workbench.engine.api import ControlApi
 from workbench.engine.collection import DataCollectors
 from workbench.engine.context import Context
 from workbench.engine.environments import EnvironmentBuilder
-from workbench.engine.files import ProjectFiles, read_json, write_json
+from workbench.engine.files import read_json, write_json
 from workbench.engine.orphans import ProcessRegistry
 from workbench.engine.routing import Routing
 from workbench.engine.runtimeset import Runtimes
@@ -36,6 +36,7 @@ from workbench.engine.servercode import copy_server_code
 from workbench.engine.store import Store
 from workbench.engine.supervisor import Supervisor
 from workbench.errors import StartupError, bug_summary
+from workbench.layout import FOLDER, ProjectFiles
 from workbench.router.listen import LOCAL, Listen
 from workbench.spec import Project, load_project
 from workbench.spec.project import SPEC_SUFFIXES
@@ -284,7 +285,7 @@ class Engine:
             return None
 
         def changed(paths: set[Path]) -> None:
-            relevant = {p for p in paths if p.suffix.lower() in SPEC_SUFFIXES and ".workbench" not in p.parts}
+            relevant = {p for p in paths if p.suffix.lower() in SPEC_SUFFIXES and FOLDER not in p.parts}
             if relevant:
                 names = ", ".join(sorted(p.name for p in relevant))
                 loop.call_soon_threadsafe(self.request_reconcile, names)

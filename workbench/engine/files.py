@@ -1,16 +1,5 @@
-"""The engine's files in the project's `.workbench/` folder, written atomically.
-
-.workbench/
-  connection.json        control URL, token and engine pid (mode 0600)
-  state.json             keys, ports, traffic overrides: what must survive a restart
-  instances.json         pids of running instances, to stop orphans after a crash
-  server/                the inference server's code, for instance environments
-  staged/<ep>/<dep>/     model and code, laid out as Azure lays them out
-  blobs/                 read-only copies of model files by content, linked into staged/
-  collected/<ep>/<dep>/<collection>/<yyyy>/<MM>/<dd>/<HH>/data.jsonl   data collection
-  logs/<ep>/<dep>/...    storage-initializer, build and per-instance inference-server logs
-  logs/<ep>/router.access.log   the endpoint's access log
-"""
+"""Files of the engine written whole or not at all (the layout of `.workbench/` is in
+`workbench/layout.py`)."""
 
 from __future__ import annotations
 
@@ -19,60 +8,6 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
-
-
-class ProjectFiles:
-    def __init__(self, project_root: Path) -> None:
-        self.project = project_root
-        self.root = project_root / ".workbench"
-
-    @property
-    def connection(self) -> Path:
-        return self.root / "connection.json"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state.json"
-
-    @property
-    def instances(self) -> Path:
-        return self.root / "instances.json"
-
-    @property
-    def blobs(self) -> Path:
-        """Read-only copies of model files, by content, that staged models link to."""
-        return self.root / "blobs"
-
-    def generated(self, endpoint: str, deployment: str) -> Path:
-        """What the workbench writes for a deployment, as Azure generates it (a no-code scoring script)."""
-        return self.root / "generated" / endpoint / deployment
-
-    @property
-    def collected(self) -> Path:
-        """What deployments' data collectors collected, laid out as Azure's blob storage."""
-        return self.root / "collected"
-
-    @property
-    def server_code(self) -> Path:
-        return self.root / "server"
-
-    @property
-    def debugger(self) -> Path:
-        """debugpy alone, for the PYTHONPATH of instances under the debugger."""
-        return self.root / "debugger"
-
-    def staged(self, endpoint: str, deployment: str) -> Path:
-        return self.root / "staged" / endpoint / deployment
-
-    def logs(self, endpoint: str, deployment: str) -> Path:
-        return self.root / "logs" / endpoint / deployment
-
-    def access_log(self, endpoint: str) -> Path:
-        """The router's log; beside the deployments' folders, so no deployment name can clash."""
-        return self.root / "logs" / endpoint / "router.access.log"
-
-    def instance_log(self, endpoint: str, deployment: str, instance: str) -> Path:
-        return self.logs(endpoint, deployment) / instance / "inference-server.log"
 
 
 def write_json(path: Path, data: Any, *, private: bool = False) -> None:

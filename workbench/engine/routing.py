@@ -7,10 +7,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from workbench.engine.collection import DataCollectors
-from workbench.engine.files import ProjectFiles
 from workbench.engine.saved import SavedState
 from workbench.engine.store import Store
 from workbench.errors import EngineError, NotFound
+from workbench.layout import ProjectFiles
 from workbench.router.credentials import TokenSigner
 from workbench.router.endpoint import EndpointRouter
 from workbench.router.listen import LOCAL, Listen

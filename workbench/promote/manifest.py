@@ -3,7 +3,7 @@ inputs by content, and the plan that compares them with what the remote holds.
 
 The files are what Azure would upload from the project folder (`.amlignore` / `.gitignore`
 honoured, `.workbench/` never: `spec/upload.py`), hashed once per change: the digests are kept
-in `.workbench/promote-digests.json` by path, size and modification time, so a promote after a
+in `.workbench/promote-digests.json` (layout.py) by path, size and modification time, so a promote after a
 one-line edit reads only the edited file.
 """
 
@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import PromoteError
+from workbench.layout import ProjectFiles
 from workbench.spec import Project
 from workbench.spec.deployment import DeploymentSpec
 from workbench.spec.skus import find_sku
 from workbench.spec.upload import select
-
-DIGESTS = Path(".workbench") / "promote-digests.json"
 
 
 @dataclass(frozen=True)
@@ -170,7 +169,7 @@ def _deployment_digest(root: Path, deployment: DeploymentSpec, files: Mapping[st
 
 def _digests(root: Path, sources: Mapping[str, Path]) -> dict[str, FileEntry]:
     """Each file's sha256, from the kept digests where its size and time are unchanged."""
-    kept_path = root / DIGESTS
+    kept_path = ProjectFiles(root).promote_digests
     try:
         kept: dict[str, list[Any]] = json.loads(kept_path.read_text())
     except (OSError, ValueError):

@@ -19,8 +19,10 @@ from pathlib import Path, PurePosixPath
 
 import pathspec
 
+from workbench.layout import FOLDER
+
 IGNORE_FILES = (".amlignore", ".gitignore")
-ALWAYS_LEFT_OUT = (".workbench", "__pycache__", ".git")
+ALWAYS_LEFT_OUT = (FOLDER, "__pycache__", ".git")
 
 
 @dataclass

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from workbench.client import EngineClient, EngineStreams, Invocation
+from workbench.layout import FOLDER
 from workbench.state import EndpointState, Event
 
 REQUEST_FILE_LIMIT = 50
@@ -94,7 +95,7 @@ def request_files(root: Path) -> list[Path]:
     found = [
         path
         for path in root.rglob("*.json")
-        if ".workbench" not in path.parts and "node_modules" not in path.parts and path.is_file()
+        if FOLDER not in path.parts and "node_modules" not in path.parts and path.is_file()
     ]
     found.sort(key=lambda p: (len(p.relative_to(root).parts), "request" not in p.name, str(p)))
     return found[:REQUEST_FILE_LIMIT]

@@ -1,0 +1,94 @@
+"""Where the workbench keeps its files in a project: the `.workbench/` folder, spelled here only.
+
+.workbench/              mode 0700: the user's alone
+  connection.json        control URL, token and engine pid (mode 0600)
+  state.json             keys, ports, traffic overrides: what must survive a restart
+  instances.json         pids of running instances, to stop orphans after a crash
+  engine.log             what a background engine said
+  server/                the inference server's code, for instance environments
+  staged/<ep>/<dep>/     model and code, laid out as Azure lays them out
+  blobs/                 read-only copies of model files by content, linked into staged/
+  generated/<ep>/<dep>/  what the workbench writes as Azure would (a no-code scoring script)
+  collected/<ep>/<dep>/<collection>/<yyyy>/<MM>/<dd>/<HH>/data.jsonl   data collection
+  logs/<ep>/<dep>/...    storage-initializer, build and per-instance inference-server logs
+  logs/<ep>/router.access.log   the endpoint's access log
+  tls/                   a self-signed certificate for a listen address that is not loopback
+  promote-digests.json   the project's file digests by size and time, for promote
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+FOLDER = ".workbench"
+CONNECTION = Path(FOLDER) / "connection.json"
+"""The running engine's connection file, relative to the project."""
+
+
+class ProjectFiles:
+    def __init__(self, project_root: Path) -> None:
+        self.project = project_root
+        self.root = project_root / FOLDER
+
+    @property
+    def connection(self) -> Path:
+        return self.root / "connection.json"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def instances(self) -> Path:
+        return self.root / "instances.json"
+
+    @property
+    def blobs(self) -> Path:
+        """Read-only copies of model files, by content, that staged models link to."""
+        return self.root / "blobs"
+
+    def generated(self, endpoint: str, deployment: str) -> Path:
+        """What the workbench writes for a deployment, as Azure generates it (a no-code scoring script)."""
+        return self.root / "generated" / endpoint / deployment
+
+    @property
+    def collected(self) -> Path:
+        """What deployments' data collectors collected, laid out as Azure's blob storage."""
+        return self.root / "collected"
+
+    @property
+    def server_code(self) -> Path:
+        return self.root / "server"
+
+    @property
+    def debugger(self) -> Path:
+        """debugpy alone, for the PYTHONPATH of instances under the debugger."""
+        return self.root / "debugger"
+
+    def staged(self, endpoint: str, deployment: str) -> Path:
+        return self.root / "staged" / endpoint / deployment
+
+    def logs(self, endpoint: str, deployment: str) -> Path:
+        return self.root / "logs" / endpoint / deployment
+
+    def access_log(self, endpoint: str) -> Path:
+        """The router's log; beside the deployments' folders, so no deployment name can clash."""
+        return self.root / "logs" / endpoint / "router.access.log"
+
+    def instance_log(self, endpoint: str, deployment: str, instance: str) -> Path:
+        return self.logs(endpoint, deployment) / instance / "inference-server.log"
+
+    @property
+    def engine_log(self) -> Path:
+        return self.root / "engine.log"
+
+    @property
+    def tls(self) -> Path:
+        return self.root / "tls"
+
+    @property
+    def promote_digests(self) -> Path:
+        return self.root / "promote-digests.json"
+
+    def build_log(self, endpoint: str, deployment: str) -> Path:
+        return self.logs(endpoint, deployment) / "build.log"

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import psutil
 
-from workbench.errors import EngineError
+from workbench.errors import EngineError, NotFound
 from workbench.layout import CONNECTION
 from workbench.state import EndpointState, Event, endpoints_from_json
 
@@ -285,4 +285,5 @@ def _raise_for(response: httpx.Response) -> None:
             message = response.json().get("message", response.text)
         except ValueError:
             message = response.text
-        raise EngineError(f"engine refused ({response.status_code}): {message}")
+        refused = NotFound if response.status_code == 404 else EngineError
+        raise refused(f"engine refused ({response.status_code}): {message}")

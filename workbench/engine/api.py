@@ -67,7 +67,7 @@ class ControlApi:
         self._background: set[asyncio.Task[None]] = set()
 
     def build(self) -> web.Application:
-        app = web.Application(middlewares=[self._auth])
+        app = web.Application(middlewares=[self._auth, _errors])
         app.router.add_get("/v1/status", self.status)
         app.router.add_get("/v1/events", self.events)
         app.router.add_get("/v1/logs", self.logs)
@@ -86,17 +86,14 @@ class ControlApi:
         return app
 
     async def credentials(self, request: web.Request) -> web.Response:
-        return await _answer(lambda: self.routing.credentials(request.match_info["name"]))
+        return web.json_response(self.routing.credentials(request.match_info["name"]))
 
     async def regenerate(self, request: web.Request) -> web.Response:
         body = await request.json()
         name = request.match_info["name"]
 
-        def regenerate() -> dict[str, str]:
-            self.routing.regenerate(name, str(body.get("key_type")))
-            return {"status": "ok"}
-
-        return await _answer(regenerate)
+        self.routing.regenerate(name, str(body.get("key_type")))
+        return web.json_response({"status": "ok"})
 
     async def traffic(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -104,17 +101,14 @@ class ControlApi:
         traffic = {str(k): int(v) for k, v in dict(body.get("traffic") or {}).items()}
         mirror = body.get("mirror_traffic")
         mirror = None if mirror is None else {str(k): int(v) for k, v in dict(mirror).items()}
-        try:
-            problems = self.routing.set_traffic(name, traffic, mirror)
-        except NotFound as exc:
-            return web.json_response({"message": str(exc)}, status=404)
+        problems = self.routing.set_traffic(name, traffic, mirror)
         if problems:
             return web.json_response({"message": "; ".join(problems), "problems": problems}, status=400)
         self.reconcile(f"traffic of {name}")  # a deletion it held back may now go ahead
         return web.json_response({"status": "ok"})
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return await _answer(lambda: self.routing.metrics(request.match_info["name"]))
+        return web.json_response(self.routing.metrics(request.match_info["name"]))
 
     async def telemetry(self, request: web.Request) -> web.Response:
         pids = {
@@ -157,25 +151,18 @@ class ControlApi:
     async def debug(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else {}
         instance = request.match_info["instance"]
-        try:
-            runner = self.supervisor.runner(request.match_info["name"], request.match_info["deployment"])
-            if body.get("stop"):
-                await runner.stop_debugging(instance)
-                return web.json_response({"status": "debugger off"})
-            return web.json_response(await runner.debug(instance, wait=bool(body.get("wait"))))
-        except EngineError as exc:
-            return web.json_response({"message": str(exc)}, status=404 if isinstance(exc, NotFound) else 400)
+        runner = self.supervisor.runner(request.match_info["name"], request.match_info["deployment"])
+        if body.get("stop"):
+            await runner.stop_debugging(instance)
+            return web.json_response({"status": "debugger off"})
+        return web.json_response(await runner.debug(instance, wait=bool(body.get("wait"))))
 
     def _start(
         self, request: web.Request, action: Callable[[DeploymentRunner, web.Request], Awaitable[None]]
     ) -> web.Response:
         """Find the deployment, check the action can start, and run it in the background."""
-        try:
-            runner = self.supervisor.runner(request.match_info["name"], request.match_info["deployment"])
-            work = action(runner, request)
-        except EngineError as exc:
-            status = 404 if isinstance(exc, NotFound) else 400
-            return web.json_response({"message": str(exc)}, status=status)
+        runner = self.supervisor.runner(request.match_info["name"], request.match_info["deployment"])
+        work = action(runner, request)  # refusals are raised now, before anything starts
         task = asyncio.ensure_future(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -277,12 +264,18 @@ class ControlApi:
         return web.json_response({"status": "stopping"})
 
 
-async def _answer(produce: Callable[[], Any]) -> web.Response:
+@web.middleware
+async def _errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """The one place that turns a refusal into an answer: NotFound is 404, any other EngineError
+    400, with its message (the client turns them back: client._raise_for)."""
     try:
-        return web.json_response(produce())
+        return await handler(request)
+    except NotFound as exc:
+        return web.json_response({"message": str(exc)}, status=404)
     except EngineError as exc:
-        status = 404 if isinstance(exc, NotFound) else 400
-        return web.json_response({"message": str(exc)}, status=status)
+        return web.json_response({"message": str(exc)}, status=400)
 
 
 def _gone(request: web.Request) -> bool:

@@ -4,6 +4,7 @@ user does in it reaches the engine, and what the engine does shows on screen."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Log, Static
+from textual.widgets import Log, Static, TabbedContent
 from textual.widgets._toast import Toast
 
 from tests.engine.harness import RunningEngine, copy_project, deployment_yaml, engine, folder_with
@@ -20,7 +21,7 @@ from workbench.state import InstancePhase
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.source import LiveSource
 from workbench.tui.widgets.endpoint_tree import EndpointTree
-from workbench.tui.widgets.logs import LogPanel
+from workbench.tui.widgets.logs import LogPanel, router_columns
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
 INIT_RAISES = (
@@ -175,13 +176,74 @@ def test_failures_pop_up_with_the_file_and_line(tmp_path: Path) -> None:
     with engine(folder, tmp_path) as started:
 
         async def scenario(pilot: Pilot[Any], app: WorkbenchApp) -> None:
-            where = f"at {folder}/.workbench/staged/tests/red/g1/code/bad.py:2"
+            where = f"at {folder}/code/bad.py:2"  # the user's file, not the staged copy
             await until(
                 pilot, lambda: where in toasts(app), "the failed deployment's file and line", timeout=60
             )
             await until(pilot, lambda: any("blue-0  Ready" in label for label in tree_labels(app)), "blue")
             (folder / "code" / "score.py").write_text("def init():\n    pass\n\ndef run(data)\n")
             await until(pilot, lambda: "reload failed" in toasts(app), "the failed reload")
-            assert "score.py:4: SyntaxError" in toasts(app)
+            assert f"{folder}/code/score.py:4: SyntaxError" in toasts(app)
 
         drive(started, scenario, wait_for="blue-0")
+
+
+def test_keys_act_on_what_is_visible_wherever_the_focus_is(running: RunningEngine) -> None:
+    with EngineClient.for_folder(running.folder) as client:
+        key = client.credentials("quickstart")["primaryKey"]
+
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp) -> None:
+        await pilot.press("3")  # the invoke tab: nothing there is focused yet
+        await pilot.press("slash")  # search, from anywhere: the logs tab, its search field focused
+        assert app.query_one(TabbedContent).active == "logs"
+        assert app.focused is app.query_one("#log-search")
+        await pilot.press("escape")
+        await pilot.press("3")
+        app.query_one("#invoke-body").focus()
+        await pilot.press("escape")  # leaves the body: q would quit again, not type
+        assert isinstance(app.focused, EndpointTree)
+        await pilot.press("j")
+        assert app.selection is not None
+        assert app.selection.deployment == "blue"
+        await pilot.press("k")  # up, as in vim; it copies nothing
+        assert app.selection.deployment is None
+        assert app.clipboard != key
+        await pilot.press("y")  # yank the key, as k9s does
+        await until(pilot, lambda: app.clipboard == key, "the key copied")
+        await pilot.press("G")
+        assert app.selection.instance == "green-0"
+        await pilot.press("g", "j", "enter")  # Enter drills into the deployment's logs
+        assert app.query_one(TabbedContent).active == "logs"
+        assert app.focused is app.query_one("#log-view")
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: "press q to quit (stops the engine)" in toasts(app), "how to quit")
+        assert "[b]" not in toasts(app)
+
+    drive(running, scenario)
+
+
+def test_the_router_log_reads_as_columns() -> None:
+    record = {
+        "time": "2026-11-30T08:30:01Z",
+        "request_id": "7c1d",
+        "method": "POST",
+        "path": "/score",
+        "deployment": "green",
+        "pinned": False,
+        "mirrored_to": "blue",
+        "status": 424,
+        "model_status": 500,
+        "latency_ms": 3.456,
+    }
+    line = router_columns(json.dumps(record))
+    assert line.split() == [
+        "08:30:01",
+        "424/500",
+        "green",
+        "live+mirror:blue",
+        "3.5ms",
+        "POST",
+        "/score",
+        "7c1d",
+    ]
+    assert router_columns("not a record") == "not a record"

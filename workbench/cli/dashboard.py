@@ -31,7 +31,7 @@ def run_dashboard(root: Path, arguments: EngineArguments) -> int:
         print(f"workbench: the engine went away at start-up; see {engine_log(root)}", file=sys.stderr)
         return 1
     source = LiveSource(client, LOG_LINES)
-    app = WorkbenchApp(source)
+    app = WorkbenchApp(source, quit_stops_engine=started)
     hangup = threading.Event()
     stopping = threading.Thread(target=_stop_quietly, args=(client, root), daemon=True)
 
@@ -85,7 +85,7 @@ def run_remote_dashboard(remote: RemoteHost) -> int:
 
     with remote_client(remote) as client:
         source = LiveSource(client, LOG_LINES)
-        app = WorkbenchApp(source)
+        app = WorkbenchApp(source, quit_stops_engine=False)
         try:
             app.run()
         finally:

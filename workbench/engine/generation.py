@@ -20,7 +20,7 @@ from workbench.engine.collection import Collecting
 from workbench.engine.gpus import assign
 from workbench.engine.storage import Staged
 from workbench.runtimes.base import InstanceSpec, Runtime
-from workbench.spec.deployment import DeploymentSpec, ProbeSettings
+from workbench.spec.deployment import AZURE_APP_ROOT, DeploymentSpec, ProbeSettings
 from workbench.spec.local import DeploymentSettings, GpuRequest
 from workbench.spec.skus import find_sku
 
@@ -69,6 +69,17 @@ class Generation:
         """Where /score goes in a custom container; None for the inference server's own /score."""
         config = self.spec.environment.inference_config if self.spec.environment else None
         return config.scoring_route.path if config else None
+
+    def user_paths(self, text: str) -> str:
+        """`text` (a traceback, a failure's file and line) with the staged copy of the code, as
+        the host or a container sees it, given as the project's own files: what the user opens."""
+        code = self.spec.code_configuration
+        if code is None:
+            return text
+        ours = f"{code.code}/"
+        for staged in (f"{self.folder / code.code.name}/", f"{AZURE_APP_ROOT}/{code.code.name}/"):
+            text = text.replace(staged, ours)
+        return text
 
     @property
     def drain_s(self) -> float:

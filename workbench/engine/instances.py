@@ -182,10 +182,10 @@ class InstanceRunner:
             kind, message = "reload", f"reload signalled to {outcome['workers']} workers ({cause})"
         else:
             kind = "reload-failed"
+            where = self.generation.user_paths(f"{outcome.get('file')}:{outcome.get('line')}")
             message = (
                 f"reload failed ({cause}); the previous code keeps serving: "
-                f"{outcome.get('file')}:{outcome.get('line')}: "
-                f"{outcome.get('error')}: {outcome.get('message')}"
+                f"{where}: {outcome.get('error')}: {outcome.get('message')}"
             )
         self.ctx.store.publish(kind, self.subject, message)
         return f"{self.state.id}: {message}"
@@ -397,7 +397,7 @@ class InstanceRunner:
             return False
 
     def _reason(self, cause: str) -> str:
-        tail = log_tail(self.log_file, LOG_TAIL_LINES)
+        tail = [self.generation.user_paths(line) for line in log_tail(self.log_file, LOG_TAIL_LINES)]
         return f"ResourceNotReady: User container has crashed or terminated: {cause}\n" + "\n".join(tail)
 
 

@@ -51,7 +51,8 @@ class WorkbenchApp(App[str]):
     TITLE = "endpoint workbench"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "help"),
-        Binding("q", "quit_engine", "quit"),
+        Binding("slash", "search_logs", "search logs", show=False),
+        Binding("p", "pause_logs", "pause / follow logs", show=False),
         Binding("D", "detach", "detach (engine keeps running)", show=False),
         Binding("t", "traffic", "traffic"),
         Binding("r", "restart", "restart", tooltip="restart the selected instance"),
@@ -60,7 +61,7 @@ class WorkbenchApp(App[str]):
         Binding("plus", "scale(1)", "add instance", show=False),
         Binding("minus", "scale(-1)", "remove instance", show=False),
         Binding("c", "copy_uri", "copy scoring URI", show=False),
-        Binding("k", "copy_key", "copy key or token", show=False),
+        Binding("y", "copy_key", "copy key or token (yank)", show=False),
         Binding("i", "show_tab('invoke')", "invoke"),
         Binding("right_square_bracket", "log_container(1)", "next log (container)", show=False),
         Binding("left_square_bracket", "log_container(-1)", "previous log (container)", show=False),
@@ -68,9 +69,16 @@ class WorkbenchApp(App[str]):
         *(Binding(str(n), f"show_tab('{tab}')", f"{tab} tab", show=False) for n, tab in enumerate(TABS, 1)),
     ]
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, *, quit_stops_engine: bool = True) -> None:
         super().__init__()
         self.source = source
+        self.quit_stops_engine = quit_stops_engine
+        self.quit_binding = Binding(
+            "q", "quit_engine", "stop" if quit_stops_engine else "quit"
+        )
+        """What q does to the engine, said in the footer: "stop" (the engine and every instance
+        with the dashboard) or "quit" (an engine this dashboard did not start keeps running)."""
+        self.bind(self.quit_binding.key, self.quit_binding.action, description=self.quit_binding.description)
         self.endpoints: list[EndpointState] = []
         self.started_at = time.time()
         self.sub_title = str(source.root)
@@ -97,8 +105,10 @@ class WorkbenchApp(App[str]):
 
     def on_mount(self) -> None:
         sections: list[tuple[str, list[BindingType]]] = [
-            ("Dashboard", list(self.BINDINGS)),
+            ("Dashboard", [self.quit_binding, *self.BINDINGS]),
+            ("Endpoints tree", list(EndpointTree.BINDINGS)),
             ("Logs tab", list(LogPanel.BINDINGS)),
+            ("Invoke tab", list(InvokePanel.BINDINGS)),
             ("Traffic editor", list(TrafficEditor.BINDINGS)),
         ]
         self.install_screen(HelpScreen(sections), "help")  # built once: '?' shows it at once
@@ -229,6 +239,11 @@ class WorkbenchApp(App[str]):
             endpoint.name if endpoint else None, [d.name for d in endpoint.deployments] if endpoint else []
         )
 
+    @on(EndpointTree.DrillIn)
+    def _drill_in(self) -> None:
+        self.action_show_tab("logs")
+        self.query_one("#log-view", Log).focus()
+
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
         self.refresh_metrics()
@@ -246,6 +261,20 @@ class WorkbenchApp(App[str]):
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+
+    def action_search_logs(self) -> None:
+        """`/` from anywhere: the logs tab, its search field focused."""
+        self.action_show_tab("logs")
+        self.query_one(LogPanel).action_search()
+
+    def action_pause_logs(self) -> None:
+        self.action_show_tab("logs")
+        self.query_one(LogPanel).action_pause()
+
+    def action_help_quit(self) -> None:
+        """ctrl+c: say how to quit, in plain words (Textual's own message carries markup)."""
+        what = "stops the engine" if self.quit_stops_engine else "leaves the engine running"
+        self.notify(f"press q to quit ({what}), D to detach", title="Do you want to quit?")
 
     def action_log_container(self, step: int) -> None:
         self.action_show_tab("logs")

@@ -4,8 +4,11 @@ cursor and what is expanded survive every refresh."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -23,6 +26,26 @@ class Selection:
 
 
 class EndpointTree(Tree[Selection]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "down", show=False),
+        Binding("k", "cursor_up", "up", show=False),
+        Binding("g", "first", "first", show=False),
+        Binding("G", "last", "last", show=False),
+        Binding("enter", "drill_in", "logs of the selection", show=False),
+    ]
+
+    class DrillIn(Message):
+        """Enter on a node: the app moves the focus to its logs."""
+
+    def action_first(self) -> None:
+        self.cursor_line = 0
+
+    def action_last(self) -> None:
+        self.cursor_line = max(0, self.last_line)
+
+    def action_drill_in(self) -> None:
+        self.post_message(self.DrillIn())
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("endpoints", id=id)
         self.show_root = False

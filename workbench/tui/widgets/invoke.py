@@ -7,10 +7,12 @@ import contextlib
 import json
 import time
 from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.css.query import NoMatches
 from textual.widgets import Button, DataTable, Select, Static, TextArea
@@ -26,7 +28,13 @@ SHOWN_BODY_CHARS = 4000
 
 
 class InvokePanel(VerticalScroll):
-    """Sent with ctrl+s from anywhere (an app binding), or its Send button."""
+    """Sent with ctrl+s from anywhere (an app binding), or its Send button. Esc leaves the body
+    (and every field here) for the tree, so that the dashboard's keys work again."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "leave", "leave the field", show=False)]
+
+    def action_leave(self) -> None:
+        self.app.query_one("#tree").focus()
 
     def __init__(self, source: Source, *, id: str | None = None) -> None:
         super().__init__(id=id)

@@ -6,6 +6,7 @@ still arrive and are kept; following again shows them.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import deque
 
@@ -31,10 +32,9 @@ second), so that drawing never crowds out the keys."""
 
 class LogPanel(Vertical):
     BINDINGS = [
-        Binding("slash", "search", "search logs"),
-        Binding("p", "pause", "pause / follow"),
         Binding("escape", "clear_search", "clear search", show=False),
     ]
+    """`/` and `p` are the app's: they work wherever the focus is."""
 
     def __init__(self, source: Source, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -98,7 +98,9 @@ class LogPanel(Vertical):
     @work(exclusive=True, group="logs")
     async def _stream(self, target: tuple[str, str, str, str]) -> None:
         try:
-            async for line in self.source.logs(*target):
+            router = target[2] == "router"
+            async for raw in self.source.logs(*target):
+                line = router_columns(raw) if router else raw
                 self.lines.append(line)
                 if not self.paused and self._shows(line):
                     self._pending.append(line)
@@ -136,6 +138,28 @@ class LogPanel(Vertical):
             event.stop()
             self.query_text = event.value
             self._redraw()
+
+
+def router_columns(line: str) -> str:
+    """An access-log record as aligned columns: time, status (the model's beside a 424), the
+    deployment, how it got there (pinned, live, or live with a mirror copy), latency, request id.
+    A line that is not a record is shown as it is."""
+    try:
+        record = json.loads(line)
+        status = str(record["status"])
+    except (ValueError, KeyError, TypeError):
+        return line
+    if record.get("model_status") and record["model_status"] != record["status"]:
+        status += f"/{record['model_status']}"
+    how = "pinned" if record.get("pinned") else "live"
+    if record.get("mirrored_to"):
+        how += f"+mirror:{record['mirrored_to']}"
+    clock = str(record.get("time", ""))[11:19]
+    latency = f"{float(record.get('latency_ms') or 0):.1f}ms"
+    return (
+        f"{clock:8} {status:7} {record.get('deployment') or '-'!s:16} {how:18} "
+        f"{latency:>10} {record.get('method', '')} {record.get('path', '')} {record.get('request_id', '')}"
+    )
 
 
 def _target(selection: Selection | None, container: str) -> tuple[str, str, str, str] | None:

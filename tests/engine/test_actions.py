@@ -109,8 +109,12 @@ def test_editing_the_code_reloads_it_in_place_with_no_failed_request(tmp_path: P
         failure = endpoint.deployments[0].last_reload or ""
         assert "score.py:4: SyntaxError" in failure
         seen = events(running)
-        assert any(e.startswith("reload tests/blue-0: reloaded in") for e in seen)
-        assert any(e.startswith("reload-failed tests/blue-0") and "score.py:4" in e for e in seen)
+        assert any(e.startswith("instance tests/blue-0: reloaded in") for e in seen)  # each instance
+        assert any(e.startswith("reload tests/blue: reloaded in") for e in seen)  # one per save
+        failed = [e for e in seen if e.startswith("reload-failed tests/blue:")]
+        assert len(failed) == 1
+        assert f"{folder}/code/score.py:4" in failed[0]  # the user's file, not the staged copy
+        assert "(in 1 of 1 instance(s))" in failed[0]
 
 
 def test_restart_scale_and_telemetry(tmp_path: Path) -> None:

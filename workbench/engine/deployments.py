@@ -318,13 +318,30 @@ class DeploymentRunner:
                     await instance.restart(f"azmlinfsrv has no in-place reload; {cause}")
                     await instance.settled.wait()
                 return
-            outcomes = await asyncio.gather(*(i.reload(cause) for i in list(self.instances)))
+            outcomes = [
+                o for o in await asyncio.gather(*(i.reload(cause) for i in list(self.instances))) if o
+            ]
             for outcome in outcomes:
-                if outcome is not None:
-                    self.state.last_reload = outcome
+                self.state.last_reload = outcome
+            self._sum_up_reload(outcomes)
             for instance in list(self.instances):  # one that gave up gets a new chance with the fix
                 if instance.failure is not None:
                     await instance.restart(cause)
+
+    def _sum_up_reload(self, outcomes: list[str]) -> None:
+        """One event for a save, whatever the number of instances: a failure first (with the
+        user's file and line), else how it went."""
+        if not outcomes:
+            return
+        failed = [o for o in outcomes if "reload failed" in o or "reload request failed" in o]
+        if failed:
+            said = failed[0].split(": ", 1)[-1]
+            message = f"{said} (in {len(failed)} of {len(outcomes)} instance(s))"
+            self.ctx.store.publish("reload-failed", self.subject, message)
+            return
+        said = outcomes[-1].split(": ", 1)[-1]
+        suffix = f" (all {len(outcomes)} instances)" if len(outcomes) > 1 else ""
+        self.ctx.store.publish("reload", self.subject, said + suffix)
 
     async def debug(self, instance_id: str, *, wait: bool) -> dict[str, Any]:
         """Run one instance under the debugger and write VS Code's attach configuration for it:

@@ -168,10 +168,9 @@ class InstanceRunner:
                 outcome = await response.json()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
             message = f"reload request failed ({cause}): {exc}"
-            self.ctx.store.publish("reload-failed", self.subject, message)
+            self.ctx.store.publish("instance", self.subject, message)
             return f"{self.state.id}: {message}"
         if outcome.get("status") == "reloaded":
-            kind = "reload"
             init = (
                 f"init() kept: {', '.join(outcome['kept_globals'])}"
                 if outcome.get("init") == "kept"
@@ -179,15 +178,14 @@ class InstanceRunner:
             )
             message = f"reloaded in {outcome['total_ms']:.0f} ms ({init}) ({cause})"
         elif outcome.get("status") == "reloading":
-            kind, message = "reload", f"reload signalled to {outcome['workers']} workers ({cause})"
+            message = f"reload signalled to {outcome['workers']} workers ({cause})"
         else:
-            kind = "reload-failed"
             where = self.generation.user_paths(f"{outcome.get('file')}:{outcome.get('line')}")
             message = (
                 f"reload failed ({cause}); the previous code keeps serving: "
                 f"{where}: {outcome.get('error')}: {outcome.get('message')}"
             )
-        self.ctx.store.publish(kind, self.subject, message)
+        self.ctx.store.publish("instance", self.subject, message)  # the deployment sums them up
         return f"{self.state.id}: {message}"
 
     async def stop(self, *, drain: bool = True) -> None:

@@ -73,9 +73,7 @@ class WorkbenchApp(App[str]):
         super().__init__()
         self.source = source
         self.quit_stops_engine = quit_stops_engine
-        self.quit_binding = Binding(
-            "q", "quit_engine", "stop" if quit_stops_engine else "quit"
-        )
+        self.quit_binding = Binding("q", "quit_engine", "stop" if quit_stops_engine else "quit")
         """What q does to the engine, said in the footer: "stop" (the engine and every instance
         with the dashboard) or "quit" (an engine this dashboard did not start keeps running)."""
         self.bind(self.quit_binding.key, self.quit_binding.action, description=self.quit_binding.description)

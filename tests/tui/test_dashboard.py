@@ -121,17 +121,21 @@ def test_invoke_shows_the_answer_and_keeps_a_history(running: RunningEngine) -> 
 
 def test_traffic_editor_changes_the_split_in_the_engine_and_the_bar(running: RunningEngine) -> None:
     async def scenario(pilot: Pilot[Any], app: WorkbenchApp) -> None:
-        await pilot.press("t", "left")  # blue 90 -> 85: the total is now 95, which the rules refuse
-        assert "accepts a total of 0 or 100" in text_of(app, "#traffic-problems")
-        await pilot.press("enter")  # refused: nothing applied, the editor stays
-        assert running.status()[0].traffic == {"blue": 90, "green": 10}
-        await pilot.press("down", "right", "enter")  # green 10 -> 15
+        await pilot.press("t", "left")  # blue 90 -> 85: the 5% goes to green, the total stays 100
+        assert "ok: enter applies" in text_of(app, "#traffic-problems")
+        assert running.status()[0].traffic == {"blue": 90, "green": 10}  # nothing applied yet
+        await pilot.press("enter")
         await until(
             pilot, lambda: running.status()[0].traffic == {"blue": 85, "green": 15}, "the engine's split"
         )
         await until(pilot, lambda: any("85%" in label for label in tree_labels(app)), "the tree's share")
-        await pilot.press("t", "right", "down", "left", "enter")  # back to 90 / 10
+        await pilot.press("t", "down", "left", "enter")  # green 15 -> 10, back to blue
         await until(pilot, lambda: running.status()[0].traffic == {"blue": 90, "green": 10}, "the split back")
+        await pilot.press("t", "m", "right")  # a mirror share is not balanced, and the rules still speak
+        assert "has live traffic (90%) and cannot also receive mirror traffic" in text_of(
+            app, "#traffic-problems"
+        )
+        await pilot.press("escape")
 
     drive(running, scenario)
 

@@ -44,7 +44,7 @@ def test_mirror_comparison(snap_compare: Any) -> None:
 
 
 def test_traffic_editor_shows_the_rule_a_change_breaks(snap_compare: Any) -> None:
-    assert snap_compare(app(), press=["t", "left"], terminal_size=SMALL, run_before=settle)
+    assert snap_compare(app(), press=["t", "m", "right"], terminal_size=SMALL, run_before=settle)
 
 
 def test_help_lists_every_key(snap_compare: Any) -> None:

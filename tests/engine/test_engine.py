@@ -233,6 +233,11 @@ def test_event_stream_and_log_follow(tmp_path: Path) -> None:
             followed = next(line for line in lines if "POST /score" in line)
             assert " 200 " in followed
             lines.close()  # type: ignore[attr-defined]
+            for _ in range(3):  # the follower has gone: what the engine writes next goes nowhere
+                httpx.post(f"{url}/score", content=b"after")
+            client.reconcile("written after the follower left")
+            running.wait_for_output("reconciled")
+        assert "Traceback" not in running.output()  # a client leaving is not an error
 
 
 def test_up_detach_returns_once_serving_and_down_stops_it(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ from workbench.engine.supervisor import Supervisor
 from workbench.errors import EngineError, NotFound
 from workbench.layout import ProjectFiles
 from workbench.spec.deployment import MAX_INSTANCES
-from workbench.state import endpoints_to_json
+from workbench.state import Event, endpoints_to_json
 from workbench.telemetry.gpu import gpus
 from workbench.telemetry.processes import ProcessSampler
 
@@ -185,19 +185,26 @@ class ControlApi:
         await response.prepare(request)
         queue = self.store.subscribe()
         try:
-            for event in list(self.store.events):
-                await response.write(json.dumps(event.to_json()).encode() + b"\n")
-            if request.query.get("follow") != "1":
-                return response
-            while not _gone(request):
-                try:
-                    event = await asyncio.wait_for(queue.get(), FOLLOW_POLL_S * 5)
-                except asyncio.TimeoutError:
-                    continue
-                await response.write(json.dumps(event.to_json()).encode() + b"\n")
+            await self._send_events(request, response, queue)
+        except ConnectionResetError:
+            pass  # the client has gone (a dashboard that quit): nothing to say about it
         finally:
             self.store.unsubscribe(queue)
         return response
+
+    async def _send_events(
+        self, request: web.Request, response: web.StreamResponse, queue: asyncio.Queue[Event]
+    ) -> None:
+        for event in list(self.store.events):
+            await response.write(json.dumps(event.to_json()).encode() + b"\n")
+        if request.query.get("follow") != "1":
+            return
+        while not _gone(request):
+            try:
+                event = await asyncio.wait_for(queue.get(), FOLLOW_POLL_S * 5)
+            except asyncio.TimeoutError:
+                continue
+            await response.write(json.dumps(event.to_json()).encode() + b"\n")
 
     async def logs(self, request: web.Request) -> web.StreamResponse:
         endpoint, deployment = request.query.get("endpoint", ""), request.query.get("deployment", "")
@@ -218,10 +225,13 @@ class ControlApi:
         lines = int(request.query.get("lines", "5000"))
         response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
         await response.prepare(request)
-        for line in log_tail(path, lines):
-            await response.write(line.encode() + b"\n")
-        if request.query.get("follow") == "1":
-            await _follow(path, request, response)
+        try:
+            for line in log_tail(path, lines):
+                await response.write(line.encode() + b"\n")
+            if request.query.get("follow") == "1":
+                await _follow(path, request, response)
+        except ConnectionResetError:
+            pass  # the client has gone while the log was sent: nothing to say about it
         return response
 
     def _resolve_log(self, endpoint: str, deployment: str, container: str, instance: str) -> Path | None:

@@ -28,9 +28,10 @@ from workbench.server import debug
 from workbench.server.logs import RequestLog
 from workbench.server.reload import Reloader
 from workbench.server.runner import RunThread
+from workbench.server.scoring import Scoring
 from workbench.server.script import BadInput, Incoming, UnsupportedMethod, UserCodeFailed, UserScript
 from workbench.server.settings import Settings
-from workbench.server.swagger import Swagger, SwaggerNotFound
+from workbench.server.swagger import SwaggerNotFound
 
 logger = logging.getLogger("azmlinfsrv")
 
@@ -43,14 +44,6 @@ NOT_FOUND = (
 NOT_ALLOWED = "The method is not allowed for the requested URL."
 SCRIPT_FAILED = "An unexpected error occurred in scoring script. Check the logs for more info."
 INTERNAL_ERROR = "An unexpected internal error occurred. Check the logs for more info."
-
-
-@dataclass
-class Scoring:
-    """What serves right now: swapped as a whole by a reload, never changed in place."""
-
-    script: UserScript
-    swagger: Swagger
 
 
 @dataclass

@@ -23,11 +23,10 @@ from collections.abc import Callable
 from aiohttp import web
 
 from workbench.server import debug, logs, rawhttp
-from workbench.server.app import Scoring, ScoringApp
+from workbench.server.app import ScoringApp
 from workbench.server.reload import poll_for_changes
-from workbench.server.script import ScriptError, UserCodeFailed, UserScript
+from workbench.server.scoring import InitFailed, ScriptError, UserCodeFailed, load_scoring
 from workbench.server.settings import SERVER_VERSION, Settings, parse_args, resolve
-from workbench.server.swagger import swagger_for
 
 logger = logging.getLogger("azmlinfsrv")
 BOOT_FAILURE = 3
@@ -104,14 +103,8 @@ def _worker(
     elif settings.debug_port is not None and index == 0:
         debug.listen(settings.debug_port, settings.debug_wait, settings.host)
     try:
-        script = UserScript.load(settings.entry_script)
-    except (ScriptError, UserCodeFailed) as exc:
-        cause = exc.__cause__
-        logger.error("".join(traceback.format_exception(cause)) if cause else str(exc))
-        return BOOT_FAILURE
-    try:
-        script.init()
-    except UserCodeFailed as exc:
+        scoring = load_scoring(settings).scoring
+    except InitFailed as exc:
         logger.error("User's init function failed")
         logger.error("Encountered Exception " + "".join(traceback.format_exception(exc.__cause__ or exc)))
         if settings.model_dir and os.path.exists(settings.model_dir):
@@ -119,12 +112,15 @@ def _worker(
             for line in logs.model_dir_tree(settings.model_dir):
                 logger.info(line)
         return BOOT_FAILURE
-    swagger = swagger_for(settings, script.user_run)
+    except (ScriptError, UserCodeFailed) as exc:
+        cause = exc.__cause__
+        logger.error("".join(traceback.format_exception(cause)) if cause else str(exc))
+        return BOOT_FAILURE
     logger.info(f"Scoring timeout is set to {settings.scoring_timeout_ms}")
     logger.info(f"Worker with pid {os.getpid()} ready for serving traffic")
     scoring_app = ScoringApp(
         settings,
-        Scoring(script, swagger),
+        scoring,
         worker_count=settings.worker_count,
         custom_logging=logging_file is not None,
     )

@@ -17,15 +17,11 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from workbench.server.initstate import fingerprint
-from workbench.server.script import ScriptError, UserCodeFailed, UserScript
+from workbench.server.scoring import Scoring, ScriptError, UserCodeFailed, load_scoring
+from workbench.server.script import UserScript
 from workbench.server.settings import Settings
-from workbench.server.swagger import swagger_for
-
-if TYPE_CHECKING:
-    from workbench.server.app import Scoring
 
 logger = logging.getLogger("azmlinfsrv.reload")
 
@@ -46,30 +42,12 @@ class Reloader:
                 self.count += 1
             return outcome, scoring
 
-    def _keep_init(self, script: UserScript, current: UserScript | None) -> list[str] | None:
-        """The globals carried over when the rule allows keeping what init() built (initstate.py);
-        None when init() has to run."""
-        if not self.settings.reuse_init or current is None or current.init_state is None:
-            return None
-        now = fingerprint(script.path, self.settings.model_dir)
-        if not current.init_state.allows_reuse_by(now):
-            return None
-        return script.keep_init_of(current)
-
     def _load(self, cause: str, current: UserScript | None) -> tuple[dict[str, Any], Scoring | None]:
-        from workbench.server.app import Scoring
-
         settings = self.settings
         start = time.perf_counter()
         forget_user_modules(settings.app_root, settings.entry_script.parent)
         try:
-            script = UserScript.load(settings.entry_script)
-            loaded = time.perf_counter()
-            kept = self._keep_init(script, current)
-            if kept is None:
-                script.init()
-            initialised = time.perf_counter()
-            swagger = swagger_for(settings, script.user_run)
+            loaded = load_scoring(settings, current)
         except (ScriptError, UserCodeFailed) as exc:
             failure = describe_failure(exc, settings.entry_script)
             logger.error(
@@ -77,18 +55,17 @@ class Reloader:
                 f"{failure['file']}:{failure['line']}: {failure['error']}: {failure['message']}"
             )
             return {"status": "failed", "cause": cause, **failure}, None
-        done = time.perf_counter()
         outcome = {
             "status": "reloaded",
             "cause": cause,
-            "load_ms": round((loaded - start) * 1000, 3),
-            "init_ms": round((initialised - loaded) * 1000, 3),
-            "init": "kept" if kept is not None else "ran",
-            "kept_globals": kept or [],
-            "total_ms": round((done - start) * 1000, 3),
+            "load_ms": loaded.load_ms,
+            "init_ms": loaded.init_ms,
+            "init": "kept" if loaded.kept_globals is not None else "ran",
+            "kept_globals": loaded.kept_globals or [],
+            "total_ms": round((time.perf_counter() - start) * 1000, 3),
         }
         logger.info(f"Reloaded {settings.entry_script.name} in {outcome['total_ms']} ms ({cause})")
-        return outcome, Scoring(script, swagger)
+        return outcome, loaded.scoring
 
 
 def forget_user_modules(*folders: Path) -> None:

@@ -17,17 +17,29 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from workbench.router import traffic
 from workbench.router.front import Reply, Request
 from workbench.router.mirror import Mirror
-from workbench.router.table import DeploymentRoute, Target
+from workbench.router.table import DeploymentRoute, RouteTable, Target
 from workbench.router.throttle import RATE_LIMITED, REQUEST_DELAY_HEADER, RESPONSE_DELAY_HEADER, Throttle
 from workbench.router.upstream import Answer, Refused, UpstreamError
 
-if TYPE_CHECKING:
-    from workbench.router.endpoint import EndpointRouter
+
+class Endpoint(Protocol):
+    """What the steps need of the endpoint they serve (EndpointRouter is one): its route table,
+    its credentials check, its limits, and where finished calls are counted."""
+
+    table: RouteTable
+    throttle: Throttle | None
+
+    def accepts(self, credential: str) -> bool: ...
+
+    def record(self, call: Call, latency_ms: float) -> None: ...
+
+    def record_mirror(self, deployment: str, status: int | None) -> None: ...
+
 
 HOP_BY_HOP = {
     "connection",
@@ -77,7 +89,7 @@ Step = Callable[["Pipeline", Call], Awaitable[Reply | None]]
 
 
 class Pipeline:
-    def __init__(self, router: EndpointRouter, rng: random.Random | None = None) -> None:
+    def __init__(self, router: Endpoint, rng: random.Random | None = None) -> None:
         self.router = router
         self.rng = rng or random.Random()
         self.mirror = Mirror(self.send, self._route_of, router.record_mirror, time.perf_counter)

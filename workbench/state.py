@@ -79,6 +79,9 @@ class Event:
     subject: str
     message: str
     time: float = field(default_factory=time.time)
+    severity: str = "info"
+    """"info", "warning" (something went wrong and is being handled: a restart) or "error"
+    (it needs the user: a failed deployment, a failed reload, a broken spec)."""
 
     def line(self) -> str:
         stamp = time.strftime("%H:%M:%S", time.localtime(self.time))
@@ -89,7 +92,13 @@ class Event:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Event:
-        return cls(str(data["kind"]), str(data["subject"]), str(data["message"]), float(data["time"]))
+        return cls(
+            str(data["kind"]),
+            str(data["subject"]),
+            str(data["message"]),
+            float(data["time"]),
+            str(data.get("severity", "info")),
+        )
 
 
 def endpoints_to_json(endpoints: list[EndpointState]) -> list[dict[str, Any]]:

@@ -282,7 +282,8 @@ class DeploymentRunner:
             self._started = time.monotonic()
         self.state.provisioning_state = state
         self.ctx.on_change()
-        self.ctx.store.publish("deployment", self.subject, f"{state.value}: {why}")
+        severity = "error" if state is ProvisioningState.FAILED else "info"
+        self.ctx.store.publish("deployment", self.subject, f"{state.value}: {why}", severity)
 
     # -- code reload and debugging -----------------------------------------------------------
 
@@ -305,7 +306,7 @@ class DeploymentRunner:
                     self.ctx.files.project,
                 )
             except StartupError as exc:
-                self.ctx.store.publish("reload-failed", self.subject, str(exc))
+                self.ctx.store.publish("reload-failed", self.subject, str(exc), "error")
                 return
             self.ctx.store.publish(
                 "reload",
@@ -337,7 +338,7 @@ class DeploymentRunner:
         if failed:
             said = failed[0].split(": ", 1)[-1]
             message = f"{said} (in {len(failed)} of {len(outcomes)} instance(s))"
-            self.ctx.store.publish("reload-failed", self.subject, message)
+            self.ctx.store.publish("reload-failed", self.subject, message, "error")
             return
         said = outcomes[-1].split(": ", 1)[-1]
         suffix = f" (all {len(outcomes)} instances)" if len(outcomes) > 1 else ""

@@ -224,6 +224,7 @@ class Engine:
                 "engine-error",
                 "engine",
                 f"reconciling failed: {bug_summary(exc)}; a workbench bug, the rest keeps running",
+                "error",
             )
 
     async def _apply(self, project: Project, supervisor: Supervisor, routing: Routing) -> None:
@@ -312,6 +313,7 @@ class Engine:
                 "spec",
                 "engine",
                 f"{cause} changed but has errors; nothing changed:\n  " + "\n  ".join(problems),
+                "error",
             )
             return
         self.store.publish("spec", "engine", f"{cause} changed; reconciling")

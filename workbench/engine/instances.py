@@ -247,7 +247,10 @@ class InstanceRunner:
                 self.state.state = InstancePhase.FAILED
                 self.settled.set()
                 self.ctx.store.publish(
-                    "instance", self.subject, f"Failed: start-up failed {boot_failures} times ({cause})"
+                    "instance",
+                    self.subject,
+                    f"Failed: start-up failed {boot_failures} times ({cause})",
+                    "error",
                 )
                 self.on_change()
                 await self._retire()
@@ -256,7 +259,10 @@ class InstanceRunner:
             self.state.state = InstancePhase.CRASHED
             when = f"in {delay:.1f} s" if delay else "at once"
             self.ctx.store.publish(
-                "instance", self.subject, f"{cause}; restarting {when} (restart {self.state.restarts})"
+                "instance",
+                self.subject,
+                f"{cause}; restarting {when} (restart {self.state.restarts})",
+                "warning",
             )
             self.on_change()
             await asyncio.sleep(delay)
@@ -377,7 +383,7 @@ class InstanceRunner:
                 self.on_change()
             if failures >= liveness.failure_threshold:
                 cause = f"liveness probe failed {failures} times"
-                self.ctx.store.publish("instance", self.subject, f"{cause}; restarting")
+                self.ctx.store.publish("instance", self.subject, f"{cause}; restarting", "warning")
                 return cause
         self.state.exit_code = exited.result()
         return exit_cause(self.state.exit_code)

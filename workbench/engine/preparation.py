@@ -71,7 +71,7 @@ class Preparer:
         if settings.server == "azmlinfsrv":
             wanted = self._with_azmlinfsrv(wanted, kind)
         for warning in wanted.warnings:
-            self.ctx.store.publish("build", self.subject, f"warning: {warning}")
+            self.ctx.store.publish("build", self.subject, f"warning: {warning}", "warning")
         request = await self._gpus(spec, kind)
         python, image = await self._environment(spec, wanted, kind, logs / "build.log")
         folder = self.ctx.files.staged(self.endpoint, spec.name) / f"g{number}"

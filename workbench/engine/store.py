@@ -23,8 +23,8 @@ class Store:
     def endpoint(self, name: str) -> EndpointState | None:
         return next((e for e in self.endpoints if e.name == name), None)
 
-    def publish(self, kind: str, subject: str, message: str) -> Event:
-        event = Event(kind, subject, message)
+    def publish(self, kind: str, subject: str, message: str, severity: str = "info") -> Event:
+        event = Event(kind, subject, message, severity=severity)
         self.events.append(event)
         for queue in self._subscribers:
             queue.put_nowait(event)

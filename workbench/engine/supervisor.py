@@ -85,6 +85,7 @@ class Supervisor:
             f"not deleted: it still takes {share}, and Azure refuses to delete such a deployment; "
             f"give its share to another deployment first (the endpoint's YAML, or "
             f"`workbench traffic {key[0]} ...`), then its removal is applied",
+            "warning",
         )
         return True
 

@@ -12,7 +12,7 @@ import gc
 import re
 import time
 from collections.abc import Awaitable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -20,6 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
+from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, TabbedContent, TabPane, Tree
 
 from workbench.errors import WorkbenchError
@@ -39,8 +40,8 @@ from workbench.tui.widgets.traffic_bar import EndpointSummary
 STATUS_S = 0.5
 METRICS_S = 1.0
 EVENT_LINES = 2000
-NOTIFIED_KINDS = {"reload", "reload-failed", "instance", "deployment", "spec"}
 TABS = ("logs", "metrics", "invoke", "mirror", "events")
+SEVERITIES: dict[str, SeverityLevel] = {"info": "information", "warning": "warning", "error": "error"}
 TRACEBACK_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 
 
@@ -110,7 +111,7 @@ class WorkbenchApp(App[str]):
             ("Traffic editor", list(TrafficEditor.BINDINGS)),
         ]
         self.install_screen(HelpScreen(sections), "help")  # built once: '?' shows it at once
-        self.query_one(EndpointTree).focus()
+        self.main.query_one(EndpointTree).focus()
         gc.freeze()  # what start-up built is never garbage: full collections stay short
         self.set_interval(STATUS_S, self.refresh_status)
         self.set_interval(METRICS_S, self.refresh_metrics)
@@ -140,12 +141,15 @@ class WorkbenchApp(App[str]):
             return
         self.endpoints = endpoints
         with contextlib.suppress(NoMatches):  # the answer came as the app was closing
-            self.query_one(EndpointTree).show(endpoints)
+            self.main.query_one(EndpointTree).show(endpoints)
             self._selection_changed()
 
     @work(exclusive=True, group="metrics")
     async def refresh_metrics(self) -> None:
-        tab = self.query_one(TabbedContent).active
+        try:
+            tab = self.main.query_one(TabbedContent).active
+        except NoMatches:  # the app is closing
+            return
         endpoint = self.selected_endpoint
         if tab not in ("metrics", "mirror") or endpoint is None:
             return
@@ -156,13 +160,13 @@ class WorkbenchApp(App[str]):
             return  # the status poll reports a lost engine
         with contextlib.suppress(NoMatches):  # the answer came as the app was closing
             if tab == "metrics":
-                await self.query_one(MetricsPanel).show(endpoint, metrics, telemetry)
+                await self.main.query_one(MetricsPanel).show(endpoint, metrics, telemetry)
             else:
-                self.query_one(MirrorPanel).show(metrics.get("mirror") or {})
+                self.main.query_one(MirrorPanel).show(metrics.get("mirror") or {})
 
     @work(group="events")
     async def follow_events(self) -> None:
-        log = self.query_one("#event-log", Log)
+        log = self.main.query_one("#event-log", Log)
         with contextlib.suppress(NoMatches):  # events that came as the app was closing
             await self._show_events(log)
 
@@ -170,23 +174,23 @@ class WorkbenchApp(App[str]):
         try:
             async for event in self.source.events():
                 log.write_line(event.line())
-                if event.time >= self.started_at and event.kind in NOTIFIED_KINDS:
+                if event.time >= self.started_at:
                     self._notify_event(event)
         except WorkbenchError as exc:
             self._engine_lost(str(exc))
 
     def _notify_event(self, event: Event) -> None:
-        message = event.message
-        failed = event.kind == "reload-failed" or "Failed" in message or "errors" in message
-        if event.kind in ("instance", "deployment") and not failed and "restart" not in message:
-            return  # routine progress; the tree shows it
-        if event.kind == "reload" and not message.startswith(("reloaded", "reload signalled")):
-            return  # the staging step before the instances' own outcome
-        severity: SeverityLevel = "error" if failed else ("warning" if "exited" in message else "information")
-        if event.kind == "deployment" and failed:
+        """What needs the user pops up, by the event's severity; routine progress stays in the
+        tree and the events tab, except a deployment's reload, which a save is waiting for."""
+        if event.severity == "info" and event.kind != "reload":
+            return
+        if event.kind == "deployment" and event.severity == "error":
             self._notify_failed_deployment(event)
             return
-        self.notify(message, title=event.subject, severity=severity, timeout=8 if failed else 4)
+        severity = SEVERITIES.get(event.severity, "information")
+        self.notify(
+            event.message, title=event.subject, severity=severity, timeout=8 if severity == "error" else 4
+        )
 
     @work(group="notify")
     async def _notify_failed_deployment(self, event: Event) -> None:
@@ -215,8 +219,16 @@ class WorkbenchApp(App[str]):
     # -- selection -----------------------------------------------------------------------------
 
     @property
+    def main(self) -> Screen[Any]:
+        """The dashboard's own screen, whatever is on top of it (help, the traffic editor)."""
+        return self.screen_stack[0] if self.screen_stack else self.screen
+
+    @property
     def selection(self) -> Selection | None:
-        return self.query_one(EndpointTree).selection
+        try:
+            return self.main.query_one(EndpointTree).selection
+        except NoMatches:  # the app is closing
+            return None
 
     @property
     def selected_endpoint(self) -> EndpointState | None:
@@ -231,16 +243,16 @@ class WorkbenchApp(App[str]):
 
     def _selection_changed(self) -> None:
         endpoint = self.selected_endpoint
-        self.query_one(EndpointSummary).show(endpoint)
-        self.query_one(LogPanel).follow(self.selection)
-        self.query_one(InvokePanel).target(
+        self.main.query_one(EndpointSummary).show(endpoint)
+        self.main.query_one(LogPanel).follow(self.selection)
+        self.main.query_one(InvokePanel).target(
             endpoint.name if endpoint else None, [d.name for d in endpoint.deployments] if endpoint else []
         )
 
     @on(EndpointTree.DrillIn)
     def _drill_in(self) -> None:
         self.action_show_tab("logs")
-        self.query_one("#log-view", Log).focus()
+        self.main.query_one("#log-view", Log).focus()
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
@@ -258,16 +270,16 @@ class WorkbenchApp(App[str]):
         self.exit("detach")
 
     def action_show_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        self.main.query_one(TabbedContent).active = tab
 
     def action_search_logs(self) -> None:
         """`/` from anywhere: the logs tab, its search field focused."""
         self.action_show_tab("logs")
-        self.query_one(LogPanel).action_search()
+        self.main.query_one(LogPanel).action_search()
 
     def action_pause_logs(self) -> None:
         self.action_show_tab("logs")
-        self.query_one(LogPanel).action_pause()
+        self.main.query_one(LogPanel).action_pause()
 
     def action_help_quit(self) -> None:
         """ctrl+c: say how to quit, in plain words (Textual's own message carries markup)."""
@@ -276,11 +288,11 @@ class WorkbenchApp(App[str]):
 
     def action_log_container(self, step: int) -> None:
         self.action_show_tab("logs")
-        self.query_one(LogPanel).next_container(step)
+        self.main.query_one(LogPanel).next_container(step)
 
     def action_send(self) -> None:
         self.action_show_tab("invoke")
-        self.query_one(InvokePanel).action_send()
+        self.main.query_one(InvokePanel).action_send()
 
     def action_traffic(self) -> None:
         endpoint = self.selected_endpoint

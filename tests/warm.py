@@ -1,5 +1,5 @@
-"""What the tests' deployment environments install from PyPI, built once into uv's cache before
-the tests run (`.ci/run` calls `python -m tests.warm`), so that no test waits on a download: the
+"""What the tests' deployment environments install from PyPI (and the venvs that check their
+output: azure-ai-ml), built once before the tests run (`.ci/run` calls `python -m tests.warm`), so that no test waits on a download: the
 same builder and the same packages as the tests', in a scratch cache."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from tests.engine.test_collection import PACKAGES as COLLECTION
 from tests.engine.test_engine import OTHER_PYTHON
 from tests.engine.test_nocode import DEPLOYMENT, save_model
 from tests.engine.test_pinning import PACKAGES as OLD_PINS
+from tests.export.test_azureml import azure_ai_ml
 from tests.promote.remote_host import ensure_wheelhouse
 from workbench.engine import nocode
 from workbench.engine.environments import SERVER_NEEDS, EnvironmentBuilder, Requirements
@@ -47,6 +48,7 @@ async def warm() -> None:
             print(f"tests: the environment for {what} is in uv's cache", flush=True)
         await builder.ensure(mlflow_nocode(Path(folder)), log, lambda line: None)
         print("tests: the environment for an MLflow no-code deployment is in uv's cache", flush=True)
+    print(f"tests: azure-ai-ml for the export tests in {azure_ai_ml().parent.parent}", flush=True)
     if os.geteuid() == 0:  # promote's tests run as root only (they add the remote's user)
         print(f"tests: promote's remote host installs from {ensure_wheelhouse()}", flush=True)
 

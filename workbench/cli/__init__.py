@@ -24,6 +24,7 @@ COMMANDS = {
     "dev": "workbench.cli.dev_commands",
     "collected": "workbench.cli.collected",
     "promote": "workbench.cli.promote",
+    "export": "workbench.cli.export",
 }
 
 

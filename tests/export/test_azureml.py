@@ -1,0 +1,122 @@
+"""`workbench export azureml` checked by Azure's own loaders: every exported file loads with
+`azure-ai-ml` and says what the project says, with `--set` applied, paths that still lead to the
+project's files, traffic left to the last command, and deploy.sh in Azure's safe-rollout order.
+
+azure-ai-ml lives in a venv of its own (`.ci/run` makes it first: `python -m tests.warm`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import QUICKSTART, run_workbench
+from tests.engine.harness import copy_project
+from tests.server.harness import cached_venv
+from workbench.spec import load_project
+from workbench.spec.overrides import parse_overrides
+
+AZURE_AI_ML = ["azure-ai-ml==1.35.2"]
+LOAD = """
+import json, sys
+from pathlib import Path
+from azure.ai.ml import load_online_deployment, load_online_endpoint
+folder = Path(sys.argv[1])
+endpoint = load_online_endpoint(folder / "endpoint.yml")
+out = {"endpoint": {"name": endpoint.name, "auth_mode": endpoint.auth_mode,
+                    "traffic": dict(endpoint.traffic or {}),
+                    "mirror": dict(endpoint.mirror_traffic or {})}}
+for name in ("blue", "green"):
+    d = load_online_deployment(folder / f"{name}-deployment.yml")
+    out[name] = {
+        "endpoint_name": d.endpoint_name, "instance_type": d.instance_type,
+        "instance_count": d.instance_count,
+        "code": str((folder / d.code_configuration.code).resolve()),
+        "script": d.code_configuration.scoring_script,
+        "model": str((folder / d.model.path).resolve()),
+        "conda": d.environment.conda_file,  # the SDK reads the file it names: its content
+        "image": d.environment.image,
+    }
+print(json.dumps(out))
+"""
+
+
+def azure_ai_ml() -> Path:
+    return cached_venv("azure-ai-ml-1.35.2", AZURE_AI_ML) / "bin" / "python"
+
+
+@pytest.mark.timeout(900)
+def test_exported_files_load_with_azure_ai_ml_and_say_what_the_project_says(tmp_path: Path) -> None:
+    folder = copy_project(QUICKSTART, tmp_path / "quickstart")
+    endpoint_file = folder / "endpoint.yml"
+    endpoint_file.write_text(endpoint_file.read_text() + "mirror_traffic:\n  green: 0\n")
+    out = tmp_path / "out"
+    exported = run_workbench("export", "azureml", "--out", str(out), "--set", "instance_count=3", cwd=folder)
+    assert exported.returncode == 0, exported.stderr
+    loaded = subprocess.run(
+        [str(azure_ai_ml()), "-c", LOAD, str(out / "quickstart")], capture_output=True, text=True, check=False
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    cloud = json.loads(loaded.stdout.strip().splitlines()[-1])
+
+    project = load_project(folder, parse_overrides(["instance_count=3"])).raise_for_errors()
+    (endpoint,) = project.endpoints
+    assert cloud["endpoint"] == {"name": "quickstart", "auth_mode": "key", "traffic": {}, "mirror": {}}
+    for deployment in endpoint.deployments:
+        seen = cloud[deployment.name]
+        assert seen["endpoint_name"] == "quickstart"
+        assert seen["instance_type"] == deployment.instance_type
+        assert seen["instance_count"] == 3  # --set, as `az ml ... --set` would
+        assert deployment.code_configuration is not None
+        assert seen["code"] == str(deployment.code_configuration.code.resolve())
+        assert seen["script"] == deployment.code_configuration.scoring_script
+        assert deployment.model is not None
+        assert seen["model"] == str(deployment.model.path.resolve())
+        assert deployment.environment is not None
+        assert deployment.environment.conda_file is not None
+        assert seen["conda"] == yaml.safe_load(deployment.environment.conda_file.path.read_text())
+        assert seen["image"] == deployment.environment.image
+
+    script = (out / "deploy.sh").read_text().splitlines()
+    commands = [line for line in script if line.startswith("az ml")]
+    assert commands == [
+        "az ml online-endpoint create -f quickstart/endpoint.yml",
+        "az ml online-deployment create -f quickstart/blue-deployment.yml",
+        "az ml online-deployment create -f quickstart/green-deployment.yml",
+        "az ml online-endpoint update -n quickstart --traffic 'blue=90 green=10'",
+        "az ml online-endpoint update -n quickstart --mirror-traffic green=0",
+    ]
+    assert subprocess.run(["bash", "-n", str(out / "deploy.sh")], check=False).returncode == 0
+    assert not any("workbench.yaml" in line for line in script)
+
+
+def test_assets_the_deployments_name_are_created_first_and_load(tmp_path: Path) -> None:
+    folder = copy_project(QUICKSTART, tmp_path / "quickstart")
+    schema = "$schema: https://azuremlschemas.azureedge.net/latest/model.schema.json\n"
+    (folder / "model.yml").write_text(f"{schema}name: diabetes\nversion: 1\npath: model-1/model\n")
+    blue = folder / "blue-deployment.yml"
+    blue.write_text(
+        blue.read_text().replace("model:\n  path: model-1/model\n", "model: azureml:diabetes:1\n")
+    )
+    assert "azureml:diabetes:1" in blue.read_text()
+    out = tmp_path / "out"
+    exported = run_workbench("export", "azureml", "--out", str(out), cwd=folder)
+    assert exported.returncode == 0, exported.stderr
+    commands = [line for line in (out / "deploy.sh").read_text().splitlines() if line.startswith("az ml")]
+    assert commands[0] == "az ml model create -f assets/model.yml"  # before the deployment that names it
+    assert "model: azureml:diabetes:1" in (out / "quickstart" / "blue-deployment.yml").read_text()
+    check = (
+        "import sys\nfrom pathlib import Path\nfrom azure.ai.ml import load_model\n"
+        "m = load_model(sys.argv[1])\nprint(m.name, m.version, (Path(sys.argv[1]).parent / m.path).resolve())"
+    )
+    loaded = subprocess.run(
+        [str(azure_ai_ml()), "-c", check, str(out / "assets" / "model.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.split() == ["diabetes", "1", str((folder / "model-1" / "model").resolve())]

@@ -1,6 +1,7 @@
 """What the tests' deployment environments install from PyPI (and the venvs that check their
-output: azure-ai-ml), built once before the tests run (`.ci/run` calls `python -m tests.warm`), so that no test waits on a download: the
-same builder and the same packages as the tests', in a scratch cache."""
+output: azure-ai-ml), built once before the tests run (`.ci/run` calls `python -m tests.warm`),
+so that no test waits on a download: the same builder and the same packages as the tests', in a
+scratch cache."""
 
 from __future__ import annotations
 

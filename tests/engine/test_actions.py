@@ -220,7 +220,7 @@ def test_a_model_edit_runs_init_again_and_a_run_edit_keeps_it(tmp_path: Path) ->
             client.stopping.set()
             client.join(10)
         assert client.failures == []
-        reloads = [e for e in events(running) if e.startswith("reload tests/blue-0: reloaded")]
+        reloads = [e for e in events(running) if e.startswith("instance tests/blue-0: reloaded")]
         assert "init() kept: model" in reloads[0]
         assert "(init " in reloads[1]
         assert "weights.txt" in reloads[1]

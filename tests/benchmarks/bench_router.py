@@ -221,8 +221,8 @@ def main() -> None:
     for workers, prefix in (("8 workers", "8 workers: "), ("4 workers", "4 workers: ")):
         ratio = median[f"{prefix}router + instance c16"]["rps"] / reference
         print(f"  workbench server with {workers}: {ratio:.2f}x")
-    on_asyncio = median["8 workers: router on asyncio loop c16"]["rps"]
-    print(f"  workbench server with 8 workers, engine on asyncio's loop: {on_asyncio / reference:.2f}x")
+    asyncio_rps = median["8 workers: router on asyncio loop c16"]["rps"]
+    print(f"  workbench server with 8 workers, engine on asyncio's loop: {asyncio_rps / reference:.2f}x")
     for workers, prefix in (("8 workers", "8 workers: "), ("4 workers", "4 workers: ")):
         added = median[f"{prefix}router + instance c1"]["p50"] - median[f"{prefix}instance direct c1"]["p50"]
         print(f"router's added p50 at 1 connection ({workers}): {added:.3f} ms")

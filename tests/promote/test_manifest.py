@@ -39,7 +39,12 @@ def test_the_files_are_what_azure_would_upload_and_unchanged_ones_are_not_read_a
 
     read: list[Path] = []
     real = manifests._sha256
-    monkeypatch.setattr(manifests, "_sha256", lambda path: read.append(path) or real(path))
+
+    def counted(path: Path) -> str:
+        read.append(path)
+        return real(path)
+
+    monkeypatch.setattr(manifests, "_sha256", counted)
     (folder / "code" / "echo.py").write_text(ECHO + "\n# edited\n")
     second = build_manifest(load_project(folder).raise_for_errors(), wheel="w")
     assert [p.name for p in read] == ["echo.py"]

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.conftest import ENDPOINT, SpecFolder, project_files
 from workbench.spec import load_project
 from workbench.spec.endpoint import AuthMode
 
 
-def messages(folder) -> list[str]:
+def messages(folder: Path) -> list[str]:
     return [p.format(relative_to=folder) for p in load_project(folder).problems]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Log, Static, TabbedContent
+from textual.widgets import DataTable, Log, Static, TabbedContent
 from textual.widgets._toast import Toast
 
 from tests.engine.harness import RunningEngine, copy_project, deployment_yaml, engine, folder_with
@@ -114,7 +114,8 @@ def test_invoke_shows_the_answer_and_keeps_a_history(running: RunningEngine) -> 
         assert "served by blue" in answer or "served by green" in answer
         assert "x-request-id" in answer
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: app.query_one("#invoke-history").row_count == 2, "two rows of history")
+        history = app.query_one("#invoke-history", DataTable)
+        await until(pilot, lambda: history.row_count == 2, "two rows of history")
 
     drive(running, scenario)
 

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -123,7 +124,7 @@ def test_detach_leaves_the_engine_serving_and_up_attaches_again(terminal: Termin
         second.stop()
 
 
-def _connection(folder: Path) -> dict[str, object]:
+def _connection(folder: Path) -> dict[str, Any]:
     return dict(json.loads((folder / ".workbench" / "connection.json").read_text()))
 
 

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from workbench.engine.deployments import DeploymentRunner
 from workbench.engine.instances import log_tail
+from workbench.engine.prometheus import exposition
 from workbench.engine.routing import Routing
 from workbench.engine.store import Store
 from workbench.engine.supervisor import Supervisor
@@ -76,6 +77,7 @@ class ControlApi:
         app.router.add_post("/v1/endpoints/{name}/traffic", self.traffic)
         app.router.add_get("/v1/endpoints/{name}/metrics", self.metrics)
         app.router.add_get("/v1/telemetry", self.telemetry)
+        app.router.add_get("/metrics", self.prometheus)
         deployment = "/v1/endpoints/{name}/deployments/{deployment}"
         app.router.add_post(deployment + "/reload", self.reload)
         app.router.add_post(deployment + "/scale", self.scale)
@@ -128,6 +130,26 @@ class ControlApi:
             }
 
         return web.json_response(await asyncio.to_thread(sample))
+
+    async def prometheus(self, request: web.Request) -> web.Response:
+        """Prometheus' text format (prometheus.py), for a scraper that sends the control token."""
+        keys = {
+            (endpoint.name, deployment.name, instance.id): instance.pid
+            for endpoint in self.store.endpoints
+            for deployment in endpoint.deployments
+            for instance in deployment.instances
+            if instance.pid
+        }
+
+        def render() -> str:
+            sampled = {key: self._sampler.sample(pid) for key, pid in keys.items()}
+            instances = {key: figures for key, figures in sampled.items() if figures is not None}
+            return exposition(self.store.endpoints, self.routing.figures(), instances)
+
+        text = await asyncio.to_thread(render)
+        return web.Response(
+            body=text.encode(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+        )
 
     async def reload(self, request: web.Request) -> web.Response:
         return self._start(request, lambda runner, _: runner.reload_code("reload requested"))

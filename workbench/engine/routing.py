@@ -12,7 +12,7 @@ from workbench.engine.store import Store
 from workbench.errors import EngineError, NotFound
 from workbench.layout import ProjectFiles
 from workbench.router.credentials import TokenSigner
-from workbench.router.endpoint import EndpointRouter
+from workbench.router.endpoint import DeploymentFigures, EndpointRouter
 from workbench.router.listen import LOCAL, Listen
 from workbench.router.table import DeploymentRoute, RouteTable, Target
 from workbench.router.throttle import AZURE
@@ -204,6 +204,10 @@ class Routing:
             "deployments": {d: f.to_json() for d, f in router.figures.items()},
             "mirror": router.mirror_comparison(),
         }
+
+    def figures(self) -> dict[str, dict[str, DeploymentFigures]]:
+        """Every endpoint's per-deployment figures, as the router counts them."""
+        return {name: dict(router.figures) for name, router in self.routers.items()}
 
     def _router(self, name: str) -> EndpointRouter:
         router = self.routers.get(name)

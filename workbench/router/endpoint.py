@@ -85,9 +85,11 @@ class DeploymentFigures:
     timeline: Timeline = field(default_factory=Timeline)
     mirrored: int = 0
     mirror_statuses: Counter[int] = field(default_factory=Counter)
+    latency_sum_ms: float = 0.0
 
     def add(self, status: int, latency_ms: float) -> None:
         self.requests += 1
+        self.latency_sum_ms += latency_ms
         self.statuses[status] += 1
         self.latencies_ms.append(latency_ms)
         self.histogram[bisect.bisect_left(HISTOGRAM_BOUNDS_MS, latency_ms)] += 1

@@ -1,0 +1,50 @@
+"""`GET /metrics`: the engine's figures in Prometheus' text format, read with prometheus_client's
+own parser, matching what the router counted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.engine.harness import ECHO, deployment_yaml, engine, folder_with, key_headers
+from workbench.client import EngineClient
+
+REQUESTS = 7
+
+
+def test_metrics_parse_as_prometheus_and_match_the_routers_counts(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
+    with engine(folder, tmp_path) as running:
+        (endpoint,) = running.wait_settled(120)
+        headers = key_headers(folder)
+        for _ in range(REQUESTS):
+            assert (
+                httpx.post(endpoint.scoring_uri or "", json={}, headers=headers, timeout=30).status_code
+                == 200
+            )
+        assert httpx.post(endpoint.scoring_uri or "", json={}, timeout=30).status_code == 401
+        with EngineClient.for_folder(folder) as client:
+            counted = client.metrics("tests")["deployments"]["blue"]["statuses"]
+            answer = httpx.get(f"{client.url}/metrics", headers={"Authorization": f"Bearer {client.token}"})
+            refused = httpx.get(f"{client.url}/metrics")
+    assert refused.status_code == 401  # the control API's token, as everywhere
+    assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+    families = {f.name: f for f in text_string_to_metric_families(answer.text)}
+    requests = {
+        s.labels["status_code"]: s.value
+        for s in families["azureml_online_endpoint_requests"].samples
+        if s.labels["deployment"] == "blue"
+    }
+    assert requests == {status: float(count) for status, count in counted.items()}
+    assert requests["200"] == REQUESTS
+    latency = families["azureml_online_endpoint_request_latency_ms"]
+    count = next(s.value for s in latency.samples if s.name.endswith("_count"))
+    infinite = next(s.value for s in latency.samples if s.labels.get("le") == "+Inf")
+    assert count == infinite == REQUESTS
+    capacity = families["azureml_online_deployment_capacity"].samples[0]
+    assert (capacity.labels["deployment"], capacity.value) == ("blue", 1.0)
+    memory = families["azureml_online_deployment_memory_bytes"].samples[0]
+    assert memory.labels["instance"] == "blue-0"
+    assert memory.value > 0

@@ -252,3 +252,39 @@ def test_the_router_log_reads_as_columns() -> None:
         "7c1d",
     ]
     assert router_columns("not a record") == "not a record"
+
+
+def test_a_deployments_log_merges_its_instances_with_a_prefix(tmp_path: Path) -> None:
+    script = (
+        "import os\n\ndef init():\n    print('init in', os.getpid())\n\n\ndef run(data):\n    return data\n"
+    )
+    folder = folder_with(
+        tmp_path,
+        {"score.py": script},
+        {"blue": deployment_yaml("blue", "score.py", extra="instance_count: 2\n")},
+    )
+    with engine(folder, tmp_path) as started:
+        started.wait_settled(120)
+
+        async def scenario(pilot: Pilot[Any], app: WorkbenchApp) -> None:
+            await pilot.press("down")  # the deployment, not one instance
+            assert app.selection is not None
+            assert app.selection.instance is None
+
+            def both() -> bool:
+                lines = text_of(app, "#log-view").splitlines()
+                return any(line.startswith("[blue-0] ") for line in lines) and any(
+                    line.startswith("[blue-1] ") for line in lines
+                )
+
+            await until(pilot, both, "both instances' lines, each with its prefix")
+            await pilot.press("down")  # one instance: its own log, no prefix
+            await until(
+                pilot,
+                lambda: (
+                    (lines := text_of(app, "#log-view").splitlines()) != [] and not lines[0].startswith("[")
+                ),
+                "blue-0's own log",
+            )
+
+        drive(started, scenario, wait_for="blue-1")

@@ -244,7 +244,14 @@ class WorkbenchApp(App[str]):
     def _selection_changed(self) -> None:
         endpoint = self.selected_endpoint
         self.main.query_one(EndpointSummary).show(endpoint)
-        self.main.query_one(LogPanel).follow(self.selection)
+        selection = self.selection
+        deployment = (
+            endpoint.deployment(selection.deployment)
+            if endpoint and selection and selection.deployment
+            else None
+        )
+        instances = tuple(i.id for i in deployment.instances) if deployment else ()
+        self.main.query_one(LogPanel).follow(selection, instances)
         self.main.query_one(InvokePanel).target(
             endpoint.name if endpoint else None, [d.name for d in endpoint.deployments] if endpoint else []
         )

@@ -1,4 +1,6 @@
 """Logs of the selected item, following live: one tab per container, search, pause and follow.
+A deployment's inference-server log is its instances' logs merged, each line prefixed with the
+instance it came from; an instance shows its own.
 
 The buffer is bounded (MAX_LINES), so hours of logs do not grow memory. While paused, new lines
 still arrive and are kept; following again shows them.
@@ -6,6 +8,7 @@ still arrive and are kept; following again shows them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import deque
@@ -46,7 +49,9 @@ class LogPanel(Vertical):
         self.lines: deque[str] = deque(maxlen=MAX_LINES)
         self._pending: list[str] = []
         self._flushed_at = 0.0
-        self._target: tuple[str, str, str, str] | str | None = "nothing yet"
+        self._target: tuple[str, str, str, tuple[str, ...]] | str | None = "nothing yet"
+        self.instances: tuple[str, ...] = ()
+        """The selected deployment's instance ids, for its merged log."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="log-bar"):
@@ -76,12 +81,14 @@ class LogPanel(Vertical):
         event.stop()
         if event.tab.id and event.tab.id != self.container:
             self.container = event.tab.id
-            self.follow(self.selection)
+            self.follow(self.selection, self.instances)
 
-    def follow(self, selection: Selection | None) -> None:
-        """Show the log that `selection` and the chosen container point at."""
+    def follow(self, selection: Selection | None, instances: tuple[str, ...] = ()) -> None:
+        """Show the log that `selection` and the chosen container point at; `instances` are the
+        selected deployment's, whose logs a deployment's inference-server log merges."""
         self.selection = selection
-        target = _target(selection, self.container)
+        self.instances = instances
+        target = _target(selection, self.container, self.instances)
         if target == self._target:
             return
         self._target = target
@@ -96,16 +103,27 @@ class LogPanel(Vertical):
         self._stream(target)
 
     @work(exclusive=True, group="logs")
-    async def _stream(self, target: tuple[str, str, str, str]) -> None:
+    async def _stream(self, target: tuple[str, str, str, tuple[str, ...]]) -> None:
+        endpoint, deployment, container, instances = target
+        if len(instances) == 1:
+            await self._follow_one(endpoint, deployment, container, instances[0], "")
+            return
+        await asyncio.gather(
+            *(self._follow_one(endpoint, deployment, container, i, f"[{i}] ") for i in instances)
+        )
+
+    async def _follow_one(
+        self, endpoint: str, deployment: str, container: str, instance: str, prefix: str
+    ) -> None:
         try:
-            router = target[2] == "router"
-            async for raw in self.source.logs(*target):
-                line = router_columns(raw) if router else raw
+            router = container == "router"
+            async for raw in self.source.logs(endpoint, deployment, container, instance):
+                line = prefix + (router_columns(raw) if router else raw)
                 self.lines.append(line)
                 if not self.paused and self._shows(line):
                     self._pending.append(line)
         except WorkbenchError as exc:
-            self._pending.append(f"(log not available: {exc})")
+            self._pending.append(f"{prefix}(log not available: {exc})")
 
     def _shows(self, line: str) -> bool:
         return not self.query_text or self.query_text.lower() in line.lower()
@@ -162,12 +180,17 @@ def router_columns(line: str) -> str:
     )
 
 
-def _target(selection: Selection | None, container: str) -> tuple[str, str, str, str] | None:
+def _target(
+    selection: Selection | None, container: str, instances: tuple[str, ...]
+) -> tuple[str, str, str, tuple[str, ...]] | None:
     if selection is None:
         return None
     if container == "router":
-        return (selection.endpoint, "", "router", "0")
+        return (selection.endpoint, "", "router", ("0",))
     if selection.deployment is None:
         return None
-    instance = selection.instance or "0"
-    return (selection.endpoint, selection.deployment, container, instance)
+    if selection.instance is not None:
+        return (selection.endpoint, selection.deployment, container, (selection.instance,))
+    if container == "inference-server" and len(instances) > 1:  # every instance's, merged
+        return (selection.endpoint, selection.deployment, container, instances)
+    return (selection.endpoint, selection.deployment, container, ("0",))

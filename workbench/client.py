@@ -148,6 +148,12 @@ class EngineClient:
             time.sleep(STOP_POLL_S)
         return True
 
+    def set_faults(self, endpoint: str, deployment: str, **faults: float) -> str:
+        """Inject faults into a deployment's requests (latency_ms, error_rate, error_status,
+        drop_rate; none given clears them); what now applies, in words."""
+        path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/faults"
+        return str(self._request("POST", path, dict(faults)).json()["faults"])
+
     def reconcile(self, cause: str) -> None:
         """Have the engine load its project's files again and apply them (a "reconciled" event
         says what it started)."""

@@ -53,6 +53,8 @@ class DeploymentState:
     """Why the deployment failed, in Azure's words, with the last lines of the log."""
     last_reload: str | None = None
     """The last code reload: how long it took, or why it failed, with the file and line."""
+    faults: str | None = None
+    """Faults injected on purpose (`workbench fault`), in words; None when there are none."""
 
 
 @dataclass
@@ -127,6 +129,7 @@ def endpoints_from_json(data: list[dict[str, Any]]) -> list[EndpointState]:
                 ],
                 reason=d["reason"],
                 last_reload=d.get("last_reload"),
+                faults=d.get("faults"),
             )
             for d in item["deployments"]
         ]

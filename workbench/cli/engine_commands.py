@@ -105,6 +105,23 @@ def add_parser(commands: Any) -> None:
     add_target_arguments(scale)
     scale.set_defaults(run=run_scale)
 
+    fault = commands.add_parser(
+        "fault",
+        help="inject faults into a deployment's requests: latency, errors, dropped connections",
+        description="Until the engine restarts (or --clear): each request to the deployment waits "
+        "--latency-ms more; --error-rate of them are answered --status; --drop-rate of them get "
+        "the 502 a dropped connection gives.",
+    )
+    fault.add_argument("endpoint")
+    fault.add_argument("deployment")
+    fault.add_argument("--latency-ms", type=float, default=0.0)
+    fault.add_argument("--error-rate", type=float, default=0.0, metavar="0..1")
+    fault.add_argument("--status", type=int, default=503, help="the injected errors' status (default 503)")
+    fault.add_argument("--drop-rate", type=float, default=0.0, metavar="0..1")
+    fault.add_argument("--clear", action="store_true", help="no faults any more")
+    add_target_arguments(fault)
+    fault.set_defaults(run=run_fault)
+
     down = commands.add_parser("down", help="stop the engine and every instance")
     add_target_arguments(down)
     down.set_defaults(run=run_down)
@@ -253,6 +270,23 @@ def instance_id(client: EngineClient, endpoint: str, deployment: str, instance: 
     return f"{deployment}-{instance}"
 
 
+def run_fault(args: argparse.Namespace) -> int:
+    with engine_client(args) as client:
+        if args.clear:
+            said = client.set_faults(args.endpoint, args.deployment)
+        else:
+            said = client.set_faults(
+                args.endpoint,
+                args.deployment,
+                latency_ms=args.latency_ms,
+                error_rate=args.error_rate,
+                error_status=args.status,
+                drop_rate=args.drop_rate,
+            )
+    print(f"{args.endpoint}/{args.deployment}: faults {said}", file=sys.stderr)
+    return 0
+
+
 def run_down(args: argparse.Namespace) -> int:
     with engine_client(args) as client:
         stopped = client.shutdown()
@@ -285,4 +319,6 @@ def _describe(endpoint: EndpointState) -> str:
             lines.extend("    " + line for line in deployment.reason.splitlines())
         if deployment.last_reload:
             lines.append(f"    last reload: {deployment.last_reload}")
+        if deployment.faults:
+            lines.append(f"    faults injected: {deployment.faults}")
     return "\n".join(lines)

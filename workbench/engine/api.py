@@ -34,6 +34,7 @@ from workbench.engine.store import Store
 from workbench.engine.supervisor import Supervisor
 from workbench.errors import EngineError, NotFound
 from workbench.layout import ProjectFiles
+from workbench.router.faults import Faults
 from workbench.spec.deployment import MAX_INSTANCES
 from workbench.state import Event, endpoints_to_json
 from workbench.telemetry.gpu import gpus
@@ -81,6 +82,7 @@ class ControlApi:
         deployment = "/v1/endpoints/{name}/deployments/{deployment}"
         app.router.add_post(deployment + "/reload", self.reload)
         app.router.add_post(deployment + "/scale", self.scale)
+        app.router.add_post(deployment + "/faults", self.faults)
         app.router.add_post(deployment + "/instances/{instance}/restart", self.restart)
         app.router.add_post(deployment + "/instances/{instance}/debug", self.debug)
         app.router.add_post("/v1/shutdown", self.stop)
@@ -150,6 +152,20 @@ class ControlApi:
         return web.Response(
             body=text.encode(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
         )
+
+    async def faults(self, request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        try:
+            faults = Faults(
+                latency_ms=float(body.get("latency_ms", 0)),
+                error_rate=float(body.get("error_rate", 0)),
+                error_status=int(body.get("error_status", 503)),
+                drop_rate=float(body.get("drop_rate", 0)),
+            )
+        except (TypeError, ValueError) as exc:
+            raise EngineError(f"faults: {exc}") from exc
+        self.routing.set_faults(request.match_info["name"], request.match_info["deployment"], faults)
+        return web.json_response({"faults": faults.describe()})
 
     async def reload(self, request: web.Request) -> web.Response:
         return self._start(request, lambda runner, _: runner.reload_code("reload requested"))

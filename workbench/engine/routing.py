@@ -13,6 +13,7 @@ from workbench.errors import EngineError, NotFound
 from workbench.layout import ProjectFiles
 from workbench.router.credentials import TokenSigner
 from workbench.router.endpoint import DeploymentFigures, EndpointRouter
+from workbench.router.faults import Faults
 from workbench.router.listen import LOCAL, Listen
 from workbench.router.table import DeploymentRoute, RouteTable, Target
 from workbench.router.throttle import AZURE
@@ -37,6 +38,8 @@ class Routing:
         self.deployments_of = deployments_of
         self.collectors = collectors
         self.listen = listen
+        self.faults: dict[tuple[str, str], Faults] = {}
+        """Injected on purpose (`workbench fault`); kept in memory only: a restart clears them."""
         self.saved = SavedState(files.state)
         self.signer = TokenSigner(self.saved.token_secret)
         self.routers: dict[str, EndpointRouter] = {}
@@ -97,6 +100,7 @@ class Routing:
                     request_timeout_s=settings.request_timeout_ms / 1000,
                     max_concurrent_requests_per_instance=settings.max_concurrent_requests_per_instance,
                     scoring_path=runner.scoring_path,
+                    faults=self.faults.get((endpoint.name, name)),
                     collect_payloads=self.collectors.payload_sink(
                         endpoint.name, name, runner.spec.data_collector
                     )
@@ -204,6 +208,25 @@ class Routing:
             "deployments": {d: f.to_json() for d, f in router.figures.items()},
             "mirror": router.mirror_comparison(),
         }
+
+    def set_faults(self, endpoint: str, deployment: str, faults: Faults | None) -> None:
+        """Inject `faults` into the deployment's requests from now on (None: none)."""
+        runner = self.deployments_of(self._router(endpoint).name).get(deployment)
+        if runner is None:
+            raise NotFound(f"no deployment {deployment} in endpoint {endpoint}")
+        if faults is None or not faults.any:
+            self.faults.pop((endpoint, deployment), None)
+            runner.state.faults = None
+        else:
+            self.faults[(endpoint, deployment)] = faults
+            runner.state.faults = faults.describe()
+        self.store.publish(
+            "deployment",
+            f"{endpoint}/{deployment}",
+            f"faults injected: {faults.describe()}" if faults and faults.any else "faults cleared",
+            "warning" if faults and faults.any else "info",
+        )
+        self.refresh()
 
     def figures(self) -> dict[str, dict[str, DeploymentFigures]]:
         """Every endpoint's per-deployment figures, as the router counts them."""

@@ -1,7 +1,7 @@
 """The endpoint's request pipeline: one ordered list of steps, in the order the cloud applies them.
 
     PIPELINE = (assign_request_id, access_log, authenticate, throttle, choose_deployment,
-                plan_mirror, forward)
+                inject_faults, plan_mirror, forward)
 
 Each step reads and fills a `Call`; a step that answers (401, 404, 408, 424, 429, ...) ends the
 pipeline. Where the endpoint emulates Azure's limits (`throttle.py`), the answer waits for the
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from workbench.router import traffic
+from workbench.router.faults import INJECTED
 from workbench.router.front import Reply, Request
 from workbench.router.mirror import Mirror
 from workbench.router.table import DeploymentRoute, RouteTable, Target
@@ -258,6 +259,23 @@ async def choose_deployment(pipeline: Pipeline, call: Call) -> Reply | None:
     return None
 
 
+async def inject_faults(pipeline: Pipeline, call: Call) -> Reply | None:
+    """The faults a deployment was given on purpose (faults.py), before its instances see it."""
+    assert call.route is not None
+    route = pipeline.router.table.deployments.get(call.route.deployment)
+    faults = route.faults if route else None
+    if faults is None:
+        return None
+    if faults.latency_ms:
+        await asyncio.sleep(faults.latency_ms / 1000)
+    outcome = faults.outcome(pipeline.rng)
+    if outcome == "drop":
+        return Reply.json(502, {"message": UPSTREAM_RESET})
+    if outcome == "error":
+        return Reply.json(faults.error_status, {"message": INJECTED})
+    return None
+
+
 async def plan_mirror(pipeline: Pipeline, call: Call) -> Reply | None:
     assert call.route is not None
     table = pipeline.router.table
@@ -308,6 +326,7 @@ PIPELINE: tuple[Step, ...] = (
     authenticate,
     throttle,
     choose_deployment,
+    inject_faults,
     plan_mirror,
     forward,
 )

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from workbench.router.faults import Faults
 from workbench.router.upstream import Upstream
 
 
@@ -46,6 +47,8 @@ class DeploymentRoute:
     max_concurrent_requests_per_instance: int = 1
     scoring_path: str | None = None
     """A custom container's scoring route: /score is sent there (with its query)."""
+    faults: Faults | None = None
+    """Injected on purpose (`workbench fault`): latency, errors, dropped connections."""
     collect_payloads: PayloadSink | None = None
     """Set where the deployment's data_collector enables its `request` or `response` collection."""
 

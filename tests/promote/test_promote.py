@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import stat
 import subprocess
 import sys
 import threading
@@ -91,6 +92,7 @@ def test_the_quickstart_promoted_serves_rolls_out_a_change_with_no_failure_and_i
         assert "deployment quickstart/blue: create" in first.stdout
         assert "endpoint quickstart: http://127.0.0.1:" in first.stdout
         assert (host.home / path / "project" / ".workbench" / "state.json").is_file()  # its state lives there
+        assert stat.S_IMODE((host.home / path).stat().st_mode) == 0o700  # the remote user's alone
 
         credentials = run_workbench("credentials", "quickstart", "--remote", "staging", "--json", cwd=folder)
         assert credentials.returncode == 0, credentials.stderr

@@ -4,6 +4,7 @@ It is sent as its own source (`python3 -c <this file> COMMAND FOLDER ...`), so i
 the host but Python 3.8 or later, and it imports nothing of the workbench. Every command answers
 one JSON object on stdout. The remote folder:
 
+    FOLDER/                      mode 0700: the remote user's alone
     FOLDER/project/              the project, as the engine serves it (its .workbench/ inside:
                                  the engine's state, keys and logs)
     FOLDER/.promote/blobs/       every file sent, by content (sha256), read-only
@@ -368,8 +369,20 @@ def alive(pid: str) -> None:
     answer({"alive": True})
 
 
+WRITERS = ("receive", "record", "activate", "install", "start")
+
+
+def private(folder: str) -> None:
+    """The remote folder is the remote user's alone (0700): the project may hold secrets (a
+    workbench.yaml with literal values), and the blobs inside are readable files."""
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    os.chmod(folder, 0o700)
+
+
 def main(argv: list[str]) -> None:
     command, folder = argv[0], os.path.abspath(os.path.expanduser(argv[1]))
+    if command in WRITERS:
+        private(folder)
     if command == "preflight":
         preflight(folder, int(argv[2]), argv[3], argv[4] == "1")
     elif command == "missing":

@@ -25,6 +25,7 @@ COMMANDS = {
     "collected": "workbench.cli.collected",
     "promote": "workbench.cli.promote",
     "export": "workbench.cli.export",
+    "load": "workbench.cli.load",
 }
 
 

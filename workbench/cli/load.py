@@ -1,0 +1,79 @@
+"""`workbench load ENDPOINT`: open-model load through the scoring URI (workbench/loadgen.py)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from workbench.cli.connect import add_target_arguments, engine_client
+from workbench.errors import EngineError, WorkbenchError
+
+
+def add_parser(commands: Any) -> None:
+    load = commands.add_parser(
+        "load",
+        help="send requests at a steady rate (or a ramp) and report latency percentiles",
+        description="An open-model load generator through the endpoint's scoring URI, with its "
+        "key or token: requests are due on a schedule whether or not earlier ones were answered, "
+        "and latency counts from when each was due. Bounded by --duration and --requests.",
+    )
+    load.add_argument("endpoint")
+    load.add_argument("--request-file", required=True, type=Path)
+    load.add_argument("--rate", type=float, default=20.0, help="requests a second (default 20)")
+    load.add_argument("--ramp-to", type=float, help="the rate at the end: a linear ramp from --rate")
+    load.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
+    load.add_argument("--requests", type=int, help="stop after this many")
+    load.add_argument("--concurrency", type=int, default=64, help="at most this many in flight (default 64)")
+    load.add_argument("--deployment", help="pin every request to this deployment")
+    load.add_argument("--json", action="store_true", help="the summary as JSON")
+    add_target_arguments(load)
+    load.set_defaults(run=run_load_command)
+
+
+def run_load_command(args: argparse.Namespace) -> int:
+    from workbench.loadgen import LoadPlan, run_load
+
+    try:
+        body = args.request_file.read_bytes()
+    except OSError as exc:
+        raise WorkbenchError(f"cannot read {args.request_file}: {exc.strerror}") from exc
+    with engine_client(args) as client:
+        state = next((e for e in client.status() if e.name == args.endpoint), None)
+        if state is None or not state.scoring_uri:
+            raise EngineError(f"Local endpoint ({args.endpoint}) does not exist.")
+        credentials = client.credentials(args.endpoint)
+        secret = credentials.get("primaryKey") or credentials.get("accessToken")
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
+        if args.deployment:
+            headers["azureml-model-deployment"] = args.deployment
+        try:
+            plan = LoadPlan(
+                uri=state.scoring_uri,
+                headers=headers,
+                body=body,
+                rate=args.rate,
+                duration_s=args.duration,
+                requests=args.requests,
+                concurrency=args.concurrency,
+                ramp_to=args.ramp_to,
+                verify=client.verify_scoring,
+            )
+        except ValueError as exc:
+            raise WorkbenchError(str(exc)) from exc
+        result = asyncio.run(run_load(plan, lambda line: print(line, file=sys.stderr, flush=True)))
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    latency = summary["latency_ms"]
+    assert isinstance(latency, dict)
+    print(f"{summary['requests']} requests in {summary['seconds']} s ({summary['rate']} a second)")
+    print("latency ms (from when due): " + "  ".join(f"{k} {v}" for k, v in latency.items()))
+    print(f"statuses: {summary['statuses']}  deployments: {summary['deployments']}")
+    if summary["errors"]:
+        print(f"errors: {summary['errors']}")
+    return 0

@@ -154,6 +154,13 @@ class EngineClient:
         path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/faults"
         return str(self._request("POST", path, dict(faults)).json()["faults"])
 
+    def recording(self, endpoint: str, on: bool) -> dict[str, Any]:
+        """Start (or stop) recording the endpoint's answered requests; the file and the count."""
+        result: dict[str, Any] = self._request(
+            "POST", f"/v1/endpoints/{endpoint}/recording", {"on": on}
+        ).json()
+        return result
+
     def reconcile(self, cause: str) -> None:
         """Have the engine load its project's files again and apply them (a "reconciled" event
         says what it started)."""

@@ -14,6 +14,7 @@
   logs/<ep>/router.access.log   the endpoint's access log
   tls/                   a self-signed certificate for a listen address that is not loopback
   promote-digests.json   the project's file digests by size and time, for promote
+  recordings/            requests recorded for a replay (`workbench record`), mode 0600
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ class ProjectFiles:
     @property
     def tls(self) -> Path:
         return self.root / "tls"
+
+    @property
+    def recordings(self) -> Path:
+        return self.root / "recordings"
 
     @property
     def promote_digests(self) -> Path:

@@ -26,6 +26,7 @@ COMMANDS = {
     "promote": "workbench.cli.promote",
     "export": "workbench.cli.export",
     "load": "workbench.cli.load",
+    "record": "workbench.cli.record",
 }
 
 

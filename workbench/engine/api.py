@@ -76,6 +76,7 @@ class ControlApi:
         app.router.add_get("/v1/endpoints/{name}/credentials", self.credentials)
         app.router.add_post("/v1/endpoints/{name}/regenerate-keys", self.regenerate)
         app.router.add_post("/v1/endpoints/{name}/traffic", self.traffic)
+        app.router.add_post("/v1/endpoints/{name}/recording", self.recording)
         app.router.add_get("/v1/endpoints/{name}/metrics", self.metrics)
         app.router.add_get("/v1/telemetry", self.telemetry)
         app.router.add_get("/metrics", self.prometheus)
@@ -110,6 +111,10 @@ class ControlApi:
             return web.json_response({"message": "; ".join(problems), "problems": problems}, status=400)
         self.reconcile(f"traffic of {name}")  # a deletion it held back may now go ahead
         return web.json_response({"status": "ok"})
+
+    async def recording(self, request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        return web.json_response(self.routing.recording(request.match_info["name"], bool(body.get("on"))))
 
     async def metrics(self, request: web.Request) -> web.Response:
         return web.json_response(self.routing.metrics(request.match_info["name"]))

@@ -3,6 +3,7 @@ keys and traffic override saved, and a route table rebuilt from the deployments 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from workbench.router.credentials import TokenSigner
 from workbench.router.endpoint import DeploymentFigures, EndpointRouter
 from workbench.router.faults import Faults
 from workbench.router.listen import LOCAL, Listen
+from workbench.router.recorder import Recorder
 from workbench.router.table import DeploymentRoute, RouteTable, Target
 from workbench.router.throttle import AZURE
 from workbench.spec import Project
@@ -227,6 +229,23 @@ class Routing:
             "warning" if faults and faults.any else "info",
         )
         self.refresh()
+
+    def recording(self, endpoint: str, on: bool) -> dict[str, Any]:
+        """Start recording the endpoint's answered requests (a new file under
+        .workbench/recordings/), or stop and say where they are and how many."""
+        router = self._router(endpoint)
+        if router.recorder is not None:
+            router.recorder.close()
+            done = {"file": str(router.recorder.path), "requests": router.recorder.count, "recording": False}
+            router.recorder = None
+            if not on:
+                return done
+        elif not on:
+            raise EngineError(f"endpoint {endpoint} is not recording")
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        router.recorder = Recorder(self.files.recordings / f"{endpoint}-{stamp}.jsonl")
+        self.store.publish("endpoint", endpoint, f"recording requests to {router.recorder.path}")
+        return {"file": str(router.recorder.path), "requests": 0, "recording": True}
 
     def figures(self) -> dict[str, dict[str, DeploymentFigures]]:
         """Every endpoint's per-deployment figures, as the router counts them."""

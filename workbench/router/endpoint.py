@@ -23,6 +23,7 @@ from workbench.router.credentials import EndpointKeys, TokenSigner
 from workbench.router.front import FrontServer, Limits
 from workbench.router.listen import LOCAL, Listen
 from workbench.router.pipeline import Call, Pipeline
+from workbench.router.recorder import Recorder
 from workbench.router.table import RouteTable, Target
 from workbench.router.throttle import EndpointLimits, Throttle
 
@@ -135,6 +136,8 @@ class EndpointRouter:
         self.port = 0
         self.throttle: Throttle | None = None
         """Azure's endpoint-wide limits, where the endpoint emulates them."""
+        self.recorder: Recorder | None = None
+        """Answered requests written for a replay, while `workbench record` runs."""
         self._retired: list[Target] = []
         """Targets that left the route table with requests still in flight."""
 
@@ -152,6 +155,8 @@ class EndpointRouter:
         await self._front.start(sock, self.listen.context())
 
     async def stop(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
         await self.pipeline.close()
         await self._front.close()
         self.table.close()
@@ -194,6 +199,8 @@ class EndpointRouter:
     def record(self, call: Call, latency_ms: float) -> None:
         assert call.response is not None
         deployment = call.route.deployment if call.route else None
+        if self.recorder is not None and call.model_status is not None:
+            self.recorder.write(call.request, call.response, deployment)
         if deployment is not None:
             figures = self.figures.get(deployment)
             if figures is None:  # not setdefault: it would build a DeploymentFigures every call

@@ -3,13 +3,17 @@ own parser, matching what the router counted."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import REPO
 from tests.engine.harness import ECHO, deployment_yaml, engine, folder_with, key_headers
 from workbench.client import EngineClient
+from workbench.engine.prometheus import exposition
 
 REQUESTS = 7
 
@@ -48,3 +52,18 @@ def test_metrics_parse_as_prometheus_and_match_the_routers_counts(tmp_path: Path
     memory = families["azureml_online_deployment_memory_bytes"].samples[0]
     assert memory.labels["instance"] == "blue-0"
     assert memory.value > 0
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_the_engine_exposes() -> None:
+    dashboard = json.loads((REPO / "examples" / "grafana" / "workbench-dashboard.json").read_text())
+    asked = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"azureml_online_[a-z_]+", target["expr"])
+    }
+    exposed = set(re.findall(r"^# TYPE (azureml_online_[a-z_]+) (\w+)", exposition([], {}, {}), re.MULTILINE))
+    names = {name for name, _ in exposed}
+    histograms = {f"{name}_bucket" for name, kind in exposed if kind == "histogram"}
+    assert asked
+    assert asked <= names | histograms, asked - names - histograms

@@ -25,6 +25,7 @@ from aiohttp import web
 from workbench.dev.watch import Watcher
 from workbench.engine import eventloop, logrotation
 from workbench.engine.api import ControlApi
+from workbench.engine.autoscale import Autoscaler
 from workbench.engine.collection import DataCollectors
 from workbench.engine.context import Context
 from workbench.engine.environments import EnvironmentBuilder
@@ -153,6 +154,10 @@ class Engine:
                     "engine", "engine", f"control API on 127.0.0.1:{port} ({eventloop.name()} event loop)"
                 )
                 self._background(logrotation.keep_bounded(self.files.root))
+                autoscaler = Autoscaler(
+                    self.store, supervisor.deployments_of, routing.figures, lambda: self.project
+                )
+                self._background(autoscaler.run())
                 reconciler = loop.create_task(self._reconcile_loop(supervisor, routing), name="reconcile")
                 await self._stop.wait()
             finally:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import yaml
 
+from workbench.spec.autoscale import Autoscale, read_autoscale
 from workbench.spec.problems import Location, Problems
 from workbench.spec.reader import Reader, join
 from workbench.spec.source import read_yaml
@@ -66,6 +67,9 @@ class DeploymentSettings:
     memory_limit: bool = True
     """The instance type's memory is enforced for processes too (OOMKilled past it), as in
     Docker and on Azure; false lifts it on this machine."""
+    autoscale: Autoscale | None = field(default=None, compare=False)
+    """Not part of what shapes an instance: changing the rules restarts nothing. Azure Monitor's
+    autoscale rules for the deployment (spec/autoscale.py)."""
 
 
 @dataclass(frozen=True)
@@ -188,7 +192,7 @@ def _endpoints(reader: Reader, node: yaml.Node) -> dict[str, EndpointSettings]:
 
 
 def _deployment(reader: Reader, node: yaml.Node, key: str) -> DeploymentSettings:
-    found = reader.fields(node, key, ("runtime", "gpus", "server", "reuse_init", "memory_limit"))
+    found = reader.fields(node, key, ("runtime", "gpus", "server", "reuse_init", "memory_limit", "autoscale"))
     if found is None:
         return DeploymentSettings()
     runtime = reader.choice(found["runtime"], f"{key}.runtime", RUNTIMES) if "runtime" in found else None
@@ -196,12 +200,16 @@ def _deployment(reader: Reader, node: yaml.Node, key: str) -> DeploymentSettings
     gpus = _gpus(reader, found["gpus"], f"{key}.gpus") if "gpus" in found else None
     reuse_init = reader.boolean(found["reuse_init"], f"{key}.reuse_init") if "reuse_init" in found else None
     limit = reader.boolean(found["memory_limit"], f"{key}.memory_limit") if "memory_limit" in found else None
+    autoscale = (
+        read_autoscale(reader, found["autoscale"], f"{key}.autoscale") if "autoscale" in found else None
+    )
     return DeploymentSettings(
         runtime,
         gpus,
         server or "workbench",
         True if reuse_init is None else reuse_init,
         True if limit is None else limit,
+        autoscale,
     )
 
 

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
-from tests.conftest import SpecFolder, project_files
+from tests.conftest import QUICKSTART, REPO, SpecFolder, project_files
 from workbench.spec import load_project
 
 SETTINGS = """\
@@ -87,3 +89,19 @@ def test_the_memory_limit_of_a_deployment_can_be_lifted(spec_folder: SpecFolder)
 
     assert project.settings.deployment("my-endpoint", "blue").memory_limit is False
     assert project.settings.deployment("my-endpoint", "green").memory_limit is True
+
+
+def test_the_documented_workbench_yaml_is_valid(tmp_path: Path) -> None:
+    """docs/workbench-yaml.md's example, beside the quickstart, reads without an error."""
+    text = (REPO / "docs" / "workbench-yaml.md").read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    folder = tmp_path / "quickstart"
+    shutil.copytree(QUICKSTART, folder)
+    (folder / "workbench.yaml").write_text(example)
+    project = load_project(folder)
+    assert [p.format() for p in project.problems if p.is_error] == []
+    green = project.settings.deployment("quickstart", "green")
+    assert green.autoscale is not None
+    assert [rule.direction for rule in green.autoscale.rules] == ["Increase", "Decrease"]
+    assert project.settings.endpoints["quickstart"].limits == "azure"
+    assert project.settings.remotes["staging"].host == "me@staging"

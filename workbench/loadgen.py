@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 
 MAX_REQUESTS = 1_000_000
 MAX_DURATION_S = 3600.0
@@ -98,39 +98,45 @@ class LoadResult:
 
 
 async def run_load(plan: LoadPlan, progress: Callable[[str], None] = lambda line: None) -> LoadResult:
+    """`concurrency` senders take the next due request in turn, each waiting for its time when
+    ahead of the schedule; behind it, the next one goes at once and its lateness counts."""
     result = LoadResult()
-    gate = asyncio.Semaphore(plan.concurrency)
-    limits = httpx.Limits(max_connections=plan.concurrency, max_keepalive_connections=plan.concurrency)
-    async with httpx.AsyncClient(timeout=300, limits=limits, verify=plan.verify) as http:
+    schedule = iter(plan.schedule())
+    connector = aiohttp.TCPConnector(limit=plan.concurrency, ssl=plan.verify)
+    timeout = aiohttp.ClientTimeout(total=300)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         start = time.perf_counter()
 
-        async def one(due: float) -> None:
-            async with gate:
+        async def sender() -> None:
+            for due in schedule:  # one shared iterator: each due time is taken once
+                delay = start + due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
                 try:
-                    answer = await http.post(plan.uri, content=plan.body, headers=plan.headers)
-                except httpx.HTTPError as exc:
+                    async with http.post(plan.uri, data=plan.body, headers=plan.headers) as answer:
+                        await answer.read()
+                        deployment = answer.headers.get("azureml-model-deployment", "-")
+                        status = answer.status
+                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                     result.errors[type(exc).__name__] += 1
-                    return
-                finished = time.perf_counter()
-            result.latencies_ms.append((finished - start - due) * 1000)  # from when it was due
-            result.statuses[str(answer.status_code)] += 1
-            result.deployments[answer.headers.get("azureml-model-deployment", "-")] += 1
+                    continue
+                result.latencies_ms.append((time.perf_counter() - start - due) * 1000)  # from when due
+                result.statuses[str(status)] += 1
+                result.deployments[deployment] += 1
 
-        tasks: list[asyncio.Task[None]] = []
-        said_at = start
-        for due in plan.schedule():
-            delay = start + due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.ensure_future(one(due)))
-            now = time.perf_counter()
-            if now - said_at >= PROGRESS_S:
-                said_at = now
+        async def report() -> None:
+            while True:
+                await asyncio.sleep(PROGRESS_S)
                 p50 = result.percentile(0.5)
                 progress(
-                    f"{now - start:5.1f} s  sent {len(tasks)}  answered {len(result.latencies_ms)}  "
+                    f"{time.perf_counter() - start:5.1f} s  answered {len(result.latencies_ms)}  "
                     f"p50 {p50 if p50 is None else round(p50, 1)} ms  statuses {dict(result.statuses)}"
                 )
-        await asyncio.gather(*tasks)
+
+        reporter = asyncio.ensure_future(report())
+        try:
+            await asyncio.gather(*(sender() for _ in range(plan.concurrency)))
+        finally:
+            reporter.cancel()
         result.seconds = time.perf_counter() - start
     return result

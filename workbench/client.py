@@ -107,9 +107,9 @@ class EngineClient:
             "/v1/logs", _log_params(endpoint, deployment, container, instance, lines, follow=follow)
         )
 
-    def invoke(self, endpoint: str, body: bytes, deployment: str | None = None) -> Invocation:
-        """Send `body` to the endpoint's scoring URI with its credentials, as `az ml online-endpoint
-        invoke` does; pinned to `deployment` when given."""
+    def scoring(self, endpoint: str, deployment: str | None = None) -> tuple[str, dict[str, str]]:
+        """The endpoint's scoring URI and the headers a request to it needs: its key (or a fresh
+        token) and, when given, the deployment it is pinned to."""
         state = next((e for e in self.status() if e.name == endpoint), None)
         if state is None or state.scoring_uri is None:
             raise EngineError(f"Local endpoint ({endpoint}) does not exist.")
@@ -118,14 +118,20 @@ class EngineClient:
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
         if deployment:
             headers["azureml-model-deployment"] = deployment
+        return state.scoring_uri, headers
+
+    def invoke(self, endpoint: str, body: bytes, deployment: str | None = None) -> Invocation:
+        """Send `body` to the endpoint's scoring URI with its credentials, as `az ml online-endpoint
+        invoke` does; pinned to `deployment` when given."""
+        uri, headers = self.scoring(endpoint, deployment)
         if self._scoring is None:
             self._scoring = httpx.Client(timeout=300, verify=self.verify_scoring)
         sent_at = time.time()
         started = time.perf_counter()
         try:
-            response = self._scoring.post(state.scoring_uri, content=body, headers=headers)
+            response = self._scoring.post(uri, content=body, headers=headers)
         except httpx.TransportError as exc:
-            raise EngineError(f"endpoint {endpoint} does not answer at {state.scoring_uri}: {exc}") from exc
+            raise EngineError(f"endpoint {endpoint} does not answer at {uri}: {exc}") from exc
         return Invocation(
             endpoint=endpoint,
             deployment=deployment,

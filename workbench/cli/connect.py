@@ -39,6 +39,16 @@ def engine_client(args: argparse.Namespace) -> Iterator[EngineClient]:
         yield remote
 
 
+def read_request_file(path: Path) -> bytes:
+    """A request file's bytes, or a clear error."""
+    from workbench.errors import WorkbenchError
+
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise WorkbenchError(f"cannot read {path}: {exc.strerror}") from exc
+
+
 def remote_of(project: Path, name: str) -> RemoteHost:
     """The remote called `name` in the project's workbench.yaml."""
     from workbench.errors import PromoteError

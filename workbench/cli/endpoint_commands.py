@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.cli.connect import add_target_arguments, engine_client
+from workbench.cli.connect import add_target_arguments, engine_client, read_request_file
 from workbench.errors import EngineError, WorkbenchError
 
 if TYPE_CHECKING:
@@ -79,10 +79,7 @@ def run_traffic(args: argparse.Namespace) -> int:
 
 
 def run_invoke(args: argparse.Namespace) -> int:
-    try:
-        body = args.request_file.read_bytes()
-    except OSError as exc:
-        raise WorkbenchError(f"cannot read {args.request_file}: {exc.strerror}") from exc
+    body = read_request_file(args.request_file)
     with engine_client(args) as client:
         if args.deployment:
             _check_deployment(client, args.endpoint, args.deployment)

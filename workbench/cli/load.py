@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from workbench.cli.connect import add_target_arguments, engine_client
-from workbench.errors import EngineError, WorkbenchError
+from workbench.cli.connect import add_target_arguments, engine_client, read_request_file
+from workbench.errors import WorkbenchError
 
 
 def add_parser(commands: Any) -> None:
@@ -37,22 +37,12 @@ def add_parser(commands: Any) -> None:
 def run_load_command(args: argparse.Namespace) -> int:
     from workbench.loadgen import LoadPlan, run_load
 
-    try:
-        body = args.request_file.read_bytes()
-    except OSError as exc:
-        raise WorkbenchError(f"cannot read {args.request_file}: {exc.strerror}") from exc
+    body = read_request_file(args.request_file)
     with engine_client(args) as client:
-        state = next((e for e in client.status() if e.name == args.endpoint), None)
-        if state is None or not state.scoring_uri:
-            raise EngineError(f"Local endpoint ({args.endpoint}) does not exist.")
-        credentials = client.credentials(args.endpoint)
-        secret = credentials.get("primaryKey") or credentials.get("accessToken")
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
-        if args.deployment:
-            headers["azureml-model-deployment"] = args.deployment
+        uri, headers = client.scoring(args.endpoint, args.deployment)
         try:
             plan = LoadPlan(
-                uri=state.scoring_uri,
+                uri=uri,
                 headers=headers,
                 body=body,
                 rate=args.rate,

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from workbench.cli.connect import add_target_arguments, engine_client
-from workbench.errors import EngineError
 
 
 def add_parser(commands: Any) -> None:
@@ -50,18 +49,11 @@ def run_replay(args: argparse.Namespace) -> int:
     from workbench.replay import replay
 
     with engine_client(args) as client:
-        state = next((e for e in client.status() if e.name == args.endpoint), None)
-        if state is None or not state.scoring_uri:
-            raise EngineError(f"Local endpoint ({args.endpoint}) does not exist.")
-        credentials = client.credentials(args.endpoint)
-        headers = {
-            "Authorization": f"Bearer {credentials.get('primaryKey') or credentials.get('accessToken')}"
-        }
-        if args.deployment:
-            headers["azureml-model-deployment"] = args.deployment
+        uri, needed = client.scoring(args.endpoint, args.deployment)
+        headers = {k: v for k, v in needed.items() if k != "Content-Type"}  # each request keeps its own
         result = replay(
             args.recording,
-            state.scoring_uri,
+            uri,
             headers,
             tolerance=args.tolerance,
             ignore=args.ignore,

@@ -4,7 +4,7 @@ capacity and its rules), in workbench.yaml under the deployment:
     autoscale:
       minimum: 1
       maximum: 3
-      default: 1
+      default: 1              # read as Azure's; the count starts from the YAML's instance_count
       time_scale: 60          # a minute of Azure's passes in a second here (default 1)
       rules:
         - metric: RequestsPerMinute    # or CpuUtilizationPercentage, RequestLatency

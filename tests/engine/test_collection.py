@@ -7,7 +7,6 @@ same environment once first (`python -m tests.warm`), so the test builds it from
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import httpx
@@ -54,10 +53,8 @@ def test_a_collector_in_init_writes_json_lines_where_azure_would(tmp_path: Path)
         answer = httpx.post(endpoint.scoring_uri or "", json=rows, headers=headers, timeout=30)
         assert answer.json() == {"rows": 2}
         collected = folder / ".workbench" / "collected" / "tests" / "blue" / "model_inputs"
-        deadline = time.monotonic() + 60  # the package sends from a worker thread of its own
-        while not list(collected.rglob("*.jsonl")):
-            assert time.monotonic() < deadline, running.output()
-            time.sleep(0.05)
+        # the package sends from a worker thread of its own
+        until(lambda: bool(list(collected.rglob("*.jsonl"))), 60, running.output)
     (file,) = collected.rglob("*.jsonl")
     assert len(file.relative_to(collected).parts) == 5  # yyyy/MM/dd/HH/data.jsonl: hourly rolling
     (line,) = file.read_text().splitlines()

@@ -11,7 +11,8 @@ import subprocess
 from pathlib import Path
 
 from workbench.errors import StartupError
-from workbench.router.listen import Listen, is_loopback
+from workbench.router.listen import Listen
+from workbench.spec.local import is_loopback
 
 DAYS = 825
 

@@ -360,15 +360,6 @@ def at_boot(command: list[str]) -> str:
     return "not restarted with the host: neither a systemd user manager nor cron is available"
 
 
-def alive(pid: str) -> None:
-    try:
-        os.kill(int(pid), 0)
-    except OSError:
-        answer({"alive": False})
-        return
-    answer({"alive": True})
-
-
 WRITERS = ("receive", "record", "activate", "install", "start")
 
 
@@ -399,8 +390,6 @@ def main(argv: list[str]) -> None:
         engine(folder)
     elif command == "start":
         start(folder, argv[2], argv[3:])
-    elif command == "alive":
-        alive(argv[2])
     elif command == "wait-gone":
         deadline = time.monotonic() + float(argv[3])
         while time.monotonic() < deadline:

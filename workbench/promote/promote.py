@@ -31,13 +31,12 @@ from typing import Any
 
 from workbench.client import EngineClient
 from workbench.errors import PromoteError
-from workbench.promote.manifest import Manifest, Plan, build_manifest, needs_gpus, plan
-from workbench.promote.remote import RemoteEngineClient, RemoteHostAgent
+from workbench.promote.manifest import FileEntry, Manifest, Plan, build_manifest, needs_gpus, plan
+from workbench.promote.remote import AGENT_SOURCE, RemoteEngineClient, RemoteHostAgent
 from workbench.promote.ssh import Ssh, connected
 from workbench.promote.wheel import build_wheel
-from workbench.router.listen import is_loopback
 from workbench.spec import Project
-from workbench.spec.local import RemoteHost
+from workbench.spec.local import RemoteHost, is_loopback
 from workbench.state import EndpointState, ProvisioningState
 
 Say = Callable[[str], None]
@@ -173,7 +172,7 @@ def _ship(ssh: Ssh, agent: RemoteHostAgent, manifest: Manifest, wheel: Path, say
         return
     say(f"ship: {len(missing)} file(s), {total / 1e6:.1f} MB")
     process = ssh.popen(
-        ["python3", "-c", _agent_source(), "receive", agent.folder],
+        ["python3", "-c", AGENT_SOURCE, "receive", agent.folder],
         stdin=-1,  # subprocess.PIPE
         stdout=-1,
         stderr=-1,
@@ -322,8 +321,6 @@ def _changed_back(steps: Plan) -> Plan:
 
 
 def _as_manifest(data: dict[str, Any]) -> Manifest:
-    from workbench.promote.manifest import FileEntry  # noqa: PLC0415
-
     files = {p: FileEntry(str(e[0]), int(e[1]), bool(e[2])) for p, e in data["files"].items()}
     return Manifest(str(data["id"]), files, dict(data["deployments"]), str(data.get("wheel", "")))
 
@@ -364,12 +361,6 @@ def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _agent_source() -> str:
-    from workbench.promote.remote import AGENT_SOURCE  # noqa: PLC0415
-
-    return AGENT_SOURCE
 
 
 class _Progress:

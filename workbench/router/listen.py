@@ -4,11 +4,12 @@ HTTPS with key or token auth."""
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+
+from workbench.spec.local import is_loopback
 
 LOOPBACK = "127.0.0.1"
 
@@ -46,12 +47,3 @@ class Listen:
 
 LOCAL = Listen()
 """127.0.0.1 without TLS: the default."""
-
-
-def is_loopback(address: str) -> bool:
-    if address == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False

@@ -26,6 +26,7 @@ The Azure files are never rewritten: everything local lives here.
 
 from __future__ import annotations
 
+import ipaddress
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -137,6 +138,16 @@ class LocalSettings:
 
     def runtime_for(self, endpoint: str, deployment: str) -> str:
         return self.deployment(endpoint, deployment).runtime or self.runtime
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a listen address is this machine's loopback (127.0.0.0/8, ::1, localhost)."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def read_local_settings(path: Path, problems: Problems) -> LocalSettings:

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import psutil
 
+from workbench.contract import Credentials, EndpointMetrics, Recording, Telemetry
 from workbench.errors import EngineError, NotFound
 from workbench.layout import CONNECTION
 from workbench.state import EndpointState, Event, endpoints_from_json
@@ -113,8 +114,7 @@ class EngineClient:
         state = next((e for e in self.status() if e.name == endpoint), None)
         if state is None or state.scoring_uri is None:
             raise EngineError(f"Local endpoint ({endpoint}) does not exist.")
-        credentials = self.credentials(endpoint)
-        secret = credentials.get("primaryKey") or credentials.get("accessToken")
+        secret = self.credentials(endpoint).secret
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
         if deployment:
             headers["azureml-model-deployment"] = deployment
@@ -160,21 +160,19 @@ class EngineClient:
         path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/faults"
         return str(self._request("POST", path, dict(faults)).json()["faults"])
 
-    def recording(self, endpoint: str, on: bool) -> dict[str, Any]:
+    def recording(self, endpoint: str, on: bool) -> Recording:
         """Start (or stop) recording the endpoint's answered requests; the file and the count."""
-        result: dict[str, Any] = self._request(
-            "POST", f"/v1/endpoints/{endpoint}/recording", {"on": on}
-        ).json()
-        return result
+        return Recording.from_json(
+            self._request("POST", f"/v1/endpoints/{endpoint}/recording", {"on": on}).json()
+        )
 
     def reconcile(self, cause: str) -> None:
         """Have the engine load its project's files again and apply them (a "reconciled" event
         says what it started)."""
         self._request("POST", "/v1/reconcile", {"cause": cause})
 
-    def credentials(self, endpoint: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._get(f"/v1/endpoints/{endpoint}/credentials").json()
-        return result
+    def credentials(self, endpoint: str) -> Credentials:
+        return Credentials.from_json(self._get(f"/v1/endpoints/{endpoint}/credentials").json())
 
     def regenerate_keys(self, endpoint: str, key_type: str) -> None:
         self._request("POST", f"/v1/endpoints/{endpoint}/regenerate-keys", {"key_type": key_type})
@@ -184,13 +182,11 @@ class EngineClient:
             "POST", f"/v1/endpoints/{endpoint}/traffic", {"traffic": traffic, "mirror_traffic": mirror}
         )
 
-    def metrics(self, endpoint: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._get(f"/v1/endpoints/{endpoint}/metrics").json()
-        return result
+    def metrics(self, endpoint: str) -> EndpointMetrics:
+        return EndpointMetrics.from_json(self._get(f"/v1/endpoints/{endpoint}/metrics").json())
 
-    def telemetry(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._get("/v1/telemetry").json()
-        return result
+    def telemetry(self) -> Telemetry:
+        return Telemetry.from_json(self._get("/v1/telemetry").json())
 
     def reload(self, endpoint: str, deployment: str) -> None:
         """Stage the deployment's code again and reload it in place; the outcome comes as events."""

@@ -11,6 +11,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from workbench.contract import Failure, failure_or_none
+
 
 class ProvisioningState(str, enum.Enum):
     CREATING = "Creating"
@@ -53,6 +55,8 @@ class DeploymentState:
     """Why the deployment failed, in Azure's words, with the last lines of the log."""
     last_reload: str | None = None
     """The last code reload: how long it took, or why it failed, with the file and line."""
+    failure: Failure | None = None
+    """Where the user's code last failed (a failed start or reload), until a fix loads."""
     faults: str | None = None
     """Faults injected on purpose (`workbench fault`), in words; None when there are none."""
 
@@ -84,6 +88,8 @@ class Event:
     severity: str = "info"
     """"info", "warning" (something went wrong and is being handled: a restart) or "error"
     (it needs the user: a failed deployment, a failed reload, a broken spec)."""
+    failure: Failure | None = None
+    """Where the user's code failed, when that is what happened."""
 
     def line(self) -> str:
         stamp = time.strftime("%H:%M:%S", time.localtime(self.time))
@@ -100,6 +106,7 @@ class Event:
             str(data["message"]),
             float(data["time"]),
             str(data.get("severity", "info")),
+            failure_or_none(data.get("failure")),
         )
 
 
@@ -129,6 +136,7 @@ def endpoints_from_json(data: list[dict[str, Any]]) -> list[EndpointState]:
                 ],
                 reason=d["reason"],
                 last_reload=d.get("last_reload"),
+                failure=failure_or_none(d.get("failure")),
                 faults=d.get("faults"),
             )
             for d in item["deployments"]

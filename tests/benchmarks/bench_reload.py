@@ -108,7 +108,7 @@ def workbench(folder: Path, edits: int) -> tuple[list[float], Client]:
         running.wait_settled(120)
         with EngineClient.for_folder(project) as control:
             uri = control.status()[0].scoring_uri or ""
-            key = control.credentials("tests")["primaryKey"]
+            key = control.credentials("tests").secret
         client = Client(uri, {"Authorization": f"Bearer {key}"})
         return measure(client, project / "code" / "score.py", SCORE, edits), client
 

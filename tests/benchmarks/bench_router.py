@@ -113,8 +113,8 @@ def paced(uri: str, key: str, seconds: int) -> dict[str, float]:
 def quiet_mirror(client: EngineClient) -> None:
     """Until no mirror copy is queued or in flight."""
     for _ in range(600):
-        mirror = client.metrics("bench")["mirror"]
-        if not mirror["queued"] and not mirror["in_flight"]:
+        mirror = client.metrics("bench").mirror
+        if not mirror.queued and not mirror.in_flight:
             return
         time.sleep(0.05)
 
@@ -125,7 +125,7 @@ def ready(running: RunningEngine) -> tuple[str, str, dict[str, str]]:
     running.wait_for(lambda eps: bool(eps[0].scoring_uri), 30)
     with EngineClient.for_folder(running.folder) as client:
         (endpoint,) = client.status()
-        key = client.credentials("bench")["primaryKey"]
+        key = client.credentials("bench").secret
     urls = {d.name: d.instances[0].url or "" for d in endpoint.deployments}
     return endpoint.scoring_uri or "", key, urls
 
@@ -188,12 +188,12 @@ def main() -> None:
                     with EngineClient.for_folder(root) as client:
                         client.set_traffic("bench", {"blue": 100, "green": 0}, {"green": share})
                         quiet_mirror(client)  # copies queued by the runs before are not counted here
-                        before = client.metrics("bench")["mirror"]
+                        before = client.metrics("bench").mirror
                         figures = paced(uri, key, args.seconds)
                         quiet_mirror(client)  # the last copies answered
-                        after = client.metrics("bench")["mirror"]
-                    figures["copies"] = after["sent"] - before["sent"]
-                    figures["dropped"] = after["dropped"] - before["dropped"]
+                        after = client.metrics("bench").mirror
+                    figures["copies"] = after.sent - before.sent
+                    figures["dropped"] = after.dropped - before.dropped
                     paced_results.setdefault(share, []).append(figures)
                 with EngineClient.for_folder(root) as client:
                     client.set_traffic("bench", {"blue": 100, "green": 0}, {"green": 0})

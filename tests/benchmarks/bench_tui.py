@@ -116,7 +116,7 @@ def main() -> None:
             running.wait_settled()
             with EngineClient.for_folder(folder) as client:
                 uri = client.status()[0].scoring_uri
-                key = client.credentials("bench")["primaryKey"]
+                key = client.credentials("bench").secret
             assert uri is not None
             base = uri.removesuffix("/score")
             auth = {"Authorization": f"Bearer {key}"}

@@ -182,7 +182,7 @@ def folder_with_conda(tmp_path: Path, script: str, conda: str, extra: str = "") 
 def key_headers(folder: Path, endpoint: str = "tests", deployment: str | None = "blue") -> dict[str, str]:
     """Headers for a scoring request with the endpoint's primary key (pinned to `deployment`)."""
     with EngineClient.for_folder(folder) as client:
-        key = client.credentials(endpoint)["primaryKey"]
+        key = client.credentials(endpoint).secret
     headers = {"Authorization": f"Bearer {key}"}
     if deployment is not None:
         headers["azureml-model-deployment"] = deployment

@@ -16,7 +16,7 @@ from workbench.client import EngineClient
 from workbench.engine.blobs import BlobStore
 from workbench.engine.storage import refresh, stage
 from workbench.errors import EngineError
-from workbench.router.endpoint import Timeline
+from workbench.router.endpoint import PerSecond
 from workbench.spec import load_project
 from workbench.state import InstancePhase
 
@@ -45,7 +45,7 @@ class Client(threading.Thread):
         super().__init__(daemon=True)
         with EngineClient.for_folder(running.folder) as client:
             self.uri = client.status()[0].scoring_uri or ""
-            self.key = client.credentials("tests")["primaryKey"]
+            self.key = client.credentials("tests").secret
         self.answers: list[object] = []
         self.failures: list[str] = []
         self.stopping = threading.Event()
@@ -108,6 +108,9 @@ def test_editing_the_code_reloads_it_in_place_with_no_failed_request(tmp_path: P
         assert endpoint.deployments[0].instances[0].restarts == 0
         failure = endpoint.deployments[0].last_reload or ""
         assert "score.py:4: SyntaxError" in failure
+        typed = endpoint.deployments[0].failure
+        assert typed is not None
+        assert (typed.file, typed.line, typed.error) == (str(folder / "code" / "score.py"), 4, "SyntaxError")
         seen = events(running)
         assert any(e.startswith("instance tests/blue-0: reloaded in") for e in seen)  # each instance
         assert any(e.startswith("reload tests/blue: reloaded in") for e in seen)  # one per save
@@ -115,6 +118,8 @@ def test_editing_the_code_reloads_it_in_place_with_no_failed_request(tmp_path: P
         assert len(failed) == 1
         assert f"{folder}/code/score.py:4" in failed[0]  # the user's file, not the staged copy
         assert "(in 1 of 1 instance(s))" in failed[0]
+        save_like_an_editor(folder / "code" / "score.py", VERSIONED.format(version=4))  # the fix
+        running.wait_for(lambda eps: eps[0].deployments[0].failure is None, timeout=15)
 
 
 def test_restart_scale_and_telemetry(tmp_path: Path) -> None:
@@ -126,9 +131,9 @@ def test_restart_scale_and_telemetry(tmp_path: Path) -> None:
             lambda eps: [i.state for i in eps[0].deployments[0].instances] == [InstancePhase.READY] * 2, 60
         )
         telemetry = client.telemetry()
-        assert set(telemetry["instances"]) == {"tests/blue-0", "tests/blue-1"}
-        assert all(sample["rss_bytes"] > 10_000_000 for sample in telemetry["instances"].values())
-        assert telemetry["gpus"] == []  # no GPU on this machine: an answer, not an error
+        assert set(telemetry.instances) == {"tests/blue-0", "tests/blue-1"}
+        assert all(sample.rss_bytes > 10_000_000 for sample in telemetry.instances.values())
+        assert telemetry.gpus == []  # no GPU on this machine: an answer, not an error
 
         before = {i.id: i.pid for i in running.status()[0].deployments[0].instances}
         client.restart("tests", "blue", "blue-1")
@@ -176,16 +181,16 @@ def test_refresh_updates_files_in_place_and_keeps_the_folder(tmp_path: Path) -> 
 
 def test_timeline_summarises_each_second() -> None:
     now = [1000.2]
-    timeline = Timeline(clock=lambda: now[0])
+    timeline = PerSecond(clock=lambda: now[0])
     for latency in (1.0, 2.0, 3.0, 100.0):
         timeline.add(latency)
     now[0] = 1003.5  # two quiet seconds between
     timeline.add(5.0)
-    seconds = timeline.to_json()
-    assert seconds["second"] == [1000, 1001, 1002]
-    assert seconds["requests"] == [4, 0, 0]
-    assert seconds["p50_ms"] == [3.0, None, None]
-    assert seconds["p99_ms"] == [100.0, None, None]
+    seconds = timeline.summary()
+    assert seconds.second == [1000, 1001, 1002]
+    assert seconds.requests == [4, 0, 0]
+    assert seconds.p50_ms == [3.0, None, None]
+    assert seconds.p99_ms == [100.0, None, None]
 
 
 MODEL_SCRIPT = (

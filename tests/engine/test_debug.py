@@ -58,7 +58,7 @@ def test_breakpoint_in_run_holds_a_routed_request_without_408_or_restart(
         (endpoint,) = running.wait_for(debugging, 60)
         restarts = endpoint.deployments[0].instances[0].restarts
         with EngineClient.for_folder(folder) as client:
-            key = client.credentials("tests")["primaryKey"]
+            key = client.credentials("tests").secret
         dap = DapClient(session["port"])
         try:
             dap.attach(

@@ -28,6 +28,7 @@ from tests.engine.harness import (
     until,
 )
 from workbench.client import EngineClient
+from workbench.contract import Failure
 from workbench.spec import interpreters
 from workbench.state import InstancePhase, ProvisioningState
 
@@ -103,12 +104,21 @@ def test_failing_init_ends_failed_with_reason_and_others_unaffected(tmp_path: Pa
             "ResourceNotReady: User container has crashed or terminated: exited with code 3"
         )
         assert "RuntimeError: model file is corrupt" in red.reason
+        # typed for every client: the project's file (never the staged copy) and init()'s line
+        corrupt = Failure(str(folder / "code" / "broken.py"), 2, "RuntimeError", "model file is corrupt")
+        assert red.failure == corrupt
+        with EngineClient.for_folder(folder) as client:
+            said = [e for e in client.events() if e.subject == "tests/red" and e.severity == "error"]
+        failed_event = said[-1]
+        assert failed_event.failure == red.failure
+        assert blue.failure is None
         assert red.instances[0].state is InstancePhase.FAILED
         assert red.instances[0].restarts == 2
         logs = run_workbench("logs", "tests", "red", "--lines", "50", "--project", str(folder))
         assert "User's init function failed" in logs.stdout
         text_status = run_workbench("status", "--project", str(folder)).stdout
         assert "RuntimeError: model file is corrupt" in text_status
+        assert f"your code failed at {corrupt.summary()}" in text_status
         assert httpx.post(blue.instances[0].url + "/score", content=b"x").status_code == 200  # type: ignore[operator]
 
 
@@ -338,7 +348,7 @@ def test_an_endpoint_without_traffic_says_how_and_up_all_traffic_gives_it(tmp_pa
         with EngineClient.for_folder(folder) as client:
             until(lambda: client.status()[0].traffic == {"blue": 100}, 30)
             (endpoint,) = client.status()
-            key = client.credentials("tests")["primaryKey"]
+            key = client.credentials("tests").secret
         answer = httpx.post(endpoint.scoring_uri or "", json={}, headers={"Authorization": f"Bearer {key}"})
         assert answer.status_code == 200, answer.text
         assert answer.headers["azureml-model-deployment"] == "blue"

@@ -60,7 +60,7 @@ def test_an_mlflow_model_serves_without_code_or_environment(tmp_path: Path) -> N
         (endpoint,) = running.wait_settled(500)
         assert endpoint.deployments[0].provisioning_state is ProvisioningState.SUCCEEDED, running.output()
         with EngineClient.for_folder(folder) as client:
-            key = client.credentials("tests")["primaryKey"]
+            key = client.credentials("tests").secret
         headers = {"Authorization": f"Bearer {key}"}
 
         def score(body: object, deployment: str = "blue") -> object:

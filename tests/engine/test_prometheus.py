@@ -30,7 +30,7 @@ def test_metrics_parse_as_prometheus_and_match_the_routers_counts(tmp_path: Path
             )
         assert httpx.post(endpoint.scoring_uri or "", json={}, timeout=30).status_code == 401
         with EngineClient.for_folder(folder) as client:
-            counted = client.metrics("tests")["deployments"]["blue"]["statuses"]
+            counted = client.metrics("tests").deployments["blue"].statuses
             answer = httpx.get(f"{client.url}/metrics", headers={"Authorization": f"Bearer {client.token}"})
             refused = httpx.get(f"{client.url}/metrics")
     assert refused.status_code == 401  # the control API's token, as everywhere

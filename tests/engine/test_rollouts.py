@@ -61,7 +61,7 @@ class Load:
     def __init__(self, running: RunningEngine, clients: int = 4) -> None:
         with EngineClient.for_folder(running.folder) as client:
             self.uri = client.status()[0].scoring_uri or ""
-            self.key = client.credentials("tests")["primaryKey"]
+            self.key = client.credentials("tests").secret
         self.statuses: list[int] = []
         self.failures: list[str] = []
         self.stopping = threading.Event()
@@ -271,7 +271,7 @@ def test_traffic_names_are_compared_without_case_as_azure_does(tmp_path: Path) -
         (endpoint,) = running.wait_settled(120)
         assert endpoint.traffic == {"blue": 100}
         with EngineClient.for_folder(folder) as client:
-            key = client.credentials("tests")["primaryKey"]
+            key = client.credentials("tests").secret
         answer = httpx.post(endpoint.scoring_uri or "", json={}, headers={"Authorization": f"Bearer {key}"})
         assert answer.status_code == 200, answer.text
         assert answer.headers["azureml-model-deployment"] == "blue"

@@ -53,7 +53,7 @@ def test_a_run_that_writes_to_its_model_fails_and_the_users_file_is_unchanged(
         (endpoint,) = running.wait_settled(120)
         assert endpoint.deployments[0].provisioning_state is ProvisioningState.SUCCEEDED
         with EngineClient.for_folder(folder) as client:
-            key = client.credentials("my-endpoint")["primaryKey"]
+            key = client.credentials("my-endpoint").secret
         answer = httpx.post(endpoint.scoring_uri or "", json={}, headers={"Authorization": f"Bearer {key}"})
     assert answer.status_code == 200, answer.text
     # EROFS (30) under the read-only mount root gets; EACCES (13) from the file's mode otherwise

@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
@@ -19,6 +18,7 @@ import pytest
 from tests.conftest import run_workbench
 from tests.engine.harness import RunningEngine, engine
 from workbench.client import EngineClient
+from workbench.contract import EndpointMetrics
 from workbench.router.pipeline import UPSTREAM_RESET
 
 pytestmark = pytest.mark.timeout(300)
@@ -65,7 +65,7 @@ def guard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningEng
         running.wait_settled(180)
         with EngineClient.for_folder(root) as client:
             (endpoint,) = client.status()
-            key = client.credentials("guard")["primaryKey"]
+            key = client.credentials("guard").secret
         assert endpoint.scoring_uri is not None
         yield running, endpoint.scoring_uri, key
 
@@ -152,26 +152,27 @@ def test_a_mirror_gets_its_share_under_steady_load(guard: tuple[RunningEngine, s
                 sent += 1
         after = settled(client)
     copies = mirrored(after) - mirrored(before)
-    dropped = after["mirror"]["dropped"] - before["mirror"]["dropped"]
+    dropped = after.mirror.dropped - before.mirror.dropped
     expected = sent * MIRROR_SHARE / 100
     tolerance = 4 * math.sqrt(sent * MIRROR_SHARE / 100 * (1 - MIRROR_SHARE / 100))
     assert abs(copies + dropped - expected) <= tolerance, (copies, dropped, expected)
-    assert dropped == 0, after["mirror"]["dropped_why"]
-    assert after["mirror"]["differing"] > 0  # the pids differ: the comparison sees it
+    assert dropped == 0, after.mirror.dropped_why
+    assert after.mirror.differing > 0  # the pids differ: the comparison sees it
 
 
-def mirrored(metrics: dict[str, Any]) -> int:
-    return int(metrics["deployments"].get("shadow", {}).get("mirrored", 0))
+def mirrored(metrics: EndpointMetrics) -> int:
+    shadow = metrics.deployments.get("shadow")
+    return shadow.mirrored if shadow else 0
 
 
-def settled(client: EngineClient) -> dict[str, Any]:
+def settled(client: EngineClient) -> EndpointMetrics:
     """Metrics once no copy is queued or in flight."""
     deadline = time.monotonic() + 60
     while True:
         metrics = client.metrics("guard")
-        if not metrics["mirror"]["queued"] and not metrics["mirror"]["in_flight"]:
+        if not metrics.mirror.queued and not metrics.mirror.in_flight:
             return metrics
-        assert time.monotonic() < deadline, metrics["mirror"]
+        assert time.monotonic() < deadline, metrics.mirror
         time.sleep(0.05)
 
 

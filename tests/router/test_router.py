@@ -10,13 +10,13 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.engine.harness import RunningEngine, engine, start_engine
 from workbench.client import EngineClient
+from workbench.contract import Credentials, DeploymentMetrics, EndpointMetrics
 from workbench.errors import EngineError
 
 WHO = """\
@@ -73,7 +73,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Ru
         yield root, running
 
 
-def endpoint_info(root: Path, name: str) -> tuple[str, dict[str, str]]:
+def endpoint_info(root: Path, name: str) -> tuple[str, Credentials]:
     with EngineClient.for_folder(root) as client:
         uri = next(e.scoring_uri for e in client.status() if e.name == name)
         credentials = client.credentials(name)
@@ -89,7 +89,7 @@ def test_traffic_splits_90_10_and_the_header_pins(project: tuple[Path, RunningEn
     root, _ = project
     uri, keys = endpoint_info(root, "front")
     served: Counter[str] = Counter()
-    with httpx.Client(headers=auth(keys["primaryKey"]), timeout=30) as client:
+    with httpx.Client(headers=auth(keys.secret), timeout=30) as client:
         for _ in range(2000):
             response = client.post(uri, content=b"{}")
             assert response.status_code == 200
@@ -107,7 +107,7 @@ def test_request_ids_are_the_routers_once_and_the_clients_sanitised(
     x-ms-client-request-id keeps alphanumerics, '-' and '_', at most 40 characters."""
     root, _ = project
     uri, keys = endpoint_info(root, "front")
-    sent = {**auth(keys["primaryKey"]), "x-request-id": "mine", "x-ms-client-request-id": "a b!c" + "x" * 50}
+    sent = {**auth(keys.secret), "x-request-id": "mine", "x-ms-client-request-id": "a b!c" + "x" * 50}
     first = httpx.post(uri, content=b"{}", headers=sent)
     second = httpx.post(uri, content=b"{}", headers=sent)
     for answer in (first, second):
@@ -124,7 +124,7 @@ def test_swagger_comes_from_the_deployment_that_would_serve(project: tuple[Path,
     uri, keys = endpoint_info(root, "front")
     swagger_uri = uri.removesuffix("/score") + "/swagger.json"
     assert httpx.get(swagger_uri).status_code == 401
-    answer = httpx.get(swagger_uri, headers={**auth(keys["primaryKey"]), "azureml-model-deployment": "green"})
+    answer = httpx.get(swagger_uri, headers={**auth(keys.secret), "azureml-model-deployment": "green"})
     assert answer.status_code == 200
     assert answer.headers["azureml-model-deployment"] == "green"
     assert answer.json()["swagger"] == "2.0"
@@ -135,7 +135,7 @@ def test_a_deployment_without_ready_instance_says_its_state(project: tuple[Path,
     root, _ = project
     uri, keys = endpoint_info(root, "front")
     answer = httpx.post(
-        uri, content=b"{}", headers={**auth(keys["primaryKey"]), "azureml-model-deployment": "broken"}
+        uri, content=b"{}", headers={**auth(keys.secret), "azureml-model-deployment": "broken"}
     )
     assert answer.status_code == 503
     assert answer.json()["message"].startswith(
@@ -151,21 +151,19 @@ def test_missing_or_wrong_key_is_401_and_both_keys_work(project: tuple[Path, Run
     wrong = httpx.post(uri, content=b"{}", headers=auth("nope"))
     assert wrong.status_code == 401
     assert wrong.json() == {"message": "key_auth_access_denied"}
-    assert httpx.post(uri, content=b"{}", headers=auth(keys["secondaryKey"])).status_code == 200
+    assert httpx.post(uri, content=b"{}", headers=auth(keys.secondary_key or "")).status_code == 200
 
 
 def test_unknown_deployment_and_no_weight_are_404(project: tuple[Path, RunningEngine]) -> None:
     root, _ = project
     uri, keys = endpoint_info(root, "front")
-    unknown = httpx.post(
-        uri, content=b"{}", headers={**auth(keys["primaryKey"]), "azureml-model-deployment": "x"}
-    )
+    unknown = httpx.post(uri, content=b"{}", headers={**auth(keys.secret), "azureml-model-deployment": "x"})
     assert unknown.status_code == 404
     with EngineClient.for_folder(root) as client:
         client.set_traffic("front", {"blue": 0, "green": 0}, None)
-        nothing = httpx.post(uri, content=b"{}", headers=auth(keys["primaryKey"]))
+        nothing = httpx.post(uri, content=b"{}", headers=auth(keys.secret))
         still_pinned = httpx.post(
-            uri, content=b"{}", headers={**auth(keys["primaryKey"]), "azureml-model-deployment": "blue"}
+            uri, content=b"{}", headers={**auth(keys.secret), "azureml-model-deployment": "blue"}
         )
         client.set_traffic("front", {"blue": 90, "green": 10}, None)
     assert nothing.status_code == 404
@@ -176,7 +174,7 @@ def test_unknown_deployment_and_no_weight_are_404(project: tuple[Path, RunningEn
 def test_timeout_is_408_failure_is_424_overload_is_429(project: tuple[Path, RunningEngine]) -> None:
     root, _ = project
     uri, token = endpoint_info(root, "edge")
-    headers = auth(token["accessToken"])
+    headers = auth(token.secret)
     slow = httpx.post(uri, content=b'{"sleep": 1.5}', headers=headers, timeout=30)
     assert slow.status_code == 408
     assert slow.text == "upstream request timeout"
@@ -199,12 +197,13 @@ def test_timeout_is_408_failure_is_424_overload_is_429(project: tuple[Path, Runn
     assert httpx.post(uri, content=b"{}", headers=auth("forged.token")).status_code == 401
     # every answer is in the deployment's latency histogram; the 408 in a bucket of 1 s or more
     with EngineClient.for_folder(root) as client:
-        (figures,) = client.metrics("edge")["deployments"].values()
-    histogram = figures["latency_histogram_ms"]
-    assert len(histogram["counts"]) == len(histogram["le"])
-    assert sum(histogram["counts"]) == figures["requests"] == sum(figures["statuses"].values())
+        (figures,) = client.metrics("edge").deployments.values()
+    assert len(figures.histogram_counts) == len(figures.histogram_le_ms)
+    assert sum(figures.histogram_counts) == figures.requests == sum(figures.statuses.values())
     slow_buckets = [
-        n for le, n in zip(histogram["le"], histogram["counts"], strict=True) if le == "+Inf" or le >= 1000
+        n
+        for le, n in zip(figures.histogram_le_ms, figures.histogram_counts, strict=True)
+        if le == "+Inf" or float(le) >= 1000
     ]
     assert sum(slow_buckets) >= 1
 
@@ -216,16 +215,16 @@ def test_mirroring_copies_about_half_without_changing_live_answers(
     uri, keys = endpoint_info(root, "front")
     with EngineClient.for_folder(root) as client:
         client.set_traffic("front", {"blue": 100, "green": 0}, {"green": 50})
-        before = client.metrics("front")["deployments"].get("green", {}).get("mirrored", 0)
-        with httpx.Client(headers=auth(keys["primaryKey"]), timeout=30) as http:
+        before = client.metrics("front").deployments.get("green", DeploymentMetrics()).mirrored
+        with httpx.Client(headers=auth(keys.secret), timeout=30) as http:
             answers = Counter(http.post(uri, content=b"{}").json()["deployment"] for _ in range(400))
         metrics = _settled_metrics(client, "front")
         client.set_traffic("front", {"blue": 90, "green": 10}, {"green": 0})
-    mirrored = metrics["deployments"]["green"]["mirrored"] - before
+    mirrored = metrics.deployments["green"].mirrored - before
     assert answers == Counter({"blue": 400})
-    assert 140 < mirrored + metrics["mirror"]["dropped"] < 260
+    assert 140 < mirrored + metrics.mirror.dropped < 260
     assert mirrored > 100
-    assert metrics["mirror"]["differing_share"] == 1.0  # green answers {"deployment": "green"}
+    assert metrics.mirror.differing_share == 1.0  # green answers {"deployment": "green"}
 
 
 def test_regenerated_key_stops_at_once_and_state_survives_a_restart(
@@ -236,8 +235,8 @@ def test_regenerated_key_stops_at_once_and_state_survives_a_restart(
     with EngineClient.for_folder(root) as client:
         client.regenerate_keys("front", "primary")
         client.set_traffic("front", {"blue": 60, "green": 40}, None)
-    assert httpx.post(uri, content=b"{}", headers=auth(keys["primaryKey"])).status_code == 401
-    assert httpx.post(uri, content=b"{}", headers=auth(keys["secondaryKey"])).status_code == 200
+    assert httpx.post(uri, content=b"{}", headers=auth(keys.secret)).status_code == 401
+    assert httpx.post(uri, content=b"{}", headers=auth(keys.secondary_key or "")).status_code == 200
     _, new_keys = endpoint_info(root, "front")
 
     running.process.terminate()
@@ -255,8 +254,8 @@ def test_regenerated_key_stops_at_once_and_state_survives_a_restart(
     assert oct(saved.stat().st_mode & 0o777) == "0o600"
     access_log = (root / ".workbench" / "logs" / "front" / "router.access.log").read_text()
     assert '"deployment": "blue"' in access_log
-    assert keys_after["primaryKey"] not in access_log
-    assert keys["primaryKey"] not in access_log
+    assert keys_after.secret not in access_log
+    assert keys.secret not in access_log
     with (
         EngineClient.for_folder(root) as client,
         pytest.raises(EngineError, match=r"\(404\).*does not exist"),
@@ -265,13 +264,13 @@ def test_regenerated_key_stops_at_once_and_state_survives_a_restart(
     assert json.loads(saved.read_text())["endpoints"]["front"]["traffic"] == {"blue": 60, "green": 40}
 
 
-def _settled_metrics(client: EngineClient, endpoint: str) -> dict[str, Any]:
+def _settled_metrics(client: EngineClient, endpoint: str) -> EndpointMetrics:
     """Mirror copies are sent once the endpoint is quiet: wait until their count stops moving."""
-    previous: dict[str, Any] | None = None
+    previous: EndpointMetrics | None = None
     for _ in range(50):
         time.sleep(0.1)
         metrics = client.metrics(endpoint)
-        if previous is not None and metrics["deployments"] == previous["deployments"]:
+        if previous is not None and metrics.deployments == previous.deployments:
             return metrics
         previous = metrics
     raise AssertionError(f"mirror copies still being sent: {previous}")
@@ -281,7 +280,7 @@ def test_bad_input_on_the_scoring_port_leaves_the_router_serving(project: tuple[
     root, _ = project
     uri, keys = endpoint_info(root, "front")
     port = int(uri.split(":")[2].split("/")[0])
-    headers = auth(keys["primaryKey"])
+    headers = auth(keys.secret)
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(1000)]
     try:
         for garbage in (b"GARBAGE\r\n\r\n", b"POST /score HTTP/1.1\r\nBad Header\r\n\r\n", b"\xff" * 300):

@@ -59,7 +59,7 @@ def test_both_keys_work_and_regenerating_one_keeps_the_other() -> None:
 
 def test_tokens_expire_and_cannot_be_forged_or_reused_elsewhere() -> None:
     signer = TokenSigner("secret")
-    issued = signer.issue("front", now=1_000_000)
+    issued = signer.issue("front", now=1_000_000).to_json()  # as the control API answers
     token = str(issued["accessToken"])
     assert set(issued) == {"accessToken", "tokenType", "expiryTimeUtc", "refreshAfterTimeUtc"}
     assert issued["expiryTimeUtc"] == 1_000_000 + TOKEN_LIFETIME_S  # epoch seconds, as Azure's REST API

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.client import Invocation
+from workbench.contract import Credentials, EndpointMetrics, ProcessFigures, Telemetry
 from workbench.state import (
     DeploymentState,
     EndpointState,
@@ -102,54 +103,56 @@ class FixedSource:
     async def status(self) -> list[EndpointState]:
         return self.endpoints
 
-    async def metrics(self, endpoint: str) -> dict[str, Any]:
-        return {
-            "deployments": {
-                "blue": {
-                    "requests": 5400,
-                    "statuses": {"200": 5390, "424": 10},
-                    "p50_ms": 0.45,
-                    "p99_ms": 2.1,
-                    "timeline": timeline(120, 40),
+    async def metrics(self, endpoint: str) -> EndpointMetrics:
+        return EndpointMetrics.from_json(
+            {
+                "deployments": {
+                    "blue": {
+                        "requests": 5400,
+                        "statuses": {"200": 5390, "424": 10},
+                        "p50_ms": 0.45,
+                        "p99_ms": 2.1,
+                        "timeline": timeline(120, 40),
+                    },
+                    "green": {
+                        "requests": 600,
+                        "statuses": {"200": 600},
+                        "p50_ms": 0.5,
+                        "p99_ms": 2.4,
+                        "mirrored": 0,
+                        "timeline": timeline(120, 5),
+                    },
                 },
-                "green": {
-                    "requests": 600,
-                    "statuses": {"200": 600},
-                    "p50_ms": 0.5,
-                    "p99_ms": 2.4,
-                    "mirrored": 0,
-                    "timeline": timeline(120, 5),
+                "mirror": {
+                    "records": 3,
+                    "sent": 3,
+                    "queued": 0,
+                    "in_flight": 0,
+                    "dropped": 2,
+                    "dropped_why": {"queue full: the mirror deployment does not keep up": 2},
+                    "differing": 1,
+                    "differing_share": 0.3333,
+                    "recent": [
+                        {
+                            "request_id": f"req-{n}",
+                            "live_deployment": "blue",
+                            "live_status": 200,
+                            "live_ms": 1.2,
+                            "live_digest": "a",
+                            "mirror_deployment": "green",
+                            "mirror_status": 200 if n else 500,
+                            "mirror_ms": 1.5,
+                            "mirror_digest": "a" if n else "b",
+                        }
+                        for n in range(3)
+                    ],
                 },
-            },
-            "mirror": {
-                "records": 3,
-                "sent": 3,
-                "queued": 0,
-                "in_flight": 0,
-                "dropped": 2,
-                "dropped_why": {"queue full: the mirror deployment does not keep up": 2},
-                "differing": 1,
-                "differing_share": 0.3333,
-                "recent": [
-                    {
-                        "request_id": f"req-{n}",
-                        "live_deployment": "blue",
-                        "live_status": 200,
-                        "live_ms": 1.2,
-                        "live_digest": "a",
-                        "mirror_deployment": "green",
-                        "mirror_status": 200 if n else 500,
-                        "mirror_ms": 1.5,
-                        "mirror_digest": "a" if n else "b",
-                    }
-                    for n in range(3)
-                ],
-            },
-        }
+            }
+        )
 
-    async def telemetry(self) -> dict[str, Any]:
-        sample = {"cpu_percent": 12.5, "rss_bytes": 150_000_000, "processes": 1}
-        return {"instances": {"quickstart/blue-0": sample, "quickstart/green-0": sample}, "gpus": []}
+    async def telemetry(self) -> Telemetry:
+        sample = ProcessFigures(cpu_percent=12.5, rss_bytes=150_000_000, processes=1)
+        return Telemetry({"quickstart/blue-0": sample, "quickstart/green-0": sample}, [])
 
     async def events(self) -> AsyncIterator[Event]:
         for n, (subject, message) in enumerate(
@@ -166,8 +169,8 @@ class FixedSource:
             subject = deployment or endpoint
             yield f"2026-09-21 14:13:{n:02d},000 I [100] azmlinfsrv - {container} line {n} of {subject}"
 
-    async def credentials(self, endpoint: str) -> dict[str, Any]:
-        return {"primaryKey": "not-a-real-key", "secondaryKey": "not-a-real-key-either"}
+    async def credentials(self, endpoint: str) -> Credentials:
+        return Credentials(primary_key="not-a-real-key", secondary_key="not-a-real-key-either")
 
     async def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int]) -> None:
         self.actions.append(("traffic", endpoint, traffic, mirror))

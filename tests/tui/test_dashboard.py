@@ -195,7 +195,7 @@ def test_failures_pop_up_with_the_file_and_line(tmp_path: Path) -> None:
 
 def test_keys_act_on_what_is_visible_wherever_the_focus_is(running: RunningEngine) -> None:
     with EngineClient.for_folder(running.folder) as client:
-        key = client.credentials("quickstart")["primaryKey"]
+        key = client.credentials("quickstart").secret
 
     async def scenario(pilot: Pilot[Any], app: WorkbenchApp) -> None:
         await pilot.press("3")  # the invoke tab: nothing there is focused yet

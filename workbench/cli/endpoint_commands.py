@@ -48,7 +48,7 @@ def add_parser(commands: Any) -> None:
 
 def run_credentials(args: argparse.Namespace) -> int:
     with engine_client(args) as client:
-        credentials = client.credentials(args.endpoint)
+        credentials = client.credentials(args.endpoint).to_json()
     if args.json:
         print(json.dumps(credentials, indent=2))
     else:

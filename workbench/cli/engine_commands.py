@@ -315,6 +315,8 @@ def _describe(endpoint: EndpointState) -> str:
                 f"    {instance.id}  {instance.state.value}  pid {instance.pid}  {instance.url}  "
                 f"restarts {instance.restarts}"
             )
+        if deployment.failure:
+            lines.append(f"    your code failed at {deployment.failure.summary()}")
         if deployment.reason:
             lines.extend("    " + line for line in deployment.reason.splitlines())
         if deployment.last_reload:

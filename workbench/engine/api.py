@@ -22,10 +22,10 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
+from workbench.contract import Telemetry
 from workbench.engine.deployments import DeploymentRunner
 from workbench.engine.instances import log_tail
 from workbench.engine.prometheus import exposition
@@ -91,7 +91,7 @@ class ControlApi:
         return app
 
     async def credentials(self, request: web.Request) -> web.Response:
-        return web.json_response(self.routing.credentials(request.match_info["name"]))
+        return web.json_response(self.routing.credentials(request.match_info["name"]).to_json())
 
     async def regenerate(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -114,10 +114,11 @@ class ControlApi:
 
     async def recording(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else {}
-        return web.json_response(self.routing.recording(request.match_info["name"], bool(body.get("on"))))
+        recording = self.routing.recording(request.match_info["name"], bool(body.get("on")))
+        return web.json_response(recording.to_json())
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return web.json_response(self.routing.metrics(request.match_info["name"]))
+        return web.json_response(self.routing.metrics(request.match_info["name"]).to_json())
 
     async def telemetry(self, request: web.Request) -> web.Response:
         pids = {
@@ -128,15 +129,12 @@ class ControlApi:
             if instance.pid
         }
 
-        def sample() -> dict[str, Any]:
+        def sample() -> Telemetry:
             figures = {key: self._sampler.sample(pid) for key, pid in pids.items()}
             self._sampler.forget_except(set(pids.values()))
-            return {
-                "instances": {key: f.__dict__ for key, f in figures.items() if f is not None},
-                "gpus": [g.__dict__ for g in gpus()],
-            }
+            return Telemetry({key: f for key, f in figures.items() if f is not None}, gpus())
 
-        return web.json_response(await asyncio.to_thread(sample))
+        return web.json_response((await asyncio.to_thread(sample)).to_json())
 
     async def prometheus(self, request: web.Request) -> web.Response:
         """Prometheus' text format (prometheus.py), for a scraper that sends the control token."""

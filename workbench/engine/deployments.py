@@ -27,7 +27,7 @@ from workbench.dev.vscode import attach_configuration, write_attach_configuratio
 from workbench.engine.blobs import BlobStore
 from workbench.engine.context import Context
 from workbench.engine.generation import Generation
-from workbench.engine.instances import InstanceRunner
+from workbench.engine.instances import InstanceRunner, ReloadOutcome
 from workbench.engine.preparation import Preparer
 from workbench.engine.storage import refresh
 from workbench.errors import EngineError, NotFound, StartupError, bug_summary
@@ -162,8 +162,7 @@ class DeploymentRunner:
             new = self._add_instance()
             await new.settled.wait()
             if new.failure is not None:
-                self.state.reason = new.failure
-                return ProvisioningState.FAILED, new.failure.splitlines()[0]
+                return self._failed(new)
             if old:
                 await self._leave(old.pop(0))
         for extra in old:
@@ -186,9 +185,12 @@ class DeploymentRunner:
         for instance in instances:
             await instance.settled.wait()
             if instance.failure is not None:
-                self.state.reason = instance.failure
-                return ProvisioningState.FAILED, instance.failure.splitlines()[0]
+                return self._failed(instance)
         return self._succeeded()
+
+    def _failed(self, instance: InstanceRunner) -> Outcome:
+        self.state.reason, self.state.failure = instance.failure, instance.code_failure
+        return ProvisioningState.FAILED, (instance.failure or "").splitlines()[0]
 
     def _succeeded(self) -> Outcome:
         ready = sum(1 for i in self.instances if i.state.state is InstancePhase.READY)
@@ -265,14 +267,12 @@ class DeploymentRunner:
         ready = [i for i in self.instances if i.state.state is InstancePhase.READY]
         if failed is not None and len(ready) < self.spec.instance_count:
             if self.state.provisioning_state is not ProvisioningState.FAILED:
-                self.state.reason = failed.failure
-                self._set(ProvisioningState.FAILED, (failed.failure or "").splitlines()[0])
+                self._set(*self._failed(failed))
         elif (
             len(ready) >= self.spec.instance_count
             and self.state.provisioning_state is ProvisioningState.FAILED
             and self.generation is not None
         ):
-            self.state.reason = None
             self._set(
                 ProvisioningState.SUCCEEDED, f"{len(ready)}/{self.spec.instance_count} instance(s) ready"
             )
@@ -280,10 +280,18 @@ class DeploymentRunner:
     def _set(self, state: ProvisioningState, why: str) -> None:
         if state in (ProvisioningState.CREATING, ProvisioningState.UPDATING):
             self._started = time.monotonic()
+        if state is ProvisioningState.SUCCEEDED:  # the code loads: what failed before is fixed
+            self.state.reason = self.state.failure = None
         self.state.provisioning_state = state
         self.ctx.on_change()
-        severity = "error" if state is ProvisioningState.FAILED else "info"
-        self.ctx.store.publish("deployment", self.subject, f"{state.value}: {why}", severity)
+        failed = state is ProvisioningState.FAILED
+        self.ctx.store.publish(
+            "deployment",
+            self.subject,
+            f"{state.value}: {why}",
+            "error" if failed else "info",
+            failure=self.state.failure if failed else None,
+        )
 
     # -- code reload and debugging -----------------------------------------------------------
 
@@ -323,26 +331,27 @@ class DeploymentRunner:
                 o for o in await asyncio.gather(*(i.reload(cause) for i in list(self.instances))) if o
             ]
             for outcome in outcomes:
-                self.state.last_reload = outcome
+                self.state.last_reload = f"{outcome.instance}: {outcome.message}"
             self._sum_up_reload(outcomes)
             for instance in list(self.instances):  # one that gave up gets a new chance with the fix
                 if instance.failure is not None:
                     await instance.restart(cause)
 
-    def _sum_up_reload(self, outcomes: list[str]) -> None:
+    def _sum_up_reload(self, outcomes: list[ReloadOutcome]) -> None:
         """One event for a save, whatever the number of instances: a failure first (with the
-        user's file and line), else how it went."""
+        user's file and line, kept on the deployment until a fix loads), else how it went."""
         if not outcomes:
             return
-        failed = [o for o in outcomes if "reload failed" in o or "reload request failed" in o]
+        failed = [o for o in outcomes if o.failed]
         if failed:
-            said = failed[0].split(": ", 1)[-1]
-            message = f"{said} (in {len(failed)} of {len(outcomes)} instance(s))"
-            self.ctx.store.publish("reload-failed", self.subject, message, "error")
+            first = next((o for o in failed if o.failure is not None), failed[0])
+            self.state.failure = first.failure or self.state.failure
+            message = f"{first.message} (in {len(failed)} of {len(outcomes)} instance(s))"
+            self.ctx.store.publish("reload-failed", self.subject, message, "error", failure=first.failure)
             return
-        said = outcomes[-1].split(": ", 1)[-1]
+        self.state.failure = None
         suffix = f" (all {len(outcomes)} instances)" if len(outcomes) > 1 else ""
-        self.ctx.store.publish("reload", self.subject, said + suffix)
+        self.ctx.store.publish("reload", self.subject, outcomes[-1].message + suffix)
 
     async def debug(self, instance_id: str, *, wait: bool) -> dict[str, Any]:
         """Run one instance under the debugger and write VS Code's attach configuration for it:

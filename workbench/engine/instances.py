@@ -36,7 +36,9 @@ from pathlib import Path
 
 import aiohttp
 
+from workbench.contract import Failure
 from workbench.dev.debugger import provide_debugpy
+from workbench.engine import failures
 from workbench.engine.context import Context
 from workbench.engine.generation import Generation, instance_spec
 from workbench.errors import StartupError, bug_summary
@@ -100,6 +102,9 @@ class InstanceRunner:
         self.settled = asyncio.Event()
         """Set once the instance is ready or has given up (Failed)."""
         self.failure: str | None = None
+        """Why it gave up starting, in Azure's words with the log's last lines."""
+        self.code_failure: Failure | None = None
+        """Where in the user's code it failed, when its log says (a traceback)."""
         self.debugging: Debugging | None = None
         self._task: asyncio.Task[None] | None = None
         self._leaving = False
@@ -135,7 +140,7 @@ class InstanceRunner:
             self.retiring = previous
         self.ready.clear()
         self.settled.clear()
-        self.failure = None
+        self.failure = self.code_failure = None
         self.state.restarts += 1
         self.state.state = InstancePhase.STARTING
         self.ctx.store.publish("instance", self.subject, f"restarting ({cause})")
@@ -154,7 +159,7 @@ class InstanceRunner:
             self.debugging = None
             await self.restart("debugger off")
 
-    async def reload(self, cause: str) -> str | None:
+    async def reload(self, cause: str) -> ReloadOutcome | None:
         """Ask the server to load its code again in place; the outcome becomes an event and is
         returned (None when the instance was not serving)."""
         if self.running is None or self.state.state is not InstancePhase.READY:
@@ -169,7 +174,7 @@ class InstanceRunner:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
             message = f"reload request failed ({cause}): {exc}"
             self.ctx.store.publish("instance", self.subject, message)
-            return f"{self.state.id}: {message}"
+            return ReloadOutcome(self.state.id, message, failed=True)
         if outcome.get("status") == "reloaded":
             init = (
                 f"init() kept: {', '.join(outcome['kept_globals'])}"
@@ -180,13 +185,12 @@ class InstanceRunner:
         elif outcome.get("status") == "reloading":
             message = f"reload signalled to {outcome['workers']} workers ({cause})"
         else:
-            where = self.generation.user_paths(f"{outcome.get('file')}:{outcome.get('line')}")
-            message = (
-                f"reload failed ({cause}); the previous code keeps serving: "
-                f"{where}: {outcome.get('error')}: {outcome.get('message')}"
-            )
+            failure = failures.from_reload(outcome, self.generation.user_paths)
+            message = f"reload failed ({cause}); the previous code keeps serving: {failure.summary()}"
+            self.ctx.store.publish("instance", self.subject, message, failure=failure)
+            return ReloadOutcome(self.state.id, message, failed=True, failure=failure)
         self.ctx.store.publish("instance", self.subject, message)  # the deployment sums them up
-        return f"{self.state.id}: {message}"
+        return ReloadOutcome(self.state.id, message)
 
     async def stop(self, *, drain: bool = True) -> None:
         """Leave the route table, let the requests in flight finish (at most the request
@@ -243,7 +247,7 @@ class InstanceRunner:
                 boot_failures += 1
                 delay = BOOT_RETRY_S * 2 ** (boot_failures - 1)
             if boot_failures >= MAX_BOOT_FAILURES:
-                self.failure = self._reason(cause)
+                self.failure, self.code_failure = self._reason(cause)
                 self.state.state = InstancePhase.FAILED
                 self.settled.set()
                 self.ctx.store.publish(
@@ -400,9 +404,24 @@ class InstanceRunner:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
             return False
 
-    def _reason(self, cause: str) -> str:
+    def _reason(self, cause: str) -> tuple[str, Failure | None]:
+        """Azure's words for a container that gave up, with the log's last lines; and the
+        traceback's place in the user's code, where the log has one."""
         tail = [self.generation.user_paths(line) for line in log_tail(self.log_file, LOG_TAIL_LINES)]
-        return f"ResourceNotReady: User container has crashed or terminated: {cause}\n" + "\n".join(tail)
+        reason = f"ResourceNotReady: User container has crashed or terminated: {cause}\n" + "\n".join(tail)
+        code = self.generation.spec.code_configuration
+        return reason, failures.from_traceback(tail, str(code.code) if code else None)
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    """How one instance's in-place reload went, in words, and where the user's code failed."""
+
+    instance: str
+    message: str
+    failed: bool = False
+    failure: Failure | None = None
+    """Set when the new code failed to load (not when the request itself failed)."""
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from workbench.contract import ProcessFigures
 from workbench.router.endpoint import HISTOGRAM_BOUNDS_MS, DeploymentFigures
 from workbench.state import EndpointState, InstancePhase
-from workbench.telemetry.processes import ProcessFigures
 
 PREFIX = "azureml_online_"
 

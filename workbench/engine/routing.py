@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from workbench.contract import Credentials, EndpointMetrics, Recording
 from workbench.engine.collection import DataCollectors
 from workbench.engine.saved import SavedState
 from workbench.engine.store import Store
@@ -187,10 +188,10 @@ class Routing:
         )
         return []
 
-    def credentials(self, name: str) -> dict[str, Any]:
+    def credentials(self, name: str) -> Credentials:
         router = self._router(name)
         if router.table.auth_mode == "key":
-            return {"primaryKey": router.keys.primary, "secondaryKey": router.keys.secondary}
+            return Credentials(primary_key=router.keys.primary, secondary_key=router.keys.secondary)
         return self.signer.issue(name)
 
     def regenerate(self, name: str, key_type: str) -> None:
@@ -204,12 +205,11 @@ class Routing:
         self.saved.save()
         self.store.publish("endpoint", name, f"{key_type} key regenerated")
 
-    def metrics(self, name: str) -> dict[str, Any]:
+    def metrics(self, name: str) -> EndpointMetrics:
         router = self._router(name)
-        return {
-            "deployments": {d: f.to_json() for d, f in router.figures.items()},
-            "mirror": router.mirror_comparison(),
-        }
+        return EndpointMetrics(
+            {d: f.summary() for d, f in router.figures.items()}, router.mirror_comparison()
+        )
 
     def set_faults(self, endpoint: str, deployment: str, faults: Faults | None) -> None:
         """Inject `faults` into the deployment's requests from now on (None: none)."""
@@ -230,13 +230,13 @@ class Routing:
         )
         self.refresh()
 
-    def recording(self, endpoint: str, on: bool) -> dict[str, Any]:
+    def recording(self, endpoint: str, on: bool) -> Recording:
         """Start recording the endpoint's answered requests (a new file under
         .workbench/recordings/), or stop and say where they are and how many."""
         router = self._router(endpoint)
         if router.recorder is not None:
             router.recorder.close()
-            done = {"file": str(router.recorder.path), "requests": router.recorder.count, "recording": False}
+            done = Recording(str(router.recorder.path), router.recorder.count, recording=False)
             router.recorder = None
             if not on:
                 return done
@@ -245,7 +245,7 @@ class Routing:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         router.recorder = Recorder(self.files.recordings / f"{endpoint}-{stamp}.jsonl")
         self.store.publish("endpoint", endpoint, f"recording requests to {router.recorder.path}")
-        return {"file": str(router.recorder.path), "requests": 0, "recording": True}
+        return Recording(str(router.recorder.path), 0, recording=True)
 
     def figures(self) -> dict[str, dict[str, DeploymentFigures]]:
         """Every endpoint's per-deployment figures, as the router counts them."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from workbench.contract import Failure
 from workbench.state import EndpointState, Event
 
 MAX_EVENTS = 1000
@@ -23,8 +24,10 @@ class Store:
     def endpoint(self, name: str) -> EndpointState | None:
         return next((e for e in self.endpoints if e.name == name), None)
 
-    def publish(self, kind: str, subject: str, message: str, severity: str = "info") -> Event:
-        event = Event(kind, subject, message, severity=severity)
+    def publish(
+        self, kind: str, subject: str, message: str, severity: str = "info", *, failure: Failure | None = None
+    ) -> Event:
+        event = Event(kind, subject, message, severity=severity, failure=failure)
         self.events.append(event)
         for queue in self._subscribers:
             queue.put_nowait(event)

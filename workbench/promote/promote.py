@@ -261,9 +261,8 @@ def _settle(client: EngineClient, changed: list[str], say: Say) -> list[str]:
     for endpoint in client.status():
         for deployment in endpoint.deployments:
             name = f"{endpoint.name}/{deployment.name}"
-            reload_failed = "reload failed" in (deployment.last_reload or "")
             if name in changed and (
-                deployment.provisioning_state is ProvisioningState.FAILED or reload_failed
+                deployment.provisioning_state is ProvisioningState.FAILED or deployment.failure is not None
             ):
                 failed.append(f"{name}: {deployment.reason or deployment.last_reload}")
             else:

@@ -18,6 +18,8 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from workbench.contract import Credentials
+
 TOKEN_LIFETIME_S = 3600
 TOKEN_REFRESH_AFTER_S = 2700
 KEY_TYPES = ("primary", "secondary")
@@ -52,17 +54,16 @@ class TokenSigner:
     def __init__(self, secret: str) -> None:
         self._secret = secret.encode()
 
-    def issue(self, endpoint: str, now: float | None = None) -> dict[str, str | int]:
+    def issue(self, endpoint: str, now: float | None = None) -> Credentials:
         issued = time.time() if now is None else now
         expiry = int(issued + TOKEN_LIFETIME_S)
         payload = _b64(json.dumps({"endpoint": endpoint, "exp": expiry}, separators=(",", ":")).encode())
         token = f"{payload}.{self._sign(payload)}"
-        return {
-            "accessToken": token,
-            "tokenType": "Bearer",
-            "expiryTimeUtc": expiry,
-            "refreshAfterTimeUtc": int(issued + TOKEN_REFRESH_AFTER_S),
-        }
+        return Credentials(
+            access_token=token,
+            expiry_time_utc=expiry,
+            refresh_after_time_utc=int(issued + TOKEN_REFRESH_AFTER_S),
+        )
 
     def accepts(self, endpoint: str, token: str, now: float | None = None) -> bool:
         payload, _, signature = token.partition(".")

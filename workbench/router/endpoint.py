@@ -16,8 +16,8 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from workbench.contract import DeploymentMetrics, MirrorSummary, Timeline
 from workbench.router.accesslog import AccessLog
 from workbench.router.credentials import EndpointKeys, TokenSigner
 from workbench.router.front import FrontServer, Limits
@@ -40,7 +40,7 @@ def percentile(ordered: list[float], share: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))], 3) if ordered else None
 
 
-class Timeline:
+class PerSecond:
     """Requests, p50 and p99 per second over the last TIMELINE_SECONDS, for the dashboard's
     sparklines. A second is summarised when the next one starts, so recording stays O(1)."""
 
@@ -63,15 +63,15 @@ class Timeline:
             self.seconds.append((quiet, 0, None, None))
         self._second, self._latencies = now, []
 
-    def to_json(self) -> dict[str, list[Any]]:
+    def summary(self) -> Timeline:
         """Complete seconds only, oldest first, up to the one before now."""
         self._roll(int(self._clock()))
-        return {
-            "second": [s[0] for s in self.seconds],
-            "requests": [s[1] for s in self.seconds],
-            "p50_ms": [s[2] for s in self.seconds],
-            "p99_ms": [s[3] for s in self.seconds],
-        }
+        return Timeline(
+            [s[0] for s in self.seconds],
+            [s[1] for s in self.seconds],
+            [s[2] for s in self.seconds],
+            [s[3] for s in self.seconds],
+        )
 
 
 @dataclass
@@ -83,7 +83,7 @@ class DeploymentFigures:
     statuses: Counter[int] = field(default_factory=Counter)
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     histogram: list[int] = field(default_factory=lambda: [0] * (len(HISTOGRAM_BOUNDS_MS) + 1))
-    timeline: Timeline = field(default_factory=Timeline)
+    timeline: PerSecond = field(default_factory=PerSecond)
     mirrored: int = 0
     mirror_statuses: Counter[int] = field(default_factory=Counter)
     latency_sum_ms: float = 0.0
@@ -96,19 +96,20 @@ class DeploymentFigures:
         self.histogram[bisect.bisect_left(HISTOGRAM_BOUNDS_MS, latency_ms)] += 1
         self.timeline.add(latency_ms)
 
-    def to_json(self) -> dict[str, Any]:
+    def summary(self) -> DeploymentMetrics:
         ordered = sorted(self.latencies_ms)
-        return {
-            "requests": self.requests,
-            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
-            "p50_ms": percentile(ordered, 0.5),
-            "p99_ms": percentile(ordered, 0.99),
-            "mean_ms": round(statistics.fmean(ordered), 3) if ordered else None,
-            "latency_histogram_ms": {"le": [*HISTOGRAM_BOUNDS_MS, "+Inf"], "counts": list(self.histogram)},
-            "mirrored": self.mirrored,
-            "mirror_statuses": {str(k): v for k, v in sorted(self.mirror_statuses.items())},
-            "timeline": self.timeline.to_json(),
-        }
+        return DeploymentMetrics(
+            requests=self.requests,
+            statuses={str(k): v for k, v in sorted(self.statuses.items())},
+            p50_ms=percentile(ordered, 0.5),
+            p99_ms=percentile(ordered, 0.99),
+            mean_ms=round(statistics.fmean(ordered), 3) if ordered else None,
+            histogram_le_ms=[*HISTOGRAM_BOUNDS_MS, "+Inf"],
+            histogram_counts=list(self.histogram),
+            mirrored=self.mirrored,
+            mirror_statuses={str(k): v for k, v in sorted(self.mirror_statuses.items())},
+            timeline=self.timeline.summary(),
+        )
 
 
 class EndpointRouter:
@@ -231,5 +232,5 @@ class EndpointRouter:
         figures.mirrored += 1
         figures.mirror_statuses[status or 0] += 1
 
-    def mirror_comparison(self) -> dict[str, Any]:
+    def mirror_comparison(self) -> MirrorSummary:
         return self.pipeline.mirror.comparison()

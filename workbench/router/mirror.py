@@ -17,8 +17,8 @@ import hashlib
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
+from workbench.contract import MirrorRecord, MirrorSummary
 from workbench.router.front import Reply, Request
 from workbench.router.table import DeploymentRoute, Target
 from workbench.router.upstream import Answer, UpstreamError
@@ -28,19 +28,6 @@ QUEUE_COPIES = 1000
 QUEUE_BYTES = 64 * 1024 * 1024
 MAX_IN_FLIGHT = 8
 """Copies in flight per mirror deployment at most, whatever its capacity."""
-
-
-@dataclass
-class MirrorRecord:
-    request_id: str
-    live_deployment: str
-    live_status: int
-    live_ms: float
-    live_digest: str
-    mirror_deployment: str
-    mirror_status: int | None
-    mirror_ms: float | None
-    mirror_digest: str | None
 
 
 @dataclass
@@ -142,23 +129,21 @@ class Mirror:
             )
         )
 
-    def comparison(self) -> dict[str, Any]:
+    def comparison(self) -> MirrorSummary:
         records = list(self.records)
         compared = [r for r in records if r.mirror_status is not None]
-        differing = [
-            r for r in compared if r.mirror_status != r.live_status or r.mirror_digest != r.live_digest
-        ]
-        return {
-            "records": len(records),
-            "sent": self.sent,
-            "queued": len(self._queue),
-            "in_flight": sum(self._in_flight.values()),
-            "dropped": sum(self.dropped.values()),
-            "dropped_why": dict(self.dropped),
-            "differing": len(differing),
-            "differing_share": round(len(differing) / len(compared), 4) if compared else None,
-            "recent": [r.__dict__ for r in records[-20:]],
-        }
+        differing = [r for r in compared if r.verdict == "differs"]
+        return MirrorSummary(
+            records=len(records),
+            sent=self.sent,
+            queued=len(self._queue),
+            in_flight=sum(self._in_flight.values()),
+            dropped=sum(self.dropped.values()),
+            dropped_why=dict(self.dropped),
+            differing=len(differing),
+            differing_share=round(len(differing) / len(compared), 4) if compared else None,
+            recent=records[-20:],
+        )
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -4,8 +4,9 @@ nvidia-ml-py gives an empty list."""
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from types import ModuleType
+
+from workbench.contract import GpuFigures
 
 
 def _nvml() -> ModuleType | None:
@@ -16,15 +17,6 @@ def _nvml() -> ModuleType | None:
 
 
 pynvml = _nvml()
-
-
-@dataclass(frozen=True)
-class GpuFigures:
-    index: int
-    name: str
-    utilization_percent: int
-    memory_used_bytes: int
-    memory_total_bytes: int
 
 
 def gpus() -> list[GpuFigures]:

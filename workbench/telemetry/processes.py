@@ -7,17 +7,10 @@ objects from one sample to the next; the first sample of a new process reads 0 %
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 
 import psutil
 
-
-@dataclass(frozen=True)
-class ProcessFigures:
-    cpu_percent: float
-    """Of one core: 200 means two cores busy."""
-    rss_bytes: int
-    processes: int
+from workbench.contract import ProcessFigures
 
 
 class ProcessSampler:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import re
 import time
 from collections.abc import Awaitable
 from typing import Any, ClassVar
@@ -23,6 +22,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, TabbedContent, TabPane, Tree
 
+from workbench.contract import Telemetry
 from workbench.errors import WorkbenchError
 from workbench.spec.deployment import MAX_INSTANCES
 from workbench.state import EndpointState, Event
@@ -42,7 +42,6 @@ METRICS_S = 1.0
 EVENT_LINES = 2000
 TABS = ("logs", "metrics", "invoke", "mirror", "events")
 SEVERITIES: dict[str, SeverityLevel] = {"info": "information", "warning": "warning", "error": "error"}
-TRACEBACK_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 
 
 class WorkbenchApp(App[str]):
@@ -155,14 +154,14 @@ class WorkbenchApp(App[str]):
             return
         try:
             metrics = await self.source.metrics(endpoint.name)
-            telemetry = await self.source.telemetry() if tab == "metrics" else {}
+            telemetry = await self.source.telemetry() if tab == "metrics" else Telemetry()
         except WorkbenchError:
             return  # the status poll reports a lost engine
         with contextlib.suppress(NoMatches):  # the answer came as the app was closing
             if tab == "metrics":
                 await self.main.query_one(MetricsPanel).show(endpoint, metrics, telemetry)
             else:
-                self.main.query_one(MirrorPanel).show(metrics.get("mirror") or {})
+                self.main.query_one(MirrorPanel).show(metrics.mirror)
 
     @work(group="events")
     async def follow_events(self) -> None:
@@ -184,31 +183,11 @@ class WorkbenchApp(App[str]):
         tree and the events tab, except a deployment's reload, which a save is waiting for."""
         if event.severity == "info" and event.kind != "reload":
             return
-        if event.kind == "deployment" and event.severity == "error":
-            self._notify_failed_deployment(event)
-            return
         severity = SEVERITIES.get(event.severity, "information")
-        self.notify(
-            event.message, title=event.subject, severity=severity, timeout=8 if severity == "error" else 4
-        )
-
-    @work(group="notify")
-    async def _notify_failed_deployment(self, event: Event) -> None:
-        """With the file and line in the user's code where the exception came from, read from
-        the log lines in the deployment's reason."""
-        where = ""
-        endpoint_name, _, name = event.subject.partition("/")
-        try:
-            endpoints = await self.source.status()
-        except WorkbenchError:
-            endpoints = self.endpoints
-        endpoint = next((e for e in endpoints if e.name == endpoint_name), None)
-        deployment = endpoint.deployment(name) if endpoint else None
-        frames = TRACEBACK_FRAME.findall(deployment.reason or "") if deployment else []
-        user = [f for f in frames if "/workbench/server/" not in f[0] and "<frozen" not in f[0]]
-        if user:
-            where = f"\nat {user[-1][0]}:{user[-1][1]}"
-        self.notify(event.message + where, title=event.subject, severity="error", timeout=10)
+        message = event.message
+        if event.failure is not None and event.failure.where not in message:
+            message += f"\nat {event.failure.summary()}"  # the user's file and line
+        self.notify(message, title=event.subject, severity=severity, timeout=8 if severity == "error" else 4)
 
     def _engine_lost(self, why: str) -> None:
         if not self._lost:
@@ -413,7 +392,5 @@ class WorkbenchApp(App[str]):
         except WorkbenchError as exc:
             self.push_screen(ErrorScreen("No credentials", str(exc)))
             return
-        secret = credentials.get("primaryKey") or credentials.get("accessToken") or ""
-        self.copy_to_clipboard(str(secret))
-        what = "primary key" if "primaryKey" in credentials else "token"
-        self.notify(f"{what} of {endpoint.name} copied (not shown)", title="credentials copied")
+        self.copy_to_clipboard(credentials.secret)
+        self.notify(f"{credentials.kind} of {endpoint.name} copied (not shown)", title="credentials copied")

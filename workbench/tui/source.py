@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from workbench.client import EngineClient, EngineStreams, Invocation
+from workbench.contract import Credentials, EndpointMetrics, Telemetry
 from workbench.layout import FOLDER
 from workbench.state import EndpointState, Event
 
@@ -24,11 +25,11 @@ class Source(Protocol):
     root: Path
 
     async def status(self) -> list[EndpointState]: ...
-    async def metrics(self, endpoint: str) -> dict[str, Any]: ...
-    async def telemetry(self) -> dict[str, Any]: ...
+    async def metrics(self, endpoint: str) -> EndpointMetrics: ...
+    async def telemetry(self) -> Telemetry: ...
     def events(self) -> AsyncIterator[Event]: ...
     def logs(self, endpoint: str, deployment: str, container: str, instance: str) -> AsyncIterator[str]: ...
-    async def credentials(self, endpoint: str) -> dict[str, Any]: ...
+    async def credentials(self, endpoint: str) -> Credentials: ...
     async def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int]) -> None: ...
     async def restart(self, endpoint: str, deployment: str, instance: str) -> None: ...
     async def reload(self, endpoint: str, deployment: str) -> None: ...
@@ -51,10 +52,10 @@ class LiveSource:
     async def status(self) -> list[EndpointState]:
         return await asyncio.to_thread(self.client.status)
 
-    async def metrics(self, endpoint: str) -> dict[str, Any]:
+    async def metrics(self, endpoint: str) -> EndpointMetrics:
         return await asyncio.to_thread(self.client.metrics, endpoint)
 
-    async def telemetry(self) -> dict[str, Any]:
+    async def telemetry(self) -> Telemetry:
         return await asyncio.to_thread(self.client.telemetry)
 
     def events(self) -> AsyncIterator[Event]:
@@ -65,7 +66,7 @@ class LiveSource:
             endpoint, deployment, container=container, instance=instance, lines=self.log_lines
         )
 
-    async def credentials(self, endpoint: str) -> dict[str, Any]:
+    async def credentials(self, endpoint: str) -> Credentials:
         return await asyncio.to_thread(self.client.credentials, endpoint)
 
     async def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int]) -> None:

@@ -4,6 +4,7 @@ cursor and what is expanded survive every refresh."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -114,8 +115,8 @@ def _deployment_label(deployment: DeploymentState, share: int, mirror: int, colo
         f"  {ready}/{deployment.instance_count}  ",
         (traffic, "cyan"),
     )
-    if deployment.last_reload and "reload failed" in deployment.last_reload:
-        label.append("  reload failed", "bold red")
+    if deployment.failure is not None:  # until a fix loads
+        label.append(f"  {Path(deployment.failure.file).name}:{deployment.failure.line}", "bold red")
     return label
 
 

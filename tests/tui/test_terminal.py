@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import require_program
 from tests.engine.harness import copy_project
+from tests.engine.test_actions import save_like_an_editor
 from tests.terminal import Terminal
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
@@ -122,6 +123,25 @@ def test_detach_leaves_the_engine_serving_and_up_attaches_again(terminal: Termin
         assert psutil.pid_exists(pid), "quitting a dashboard that attached leaves the engine running"
     finally:
         second.stop()
+
+
+def test_a_broken_save_points_at_the_users_line_until_the_fix(terminal: Terminal, project: Path) -> None:
+    up_in(terminal, project)
+    score = project / "onlinescoring" / "score.py"
+    original = score.read_text()
+    save_like_an_editor(score, original.replace("def run(raw_data):", "def run(raw_data)"))
+    screen = terminal.wait_for("reload failed", timeout=60)
+    assert screen.count("reload failed") <= 2, (
+        "one notification per deployment (blue, green), not per instance"
+    )
+    beside = "blue: onlinescoring/score.py:18: SyntaxError"
+    terminal.wait_for(beside)
+    terminal.wait_for_gone("reload failed", timeout=60)  # the notification fades ...
+    assert beside in terminal.screen()  # ... the failure stays, under the endpoint's summary
+    save_like_an_editor(score, original)  # the fix
+    terminal.wait_for_gone(beside, timeout=60)
+    terminal.press("q")
+    terminal.wait_for("workbench exited with 0", timeout=60)
 
 
 def _connection(folder: Path) -> dict[str, Any]:

@@ -87,7 +87,7 @@ class WorkbenchApp(App[str]):
         with Horizontal(id="main"):
             yield EndpointTree(id="tree")
             with Vertical(id="right"):
-                yield EndpointSummary(id="summary")
+                yield EndpointSummary(self.source.root, id="summary")
                 with TabbedContent(initial="logs", id="tabs"):
                     with TabPane("Logs", id="logs"):
                         yield LogPanel(self.source, id="log-panel")

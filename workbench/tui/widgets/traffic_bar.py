@@ -1,7 +1,11 @@
 """The endpoint's summary: state, auth, scoring URI, and its traffic split and mirror share
-drawn as bars, each deployment in its colour (the tree shows its name in the same colour)."""
+drawn as bars, each deployment in its colour (the tree shows its name in the same colour); then,
+for each deployment whose code failed, the file, line and exception, until a fix loads."""
 
 from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
 
 from rich.console import Group
 from rich.text import Text
@@ -14,8 +18,10 @@ LIVE, MIRROR = "█", "░"
 
 
 class EndpointSummary(Static):
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, id: str | None = None) -> None:
         super().__init__("", id=id)
+        self.root = root
+        """Failures name files relative to the project folder."""
         self._endpoint: EndpointState | None = None
 
     def show(self, endpoint: EndpointState | None) -> None:
@@ -37,7 +43,23 @@ class EndpointSummary(Static):
         )
         head.truncate(max(1, self.size.width), overflow="ellipsis")
         live, mirror, _ = traffic_bars(endpoint, max(10, self.size.width))
-        return Group(head, live, mirror)
+        return Group(head, live, mirror, *self._failures(endpoint))
+
+    def _failures(self, endpoint: EndpointState) -> list[Text]:
+        lines = []
+        for deployment in endpoint.deployments:
+            if deployment.failure is None:
+                continue
+            file = Path(deployment.failure.file)
+            if self.root is not None and file.is_relative_to(self.root):
+                file = file.relative_to(self.root)
+            failure = dataclasses.replace(deployment.failure, file=str(file))
+            line = Text.assemble(
+                ("✗ ", "bold red"), (deployment.name, "bold"), ": ", (failure.summary(), "red")
+            )
+            line.truncate(max(1, self.size.width), overflow="ellipsis")
+            lines.append(line)
+        return lines
 
 
 def traffic_bars(endpoint: EndpointState, width: int) -> list[Text]:

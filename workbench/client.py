@@ -160,6 +160,25 @@ class EngineClient:
         path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/faults"
         return str(self._request("POST", path, dict(faults)).json()["faults"])
 
+    def pressure(
+        self,
+        endpoint: str,
+        deployment: str,
+        *,
+        cpu_cores: int,
+        memory_mb: int,
+        seconds: float,
+        instance: str | None,
+    ) -> str:
+        """Busy cores and held memory inside the deployment's instances (or one) for `seconds`."""
+        path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/pressure"
+        body = {"cpu_cores": cpu_cores, "memory_mb": memory_mb, "seconds": seconds, "instance": instance}
+        return str(self._request("POST", path, body).json()["pressure"])
+
+    def kill(self, endpoint: str, deployment: str, instance: str) -> None:
+        """SIGKILL the instance's server, as a host failure would; it restarts as after a crash."""
+        self._request("POST", f"/v1/endpoints/{endpoint}/deployments/{deployment}/instances/{instance}/kill")
+
     def recording(self, endpoint: str, on: bool) -> Recording:
         """Start (or stop) recording the endpoint's answered requests; the file and the count."""
         return Recording.from_json(

@@ -20,11 +20,19 @@ import numpy
 import pytest
 from docker.models.containers import Container
 
-from tests.conftest import QUICKSTART, require_docker
-from tests.engine.harness import ENDPOINT, RunningEngine, copy_project, deployment_yaml, engine, folder_with
+from tests.conftest import QUICKSTART, require_docker, run_workbench
+from tests.engine.harness import (
+    ENDPOINT,
+    RunningEngine,
+    copy_project,
+    deployment_yaml,
+    engine,
+    folder_with,
+    until,
+)
 from tests.engine.test_actions import Client, save_like_an_editor
 from workbench.client import EngineClient
-from workbench.state import ProvisioningState
+from workbench.state import InstancePhase, ProvisioningState
 from workbench.telemetry.gpu import missing_gpu
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -126,6 +134,29 @@ def test_code_edits_reload_in_place_under_load(client: docker.DockerClient, tmp_
         assert [c.id for c in containers_of(client, folder)] == [container.id], (
             "reloaded in place, not replaced"
         )
+        # pressure from inside the container counts as the instance's own use
+        pressed = run_workbench(
+            "fault", "tests", "blue", "--cpu-pressure", "1", "--seconds", "20", "--project", str(folder)
+        )
+        assert pressed.returncode == 0, pressed.stderr
+        with EngineClient.for_folder(folder) as engine_client:
+
+            def busy() -> bool:
+                sample = engine_client.telemetry().instances.get("tests/blue-0")
+                return sample is not None and sample.cpu_percent > 25
+
+            until(busy, 18, lambda: str(engine_client.telemetry()))
+        # a killed container is handled as any crash: a new one, ready again
+        killed = run_workbench("fault", "tests", "blue", "--kill", "--project", str(folder))
+        assert killed.returncode == 0, killed.stderr
+        running.wait_for(
+            lambda eps: (
+                eps[0].deployments[0].instances[0].restarts == 1
+                and eps[0].deployments[0].instances[0].state is InstancePhase.READY
+            ),
+            300,
+        )
+        assert [c.id for c in containers_of(client, folder)] != [container.id]
 
 
 def test_a_model_too_big_for_its_instance_type_is_oom_killed(

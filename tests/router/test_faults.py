@@ -12,8 +12,8 @@ import pytest
 
 from tests.conftest import run_workbench
 from tests.engine.harness import ECHO, deployment_yaml, engine, folder_with, key_headers, until
-from workbench.router.faults import INJECTED, Faults
 from workbench.router.pipeline import UPSTREAM_RESET
+from workbench.spec.faults import INJECTED, Faults
 
 
 def test_outcomes_follow_the_rates_on_a_fixed_random_source() -> None:
@@ -66,3 +66,21 @@ def test_each_fault_shows_in_the_answers_and_status_says_so(tmp_path: Path) -> N
         refused = run_workbench("fault", "tests", "purple", "--error-rate", "1", "--project", str(folder))
         assert refused.returncode == 1
         assert "no deployment purple" in refused.stderr
+
+
+def test_workbench_yaml_faults_apply_until_the_cli_replaces_them(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
+    (folder / "workbench.yaml").write_text(
+        "endpoints:\n  tests:\n    deployments:\n      blue:\n"
+        "        faults: {error_rate: 1, error_status: 500}\n"
+    )
+    with engine(folder, tmp_path) as running:
+        (endpoint,) = running.wait_settled(120)
+        uri, headers = endpoint.scoring_uri or "", key_headers(folder)
+        answer = httpx.post(uri, json={}, headers=headers, timeout=30)
+        assert (answer.status_code, answer.json()) == (500, {"message": INJECTED})
+        assert endpoint.deployments[0].faults == "100% answered 500 (workbench.yaml)"
+        cleared = run_workbench("fault", "tests", "blue", "--clear", "--project", str(folder))
+        assert cleared.returncode == 0, cleared.stderr
+        assert httpx.post(uri, json={}, headers=headers, timeout=30).status_code == 200  # the file's too
+        assert running.status()[0].deployments[0].faults is None

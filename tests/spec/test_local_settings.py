@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tests.conftest import QUICKSTART, REPO, SpecFolder, project_files
 from workbench.spec import load_project
+from workbench.spec.faults import Faults
 
 SETTINGS = """\
 runtime: docker
@@ -103,5 +104,19 @@ def test_the_documented_workbench_yaml_is_valid(tmp_path: Path) -> None:
     green = project.settings.deployment("quickstart", "green")
     assert green.autoscale is not None
     assert [rule.direction for rule in green.autoscale.rules] == ["Increase", "Decrease"]
+    assert green.faults == Faults(latency_ms=200, error_rate=0.05, error_status=503, drop_rate=0.01)
     assert project.settings.endpoints["quickstart"].limits == "azure"
     assert project.settings.remotes["staging"].host == "me@staging"
+
+
+def test_faults_out_of_range_or_misspelt_are_problems_with_their_place(spec_folder: SpecFolder) -> None:
+    settings = (
+        "endpoints:\n  my-endpoint:\n    deployments:\n"
+        "      blue: {faults: {error_rate: 2}}\n      green: {faults: {latency: 100}}\n"
+    )
+    folder = spec_folder(project_files(workbench__yaml=settings))
+
+    problems = [p.format() for p in load_project(folder).problems if p.is_error]
+
+    assert any("blue.faults" in p and "rates are between 0 and 1" in p for p in problems), problems
+    assert any("green.faults.latency" in p and "latency_ms" in p for p in problems), problems

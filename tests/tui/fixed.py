@@ -172,6 +172,19 @@ class FixedSource:
     async def credentials(self, endpoint: str) -> Credentials:
         return Credentials(primary_key="not-a-real-key", secondary_key="not-a-real-key-either")
 
+    async def set_faults(self, endpoint: str, deployment: str, faults: dict[str, float]) -> str:
+        self.actions.append(("faults", endpoint, deployment, faults))
+        return "set"
+
+    async def kill(self, endpoint: str, deployment: str, instance: str) -> None:
+        self.actions.append(("kill", endpoint, deployment, instance))
+
+    async def pressure(
+        self, endpoint: str, deployment: str, cpu_cores: int, memory_mb: int, seconds: float
+    ) -> str:
+        self.actions.append(("pressure", endpoint, deployment, cpu_cores, memory_mb, seconds))
+        return "applied"
+
     async def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int]) -> None:
         self.actions.append(("traffic", endpoint, traffic, mirror))
 

@@ -4,6 +4,7 @@ user does in it reaches the engine, and what the engine does shows on screen."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -11,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Log, Static, TabbedContent
 from textual.widgets._toast import Toast
 
 from tests.engine.harness import RunningEngine, copy_project, deployment_yaml, engine, folder_with
 from workbench.client import EngineClient
-from workbench.state import InstancePhase
+from workbench.state import DeploymentState, InstancePhase
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.source import LiveSource
 from workbench.tui.widgets.endpoint_tree import EndpointTree
@@ -50,7 +52,9 @@ def text_of(app: WorkbenchApp, selector: str) -> str:
     if isinstance(widget, Log):
         return "\n".join(widget.lines)
     assert isinstance(widget, Static)
-    return str(widget.render())
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(widget.render())  # a Text, or a Group of them
+    return console.export_text()
 
 
 def tree_labels(app: WorkbenchApp) -> list[str]:
@@ -163,6 +167,31 @@ def test_restarting_an_instance_goes_round_to_ready(running: RunningEngine) -> N
         await until(
             pilot, lambda: any(f"↻{restarts + 1}" in label for label in tree_labels(app)), "the count"
         )
+
+    drive(running, scenario)
+
+
+def test_the_fault_editor_injects_and_clears_faults_and_kills_an_instance(running: RunningEngine) -> None:
+    def green() -> DeploymentState:
+        found = running.status()[0].deployment("green")
+        assert found is not None
+        return found
+
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp) -> None:
+        restarts = green().instances[0].restarts
+        await pilot.press("down", "down", "down")  # blue, blue-0, green
+        await pilot.press("f", "down", *["right"] * 20, "enter")  # errors: 100%, answered 503
+        await until(pilot, lambda: green().faults == "100% answered 503 (workbench fault)", "the faults")
+        with EngineClient.for_folder(running.folder) as client:
+            assert client.invoke("quickstart", b"{}", "green").status == 503
+        await until(pilot, lambda: "green: 100% answered 503" in text_of(app, "#summary"), "the summary")
+        await pilot.press("f", "c")
+        await until(pilot, lambda: green().faults is None, "the faults cleared")
+        await pilot.press("f", "x")  # kill green-0: it restarts as after a crash
+        await until(pilot, lambda: green().instances[0].restarts == restarts + 1, "the restart", 60)
+        await until(pilot, lambda: green().instances[0].state is InstancePhase.READY, "ready again", 120)
+        await pilot.press("f", "escape")
+        assert green().faults is None
 
     drive(running, scenario)
 

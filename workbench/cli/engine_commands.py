@@ -107,10 +107,12 @@ def add_parser(commands: Any) -> None:
 
     fault = commands.add_parser(
         "fault",
-        help="inject faults into a deployment's requests: latency, errors, dropped connections",
-        description="Until the engine restarts (or --clear): each request to the deployment waits "
-        "--latency-ms more; --error-rate of them are answered --status; --drop-rate of them get "
-        "the 502 a dropped connection gives.",
+        help="inject faults: latency, errors, dropped connections, a killed instance, CPU or memory pressure",
+        description="Request faults, until the engine restarts (or --clear), in place of workbench.yaml's "
+        "`faults:`: each request to the deployment waits --latency-ms more; --error-rate of them are "
+        "answered --status; --drop-rate of them get the 502 a dropped connection gives. Instance "
+        "faults: --kill SIGKILLs an instance (it restarts as after a crash); --cpu-pressure and "
+        "--memory-pressure busy cores and hold memory inside the instances for --seconds.",
     )
     fault.add_argument("endpoint")
     fault.add_argument("deployment")
@@ -118,7 +120,12 @@ def add_parser(commands: Any) -> None:
     fault.add_argument("--error-rate", type=float, default=0.0, metavar="0..1")
     fault.add_argument("--status", type=int, default=503, help="the injected errors' status (default 503)")
     fault.add_argument("--drop-rate", type=float, default=0.0, metavar="0..1")
-    fault.add_argument("--clear", action="store_true", help="no faults any more")
+    fault.add_argument("--clear", action="store_true", help="no request faults (workbench.yaml's neither)")
+    fault.add_argument("--kill", action="store_true", help="SIGKILL an instance (--instance, default 0)")
+    fault.add_argument("--cpu-pressure", type=int, default=0, metavar="CORES", help="cores kept busy")
+    fault.add_argument("--memory-pressure", type=int, default=0, metavar="MB", help="memory held")
+    fault.add_argument("--seconds", type=float, default=30.0, help="how long pressure lasts (default 30)")
+    fault.add_argument("--instance", help="index or id; pressure goes to every instance without it")
     add_target_arguments(fault)
     fault.set_defaults(run=run_fault)
 
@@ -271,7 +278,27 @@ def instance_id(client: EngineClient, endpoint: str, deployment: str, instance: 
 
 
 def run_fault(args: argparse.Namespace) -> int:
+    subject = f"{args.endpoint}/{args.deployment}"
     with engine_client(args) as client:
+        if args.kill:
+            victim = instance_id(client, args.endpoint, args.deployment, args.instance or "0")
+            client.kill(args.endpoint, args.deployment, victim)
+            print(f"{args.endpoint}/{victim}: killed; it restarts as after a crash", file=sys.stderr)
+            return 0
+        if args.cpu_pressure or args.memory_pressure:
+            instance = (
+                instance_id(client, args.endpoint, args.deployment, args.instance) if args.instance else None
+            )
+            said = client.pressure(
+                args.endpoint,
+                args.deployment,
+                cpu_cores=args.cpu_pressure,
+                memory_mb=args.memory_pressure,
+                seconds=args.seconds,
+                instance=instance,
+            )
+            print(f"{subject}: pressure applied: {said}", file=sys.stderr)
+            return 0
         if args.clear:
             said = client.set_faults(args.endpoint, args.deployment)
         else:

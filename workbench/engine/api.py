@@ -6,8 +6,8 @@ GET  /v1/logs?endpoint=&deployment=&container=&instance=&lines=&follow=1
 GET  /v1/telemetry                 CPU and memory per instance, GPUs
 GET  /v1/endpoints/NAME/credentials | metrics
 POST /v1/endpoints/NAME/regenerate-keys | traffic
-POST /v1/endpoints/NAME/deployments/DEPLOYMENT/reload | scale
-POST /v1/endpoints/NAME/deployments/DEPLOYMENT/instances/ID/restart
+POST /v1/endpoints/NAME/deployments/DEPLOYMENT/reload | scale | faults | pressure
+POST /v1/endpoints/NAME/deployments/DEPLOYMENT/instances/ID/restart | kill
 POST /v1/endpoints/NAME/deployments/DEPLOYMENT/instances/ID/debug   {"wait": bool} or {"stop": true}
 POST /v1/shutdown
 
@@ -34,8 +34,8 @@ from workbench.engine.store import Store
 from workbench.engine.supervisor import Supervisor
 from workbench.errors import EngineError, NotFound
 from workbench.layout import ProjectFiles
-from workbench.router.faults import Faults
 from workbench.spec.deployment import MAX_INSTANCES
+from workbench.spec.faults import Faults
 from workbench.state import Event, endpoints_to_json
 from workbench.telemetry.gpu import gpus
 from workbench.telemetry.processes import ProcessSampler
@@ -84,6 +84,8 @@ class ControlApi:
         app.router.add_post(deployment + "/reload", self.reload)
         app.router.add_post(deployment + "/scale", self.scale)
         app.router.add_post(deployment + "/faults", self.faults)
+        app.router.add_post(deployment + "/pressure", self.pressure)
+        app.router.add_post(deployment + "/instances/{instance}/kill", self.kill)
         app.router.add_post(deployment + "/instances/{instance}/restart", self.restart)
         app.router.add_post(deployment + "/instances/{instance}/debug", self.debug)
         app.router.add_post("/v1/shutdown", self.stop)
@@ -169,6 +171,26 @@ class ControlApi:
             raise EngineError(f"faults: {exc}") from exc
         self.routing.set_faults(request.match_info["name"], request.match_info["deployment"], faults)
         return web.json_response({"faults": faults.describe()})
+
+    async def pressure(self, request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        runner = self.supervisor.runner(request.match_info["name"], request.match_info["deployment"])
+        try:
+            cores, memory_mb, seconds = (
+                int(body.get("cpu_cores", 0)),
+                int(body.get("memory_mb", 0)),
+                float(body.get("seconds", 30)),
+            )
+        except (TypeError, ValueError) as exc:
+            raise EngineError(f"pressure: {exc}") from exc
+        instance = body.get("instance") or None
+        said = await runner.pressure(None if instance is None else str(instance), cores, memory_mb, seconds)
+        return web.json_response({"pressure": said})
+
+    async def kill(self, request: web.Request) -> web.Response:
+        runner = self.supervisor.runner(request.match_info["name"], request.match_info["deployment"])
+        await runner.kill(request.match_info["instance"])
+        return web.json_response({"status": "killed"})
 
     async def reload(self, request: web.Request) -> web.Response:
         return self._start(request, lambda runner, _: runner.reload_code("reload requested"))

@@ -58,6 +58,8 @@ class DeploymentRunner:
         self._serial = 0
         self._started = time.monotonic()
         self._stopping: set[asyncio.Task[None]] = set()
+        self._pressure: tuple[str, float] | None = None
+        """CPU or memory pressure applied on purpose: in words, and until when (monotonic)."""
 
     @property
     def name(self) -> str:
@@ -247,6 +249,42 @@ class DeploymentRunner:
             known = ", ".join(i.state.id for i in self.instances) or "none"
             raise NotFound(f"deployment {self.subject} has no instance {instance_id} (it has: {known})")
         return found
+
+    async def kill(self, instance_id: str) -> None:
+        await self.instance(instance_id).kill()
+
+    async def pressure(self, instance_id: str | None, cpu_cores: int, memory_mb: int, seconds: float) -> str:
+        """Pressure on one instance, or on every ready one; in words."""
+        targets = [self.instance(instance_id)] if instance_id else list(self.instances)
+        for instance in targets:
+            await instance.pressure(cpu_cores, memory_mb, seconds)
+        what = " and ".join(
+            filter(
+                None,
+                [
+                    f"{cpu_cores} busy core(s)" if cpu_cores else "",
+                    f"{memory_mb} MB held" if memory_mb else "",
+                ],
+            )
+        )
+        said = f"{what} in {', '.join(i.state.id for i in targets)} for {seconds:g} s"
+        self._pressure = (said, time.monotonic() + seconds)
+        self.ctx.store.publish("deployment", self.subject, f"pressure applied: {said}", "warning")
+        self.ctx.on_change()
+        asyncio.get_running_loop().call_later(seconds, self._pressure_over)
+        return said
+
+    def _pressure_over(self) -> None:
+        if self._pressure is not None and time.monotonic() >= self._pressure[1]:
+            self.ctx.store.publish("deployment", self.subject, f"pressure over: {self._pressure[0]}")
+            self._pressure = None
+            self.ctx.on_change()
+
+    def pressure_said(self) -> str:
+        """The pressure applied now, in words ("" for none)."""
+        if self._pressure is None or time.monotonic() >= self._pressure[1]:
+            return ""
+        return f"pressure: {self._pressure[0]}"
 
     async def restart(self, instance_id: str, cause: str) -> None:
         instance = self.instance(instance_id)

@@ -41,7 +41,7 @@ from workbench.dev.debugger import provide_debugpy
 from workbench.engine import failures
 from workbench.engine.context import Context
 from workbench.engine.generation import Generation, instance_spec
-from workbench.errors import StartupError, bug_summary
+from workbench.errors import EngineError, StartupError, bug_summary
 from workbench.runtimes.base import InstanceSpec, RunningInstance
 from workbench.state import InstancePhase, InstanceState
 
@@ -58,6 +58,7 @@ LOG_TAIL_BYTES = 64 * 1024
 DEBUGGER_IN_CONTAINER = "/opt/workbench-debugger"
 RELOAD_TIMEOUT_S = 600.0
 """A reload runs the user's init(), which may load a large model."""
+ADMIN_TIMEOUT_S = 30.0
 
 
 def crash_backoff(crashes: int) -> float:
@@ -191,6 +192,37 @@ class InstanceRunner:
             return ReloadOutcome(self.state.id, message, failed=True, failure=failure)
         self.ctx.store.publish("instance", self.subject, message)  # the deployment sums them up
         return ReloadOutcome(self.state.id, message)
+
+    async def kill(self) -> None:
+        """SIGKILL its server at once, as a host failure would: the crash is handled as any
+        other (restarted with backoff, its requests answered 502 meanwhile)."""
+        if self.running is None:
+            raise EngineError(f"{self.subject} is not running: nothing to kill")
+        self.ctx.store.publish(
+            "instance", self.subject, "killed on purpose (workbench fault --kill)", "warning"
+        )
+        await self.generation.runtime.kill(self.running)
+
+    async def pressure(self, cpu_cores: int, memory_mb: int, seconds: float) -> None:
+        """Busy CPU cores and held memory inside the instance for `seconds`, made by its server."""
+        if self.running is None or self.state.state is not InstancePhase.READY:
+            raise EngineError(f"{self.subject} is not ready: no pressure to apply")
+        if self.generation.settings.server == "azmlinfsrv":
+            raise EngineError(
+                f"{self.subject} runs azmlinfsrv: CPU and memory pressure need the workbench server"
+            )
+        try:
+            async with self.ctx.http.post(
+                self.running.url + "/-/pressure",
+                headers={"Authorization": f"Bearer {self.generation.admin_token}"},
+                json={"cpu_cores": cpu_cores, "memory_mb": memory_mb, "seconds": seconds},
+                timeout=aiohttp.ClientTimeout(total=ADMIN_TIMEOUT_S),
+            ) as response:
+                answer = await response.json()
+                if response.status != 200:
+                    raise EngineError(f"{self.subject}: {answer.get('message')}")
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+            raise EngineError(f"{self.subject} did not take the pressure: {exc}") from exc
 
     async def stop(self, *, drain: bool = True) -> None:
         """Leave the route table, let the requests in flight finish (at most the request

@@ -15,13 +15,13 @@ from workbench.errors import EngineError, NotFound
 from workbench.layout import ProjectFiles
 from workbench.router.credentials import TokenSigner
 from workbench.router.endpoint import DeploymentFigures, EndpointRouter
-from workbench.router.faults import Faults
 from workbench.router.listen import LOCAL, Listen
 from workbench.router.recorder import Recorder
 from workbench.router.table import DeploymentRoute, RouteTable, Target
 from workbench.router.throttle import AZURE
 from workbench.spec import Project
 from workbench.spec.endpoint import spelled_as, traffic_rules
+from workbench.spec.faults import Faults
 
 DeploymentsOf = Callable[[str], Mapping[str, Any]]
 """endpoint name -> {deployment name: DeploymentRunner}"""
@@ -42,7 +42,8 @@ class Routing:
         self.collectors = collectors
         self.listen = listen
         self.faults: dict[tuple[str, str], Faults] = {}
-        """Injected on purpose (`workbench fault`); kept in memory only: a restart clears them."""
+        """Injected on purpose (`workbench fault`), in place of workbench.yaml's; kept in memory
+        only: a restart goes back to the file's."""
         self.saved = SavedState(files.state)
         self.signer = TokenSigner(self.saved.token_secret)
         self.routers: dict[str, EndpointRouter] = {}
@@ -94,6 +95,8 @@ class Routing:
             routes: dict[str, DeploymentRoute] = {}
             for name, runner in self.deployments_of(endpoint.name).items():
                 settings = runner.spec.request_settings
+                faults, said = self._faults(endpoint.name, name)
+                runner.state.faults = "; ".join(filter(None, [said, runner.pressure_said()])) or None
                 routes[name] = DeploymentRoute(
                     name=name,
                     provisioning_state=runner.state.provisioning_state.value,
@@ -103,7 +106,7 @@ class Routing:
                     request_timeout_s=settings.request_timeout_ms / 1000,
                     max_concurrent_requests_per_instance=settings.max_concurrent_requests_per_instance,
                     scoring_path=runner.scoring_path,
-                    faults=self.faults.get((endpoint.name, name)),
+                    faults=faults,
                     collect_payloads=self.collectors.payload_sink(
                         endpoint.name, name, runner.spec.data_collector
                     )
@@ -216,12 +219,7 @@ class Routing:
         runner = self.deployments_of(self._router(endpoint).name).get(deployment)
         if runner is None:
             raise NotFound(f"no deployment {deployment} in endpoint {endpoint}")
-        if faults is None or not faults.any:
-            self.faults.pop((endpoint, deployment), None)
-            runner.state.faults = None
-        else:
-            self.faults[(endpoint, deployment)] = faults
-            runner.state.faults = faults.describe()
+        self.faults[(endpoint, deployment)] = faults or Faults()
         self.store.publish(
             "deployment",
             f"{endpoint}/{deployment}",
@@ -229,6 +227,17 @@ class Routing:
             "warning" if faults and faults.any else "info",
         )
         self.refresh()
+
+    def _faults(self, endpoint: str, deployment: str) -> tuple[Faults | None, str]:
+        """The faults the router applies to a deployment's requests, and in words with where they
+        come from ("" for none)."""
+        faults = self.faults.get((endpoint, deployment))
+        source = "workbench fault"
+        if faults is None and self.project is not None:
+            faults, source = self.project.settings.deployment(endpoint, deployment).faults, "workbench.yaml"
+        if faults is None or not faults.any:
+            return None, ""
+        return faults, f"{faults.describe()} ({source})"
 
     def recording(self, endpoint: str, on: bool) -> Recording:
         """Start recording the endpoint's answered requests (a new file under

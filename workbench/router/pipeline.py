@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from workbench.router import traffic
-from workbench.router.faults import INJECTED
 from workbench.router.front import Reply, Request
 from workbench.router.mirror import Mirror
 from workbench.router.table import DeploymentRoute, RouteTable, Target
 from workbench.router.throttle import RATE_LIMITED, REQUEST_DELAY_HEADER, RESPONSE_DELAY_HEADER, Throttle
 from workbench.router.upstream import Answer, Refused, UpstreamError
+from workbench.spec.faults import INJECTED
 
 
 class Endpoint(Protocol):

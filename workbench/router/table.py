@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from workbench.router.faults import Faults
 from workbench.router.upstream import Upstream
+from workbench.spec.faults import Faults
 
 
 @dataclass

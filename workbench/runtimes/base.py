@@ -93,6 +93,10 @@ class Runtime(Protocol):
     async def wait(self, instance: RunningInstance) -> int:
         """Wait until it exits; its exit code."""
 
+    async def kill(self, instance: RunningInstance) -> None:
+        """SIGKILL it at once, with no grace, as a host failure or the OOM killer would; `wait`
+        then returns its exit code."""
+
 
 class OnTheHost:
     """For runtimes whose instances run on this machine as it is: they see the host's files where

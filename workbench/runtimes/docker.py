@@ -321,6 +321,17 @@ class DockerRuntime:
 
         await asyncio.to_thread(stop)
 
+    async def kill(self, instance: RunningInstance) -> None:
+        container = self._containers.get(instance.spec.name)
+        if container is None:
+            return
+
+        def kill() -> None:
+            with contextlib.suppress(docker.errors.DockerException):
+                container.kill()
+
+        await asyncio.to_thread(kill)
+
     async def wait(self, instance: RunningInstance) -> int:
         container = self._containers[instance.spec.name]
 

@@ -31,6 +31,9 @@ class FakeRuntime(OnTheHost):
     async def wait(self, instance: RunningInstance) -> int:
         return await self._exits[instance.spec.name]
 
+    async def kill(self, instance: RunningInstance) -> None:
+        self.exit(instance.spec.name, -9)
+
     def exit(self, name: str, code: int) -> None:
         """Make the named instance exit with `code`, as a crash would."""
         future = self._exits.get(name)

@@ -67,6 +67,11 @@ class ProcessRuntime(OnTheHost):
                 await process.wait()
         _signal_group(process.pid, signal.SIGKILL)
 
+    async def kill(self, instance: RunningInstance) -> None:
+        process = self._processes.get(instance.spec.name)
+        if process is not None and process.returncode is None:
+            _signal_group(process.pid, signal.SIGKILL)
+
     async def wait(self, instance: RunningInstance) -> int:
         process = self._processes[instance.spec.name]
         watch = None

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from workbench.server import debug
 from workbench.server.logs import RequestLog
+from workbench.server.pressure import Pressure, PressureError
 from workbench.server.reload import Reloader
 from workbench.server.runner import RunThread
 from workbench.server.scoring import Scoring
@@ -84,6 +85,7 @@ class ScoringApp:
         self.runner: RunThread | None = None
         self.request_log: RequestLog | None = None
         self.reloader = Reloader(settings)
+        self.pressure = Pressure()
         self.worker_count = worker_count
         self.in_flight = 0
         self.idle = asyncio.Event()
@@ -110,6 +112,7 @@ class ScoringApp:
         self.request_log = RequestLog(loop, self.custom_logging)
 
     async def _shutdown(self, _: web.Application) -> None:
+        self.pressure.stop()
         if self.runner is not None:
             self.runner.stop()
 
@@ -231,6 +234,11 @@ class ScoringApp:
                 return web.json_response({"status": "reloading", "workers": self.worker_count}, status=202)
             outcome = await self.reload(cause="admin request")
             return web.json_response(outcome, status=200 if outcome["status"] == "reloaded" else 422)
+        if request.path == "/-/pressure" and request.method == "POST":
+            try:
+                return web.json_response(await self.pressure.apply(await request.json()))
+            except (PressureError, ValueError) as exc:
+                return web.json_response({"message": str(exc)}, status=400)
         return web.json_response({"message": NOT_FOUND}, status=404)
 
     async def reload(self, cause: str) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from pathlib import Path
 import yaml
 
 from workbench.spec.autoscale import Autoscale, read_autoscale
+from workbench.spec.faults import Faults, read_faults
 from workbench.spec.problems import Location, Problems
 from workbench.spec.reader import Reader, join
 from workbench.spec.source import read_yaml
@@ -71,6 +72,9 @@ class DeploymentSettings:
     autoscale: Autoscale | None = field(default=None, compare=False)
     """Not part of what shapes an instance: changing the rules restarts nothing. Azure Monitor's
     autoscale rules for the deployment (spec/autoscale.py)."""
+    faults: Faults | None = field(default=None, compare=False)
+    """Injected into the deployment's requests by the router (spec/faults.py); changing them
+    restarts nothing."""
 
 
 @dataclass(frozen=True)
@@ -203,7 +207,9 @@ def _endpoints(reader: Reader, node: yaml.Node) -> dict[str, EndpointSettings]:
 
 
 def _deployment(reader: Reader, node: yaml.Node, key: str) -> DeploymentSettings:
-    found = reader.fields(node, key, ("runtime", "gpus", "server", "reuse_init", "memory_limit", "autoscale"))
+    found = reader.fields(
+        node, key, ("runtime", "gpus", "server", "reuse_init", "memory_limit", "autoscale", "faults")
+    )
     if found is None:
         return DeploymentSettings()
     runtime = reader.choice(found["runtime"], f"{key}.runtime", RUNTIMES) if "runtime" in found else None
@@ -214,6 +220,7 @@ def _deployment(reader: Reader, node: yaml.Node, key: str) -> DeploymentSettings
     autoscale = (
         read_autoscale(reader, found["autoscale"], f"{key}.autoscale") if "autoscale" in found else None
     )
+    faults = read_faults(reader, found["faults"], f"{key}.faults") if "faults" in found else None
     return DeploymentSettings(
         runtime,
         gpus,
@@ -221,6 +228,7 @@ def _deployment(reader: Reader, node: yaml.Node, key: str) -> DeploymentSettings
         True if reuse_init is None else reuse_init,
         True if limit is None else limit,
         autoscale,
+        faults,
     )
 
 

@@ -27,6 +27,7 @@ from workbench.errors import WorkbenchError
 from workbench.spec.deployment import MAX_INSTANCES
 from workbench.state import EndpointState, Event
 from workbench.tui.screens.error import ErrorScreen
+from workbench.tui.screens.faults import PRESSURE_MB, PRESSURE_SECONDS, FaultEditor, FaultRequest
 from workbench.tui.screens.help import HelpScreen
 from workbench.tui.screens.traffic import TrafficEditor
 from workbench.tui.source import Source
@@ -55,6 +56,7 @@ class WorkbenchApp(App[str]):
         Binding("p", "pause_logs", "pause / follow logs", show=False),
         Binding("D", "detach", "detach (engine keeps running)", show=False),
         Binding("t", "traffic", "traffic"),
+        Binding("f", "faults", "faults: latency, errors, kill, CPU or memory pressure", show=False),
         Binding("r", "restart", "restart", tooltip="restart the selected instance"),
         Binding("R", "reload", "reload", tooltip="reload the selected deployment's code in place"),
         Binding("d", "debug", "debug", tooltip="restart the selected instance under the debugger"),
@@ -108,6 +110,7 @@ class WorkbenchApp(App[str]):
             ("Logs tab", list(LogPanel.BINDINGS)),
             ("Invoke tab", list(InvokePanel.BINDINGS)),
             ("Traffic editor", list(TrafficEditor.BINDINGS)),
+            ("Fault editor", list(FaultEditor.BINDINGS)),
         ]
         self.install_screen(HelpScreen(sections), "help")  # built once: '?' shows it at once
         self.main.query_one(EndpointTree).focus()
@@ -291,6 +294,47 @@ class WorkbenchApp(App[str]):
                 self._set_traffic(endpoint.name, *result)
 
         self.push_screen(TrafficEditor(endpoint), apply)
+
+    def action_faults(self) -> None:
+        selection = self.selection
+        endpoint = self.selected_endpoint
+        deployment = (
+            endpoint.deployment(selection.deployment)
+            if endpoint and selection and selection.deployment
+            else None
+        )
+        if endpoint is None or selection is None or deployment is None:
+            self.notify("select a deployment (or an instance) for its faults", severity="warning")
+            return
+        instance = selection.instance or (deployment.instances[0].id if deployment.instances else None)
+
+        def apply(request: FaultRequest | None) -> None:
+            if request is not None:
+                self._apply_faults(endpoint.name, deployment.name, request)
+
+        self.push_screen(
+            FaultEditor(f"{endpoint.name}/{deployment.name}", deployment.faults, instance), apply
+        )
+
+    @work(group="actions")
+    async def _apply_faults(self, endpoint: str, deployment: str, request: FaultRequest) -> None:
+        subject = f"{endpoint}/{deployment}"
+        if request.action == "kill" and request.instance is not None:
+            self._act(self.source.kill(endpoint, deployment, request.instance), f"killed {request.instance}")
+            return
+        try:
+            if request.action == "faults":
+                said = "faults: " + await self.source.set_faults(endpoint, deployment, request.faults)
+            else:
+                cpu, memory = (1, 0) if request.action == "cpu" else (0, PRESSURE_MB)
+                said = "pressure: " + await self.source.pressure(
+                    endpoint, deployment, cpu, memory, PRESSURE_SECONDS
+                )
+        except WorkbenchError as exc:
+            self.push_screen(ErrorScreen(f"Failed: faults of {subject}", str(exc)))
+            return
+        self.notify(said, title=subject, severity="warning")
+        self.refresh_status()
 
     @work(group="actions")
     async def _set_traffic(self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int]) -> None:

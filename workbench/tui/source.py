@@ -35,6 +35,11 @@ class Source(Protocol):
     async def reload(self, endpoint: str, deployment: str) -> None: ...
     async def scale(self, endpoint: str, deployment: str, instance_count: int) -> None: ...
     async def debug(self, endpoint: str, deployment: str, instance: str) -> dict[str, Any]: ...
+    async def set_faults(self, endpoint: str, deployment: str, faults: dict[str, float]) -> str: ...
+    async def kill(self, endpoint: str, deployment: str, instance: str) -> None: ...
+    async def pressure(
+        self, endpoint: str, deployment: str, cpu_cores: int, memory_mb: int, seconds: float
+    ) -> str: ...
     async def invoke(self, endpoint: str, body: bytes, deployment: str | None) -> Invocation: ...
     def request_files(self) -> list[Path]: ...
 
@@ -86,6 +91,21 @@ class LiveSource:
 
     async def invoke(self, endpoint: str, body: bytes, deployment: str | None) -> Invocation:
         return await asyncio.to_thread(self.client.invoke, endpoint, body, deployment)
+
+    async def set_faults(self, endpoint: str, deployment: str, faults: dict[str, float]) -> str:
+        return await asyncio.to_thread(lambda: self.client.set_faults(endpoint, deployment, **faults))
+
+    async def kill(self, endpoint: str, deployment: str, instance: str) -> None:
+        await asyncio.to_thread(self.client.kill, endpoint, deployment, instance)
+
+    async def pressure(
+        self, endpoint: str, deployment: str, cpu_cores: int, memory_mb: int, seconds: float
+    ) -> str:
+        return await asyncio.to_thread(
+            lambda: self.client.pressure(
+                endpoint, deployment, cpu_cores=cpu_cores, memory_mb=memory_mb, seconds=seconds, instance=None
+            )
+        )
 
     def request_files(self) -> list[Path]:
         return request_files(self.root)

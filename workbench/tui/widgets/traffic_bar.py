@@ -43,22 +43,30 @@ class EndpointSummary(Static):
         )
         head.truncate(max(1, self.size.width), overflow="ellipsis")
         live, mirror, _ = traffic_bars(endpoint, max(10, self.size.width))
-        return Group(head, live, mirror, *self._failures(endpoint))
+        return Group(head, live, mirror, *self._notes(endpoint))
 
-    def _failures(self, endpoint: EndpointState) -> list[Text]:
+    def _notes(self, endpoint: EndpointState) -> list[Text]:
+        """A line per deployment whose code failed, and per deployment with faults on purpose."""
         lines = []
         for deployment in endpoint.deployments:
-            if deployment.failure is None:
-                continue
-            file = Path(deployment.failure.file)
-            if self.root is not None and file.is_relative_to(self.root):
-                file = file.relative_to(self.root)
-            failure = dataclasses.replace(deployment.failure, file=str(file))
-            line = Text.assemble(
-                ("✗ ", "bold red"), (deployment.name, "bold"), ": ", (failure.summary(), "red")
-            )
+            if deployment.failure is not None:
+                file = Path(deployment.failure.file)
+                if self.root is not None and file.is_relative_to(self.root):
+                    file = file.relative_to(self.root)
+                failure = dataclasses.replace(deployment.failure, file=str(file))
+                lines.append(
+                    Text.assemble(
+                        ("✗ ", "bold red"), (deployment.name, "bold"), ": ", (failure.summary(), "red")
+                    )
+                )
+            if deployment.faults:
+                lines.append(
+                    Text.assemble(
+                        ("⚡ ", "yellow"), (deployment.name, "bold"), ": ", (deployment.faults, "yellow")
+                    )
+                )
+        for line in lines:
             line.truncate(max(1, self.size.width), overflow="ellipsis")
-            lines.append(line)
         return lines
 
 

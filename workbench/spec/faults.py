@@ -1,13 +1,19 @@
 """Faults injected into a deployment's requests on purpose, to see how a client copes before the
 cloud shows it: added latency, an error rate with a status code, and dropped connections (the
-client sees what Azure's gateway answers when an instance drops one: 502). Set at run time
-(`workbench fault`), shown in `workbench status`, gone when the engine restarts.
+client sees what Azure's gateway answers when an instance drops one: 502). The router applies
+them. Written under a deployment in workbench.yaml (`faults:`), they apply whenever the engine
+runs; set at run time (`workbench fault`), they replace those until the engine restarts. Either
+way `workbench status` says so.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+
+import yaml
+
+from workbench.spec.reader import Reader
 
 INJECTED = "fault injected by the workbench"
 
@@ -47,3 +53,28 @@ class Faults:
         if draw < self.drop_rate + self.error_rate:
             return "error"
         return "serve"
+
+
+FIELDS = ("latency_ms", "error_rate", "error_status", "drop_rate")
+
+
+def read_faults(reader: Reader, node: yaml.Node, key: str) -> Faults | None:
+    """`faults:` under a deployment in workbench.yaml."""
+    found = reader.fields(node, key, FIELDS)
+    if found is None:
+        return None
+    values: dict[str, float] = {}
+    for name, value_node in found.items():
+        value = reader.number(value_node, f"{key}.{name}")
+        if value is not None:
+            values[name] = value
+    try:
+        return Faults(
+            latency_ms=values.get("latency_ms", 0.0),
+            error_rate=values.get("error_rate", 0.0),
+            error_status=int(values.get("error_status", 503)),
+            drop_rate=values.get("drop_rate", 0.0),
+        )
+    except ValueError as exc:
+        reader.error(node, key, str(exc))
+        return None

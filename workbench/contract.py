@@ -225,14 +225,36 @@ class MirrorSummary:
 
 
 @dataclass(frozen=True)
+class Network:
+    """The endpoint's scoring port since the engine started (Azure's ConnectionsActive,
+    NewConnectionsPerSecond and NetworkBytes)."""
+
+    connections_active: int = 0
+    connections_total: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Network:
+        return cls(
+            **{
+                k: int(data.get(k, 0))
+                for k in ("connections_active", "connections_total", "bytes_in", "bytes_out")
+            }
+        )
+
+
+@dataclass(frozen=True)
 class EndpointMetrics:
     deployments: dict[str, DeploymentMetrics] = field(default_factory=dict)
     mirror: MirrorSummary = field(default_factory=MirrorSummary)
+    network: Network = field(default_factory=Network)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "deployments": {name: figures.to_json() for name, figures in self.deployments.items()},
             "mirror": self.mirror.to_json(),
+            "network": asdict(self.network),
         }
 
     @classmethod
@@ -240,6 +262,7 @@ class EndpointMetrics:
         return cls(
             {str(k): DeploymentMetrics.from_json(v) for k, v in (data.get("deployments") or {}).items()},
             MirrorSummary.from_json(data.get("mirror") or {}),
+            Network.from_json(data.get("network") or {}),
         )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import run_workbench
 from tests.engine.harness import ECHO, deployment_yaml, engine, folder_with, key_headers
 from workbench.spec import load_project
 from workbench.spec.autoscale import seconds
@@ -68,3 +69,26 @@ def test_a_requests_rule_scales_out_under_load_and_back_in_after(tmp_path: Path)
         running.wait_for_output("autoscale tests/blue 2→1: RequestsPerMinute average", timeout=120)
         running.wait_for(lambda eps: len(eps[0].deployments[0].instances) == 1, timeout=120)
     assert "autoscale tests/blue 2→3" not in running.output()  # never past the maximum
+
+
+def test_a_memory_rule_scales_out_under_memory_pressure(tmp_path: Path) -> None:
+    """CpuMemoryUtilizationPercentage: resident memory as a share of the instance type's
+    (Standard_DS3_v2: 14 GiB), made to rise with `workbench fault --memory-pressure`."""
+    folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
+    rules = (
+        "            - {metric: CpuMemoryUtilizationPercentage, time_window: PT1M, operator: GreaterThan,\n"
+        "               threshold: 4, direction: Increase, value: 1, cooldown: PT5M}\n"
+    )
+    (folder / "workbench.yaml").write_text(
+        AUTOSCALE.split("          rules:\n", maxsplit=1)[0] + "          rules:\n" + rules
+    )
+    with engine(folder, tmp_path) as running:
+        running.wait_settled(120)
+        pressed = run_workbench(
+            "fault", "tests", "blue", "--memory-pressure", "1024", "--seconds", "60", "--project", str(folder)
+        )
+        assert pressed.returncode == 0, pressed.stderr
+        running.wait_for_output(
+            "autoscale tests/blue 1→2: CpuMemoryUtilizationPercentage average", timeout=60
+        )
+        running.wait_for(lambda eps: len(eps[0].deployments[0].instances) == 2, timeout=120)

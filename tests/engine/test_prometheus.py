@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import REPO
 from tests.engine.harness import ECHO, deployment_yaml, engine, folder_with, key_headers
 from workbench.client import EngineClient
+from workbench.contract import GpuFigures
 from workbench.engine.prometheus import exposition
 
 REQUESTS = 7
@@ -30,7 +31,8 @@ def test_metrics_parse_as_prometheus_and_match_the_routers_counts(tmp_path: Path
             )
         assert httpx.post(endpoint.scoring_uri or "", json={}, timeout=30).status_code == 401
         with EngineClient.for_folder(folder) as client:
-            counted = client.metrics("tests").deployments["blue"].statuses
+            metrics = client.metrics("tests")
+            counted = metrics.deployments["blue"].statuses
             answer = httpx.get(f"{client.url}/metrics", headers={"Authorization": f"Bearer {client.token}"})
             refused = httpx.get(f"{client.url}/metrics")
     assert refused.status_code == 401  # the control API's token, as everywhere
@@ -52,6 +54,24 @@ def test_metrics_parse_as_prometheus_and_match_the_routers_counts(tmp_path: Path
     memory = families["azureml_online_deployment_memory_bytes"].samples[0]
     assert memory.labels["instance"] == "blue-0"
     assert memory.value > 0
+    # the scoring port: each request above came on a connection of its own
+    (accepted,) = families["azureml_online_endpoint_connections"].samples
+    assert accepted.value == metrics.network.connections_total == REQUESTS + 1
+    sent = {s.labels["direction"]: s.value for s in families["azureml_online_endpoint_network_bytes"].samples}
+    assert sent == {"in": metrics.network.bytes_in, "out": metrics.network.bytes_out}
+    assert sent["in"] > REQUESTS * len(b"{}")
+    assert sent["out"] > REQUESTS * len(b"HTTP/1.1 200 OK")
+    assert "azureml_online_endpoint_connections_active" in families
+
+
+def test_gpus_are_exposed_per_gpu() -> None:
+    """What NVML reports (no GPU on this machine: the figures of one as NVML gives them)."""
+    h100 = GpuFigures(0, "NVIDIA H100 80GB HBM3", 73, 10 * 2**30, 80 * 2**30)
+    families = {f.name: f for f in text_string_to_metric_families(exposition([], {}, {}, {}, [h100]))}
+    (use,) = families["azureml_online_deployment_gpu_utilization_percentage"].samples
+    assert (use.labels, use.value) == ({"gpu": "0", "name": "NVIDIA H100 80GB HBM3"}, 73.0)
+    (used,) = families["azureml_online_deployment_gpu_memory_used_bytes"].samples
+    assert used.value == 10 * 2**30
 
 
 def test_the_grafana_dashboard_asks_only_for_metrics_the_engine_exposes() -> None:

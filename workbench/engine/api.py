@@ -151,7 +151,9 @@ class ControlApi:
         def render() -> str:
             sampled = {key: self._sampler.sample(pid) for key, pid in keys.items()}
             instances = {key: figures for key, figures in sampled.items() if figures is not None}
-            return exposition(self.store.endpoints, self.routing.figures(), instances)
+            return exposition(
+                self.store.endpoints, self.routing.figures(), instances, self.routing.networks(), gpus()
+            )
 
         text = await asyncio.to_thread(render)
         return web.Response(

@@ -1,7 +1,8 @@
 """Autoscale as Azure Monitor does it, for deployments whose workbench.yaml settings have
 `autoscale` (spec/autoscale.py): once a time grain (a minute, divided by `time_scale`) each
 deployment's figures are sampled (RequestsPerMinute from the router's count, RequestLatency its
-mean, CpuUtilizationPercentage the mean over instances); a rule compares its metric, aggregated
+mean, CpuUtilizationPercentage the mean over instances, CpuMemoryUtilizationPercentage their mean
+resident memory as a share of the instance type's); a rule compares its metric, aggregated
 over its time window, with its threshold. As Azure evaluates them: the deployment scales out when
 any Increase rule holds, and in only when every Decrease rule holds; after an action, nothing more
 until the rule's cooldown has passed; the instance count stays within minimum and maximum. Every
@@ -23,6 +24,7 @@ from workbench.engine.store import Store
 from workbench.router.endpoint import DeploymentFigures
 from workbench.spec import Project
 from workbench.spec.autoscale import Autoscale, Rule
+from workbench.spec.skus import find_sku
 from workbench.telemetry.processes import ProcessSampler
 
 TICK_S = 0.2
@@ -94,11 +96,15 @@ class Autoscaler:
         new_requests = requests - watched.requests
         latency = (latency_sum - watched.latency_sum_ms) / new_requests if new_requests > 0 else 0.0
         watched.requests, watched.latency_sum_ms = requests, latency_sum
-        cpus = [f.cpu_percent for i in runner.state.instances if i.pid and (f := self.sampler.sample(i.pid))]
+        sampled = [f for i in runner.state.instances if i.pid and (f := self.sampler.sample(i.pid))]
+        cpus = [f.cpu_percent for f in sampled]
+        sku = find_sku(runner.spec.instance_type or "")
+        memory = [100 * f.rss_bytes / (sku.memory_gib * 2**30) for f in sampled] if sku else []
         return {
             "RequestsPerMinute": float(new_requests),  # one grain is one minute of Azure's
             "RequestLatency": latency,
             "CpuUtilizationPercentage": sum(cpus) / len(cpus) if cpus else 0.0,
+            "CpuMemoryUtilizationPercentage": sum(memory) / len(memory) if memory else 0.0,
         }
 
     def _decide(

@@ -8,6 +8,11 @@ token), named after Azure Monitor's metrics for online endpoints and deployments
     azureml_online_deployment_ready_instances        instances that serve
     azureml_online_deployment_cpu_utilization_percentage   CpuUtilizationPercentage, per instance
     azureml_online_deployment_memory_bytes           memory in use, per instance
+    azureml_online_endpoint_connections_active       ConnectionsActive
+    azureml_online_endpoint_connections_total        NewConnectionsPerSecond (as a counter)
+    azureml_online_endpoint_network_bytes_total      NetworkBytes, by direction (in, out)
+    azureml_online_deployment_gpu_utilization_percentage   GpuUtilizationPercentage, per GPU
+    azureml_online_deployment_gpu_memory_used_bytes  GPU memory in use (GpuMemoryUtilization's numerator)
 
 Labelled by endpoint, deployment (and instance, and status code). Figures count from the
 engine's start.
@@ -15,9 +20,9 @@ engine's start.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
-from workbench.contract import ProcessFigures
+from workbench.contract import GpuFigures, Network, ProcessFigures
 from workbench.router.endpoint import HISTOGRAM_BOUNDS_MS, DeploymentFigures
 from workbench.state import EndpointState, InstancePhase
 
@@ -28,9 +33,12 @@ def exposition(
     endpoints: Iterable[EndpointState],
     figures: Mapping[str, Mapping[str, DeploymentFigures]],
     instances: Mapping[tuple[str, str, str], ProcessFigures],
+    networks: Mapping[str, Network] | None = None,
+    gpus: Sequence[GpuFigures] = (),
 ) -> str:
     """`figures`: endpoint -> deployment -> the router's figures; `instances`: (endpoint,
-    deployment, instance) -> CPU and memory."""
+    deployment, instance) -> CPU and memory; `networks`: endpoint -> its scoring port's
+    connections and bytes; `gpus`: the machine's GPUs."""
     out = _Text()
     out.family("endpoint_requests_total", "counter", "Requests answered, by status code (RequestsPerMinute).")
     for endpoint, deployments in figures.items():
@@ -93,22 +101,47 @@ def exposition(
         labels = {"endpoint": endpoint, "deployment": deployment, "instance": instance}
         out.sample("deployment_cpu_utilization_percentage", round(process.cpu_percent, 1), **labels)
         out.sample("deployment_memory_bytes", process.rss_bytes, **labels)
+    networks = dict(sorted((networks or {}).items()))
+    out.family("endpoint_connections_active", "gauge", "Client connections open now (ConnectionsActive).")
+    for endpoint, network in networks.items():
+        out.sample("endpoint_connections_active", network.connections_active, endpoint=endpoint)
+    out.family(
+        "endpoint_connections_total", "counter", "Client connections accepted (NewConnectionsPerSecond)."
+    )
+    for endpoint, network in networks.items():
+        out.sample("endpoint_connections_total", network.connections_total, endpoint=endpoint)
+    out.family("endpoint_network_bytes_total", "counter", "Bytes from and to clients (NetworkBytes).")
+    for endpoint, network in networks.items():
+        out.sample("endpoint_network_bytes_total", network.bytes_in, endpoint=endpoint, direction="in")
+        out.sample("endpoint_network_bytes_total", network.bytes_out, endpoint=endpoint, direction="out")
+    for family, help_text, value in (
+        ("gpu_utilization_percentage", "GPU use (GpuUtilizationPercentage).", "utilization_percent"),
+        ("gpu_memory_used_bytes", "GPU memory in use.", "memory_used_bytes"),
+        ("gpu_memory_total_bytes", "GPU memory in all.", "memory_total_bytes"),
+    ):
+        out.family(f"deployment_{family}", "gauge", help_text)
+        for gpu in gpus:
+            out.sample(f"deployment_{family}", getattr(gpu, value), gpu=str(gpu.index), name=gpu.name)
     return out.text()
 
 
 class _Text:
+    """Families in the order declared, each with its samples in one group (as the text format
+    requires), whatever order the samples come in."""
+
     def __init__(self) -> None:
-        self._lines: list[str] = []
+        self._families: dict[str, list[str]] = {}
 
     def family(self, name: str, kind: str, help_text: str) -> None:
-        self._lines += [f"# HELP {PREFIX}{name} {help_text}", f"# TYPE {PREFIX}{name} {kind}"]
+        self._families[name] = [f"# HELP {PREFIX}{name} {help_text}", f"# TYPE {PREFIX}{name} {kind}"]
 
-    def sample(self, name: str, value: float, **labels: str) -> None:
+    def sample(self, name: str, value: float, /, **labels: str) -> None:
+        family = max((f for f in self._families if name.startswith(f)), key=len)  # _bucket, _sum, _count
         shown = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-        self._lines.append(f"{PREFIX}{name}{{{shown}}} {value}")
+        self._families[family].append(f"{PREFIX}{name}{{{shown}}} {value}")
 
     def text(self) -> str:
-        return "\n".join(self._lines) + "\n"
+        return "\n".join(line for lines in self._families.values() for line in lines) + "\n"
 
 
 def _escape(value: str) -> str:

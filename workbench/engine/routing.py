@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from workbench.contract import Credentials, EndpointMetrics, Recording
+from workbench.contract import Credentials, EndpointMetrics, Network, Recording
 from workbench.engine.collection import DataCollectors
 from workbench.engine.saved import SavedState
 from workbench.engine.store import Store
@@ -211,7 +211,7 @@ class Routing:
     def metrics(self, name: str) -> EndpointMetrics:
         router = self._router(name)
         return EndpointMetrics(
-            {d: f.summary() for d, f in router.figures.items()}, router.mirror_comparison()
+            {d: f.summary() for d, f in router.figures.items()}, router.mirror_comparison(), router.network()
         )
 
     def set_faults(self, endpoint: str, deployment: str, faults: Faults | None) -> None:
@@ -259,6 +259,10 @@ class Routing:
     def figures(self) -> dict[str, dict[str, DeploymentFigures]]:
         """Every endpoint's per-deployment figures, as the router counts them."""
         return {name: dict(router.figures) for name, router in self.routers.items()}
+
+    def networks(self) -> dict[str, Network]:
+        """Every endpoint's connections and bytes on its scoring port."""
+        return {name: router.network() for name, router in self.routers.items()}
 
     def _router(self, name: str) -> EndpointRouter:
         router = self.routers.get(name)

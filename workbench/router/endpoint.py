@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.contract import DeploymentMetrics, MirrorSummary, Timeline
+from workbench.contract import DeploymentMetrics, MirrorSummary, Network, Timeline
 from workbench.router.accesslog import AccessLog
 from workbench.router.credentials import EndpointKeys, TokenSigner
 from workbench.router.front import FrontServer, Limits
@@ -231,6 +231,10 @@ class EndpointRouter:
             figures = self.figures[deployment] = DeploymentFigures()
         figures.mirrored += 1
         figures.mirror_statuses[status or 0] += 1
+
+    def network(self) -> Network:
+        front = self._front
+        return Network(len(front.connections), front.accepted, front.bytes_in, front.bytes_out)
 
     def mirror_comparison(self) -> MirrorSummary:
         return self.pipeline.mirror.comparison()

@@ -134,6 +134,11 @@ class FrontServer:
         self.limits = limits or Limits()
         self.admit = admit
         self.connections: set[_Connection] = set()
+        self.accepted = 0
+        """Connections accepted since the start, refused ones included."""
+        self.bytes_in = 0
+        self.bytes_out = 0
+        """Bytes read from and written to clients since the start, heads included."""
         self._server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.TimerHandle | None = None
         self.date = _HttpDate()
@@ -195,8 +200,10 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio's subclasses
+        self.server.accepted += 1
         if len(self.server.connections) >= self.limits.max_connections:
             self.closing = True
+            self.server.bytes_out += len(TOO_MANY_CONNECTIONS)
             self.transport.write(TOO_MANY_CONNECTIONS)
             self._close()
             return
@@ -212,6 +219,7 @@ class _Connection(asyncio.Protocol):
             self._writable.set_result(None)
 
     def data_received(self, data: bytes) -> None:
+        self.server.bytes_in += len(data)
         if self.closing or self.parser is None:
             return  # refused or upgraded: nothing more is read from this client
         self._last_data = time.monotonic()
@@ -403,7 +411,9 @@ class _Connection(asyncio.Protocol):
         if not keep_alive:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.transport.write(head if head_only else head + reply.body)
+        sent = head if head_only else head + reply.body
+        self.server.bytes_out += len(sent)
+        self.transport.write(sent)
 
     def refuse(self, status: int, message: str) -> None:
         """Answers a request that cannot be served and closes: what follows on the connection

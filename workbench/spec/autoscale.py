@@ -7,7 +7,8 @@ capacity and its rules), in workbench.yaml under the deployment:
       default: 1              # read as Azure's; the count starts from the YAML's instance_count
       time_scale: 60          # a minute of Azure's passes in a second here (default 1)
       rules:
-        - metric: RequestsPerMinute    # or CpuUtilizationPercentage, RequestLatency
+        - metric: RequestsPerMinute    # or CpuUtilizationPercentage, CpuMemoryUtilizationPercentage,
+                                       # RequestLatency
           time_window: PT5M            # ISO 8601, as Azure's metricTrigger.timeWindow
           aggregation: Average         # Average, Maximum, Minimum, Total
           operator: GreaterThan        # GreaterThan(OrEqual), LessThan(OrEqual)
@@ -28,7 +29,12 @@ import yaml
 
 from workbench.spec.reader import Reader
 
-METRICS = ("RequestsPerMinute", "CpuUtilizationPercentage", "RequestLatency")
+METRICS = (
+    "RequestsPerMinute",
+    "CpuUtilizationPercentage",
+    "CpuMemoryUtilizationPercentage",
+    "RequestLatency",
+)
 AGGREGATIONS = ("Average", "Maximum", "Minimum", "Total")
 OPERATORS = ("GreaterThan", "GreaterThanOrEqual", "LessThan", "LessThanOrEqual")
 DIRECTIONS = ("Increase", "Decrease")

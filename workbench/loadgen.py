@@ -61,6 +61,8 @@ class LoadPlan:
 @dataclass
 class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)
+    due_s: list[float] = field(default_factory=list)
+    """When each answered request was due, from the start, in the order of `latencies_ms`."""
     statuses: Counter[str] = field(default_factory=Counter)
     deployments: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
@@ -75,6 +77,26 @@ class LoadResult:
         if not ordered:
             return None
         return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+    def per_second(self) -> list[dict[str, float | int | None]]:
+        """For each second of the run (by when requests were due): answered, p50 and p99."""
+        seconds: dict[int, list[float]] = {}
+        for due, latency in zip(self.due_s, self.latencies_ms, strict=True):
+            seconds.setdefault(int(due), []).append(latency)
+        rows: list[dict[str, float | int | None]] = []
+        for second in range(int(max(self.due_s, default=-1)) + 1):
+            ordered = sorted(seconds.get(second, []))
+            rows.append(
+                {
+                    "second": second,
+                    "answered": len(ordered),
+                    "p50_ms": round(ordered[len(ordered) // 2], 3) if ordered else None,
+                    "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 3)
+                    if ordered
+                    else None,
+                }
+            )
+        return rows
 
     def summary(self) -> dict[str, object]:
         return {
@@ -94,6 +116,7 @@ class LoadResult:
             "statuses": dict(sorted(self.statuses.items())),
             "deployments": dict(sorted(self.deployments.items())),
             "errors": dict(self.errors),
+            "per_second": self.per_second(),
         }
 
 
@@ -121,6 +144,7 @@ async def run_load(plan: LoadPlan, progress: Callable[[str], None] = lambda line
                     result.errors[type(exc).__name__] += 1
                     continue
                 result.latencies_ms.append((time.perf_counter() - start - due) * 1000)  # from when due
+                result.due_s.append(due)
                 result.statuses[str(status)] += 1
                 result.deployments[deployment] += 1
 

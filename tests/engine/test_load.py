@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import run_workbench
 from tests.engine.harness import ECHO, deployment_yaml, engine, folder_with
+from workbench.cli.load import plot
 from workbench.client import EngineClient
 from workbench.loadgen import LoadPlan
 
@@ -43,6 +44,14 @@ def test_a_load_run_counts_what_the_router_counts(tmp_path: Path) -> None:
         summary = json.loads(result.stdout)
         with EngineClient.for_folder(folder) as client:
             router = client.metrics("tests").deployments["blue"]
+        shown = run_workbench(
+            "load", "tests", "--request-file", "request.json", "--rate", "50", "--requests", "20",
+            "--project", str(folder), cwd=folder, timeout=120,
+        )  # fmt: skip
+        assert shown.returncode == 0, shown.stderr
+    assert sum(second["answered"] for second in summary["per_second"]) == REQUESTS
+    assert "answered/s │" in shown.stdout  # the run, plotted in the terminal
+    assert "p99 ms │" in shown.stdout
     assert summary["requests"] == REQUESTS
     assert summary["statuses"] == {"200": REQUESTS}
     assert summary["deployments"] == {"blue": REQUESTS}
@@ -50,3 +59,15 @@ def test_a_load_run_counts_what_the_router_counts(tmp_path: Path) -> None:
     # each request's latency at the client includes its time in the router: no percentile is lower
     assert summary["latency_ms"]["p50"] >= (router.p50_ms or 0)
     assert summary["latency_ms"]["max"] >= (router.p99_ms or 0)
+
+
+def test_the_plot_scales_each_row_and_bins_latencies() -> None:
+    seconds = [
+        {"second": s, "answered": a, "p50_ms": 1.0, "p99_ms": p} for s, a, p in ((0, 10, 2.0), (1, 20, 8.0))
+    ]
+    lines = plot(seconds, [0.5, 0.7, 3.0, 20_000.0])
+    assert lines[0] == "answered/s │▄█│ max 20.0"
+    assert lines[1] == "    p99 ms │▂█│ max 8.0"
+    assert "    ≤ 1 ms │" + "█" * 40 + " 2" in lines
+    assert "    ≤ 5 ms │" + "█" * 20 + " 1" in lines
+    assert "> 10000 ms │" + "█" * 20 + " 1" in lines

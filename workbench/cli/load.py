@@ -66,4 +66,36 @@ def run_load_command(args: argparse.Namespace) -> int:
     print(f"statuses: {summary['statuses']}  deployments: {summary['deployments']}")
     if summary["errors"]:
         print(f"errors: {summary['errors']}")
+    for line in plot(result.per_second(), result.latencies_ms):
+        print(line)
     return 0
+
+
+BARS = " ▁▂▃▄▅▆▇█"
+HISTOGRAM_MS = (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+PLOT_WIDTH = 60
+
+
+def plot(seconds: list[dict[str, float | int | None]], latencies_ms: list[float]) -> list[str]:
+    """The run in the terminal: answered requests and p99 per second as bars (the last
+    PLOT_WIDTH seconds, each row scaled to its own maximum), then the latency distribution."""
+    shown = seconds[-PLOT_WIDTH:]
+    lines = []
+    for label, key in (("answered/s", "answered"), ("p99 ms", "p99_ms")):
+        values = [float(row[key] or 0) for row in shown]
+        top = max(values, default=0.0)
+        bars = "".join(BARS[round(v / top * (len(BARS) - 1))] if top else " " for v in values)
+        lines.append(f"{label:>10} │{bars}│ max {top:,.1f}")
+    if seconds:
+        lines.append(f"{'':>10}  second {shown[0]['second']} … {shown[-1]['second']}")
+    counts = [0] * (len(HISTOGRAM_MS) + 1)
+    for latency in latencies_ms:
+        counts[next((i for i, bound in enumerate(HISTOGRAM_MS) if latency <= bound), len(HISTOGRAM_MS))] += 1
+    most = max(counts, default=0)
+    for index, count in enumerate(counts):
+        if count:
+            bound = (
+                f"≤ {HISTOGRAM_MS[index]:g} ms" if index < len(HISTOGRAM_MS) else f"> {HISTOGRAM_MS[-1]:g} ms"
+            )
+            lines.append(f"{bound:>10} │{'█' * max(1, round(count / most * 40))} {count:,}")
+    return lines

@@ -218,6 +218,10 @@ class EngineClient:
             {"instance_count": instance_count},
         )
 
+    def restart_all(self, endpoint: str, deployment: str) -> None:
+        """A rolling restart of the deployment; its progress comes as events."""
+        self._request("POST", f"/v1/endpoints/{endpoint}/deployments/{deployment}/restart")
+
     def restart(self, endpoint: str, deployment: str, instance: str) -> None:
         path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/instances/{instance}/restart"
         self._request("POST", path)

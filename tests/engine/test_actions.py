@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import run_workbench
 from tests.engine.harness import RunningEngine, deployment_yaml, engine, folder_with, until
 from workbench.client import EngineClient
 from workbench.engine.blobs import BlobStore
@@ -146,6 +147,15 @@ def test_restart_scale_and_telemetry(tmp_path: Path) -> None:
         after = {i.id: i.pid for i in running.status()[0].deployments[0].instances}
         assert after["blue-0"] == before["blue-0"]
         assert after["blue-1"] != before["blue-1"]
+
+        rolled = run_workbench("restart", "tests", "blue", "--all", "--project", str(folder))  # each in turn
+        assert rolled.returncode == 0, rolled.stderr
+        running.wait_for_output("rolling restart done", 120)
+        (endpoint,) = running.status()
+        assert [(i.restarts, i.state) for i in endpoint.deployments[0].instances] == [
+            (1, InstancePhase.READY),
+            (2, InstancePhase.READY),
+        ]
 
         client.scale("tests", "blue", 1)
         running.wait_for(lambda eps: len(eps[0].deployments[0].instances) == 1, 60)

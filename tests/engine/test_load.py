@@ -62,7 +62,7 @@ def test_a_load_run_counts_what_the_router_counts(tmp_path: Path) -> None:
 
 
 def test_the_plot_scales_each_row_and_bins_latencies() -> None:
-    seconds = [
+    seconds: list[dict[str, float | int | None]] = [
         {"second": s, "answered": a, "p50_ms": 1.0, "p99_ms": p} for s, a, p in ((0, 10, 2.0), (1, 20, 8.0))
     ]
     lines = plot(seconds, [0.5, 0.7, 3.0, 20_000.0])

@@ -191,6 +191,9 @@ class FixedSource:
     async def restart(self, endpoint: str, deployment: str, instance: str) -> None:
         self.actions.append(("restart", endpoint, deployment, instance))
 
+    async def restart_all(self, endpoint: str, deployment: str) -> None:
+        self.actions.append(("restart_all", endpoint, deployment))
+
     async def reload(self, endpoint: str, deployment: str) -> None:
         self.actions.append(("reload", endpoint, deployment))
 

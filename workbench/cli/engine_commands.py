@@ -88,11 +88,13 @@ def add_parser(commands: Any) -> None:
 
     restart = commands.add_parser(
         "restart",
-        help="restart an instance: a fresh process, which serves before the old one drains and stops",
+        help="restart an instance (or all, one at a time): a fresh process serves before the old one stops",
     )
     restart.add_argument("endpoint")
     restart.add_argument("deployment")
-    restart.add_argument("--instance", default="0", help="instance index or id (default: 0)")
+    which = restart.add_mutually_exclusive_group()
+    which.add_argument("--instance", default="0", help="instance index or id (default: 0)")
+    which.add_argument("--all", action="store_true", help="every instance, one at a time (a rolling restart)")
     add_target_arguments(restart)
     restart.set_defaults(run=run_restart)
 
@@ -245,6 +247,14 @@ def run_logs(args: argparse.Namespace) -> int:
 
 
 def run_restart(args: argparse.Namespace) -> int:
+    if args.all:
+        with engine_client(args) as client:
+            client.restart_all(args.endpoint, args.deployment)
+        print(
+            f"{args.endpoint}/{args.deployment}: rolling restart started; events say when it is done",
+            file=sys.stderr,
+        )
+        return 0
     with engine_client(args) as client:
         instance = instance_id(client, args.endpoint, args.deployment, args.instance)
         client.restart(args.endpoint, args.deployment, instance)

@@ -6,7 +6,7 @@ GET  /v1/logs?endpoint=&deployment=&container=&instance=&lines=&follow=1
 GET  /v1/telemetry                 CPU and memory per instance, GPUs
 GET  /v1/endpoints/NAME/credentials | metrics
 POST /v1/endpoints/NAME/regenerate-keys | traffic
-POST /v1/endpoints/NAME/deployments/DEPLOYMENT/reload | scale | faults | pressure
+POST /v1/endpoints/NAME/deployments/DEPLOYMENT/reload | scale | faults | pressure | restart
 POST /v1/endpoints/NAME/deployments/DEPLOYMENT/instances/ID/restart | kill
 POST /v1/endpoints/NAME/deployments/DEPLOYMENT/instances/ID/debug   {"wait": bool} or {"stop": true}
 POST /v1/shutdown
@@ -86,6 +86,7 @@ class ControlApi:
         app.router.add_post(deployment + "/faults", self.faults)
         app.router.add_post(deployment + "/pressure", self.pressure)
         app.router.add_post(deployment + "/instances/{instance}/kill", self.kill)
+        app.router.add_post(deployment + "/restart", self.restart_all)
         app.router.add_post(deployment + "/instances/{instance}/restart", self.restart)
         app.router.add_post(deployment + "/instances/{instance}/debug", self.debug)
         app.router.add_post("/v1/shutdown", self.stop)
@@ -212,6 +213,9 @@ class ControlApi:
             return runner.restart(instance, "restart requested")
 
         return self._start(request, restart)
+
+    async def restart_all(self, request: web.Request) -> web.Response:
+        return self._start(request, lambda runner, _: runner.restart_all("rolling restart requested"))
 
     async def debug(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else {}

@@ -286,6 +286,19 @@ class DeploymentRunner:
             return ""
         return f"pressure: {self._pressure[0]}"
 
+    async def restart_all(self, cause: str) -> None:
+        """A rolling restart: one instance at a time, each serving from its old process until its
+        new one is ready, so the deployment never has fewer ready instances than before."""
+        async with self._lock:
+            instances = list(self.instances)
+            self.ctx.store.publish(
+                "deployment", self.subject, f"rolling restart of {len(instances)} instance(s) ({cause})"
+            )
+            for instance in instances:
+                await instance.restart(cause)
+                await instance.settled.wait()
+            self.ctx.store.publish("deployment", self.subject, f"rolling restart done ({cause})")
+
     async def restart(self, instance_id: str, cause: str) -> None:
         instance = self.instance(instance_id)
         async with self._lock:

@@ -57,7 +57,9 @@ class WorkbenchApp(App[str]):
         Binding("D", "detach", "detach (engine keeps running)", show=False),
         Binding("t", "traffic", "traffic"),
         Binding("f", "faults", "faults: latency, errors, kill, CPU or memory pressure", show=False),
-        Binding("r", "restart", "restart", tooltip="restart the selected instance"),
+        Binding(
+            "r", "restart", "restart", tooltip="restart the selected instance (a deployment: each in turn)"
+        ),
         Binding("R", "reload", "reload", tooltip="reload the selected deployment's code in place"),
         Binding("d", "debug", "debug", tooltip="restart the selected instance under the debugger"),
         Binding("plus", "scale(1)", "add instance", show=False),
@@ -348,8 +350,14 @@ class WorkbenchApp(App[str]):
 
     def action_restart(self) -> None:
         selection = self.selection
-        if selection is None or selection.instance is None or selection.deployment is None:
-            self.notify("select an instance to restart", severity="warning")
+        if selection is None or selection.deployment is None:
+            self.notify("select an instance (or a deployment) to restart", severity="warning")
+            return
+        if selection.instance is None:
+            self._act(
+                self.source.restart_all(selection.endpoint, selection.deployment),
+                f"rolling restart of {selection.deployment}: one instance at a time",
+            )
             return
         self._act(
             self.source.restart(selection.endpoint, selection.deployment, selection.instance),

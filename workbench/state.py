@@ -43,6 +43,13 @@ class InstanceState:
     exit_code: int | None = None
     debug_port: int | None = None
     """Where debugpy listens (127.0.0.1) while the instance runs under the debugger."""
+    since: float = field(default_factory=time.time)
+    """When it entered its phase (epoch seconds): "Starting 12s"."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "state" and getattr(self, "state", value) is not value:
+            object.__setattr__(self, "since", time.time())  # a new phase starts now
+        object.__setattr__(self, name, value)
 
 
 @dataclass
@@ -131,6 +138,7 @@ def endpoints_from_json(data: list[dict[str, Any]]) -> list[EndpointState]:
                         restarts=int(i["restarts"]),
                         exit_code=i["exit_code"],
                         debug_port=i.get("debug_port"),
+                        since=float(i.get("since", time.time())),
                     )
                     for i in d["instances"]
                 ],

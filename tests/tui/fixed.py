@@ -31,7 +31,12 @@ def quickstart() -> list[EndpointState]:
             instance_count=1,
             instances=[
                 InstanceState(
-                    id=f"{name}-0", state=state, url="http://127.0.0.1:5001", pid=100, restarts=restarts
+                    id=f"{name}-0",
+                    state=state,
+                    url="http://127.0.0.1:5001",
+                    pid=100,
+                    restarts=restarts,
+                    since=T0,
                 )
             ],
         )
@@ -65,6 +70,7 @@ def crowded(count: int = 20) -> list[EndpointState]:
                 InstanceState(
                     id=f"deployment-with-a-rather-long-name-{index:02d}-{n}",
                     state=phases[(index + n) % len(phases)],
+                    since=T0 - 3 * n,
                 )
                 for n in range(2)
             ],
@@ -99,6 +105,9 @@ class FixedSource:
         self.root = root
         self.endpoints = endpoints
         self.actions: list[tuple[Any, ...]] = []
+
+    def now(self) -> float:
+        return T0 + 12
 
     async def status(self) -> list[EndpointState]:
         return self.endpoints
@@ -190,6 +199,9 @@ class FixedSource:
 
     async def restart(self, endpoint: str, deployment: str, instance: str) -> None:
         self.actions.append(("restart", endpoint, deployment, instance))
+
+    async def stop_debugging(self, endpoint: str, deployment: str, instance: str) -> None:
+        self.actions.append(("stop_debugging", endpoint, deployment, instance))
 
     async def restart_all(self, endpoint: str, deployment: str) -> None:
         self.actions.append(("restart_all", endpoint, deployment))

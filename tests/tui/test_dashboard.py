@@ -100,8 +100,8 @@ def test_selecting_a_deployment_follows_its_logs_live(running: RunningEngine) ->
             answer = client.invoke("quickstart", (QUICKSTART / "sample-request.json").read_bytes(), "green")
         request_id = answer.headers["x-request-id"]
         await until(pilot, lambda: request_id in text_of(app, "#log-view"), "the request in the router log")
-        # search keeps only the lines that match
-        await pilot.press("slash", *request_id[:8])
+        # search, and & keeps only the lines that match
+        await pilot.press("slash", *request_id[:8], "enter", "ampersand")
         await pilot.pause(0.2)
         shown = app.query_one(LogPanel).query_one(Log).lines
         assert shown

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.cli.connect import add_target_arguments, engine_client
 from workbench.cli.validate import add_set_argument
+from workbench.describe import describe
 from workbench.errors import EngineError, StartupError
 from workbench.spec.overrides import parse_overrides
-from workbench.state import EndpointState, Event, InstancePhase, ProvisioningState
+from workbench.state import Event, ProvisioningState
 
 if TYPE_CHECKING:
     from workbench.cli.background import EngineArguments
@@ -226,7 +227,7 @@ def run_status(args: argparse.Namespace) -> int:
             sys.stdout.write("\n")
         else:
             for endpoint in client.status():
-                print(_describe(endpoint))
+                print(describe(endpoint))
     return 0
 
 
@@ -329,35 +330,3 @@ def run_down(args: argparse.Namespace) -> int:
         stopped = client.shutdown()
     print("engine stopped" if stopped else "engine is still stopping", file=sys.stderr)
     return 0 if stopped else 1
-
-
-def _describe(endpoint: EndpointState) -> str:
-    lines = [
-        f"{endpoint.name}  {endpoint.provisioning_state.value}  auth {endpoint.auth_mode}  "
-        f"scoring uri {endpoint.scoring_uri or '-'}"
-    ]
-    if endpoint.limits:
-        lines.append(f"  limits: {endpoint.limits}")
-    for deployment in endpoint.deployments:
-        ready = sum(1 for i in deployment.instances if i.state is InstancePhase.READY)
-        share = endpoint.traffic.get(deployment.name, 0)
-        mirror = endpoint.mirror_traffic.get(deployment.name)
-        traffic = f"{share}%" + (f" (+{mirror}% mirror)" if mirror else "")
-        lines.append(
-            f"  {deployment.name}  {deployment.provisioning_state.value}  "
-            f"{ready}/{deployment.instance_count} ready  traffic {traffic}"
-        )
-        for instance in deployment.instances:
-            lines.append(
-                f"    {instance.id}  {instance.state.value}  pid {instance.pid}  {instance.url}  "
-                f"restarts {instance.restarts}"
-            )
-        if deployment.failure:
-            lines.append(f"    your code failed at {deployment.failure.summary()}")
-        if deployment.reason:
-            lines.extend("    " + line for line in deployment.reason.splitlines())
-        if deployment.last_reload:
-            lines.append(f"    last reload: {deployment.last_reload}")
-        if deployment.faults:
-            lines.append(f"    faults injected: {deployment.faults}")
-    return "\n".join(lines)

@@ -8,13 +8,15 @@ holds the data plane: closing or crashing it leaves every request that was in fl
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import time
-from collections.abc import Awaitable
+from collections import deque
+from collections.abc import Awaitable, Iterable
 from typing import Any, ClassVar
 
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
@@ -26,6 +28,7 @@ from workbench.contract import Telemetry
 from workbench.errors import WorkbenchError
 from workbench.spec.deployment import MAX_INSTANCES
 from workbench.state import EndpointState, Event
+from workbench.tui.screens.describe import DescribeScreen
 from workbench.tui.screens.error import ErrorScreen
 from workbench.tui.screens.faults import PRESSURE_MB, PRESSURE_SECONDS, FaultEditor, FaultRequest
 from workbench.tui.screens.help import HelpScreen
@@ -45,6 +48,32 @@ TABS = ("logs", "metrics", "invoke", "mirror", "events")
 SEVERITIES: dict[str, SeverityLevel] = {"info": "information", "warning": "warning", "error": "error"}
 
 
+PALETTE = (
+    (
+        "Traffic: edit the split and mirror",
+        "the selected endpoint's live split and mirror share (t)",
+        "traffic",
+    ),
+    (
+        "Faults: inject into the selected deployment",
+        "latency, errors, drops, kill, CPU or memory (f)",
+        "faults",
+    ),
+    ("Restart", "the selected instance; on a deployment, each in turn (r)", "restart"),
+    ("Reload code", "the selected deployment's code, in place (R)", "reload"),
+    ("Debug", "the selected instance under debugpy, or off again (d)", "debug"),
+    ("Describe", "everything known of the selection, with its last events (v)", "describe"),
+    ("Scale up", "one more instance of the selected deployment (+)", "scale(1)"),
+    ("Scale down", "one fewer instance of the selected deployment (-)", "scale(-1)"),
+    ("Copy the scoring URI", "of the selected endpoint (c)", "copy_uri"),
+    ("Copy the key or token", "of the selected endpoint, never shown (y)", "copy_key"),
+    ("Invoke", "send a request to the selected endpoint (i)", "show_tab('invoke')"),
+    ("Search logs", "find in the log shown (/)", "search_logs"),
+    ("Detach", "leave the engine running (D)", "detach"),
+)
+"""The command palette's entries: title, help, the action it runs."""
+
+
 class WorkbenchApp(App[str]):
     """Exits with "quit" (the caller stops an engine it started) or "detach" (it keeps running)."""
 
@@ -54,14 +83,21 @@ class WorkbenchApp(App[str]):
         Binding("question_mark", "help", "help"),
         Binding("slash", "search_logs", "search logs", show=False),
         Binding("p", "pause_logs", "pause / follow logs", show=False),
+        Binding("n", "next_match(1)", "next search match", show=False),
+        Binding("N", "next_match(-1)", "previous search match", show=False),
+        Binding("ampersand", "filter_logs", "only the lines that match the search", show=False),
+        Binding("z", "zoom", "zoom: the tab alone, full screen", show=False),
         Binding("D", "detach", "detach (engine keeps running)", show=False),
         Binding("t", "traffic", "traffic"),
+        Binding("v", "describe", "describe the selection (state and last events)", show=False),
         Binding("f", "faults", "faults: latency, errors, kill, CPU or memory pressure", show=False),
         Binding(
             "r", "restart", "restart", tooltip="restart the selected instance (a deployment: each in turn)"
         ),
         Binding("R", "reload", "reload", tooltip="reload the selected deployment's code in place"),
-        Binding("d", "debug", "debug", tooltip="restart the selected instance under the debugger"),
+        Binding(
+            "d", "debug", "debug", tooltip="restart the selected instance under the debugger (again: off)"
+        ),
         Binding("plus", "scale(1)", "add instance", show=False),
         Binding("minus", "scale(-1)", "remove instance", show=False),
         Binding("c", "copy_uri", "copy scoring URI", show=False),
@@ -85,11 +121,13 @@ class WorkbenchApp(App[str]):
         self.started_at = time.time()
         self.sub_title = str(source.root)
         self._lost = False
+        self.events: deque[Event] = deque(maxlen=EVENT_LINES)
+        """What the events tab shows, kept for the describe view."""
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="main"):
-            yield EndpointTree(id="tree")
+            yield EndpointTree(self.source.now, id="tree")
             with Vertical(id="right"):
                 yield EndpointSummary(self.source.root, id="summary")
                 with TabbedContent(initial="logs", id="tabs"):
@@ -177,6 +215,7 @@ class WorkbenchApp(App[str]):
     async def _show_events(self, log: Log) -> None:
         try:
             async for event in self.source.events():
+                self.events.append(event)
                 log.write_line(event.line())
                 if event.time >= self.started_at:
                     self._notify_event(event)
@@ -268,6 +307,19 @@ class WorkbenchApp(App[str]):
         self.action_show_tab("logs")
         self.main.query_one(LogPanel).action_search()
 
+    def action_next_match(self, direction: int) -> None:
+        self.action_show_tab("logs")
+        if not self.main.query_one(LogPanel).step(direction):
+            self.notify("no search yet: / to search the log", severity="warning")
+
+    def action_filter_logs(self) -> None:
+        self.action_show_tab("logs")
+        self.main.query_one(LogPanel).toggle_filter()
+
+    def action_zoom(self) -> None:
+        """The tabs alone (no tree, no summary), or back."""
+        self.main.toggle_class("zoomed")
+
     def action_pause_logs(self) -> None:
         self.action_show_tab("logs")
         self.main.query_one(LogPanel).action_pause()
@@ -296,6 +348,21 @@ class WorkbenchApp(App[str]):
                 self._set_traffic(endpoint.name, *result)
 
         self.push_screen(TrafficEditor(endpoint), apply)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The workbench's own actions in the command palette (ctrl+p), before Textual's, each
+        acting on the selection as its key does."""
+        for title, help_text, action in PALETTE:
+            yield SystemCommand(title, help_text, functools.partial(self.run_action, action))
+        yield from super().get_system_commands(screen)
+
+    def action_describe(self) -> None:
+        endpoint = self.selected_endpoint
+        selection = self.selection
+        if endpoint is None or selection is None:
+            self.notify("nothing selected to describe", severity="warning")
+            return
+        self.push_screen(DescribeScreen(endpoint, selection.deployment, selection.instance, self.events))
 
     def action_faults(self) -> None:
         selection = self.selection
@@ -387,6 +454,13 @@ class WorkbenchApp(App[str]):
                 self.notify("that deployment has no instance yet", severity="warning")
                 return
             instance = deployment.instances[0].id
+        state = next((i for d in endpoint.deployments for i in d.instances if i.id == instance), None)
+        if state is not None and state.debug_port is not None:  # d again: the debugger off
+            self._act(
+                self.source.stop_debugging(selection.endpoint, selection.deployment, instance),
+                f"{instance}: debugger off (restarting without it)",
+            )
+            return
         try:
             session = await self.source.debug(selection.endpoint, selection.deployment, instance)
         except WorkbenchError as exc:

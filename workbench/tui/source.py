@@ -9,6 +9,7 @@ fixed data instead.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +25,9 @@ REQUEST_FILE_LIMIT = 50
 class Source(Protocol):
     root: Path
 
+    def now(self) -> float:
+        """The time, as the engine's states are stamped (epoch seconds)."""
+
     async def status(self) -> list[EndpointState]: ...
     async def metrics(self, endpoint: str) -> EndpointMetrics: ...
     async def telemetry(self) -> Telemetry: ...
@@ -36,6 +40,7 @@ class Source(Protocol):
     async def restart_all(self, endpoint: str, deployment: str) -> None: ...
     async def scale(self, endpoint: str, deployment: str, instance_count: int) -> None: ...
     async def debug(self, endpoint: str, deployment: str, instance: str) -> dict[str, Any]: ...
+    async def stop_debugging(self, endpoint: str, deployment: str, instance: str) -> None: ...
     async def set_faults(self, endpoint: str, deployment: str, faults: dict[str, float]) -> str: ...
     async def kill(self, endpoint: str, deployment: str, instance: str) -> None: ...
     async def pressure(
@@ -54,6 +59,9 @@ class LiveSource:
 
     async def close(self) -> None:
         await self._streams.aclose()
+
+    def now(self) -> float:
+        return time.time()
 
     async def status(self) -> list[EndpointState]:
         return await asyncio.to_thread(self.client.status)
@@ -92,6 +100,9 @@ class LiveSource:
 
     async def debug(self, endpoint: str, deployment: str, instance: str) -> dict[str, Any]:
         return await asyncio.to_thread(self.client.debug, endpoint, deployment, instance)
+
+    async def stop_debugging(self, endpoint: str, deployment: str, instance: str) -> None:
+        await asyncio.to_thread(self.client.stop_debugging, endpoint, deployment, instance)
 
     async def invoke(self, endpoint: str, body: bytes, deployment: str | None) -> Invocation:
         return await asyncio.to_thread(self.client.invoke, endpoint, body, deployment)

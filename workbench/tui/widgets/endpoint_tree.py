@@ -3,6 +3,8 @@ cursor and what is expanded survive every refresh."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -47,8 +49,10 @@ class EndpointTree(Tree[Selection]):
     def action_drill_in(self) -> None:
         self.post_message(self.DrillIn())
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, *, id: str | None = None) -> None:
         super().__init__("endpoints", id=id)
+        self.clock = clock
+        """For how long an instance has been Starting: the source's clock."""
         self.show_root = False
         self.guide_depth = 2
         self._by_selection: dict[Selection, TreeNode[Selection]] = {}
@@ -73,7 +77,8 @@ class EndpointTree(Tree[Selection]):
                 for instance in deployment.instances:
                     instance_key = Selection(endpoint.name, deployment.name, instance.id)
                     wanted.add(instance_key)
-                    self._node(deployment_node, instance_key, _instance_label(instance), leaf=True)
+                    label = _instance_label(instance, self.clock())
+                    self._node(deployment_node, instance_key, label, leaf=True)
         for key in [k for k in self._by_selection if k not in wanted]:
             node = self._by_selection.pop(key)
             if node.tree is self and node.parent is not None:
@@ -120,9 +125,11 @@ def _deployment_label(deployment: DeploymentState, share: int, mirror: int, colo
     return label
 
 
-def _instance_label(instance: InstanceState) -> Text:
+def _instance_label(instance: InstanceState, now: float) -> Text:
     state = instance.state.value
     label = Text.assemble(instance.id, "  ", (state, state_style(state)))
+    if instance.state in (InstancePhase.STARTING, InstancePhase.DRAINING, InstancePhase.CRASHED):
+        label.append(f" {max(0, int(now - instance.since))}s", "dim")  # how long so far
     if instance.restarts:
         label.append(f"  ↻{instance.restarts}", "dark_orange")
     if instance.debug_port is not None:

@@ -2,6 +2,10 @@
 A deployment's inference-server log is its instances' logs merged, each line prefixed with the
 instance it came from; an instance shows its own.
 
+Search (`/`) finds as `less` does: matches highlighted and counted, `n` / `N` to the next and
+previous (which pauses following, so the log holds still), Enter back to the log with the search
+kept, Esc clears it; `&` shows only the matching lines.
+
 The buffer is bounded (MAX_LINES), so hours of logs do not grow memory. While paused, new lines
 still arrive and are kept; following again shows them.
 """
@@ -13,6 +17,8 @@ import json
 import time
 from collections import deque
 
+from rich.highlighter import Highlighter
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -46,6 +52,10 @@ class LogPanel(Vertical):
         self.selection: Selection | None = None
         self.paused = False
         self.query_text = ""
+        self.filtering = False
+        """Only the lines that match the search are shown (`&`)."""
+        self.match = -1
+        """The line (of those shown) that `n` / `N` last went to."""
         self.lines: deque[str] = deque(maxlen=MAX_LINES)
         self._pending: list[str] = []
         self._flushed_at = 0.0
@@ -56,9 +66,16 @@ class LogPanel(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="log-bar"):
             yield Tabs(*(Tab(name, id=name) for name in CONTAINERS), id="log-containers")
+            yield Label("", id="log-matches", classes="hidden")
             yield Label("paused", id="log-mode", classes="hidden")
-        yield Input(placeholder="search: lines containing…", id="log-search", classes="hidden")
-        yield Log(max_lines=MAX_LINES, id="log-view")
+        yield Input(
+            placeholder="search (enter: back to the log, n/N: next/previous, &: only matches)",
+            id="log-search",
+            classes="hidden",
+        )
+        view = Log(max_lines=MAX_LINES, id="log-view", highlight=True)
+        view.highlighter = Matches()
+        yield view
 
     def on_mount(self) -> None:
         self.set_interval(FLUSH_S, self._flush)
@@ -76,6 +93,8 @@ class LogPanel(Vertical):
             return
         batch, self._pending, self._flushed_at = self._pending, [], now
         self.query_one(Log).write_lines(batch[-MAX_LINES:])
+        if self.query_text:
+            self._count()
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         event.stop()
@@ -126,17 +145,38 @@ class LogPanel(Vertical):
             self._pending.append(f"{prefix}(log not available: {exc})")
 
     def _shows(self, line: str) -> bool:
-        return not self.query_text or self.query_text.lower() in line.lower()
+        return not (self.filtering and self.query_text) or self.query_text.lower() in line.lower()
 
     def _redraw(self) -> None:
         self._pending = []
         view = self.query_one(Log)
-        view.clear()
+        view.clear()  # also drops the lines drawn with the previous search's highlights
         view.write_lines([line for line in self.lines if self._shows(line)])
+        self.match = -1
+        self._count()
+
+    def _count(self) -> None:
+        """The search's matches, counted over the lines shown, and where `n` / `N` is."""
+        label = self.query_one("#log-matches", Label)
+        label.set_class(not self.query_text, "hidden")
+        if self.query_text:
+            found = len(self._matching())
+            at = f"{self._matching().index(self.match) + 1}/" if self.match in self._matching() else ""
+            label.update(
+                f"{at}{found} match{'es' if found != 1 else ''}" + (" (only)" if self.filtering else "")
+            )
+
+    def _matching(self) -> list[int]:
+        wanted = self.query_text.lower()
+        return [n for n, line in enumerate(self.query_one(Log).lines) if wanted in line.lower()]
+
+    def _set_paused(self, paused: bool) -> None:
+        self.paused = paused
+        self.query_one("#log-mode", Label).set_class(not paused, "hidden")
+        self.query_one(Log).auto_scroll = not paused
 
     def action_pause(self) -> None:
-        self.paused = not self.paused
-        self.query_one("#log-mode", Label).set_class(not self.paused, "hidden")
+        self._set_paused(not self.paused)
         if not self.paused:
             self._redraw()
 
@@ -149,13 +189,56 @@ class LogPanel(Vertical):
         search = self.query_one("#log-search", Input)
         search.value = ""
         search.add_class("hidden")
+        self.filtering = False
         self.query_one(Log).focus()
+
+    def step(self, direction: int) -> bool:
+        """To the next (1) or previous (-1) match, following paused; False with no search."""
+        matching = self._matching()
+        if not self.query_text:
+            return False
+        if matching:
+            ahead = [n for n in matching if (n - self.match) * direction > 0]
+            self.match = (
+                (ahead[0] if direction > 0 else ahead[-1]) if ahead else matching[0 if direction > 0 else -1]
+            )
+            self._set_paused(True)
+            view = self.query_one(Log)
+            view.scroll_to(y=max(0, self.match - view.size.height // 2), animate=False)
+        self._count()
+        return True
+
+    def toggle_filter(self) -> None:
+        self.filtering = not self.filtering
+        self._redraw()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "log-search":
             event.stop()
             self.query_text = event.value
+            self.query_one(Log).highlighter = Matches(event.value)
             self._redraw()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter: back to the log, the search kept (n / N go through its matches)."""
+        if event.input.id == "log-search":
+            event.stop()
+            self.query_one(Log).focus()
+
+
+class Matches(Highlighter):
+    """Every occurrence of the search, whatever its case, in reverse video."""
+
+    def __init__(self, query: str = "") -> None:
+        self.query = query.lower()
+
+    def highlight(self, text: Text) -> None:
+        if not self.query:
+            return
+        plain, start = text.plain.lower(), 0
+        while (found := plain.find(self.query, start)) >= 0:
+            text.stylize("reverse bold yellow", found, found + len(self.query))
+            start = found + len(self.query)
 
 
 def router_columns(line: str) -> str:

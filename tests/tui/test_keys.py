@@ -1,0 +1,107 @@
+"""Keys of the dashboard against fixed data, driven by Textual's pilot: what each asks of the
+engine (recorded by the source) and what it shows."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rich.text import Text
+from textual.pilot import Pilot
+from textual.widgets import Label, Log
+
+from tests.tui.fixed import FixedSource, quickstart
+from tests.tui.test_snapshots import settle
+from workbench.state import EndpointState
+from workbench.tui.app import WorkbenchApp
+from workbench.tui.screens.describe import DescribeScreen
+from workbench.tui.widgets.endpoint_tree import EndpointTree
+from workbench.tui.widgets.logs import LogPanel, Matches
+
+
+def run(
+    scenario: Callable[[Pilot[Any], WorkbenchApp, FixedSource], Awaitable[None]],
+    endpoints: list[EndpointState] | None = None,
+) -> None:
+    source = FixedSource(endpoints if endpoints is not None else quickstart())
+
+    async def drive() -> None:
+        app = WorkbenchApp(source)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await scenario(pilot, app, source)
+
+    asyncio.run(drive())
+
+
+def test_describe_shows_the_selections_state_and_its_last_events() -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        await pilot.press("down", "v")  # blue
+        screen = app.screen
+        assert isinstance(screen, DescribeScreen)
+        assert screen.subject == "quickstart/blue"
+        assert "blue  Succeeded  1/1 ready  traffic 90%" in screen.text
+        assert "green" not in screen.text
+        assert [e.subject for e in screen.events] == ["quickstart/blue"]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, DescribeScreen)
+
+    run(scenario)
+
+
+def test_r_on_a_deployment_restarts_each_instance_and_d_again_stops_the_debugger() -> None:
+    endpoints = quickstart()
+    endpoints[0].deployments[1].instances[0].debug_port = 5678  # green-0 runs under debugpy
+
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        await pilot.press("down", "r")  # blue: a rolling restart
+        await pilot.press("down", "down", "down", "d")  # green-0: the debugger off again
+        await app.workers.wait_for_complete()
+        assert ("restart_all", "quickstart", "blue") in source.actions
+        assert ("stop_debugging", "quickstart", "green", "green-0") in source.actions
+
+    run(scenario, endpoints)
+
+
+def test_the_palette_lists_the_workbenchs_actions() -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        await pilot.press("down", "ctrl+p", *"Describe")
+        await pilot.pause(0.5)  # the palette searches as it is typed into
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, DescribeScreen)
+
+    run(scenario)
+
+
+def test_search_highlights_counts_and_steps_through_matches() -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        await pilot.press("down")  # blue's log: "... inference-server line N of blue", N = 0..29
+        panel = app.query_one(LogPanel)
+        view = panel.query_one(Log)
+        await pilot.press("slash", *"line 1", "enter")  # line 1, 10..19
+        assert app.focused is view  # enter: back to the log, the search kept
+        matches = panel.query_one("#log-matches", Label)
+        assert str(matches.render()) == "11 matches"
+        await pilot.press("n", "n")
+        assert str(matches.render()) == "2/11 matches"
+        assert panel.paused  # stepping holds the log still
+        await pilot.press("N", "N")
+        assert str(matches.render()) == "11/11 matches"  # round past the first
+        assert len(view.lines) == 30
+        await pilot.press("ampersand")  # only the matching lines
+        assert len(view.lines) == 11
+        assert all("line 1" in line for line in view.lines)
+        await pilot.press("z")  # zoom: the tree and the summary out of the way
+        assert not app.query_one(EndpointTree).display
+        await pilot.press("z")
+        assert app.query_one(EndpointTree).display
+
+    run(scenario)
+
+
+def test_matches_are_highlighted_whatever_their_case() -> None:
+    text = Text("Line 1 of blue, line 10 of blue")
+    Matches("LINE 1").highlight(text)
+    assert [(span.start, span.end) for span in text.spans] == [(0, 6), (16, 22)]

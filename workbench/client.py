@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 import psutil
 
-from workbench.contract import Credentials, EndpointMetrics, Recording, Telemetry
+from workbench.contract import Credentials, EndpointMetrics, MirrorBodies, Recording, Telemetry
 from workbench.errors import EngineError, NotFound
 from workbench.layout import CONNECTION
 from workbench.state import EndpointState, Event, endpoints_from_json
@@ -203,6 +204,11 @@ class EngineClient:
 
     def metrics(self, endpoint: str) -> EndpointMetrics:
         return EndpointMetrics.from_json(self._get(f"/v1/endpoints/{endpoint}/metrics").json())
+
+    def mirror_bodies(self, endpoint: str, request_id: str) -> MirrorBodies:
+        """The live and the mirror answer to one of the endpoint's recent mirrored requests."""
+        path = f"/v1/endpoints/{endpoint}/mirror/{urllib.parse.quote(request_id, safe='')}"
+        return MirrorBodies.from_json(self._get(path).json())
 
     def telemetry(self) -> Telemetry:
         return Telemetry.from_json(self._get("/v1/telemetry").json())

@@ -192,6 +192,24 @@ class MirrorRecord:
 
 
 @dataclass(frozen=True)
+class MirrorBodies:
+    """The live and the mirror answer to one mirrored request (each cut at a few KB; the mirror's
+    None when it gave none)."""
+
+    request_id: str
+    live: str
+    mirror: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MirrorBodies:
+        mirror = data.get("mirror")
+        return cls(str(data["request_id"]), str(data["live"]), None if mirror is None else str(mirror))
+
+
+@dataclass(frozen=True)
 class MirrorSummary:
     """The mirror's counts (every copy sent, queued, in flight or dropped, with why) and its most
     recent records."""

@@ -219,7 +219,12 @@ def test_mirroring_copies_about_half_without_changing_live_answers(
         with httpx.Client(headers=auth(keys.secret), timeout=30) as http:
             answers = Counter(http.post(uri, content=b"{}").json()["deployment"] for _ in range(400))
         metrics = _settled_metrics(client, "front")
+        last = metrics.mirror.recent[-1]
+        bodies = client.mirror_bodies("front", last.request_id)  # the two answers, to compare by eye
         client.set_traffic("front", {"blue": 90, "green": 10}, {"green": 0})
+    assert json.loads(bodies.live)["deployment"] == "blue"
+    assert json.loads(bodies.mirror or "{}")["deployment"] == "green"
+    assert last.verdict == "differs"
     mirrored = metrics.deployments["green"].mirrored - before
     assert answers == Counter({"blue": 400})
     assert 140 < mirrored + metrics.mirror.dropped < 260

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.client import Invocation
-from workbench.contract import Credentials, EndpointMetrics, ProcessFigures, Telemetry
+from workbench.contract import Credentials, EndpointMetrics, MirrorBodies, ProcessFigures, Telemetry
 from workbench.state import (
     DeploymentState,
     EndpointState,
@@ -177,6 +177,12 @@ class FixedSource:
         for n in range(30):
             subject = deployment or endpoint
             yield f"2026-09-21 14:13:{n:02d},000 I [100] azmlinfsrv - {container} line {n} of {subject}"
+
+    async def mirror_bodies(self, endpoint: str, request_id: str) -> MirrorBodies:
+        n = int(request_id.rsplit("-", 1)[-1])
+        return MirrorBodies(
+            request_id, '{"predictions": [11055.98]}', '{"predictions": [11055.98]}' if n else "oops"
+        )
 
     async def credentials(self, endpoint: str) -> Credentials:
         return Credentials(primary_key="not-a-real-key", secondary_key="not-a-real-key-either")

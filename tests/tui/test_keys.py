@@ -9,13 +9,14 @@ from typing import Any
 
 from rich.text import Text
 from textual.pilot import Pilot
-from textual.widgets import Label, Log
+from textual.widgets import DataTable, Label, Log
 
 from tests.tui.fixed import FixedSource, quickstart
 from tests.tui.test_snapshots import settle
 from workbench.state import EndpointState
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.describe import DescribeScreen
+from workbench.tui.screens.mirrored import MirroredScreen
 from workbench.tui.widgets.endpoint_tree import EndpointTree
 from workbench.tui.widgets.logs import LogPanel, Matches
 
@@ -105,3 +106,20 @@ def test_matches_are_highlighted_whatever_their_case() -> None:
     text = Text("Line 1 of blue, line 10 of blue")
     Matches("LINE 1").highlight(text)
     assert [(span.start, span.end) for span in text.spans] == [(0, 6), (16, 22)]
+
+
+def test_enter_on_a_mirrored_row_shows_its_two_answers() -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        await pilot.press("4")  # the mirror tab: the newest row first (req-2)
+        await app.workers.wait_for_complete()
+        app.query_one("#mirror-table", DataTable).focus()
+        await pilot.press("down", "enter")  # req-1
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, MirroredScreen)
+        assert screen.bodies.request_id == "req-1"
+        assert screen.record is not None
+        assert screen.record.verdict == "same"
+
+    run(scenario)

@@ -5,6 +5,7 @@ GET  /v1/events[?follow=1]         past events, then live ones, as JSON lines
 GET  /v1/logs?endpoint=&deployment=&container=&instance=&lines=&follow=1
 GET  /v1/telemetry                 CPU and memory per instance, GPUs
 GET  /v1/endpoints/NAME/credentials | metrics
+GET  /v1/endpoints/NAME/mirror/REQUEST_ID   a recent mirrored request's two answers
 POST /v1/endpoints/NAME/regenerate-keys | traffic
 POST /v1/endpoints/NAME/deployments/DEPLOYMENT/reload | scale | faults | pressure | restart
 POST /v1/endpoints/NAME/deployments/DEPLOYMENT/instances/ID/restart | kill
@@ -78,6 +79,7 @@ class ControlApi:
         app.router.add_post("/v1/endpoints/{name}/traffic", self.traffic)
         app.router.add_post("/v1/endpoints/{name}/recording", self.recording)
         app.router.add_get("/v1/endpoints/{name}/metrics", self.metrics)
+        app.router.add_get("/v1/endpoints/{name}/mirror/{request_id}", self.mirror_bodies)
         app.router.add_get("/v1/telemetry", self.telemetry)
         app.router.add_get("/metrics", self.prometheus)
         deployment = "/v1/endpoints/{name}/deployments/{deployment}"
@@ -122,6 +124,10 @@ class ControlApi:
 
     async def metrics(self, request: web.Request) -> web.Response:
         return web.json_response(self.routing.metrics(request.match_info["name"]).to_json())
+
+    async def mirror_bodies(self, request: web.Request) -> web.Response:
+        bodies = self.routing.mirror_bodies(request.match_info["name"], request.match_info["request_id"])
+        return web.json_response(bodies.to_json())
 
     async def telemetry(self, request: web.Request) -> web.Response:
         pids = {

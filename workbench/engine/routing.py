@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from workbench.contract import Credentials, EndpointMetrics, Network, Recording
+from workbench.contract import Credentials, EndpointMetrics, MirrorBodies, Network, Recording
 from workbench.engine.collection import DataCollectors
 from workbench.engine.saved import SavedState
 from workbench.engine.store import Store
@@ -259,6 +259,12 @@ class Routing:
     def figures(self) -> dict[str, dict[str, DeploymentFigures]]:
         """Every endpoint's per-deployment figures, as the router counts them."""
         return {name: dict(router.figures) for name, router in self.routers.items()}
+
+    def mirror_bodies(self, endpoint: str, request_id: str) -> MirrorBodies:
+        bodies = self._router(endpoint).mirror_bodies(request_id)
+        if bodies is None:
+            raise NotFound(f"no recent mirrored request {request_id} in endpoint {endpoint}")
+        return bodies
 
     def networks(self) -> dict[str, Network]:
         """Every endpoint's connections and bytes on its scoring port."""

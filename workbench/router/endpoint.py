@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.contract import DeploymentMetrics, MirrorSummary, Network, Timeline
+from workbench.contract import DeploymentMetrics, MirrorBodies, MirrorSummary, Network, Timeline
 from workbench.router.accesslog import AccessLog
 from workbench.router.credentials import EndpointKeys, TokenSigner
 from workbench.router.front import FrontServer, Limits
@@ -235,6 +235,9 @@ class EndpointRouter:
     def network(self) -> Network:
         front = self._front
         return Network(len(front.connections), front.accepted, front.bytes_in, front.bytes_out)
+
+    def mirror_bodies(self, request_id: str) -> MirrorBodies | None:
+        return self.pipeline.mirror.bodies.get(request_id)
 
     def mirror_comparison(self) -> MirrorSummary:
         return self.pipeline.mirror.comparison()

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from workbench.contract import MirrorRecord, MirrorSummary
+from workbench.contract import MirrorBodies, MirrorRecord, MirrorSummary
 from workbench.router.front import Reply, Request
 from workbench.router.table import DeploymentRoute, Target
 from workbench.router.upstream import Answer, UpstreamError
@@ -26,6 +26,9 @@ from workbench.router.upstream import Answer, UpstreamError
 MIRROR_RECORDS = 1000
 QUEUE_COPIES = 1000
 QUEUE_BYTES = 64 * 1024 * 1024
+SHOWN_BODY = 4096
+"""Bytes of each answer kept for the most recent records, to be shown side by side."""
+SHOWN_RECORDS = 20
 MAX_IN_FLIGHT = 8
 """Copies in flight per mirror deployment at most, whatever its capacity."""
 
@@ -39,6 +42,8 @@ class _Copy:
     live_ms: float
     live_digest: str
     mirror_deployment: str
+    live_body: bytes
+    """Its first SHOWN_BODY bytes, kept to show beside the mirror's."""
 
 
 Send = Callable[[Request, str, DeploymentRoute, Target], Awaitable[Answer]]
@@ -54,6 +59,8 @@ class Mirror:
         self._record = record
         self._clock = clock
         self.records: deque[MirrorRecord] = deque(maxlen=MIRROR_RECORDS)
+        self.bodies: OrderedDict[str, MirrorBodies] = OrderedDict()
+        """The two answers of the SHOWN_RECORDS most recent records, by request id."""
         self.sent = 0
         self.dropped: Counter[str] = Counter()
         self._queue: deque[_Copy] = deque()
@@ -70,7 +77,8 @@ class Mirror:
             self.dropped["queue full: the mirror deployment does not keep up"] += 1
             return
         digest = _digest(reply.body)
-        self._queue.append(_Copy(request, request_id, live, reply.status, live_ms, digest, to))
+        kept = reply.body[:SHOWN_BODY]
+        self._queue.append(_Copy(request, request_id, live, reply.status, live_ms, digest, to, kept))
         self._queued_bytes += size
         self._pump()
 
@@ -128,6 +136,11 @@ class Mirror:
                 _digest(body) if body is not None else None,
             )
         )
+        self.bodies[copy.request_id] = MirrorBodies(
+            copy.request_id, _shown(copy.live_body), None if body is None else _shown(body[:SHOWN_BODY])
+        )
+        while len(self.bodies) > SHOWN_RECORDS:
+            self.bodies.popitem(last=False)
 
     def comparison(self) -> MirrorSummary:
         records = list(self.records)
@@ -149,6 +162,11 @@ class Mirror:
         for task in list(self._tasks):
             task.cancel()
         self._queue.clear()
+
+
+def _shown(body: bytes) -> str:
+    text = body.decode(errors="replace")
+    return text + ("\n… (cut)" if len(body) >= SHOWN_BODY else "")
 
 
 def _digest(body: bytes | None) -> str:

@@ -32,6 +32,7 @@ from workbench.tui.screens.describe import DescribeScreen
 from workbench.tui.screens.error import ErrorScreen
 from workbench.tui.screens.faults import PRESSURE_MB, PRESSURE_SECONDS, FaultEditor, FaultRequest
 from workbench.tui.screens.help import HelpScreen
+from workbench.tui.screens.mirrored import MirroredScreen
 from workbench.tui.screens.traffic import TrafficEditor
 from workbench.tui.source import Source
 from workbench.tui.widgets.endpoint_tree import EndpointTree, Selection
@@ -355,6 +356,21 @@ class WorkbenchApp(App[str]):
         for title, help_text, action in PALETTE:
             yield SystemCommand(title, help_text, functools.partial(self.run_action, action))
         yield from super().get_system_commands(screen)
+
+    @on(MirrorPanel.Open)
+    @work(group="actions")
+    async def open_mirrored(self, event: MirrorPanel.Open) -> None:
+        endpoint = self.selected_endpoint
+        if endpoint is None:
+            return
+        try:
+            bodies = await self.source.mirror_bodies(endpoint.name, event.request_id)
+            metrics = await self.source.metrics(endpoint.name)
+        except WorkbenchError as exc:
+            self.push_screen(ErrorScreen("No answers to show", str(exc)))
+            return
+        record = next((r for r in metrics.mirror.recent if r.request_id == event.request_id), None)
+        self.push_screen(MirroredScreen(record, bodies))
 
     def action_describe(self) -> None:
         endpoint = self.selected_endpoint

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from workbench.client import EngineClient, EngineStreams, Invocation
-from workbench.contract import Credentials, EndpointMetrics, Telemetry
+from workbench.contract import Credentials, EndpointMetrics, MirrorBodies, Telemetry
 from workbench.layout import FOLDER
 from workbench.state import EndpointState, Event
 
@@ -34,6 +34,7 @@ class Source(Protocol):
     def events(self) -> AsyncIterator[Event]: ...
     def logs(self, endpoint: str, deployment: str, container: str, instance: str) -> AsyncIterator[str]: ...
     async def credentials(self, endpoint: str) -> Credentials: ...
+    async def mirror_bodies(self, endpoint: str, request_id: str) -> MirrorBodies: ...
     async def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int]) -> None: ...
     async def restart(self, endpoint: str, deployment: str, instance: str) -> None: ...
     async def reload(self, endpoint: str, deployment: str) -> None: ...
@@ -82,6 +83,9 @@ class LiveSource:
 
     async def credentials(self, endpoint: str) -> Credentials:
         return await asyncio.to_thread(self.client.credentials, endpoint)
+
+    async def mirror_bodies(self, endpoint: str, request_id: str) -> MirrorBodies:
+        return await asyncio.to_thread(self.client.mirror_bodies, endpoint, request_id)
 
     async def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int]) -> None:
         await asyncio.to_thread(self.client.set_traffic, endpoint, traffic, mirror)

@@ -1,11 +1,12 @@
 """Live and mirrored answers side by side: status, latency, whether the bodies match, and the
-share of compared requests whose answers differ."""
+share of compared requests whose answers differ; Enter on a row opens its two answers."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from workbench.contract import MirrorRecord, MirrorSummary
@@ -13,6 +14,13 @@ from workbench.tui.look import milliseconds
 
 
 class MirrorPanel(Vertical):
+    class Open(Message):
+        """Enter on a row: show that request's two answers."""
+
+        def __init__(self, request_id: str) -> None:
+            super().__init__()
+            self.request_id = request_id
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._rows: list[str] = []
@@ -35,17 +43,18 @@ class MirrorPanel(Vertical):
         else:
             differing = comparison.differing
             share = comparison.differing_share
-            summary.append(f"{records:,} mirrored  ")
+            summary.append(f"{records:,} compared  {comparison.sent:,} sent  ")
             summary.append(
                 f"{differing:,} differ" + (f" ({share * 100:.1f}%)" if share is not None else ""),
                 "red" if differing else "green",
             )
-            summary.append(f"  queued {comparison.queued:,}", "dim")
+            summary.append(f"  queued {comparison.queued:,}  in flight {comparison.in_flight:,}", "dim")
             dropped = comparison.dropped
             why = "; ".join(f"{n:,} {reason}" for reason, n in comparison.dropped_why.items())
             summary.append(
                 f"  dropped {dropped:,}" + (f" ({why})" if why else ""), "yellow" if dropped else "dim"
             )
+            summary.append("\nenter on a row: its two answers side by side", "dim")
         self.query_one("#mirror-summary", Static).update(summary)
         recent = list(reversed(comparison.recent))
         ids = [r.request_id for r in recent]
@@ -55,7 +64,12 @@ class MirrorPanel(Vertical):
         table = self.query_one(DataTable)
         table.clear()
         for record in recent:
-            table.add_row(*_row(record))
+            table.add_row(*_row(record), key=record.request_id)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.post_message(self.Open(event.row_key.value))
 
 
 VERDICT_STYLES = {"pending": "dim", "same": "green", "differs": "bold red"}

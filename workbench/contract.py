@@ -122,6 +122,8 @@ class DeploymentMetrics:
     mirrored: int = 0
     mirror_statuses: dict[str, int] = field(default_factory=dict)
     timeline: Timeline = field(default_factory=Timeline)
+    by_instance: dict[str, int] = field(default_factory=dict)
+    """Requests each instance (by id) answered."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -134,6 +136,7 @@ class DeploymentMetrics:
             "mirrored": self.mirrored,
             "mirror_statuses": self.mirror_statuses,
             "timeline": asdict(self.timeline),
+            "by_instance": self.by_instance,
         }
 
     @classmethod
@@ -150,6 +153,7 @@ class DeploymentMetrics:
             mirrored=int(data.get("mirrored", 0)),
             mirror_statuses={str(k): int(v) for k, v in (data.get("mirror_statuses") or {}).items()},
             timeline=Timeline.from_json(data.get("timeline") or {}),
+            by_instance={str(k): int(v) for k, v in (data.get("by_instance") or {}).items()},
         )
 
 

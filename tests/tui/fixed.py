@@ -122,6 +122,7 @@ class FixedSource:
                         "p50_ms": 0.45,
                         "p99_ms": 2.1,
                         "timeline": timeline(120, 40),
+                        "by_instance": {"blue-0": 5400},
                     },
                     "green": {
                         "requests": 600,
@@ -130,6 +131,7 @@ class FixedSource:
                         "p99_ms": 2.4,
                         "mirrored": 0,
                         "timeline": timeline(120, 5),
+                        "by_instance": {"green-0": 600},
                     },
                 },
                 "mirror": {

@@ -4,21 +4,25 @@ engine (recorded by the source) and what it shows."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
+from dataclasses import astuple
 from typing import Any
 
 from rich.text import Text
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Label, Log
+from textual.widgets import DataTable, Label, Log, Sparkline
 
 from tests.tui.fixed import FixedSource, quickstart
 from tests.tui.test_snapshots import settle
+from workbench.contract import EndpointMetrics, Timeline
 from workbench.state import EndpointState
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.describe import DescribeScreen
 from workbench.tui.screens.mirrored import MirroredScreen
 from workbench.tui.widgets.endpoint_tree import EndpointTree
 from workbench.tui.widgets.logs import LogPanel, Matches
+from workbench.tui.widgets.metrics import DeploymentFigures
 
 
 def run(
@@ -123,3 +127,38 @@ def test_enter_on_a_mirrored_row_shows_its_two_answers() -> None:
         assert screen.record.verdict == "same"
 
     run(scenario)
+
+
+class ShortGreen(FixedSource):
+    """Green answered only in the last 10 of blue's 120 seconds."""
+
+    async def metrics(self, endpoint: str) -> EndpointMetrics:
+        full = await super().metrics(endpoint)
+        green = full.deployments["green"]
+        recent = Timeline(*(values[-10:] for values in astuple(green.timeline)))
+        shortened = dataclasses.replace(green, timeline=recent)
+        return dataclasses.replace(full, deployments={**full.deployments, "green": shortened})
+
+
+def test_sparklines_of_every_deployment_share_one_time_axis() -> None:
+    source = ShortGreen(quickstart())
+
+    async def drive() -> None:
+        app = WorkbenchApp(source)
+        async with app.run_test(size=(160, 50)) as pilot:
+            await settle(pilot)
+            await pilot.press("2")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            blue, green = (block.query_one(".rps", Sparkline).data for block in app.query(DeploymentFigures))
+            assert blue is not None
+            assert green is not None
+            assert len(blue) == len(green) == 120
+            assert green[:110] == [0.0] * 110  # nothing yet in those seconds: the same columns as blue's
+            assert green[110:] == [
+                float(v) for v in (await source.metrics("quickstart")).deployments["green"].timeline.requests
+            ]
+            label = app.query(DeploymentFigures).first().query_one(".rps-label", Label)
+            assert str(label.render()) == f"req/s ≤{max(blue):,.0f}"  # its scale
+
+    asyncio.run(drive())

@@ -87,9 +87,13 @@ class DeploymentFigures:
     mirrored: int = 0
     mirror_statuses: Counter[int] = field(default_factory=Counter)
     latency_sum_ms: float = 0.0
+    by_instance: Counter[str] = field(default_factory=Counter)
+    """Requests each instance answered (not those answered before one was chosen: 429, 404)."""
 
-    def add(self, status: int, latency_ms: float) -> None:
+    def add(self, status: int, latency_ms: float, instance: str | None = None) -> None:
         self.requests += 1
+        if instance is not None:
+            self.by_instance[instance] += 1
         self.latency_sum_ms += latency_ms
         self.statuses[status] += 1
         self.latencies_ms.append(latency_ms)
@@ -109,6 +113,7 @@ class DeploymentFigures:
             mirrored=self.mirrored,
             mirror_statuses={str(k): v for k, v in sorted(self.mirror_statuses.items())},
             timeline=self.timeline.summary(),
+            by_instance=dict(sorted(self.by_instance.items())),
         )
 
 
@@ -206,7 +211,7 @@ class EndpointRouter:
             figures = self.figures.get(deployment)
             if figures is None:  # not setdefault: it would build a DeploymentFigures every call
                 figures = self.figures[deployment] = DeploymentFigures()
-            figures.add(call.response.status, latency_ms)
+            figures.add(call.response.status, latency_ms, call.target)
         self._access_log.write(
             {
                 "request_id": call.request_id,

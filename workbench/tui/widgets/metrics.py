@@ -1,6 +1,7 @@
 """Figures per deployment of the selected endpoint: requests per second, p50 and p99 latency as
-sparklines over the last two minutes, counts by status code, CPU and memory per instance, and GPUs
-where there are any."""
+sparklines over the last two minutes, on one time axis for every deployment (the same second in
+the same column) and each with its scale (the largest value it shows); counts by status code;
+requests, CPU and memory per instance; and GPUs where there are any."""
 
 from __future__ import annotations
 
@@ -25,22 +26,21 @@ class DeploymentFigures(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(self.deployment, classes="figures-head")
-        with Vertical(classes="spark-row"):
-            yield Label("req/s", classes="spark-label")
-            yield Sparkline([], classes="rps")
-        with Vertical(classes="spark-row"):
-            yield Label("p50 ms", classes="spark-label")
-            yield Sparkline([], classes="p50")
-        with Vertical(classes="spark-row"):
-            yield Label("p99 ms", classes="spark-label")
-            yield Sparkline([], classes="p99")
+        for name, kind in (("req/s", "rps"), ("p50 ms", "p50"), ("p99 ms", "p99")):
+            with Vertical(classes="spark-row"):
+                yield Label(name, classes=f"spark-label {kind}-label")
+                yield Sparkline([], classes=kind)
         yield Static("", classes="figures-instances")
 
-    def show(self, figures: DeploymentMetrics, instances: list[tuple[str, ProcessFigures | None]]) -> None:
+    def show(
+        self, figures: DeploymentMetrics, instances: list[tuple[str, ProcessFigures | None]], axis: range
+    ) -> None:
+        """`axis`: the seconds every deployment's sparklines show, oldest first."""
         timeline = figures.timeline
-        rps = timeline.requests[-SPARK_SECONDS:]
-        p50s = timeline.p50_ms[-SPARK_SECONDS:]
-        p99s = [v or 0.0 for v in timeline.p99_ms[-SPARK_SECONDS:]]
+        at = {second: n for n, second in enumerate(timeline.second)}
+        rps = [timeline.requests[at[s]] if s in at else 0 for s in axis]
+        p50s = [timeline.p50_ms[at[s]] if s in at else None for s in axis]
+        p99s = [(timeline.p99_ms[at[s]] if s in at else None) or 0.0 for s in axis]
         now_rps = rps[-1] if rps else 0
         recent_p50 = next((v for v in reversed(p50s) if v is not None), figures.p50_ms)
         recent_p99 = next((v for v in reversed(p99s) if v), figures.p99_ms)
@@ -58,17 +58,23 @@ class DeploymentFigures(Vertical):
         if figures.mirrored:
             head.append(f" mirrored {figures.mirrored:,}", "cyan")
         self.query_one(".figures-head", Static).update(head)
-        self.query_one(".rps", Sparkline).data = [float(v) for v in rps]
-        self.query_one(".p50", Sparkline).data = [v or 0.0 for v in p50s]
-        self.query_one(".p99", Sparkline).data = p99s
+        for kind, name, values in (
+            ("rps", "req/s", [float(v) for v in rps]),
+            ("p50", "p50 ms", [v or 0.0 for v in p50s]),
+            ("p99", "p99 ms", p99s),
+        ):
+            self.query_one(f".{kind}", Sparkline).data = values
+            top = max(values, default=0.0)
+            self.query_one(f".{kind}-label", Label).update(f"{name} ≤{top:,.{0 if kind == 'rps' else 1}f}")
         lines = Text()
         for instance, sample in instances:
+            answered = f"  requests {figures.by_instance.get(instance, 0):,}"
             if sample is None:
-                lines.append(f"{instance}  -\n", "dim")
+                lines.append(f"{instance}  -{answered}\n", "dim")
             else:
                 lines.append(
                     f"{instance}  cpu {sample.cpu_percent:5.1f}%  mem {megabytes(sample.rss_bytes)}"
-                    f"  processes {sample.processes}\n"
+                    f"  processes {sample.processes}{answered}\n"
                 )
         self.query_one(".figures-instances", Static).update(lines)
 
@@ -76,6 +82,7 @@ class DeploymentFigures(Vertical):
 class MetricsPanel(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static("", id="gpu-line")
+        yield Static("", id="time-axis")
 
     async def show(
         self, endpoint: EndpointState | None, metrics: EndpointMetrics, telemetry: Telemetry
@@ -87,6 +94,14 @@ class MetricsPanel(VerticalScroll):
                 block.remove()
         figures = metrics.deployments
         samples = telemetry.instances
+        newest = max((f.timeline.second[-1] for f in figures.values() if f.timeline.second), default=0)
+        axis = range(newest - SPARK_SECONDS + 1, newest + 1)
+        self.query_one("#time-axis", Static).update(
+            Text(
+                f"sparklines: the last {SPARK_SECONDS} s, oldest left; every deployment on the same seconds",
+                "dim",
+            )
+        )
         for name in names:
             found = blocks.get(name)
             block = found if found is not None else DeploymentFigures(name)
@@ -98,7 +113,7 @@ class MetricsPanel(VerticalScroll):
                 (i.id, samples.get(f"{endpoint.name}/{i.id}"))
                 for i in (deployment.instances if deployment else [])
             ]
-            block.show(figures.get(name) or DeploymentMetrics(), instances)
+            block.show(figures.get(name) or DeploymentMetrics(), instances, axis)
         self.query_one("#gpu-line", Static).update(gpu_line(telemetry.gpus))
 
 

@@ -56,6 +56,7 @@ def test_a_load_run_counts_what_the_router_counts(tmp_path: Path) -> None:
     assert summary["statuses"] == {"200": REQUESTS}
     assert summary["deployments"] == {"blue": REQUESTS}
     assert router.statuses == {"200": REQUESTS}  # the router saw every one, and no other
+    assert router.by_instance == {"blue-0": REQUESTS}  # and which instance answered it
     # each request's latency at the client includes its time in the router: no percentile is lower
     assert summary["latency_ms"]["p50"] >= (router.p50_ms or 0)
     assert summary["latency_ms"]["max"] >= (router.p99_ms or 0)

@@ -64,6 +64,9 @@ class DeploymentState:
     """The last code reload: how long it took, or why it failed, with the file and line."""
     failure: Failure | None = None
     """Where the user's code last failed (a failed start or reload), until a fix loads."""
+    reloads: int = 0
+    """Code reloads finished (whatever their outcome) since the engine started: a client that asked
+    for one knows it is done when this grows."""
     faults: str | None = None
     """Faults injected on purpose (`workbench fault`), in words; None when there are none."""
 
@@ -145,6 +148,7 @@ def endpoints_from_json(data: list[dict[str, Any]]) -> list[EndpointState]:
                 reason=d["reason"],
                 last_reload=d.get("last_reload"),
                 failure=failure_or_none(d.get("failure")),
+                reloads=int(d.get("reloads", 0)),
                 faults=d.get("faults"),
             )
             for d in item["deployments"]

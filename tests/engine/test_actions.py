@@ -121,6 +121,7 @@ def test_editing_the_code_reloads_it_in_place_with_no_failed_request(tmp_path: P
         assert "(in 1 of 1 instance(s))" in failed[0]
         save_like_an_editor(folder / "code" / "score.py", VERSIONED.format(version=4))  # the fix
         running.wait_for(lambda eps: eps[0].deployments[0].failure is None, timeout=15)
+        assert running.status()[0].deployments[0].reloads >= 4  # finished reloads, counted: 2, 3, broken, fix
 
 
 def test_restart_scale_and_telemetry(tmp_path: Path) -> None:

@@ -351,42 +351,47 @@ class DeploymentRunner:
         instance's outcome (time taken, init() run or kept, or the failure with file and line)
         is an event."""
         async with self._lock:
-            generation = self.generation
-            if generation is None or generation.spec.code_configuration is None:
-                return
-            started = time.perf_counter()
             try:
-                changed = await asyncio.to_thread(
-                    refresh,
-                    generation.spec,
-                    generation.folder,
-                    self.ctx.files.logs(self.endpoint, self.name) / "storage-initializer.log",
-                    BlobStore.at(self.ctx.files.blobs),
-                    self.ctx.files.project,
-                )
-            except StartupError as exc:
-                self.ctx.store.publish("reload-failed", self.subject, str(exc), "error")
-                return
-            self.ctx.store.publish(
-                "reload",
-                self.subject,
-                f"model and code staged again in {(time.perf_counter() - started) * 1000:.0f} ms "
-                f"({changed} file(s) changed); reloading {len(self.instances)} instance(s)",
+                await self._reload_code(cause)
+            finally:
+                self.state.reloads += 1
+                self.ctx.on_change()
+
+    async def _reload_code(self, cause: str) -> None:
+        generation = self.generation
+        if generation is None or generation.spec.code_configuration is None:
+            return
+        started = time.perf_counter()
+        try:
+            changed = await asyncio.to_thread(
+                refresh,
+                generation.spec,
+                generation.folder,
+                self.ctx.files.logs(self.endpoint, self.name) / "storage-initializer.log",
+                BlobStore.at(self.ctx.files.blobs),
+                self.ctx.files.project,
             )
-            if generation.settings.server == "azmlinfsrv":  # no in-place reload there: rolling restarts
-                for instance in list(self.instances):
-                    await instance.restart(f"azmlinfsrv has no in-place reload; {cause}")
-                    await instance.settled.wait()
-                return
-            outcomes = [
-                o for o in await asyncio.gather(*(i.reload(cause) for i in list(self.instances))) if o
-            ]
-            for outcome in outcomes:
-                self.state.last_reload = f"{outcome.instance}: {outcome.message}"
-            self._sum_up_reload(outcomes)
-            for instance in list(self.instances):  # one that gave up gets a new chance with the fix
-                if instance.failure is not None:
-                    await instance.restart(cause)
+        except StartupError as exc:
+            self.ctx.store.publish("reload-failed", self.subject, str(exc), "error")
+            return
+        self.ctx.store.publish(
+            "reload",
+            self.subject,
+            f"model and code staged again in {(time.perf_counter() - started) * 1000:.0f} ms "
+            f"({changed} file(s) changed); reloading {len(self.instances)} instance(s)",
+        )
+        if generation.settings.server == "azmlinfsrv":  # no in-place reload there: rolling restarts
+            for instance in list(self.instances):
+                await instance.restart(f"azmlinfsrv has no in-place reload; {cause}")
+                await instance.settled.wait()
+            return
+        outcomes = [o for o in await asyncio.gather(*(i.reload(cause) for i in list(self.instances))) if o]
+        for outcome in outcomes:
+            self.state.last_reload = f"{outcome.instance}: {outcome.message}"
+        self._sum_up_reload(outcomes)
+        for instance in list(self.instances):  # one that gave up gets a new chance with the fix
+            if instance.failure is not None:
+                await instance.restart(cause)
 
     def _sum_up_reload(self, outcomes: list[ReloadOutcome]) -> None:
         """One event for a save, whatever the number of instances: a failure first (with the

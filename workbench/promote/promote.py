@@ -229,7 +229,7 @@ def _roll_out(
     client: EngineClient, agent: RemoteHostAgent, *, release: str, steps: Plan, remote: RemoteHost, say: Say
 ) -> list[str]:
     """Applies `release` to the running engine and waits for its deployments; what failed."""
-    before = {d.name: d.last_reload for e in client.status() for d in e.deployments}
+    before = {f"{e.name}/{d.name}": d.reloads for e in client.status() for d in e.deployments}
     marker = _last_event(client)
     _activate(agent, release, remote, say)
     client.reconcile(f"promote {release}")
@@ -239,14 +239,16 @@ def _roll_out(
         if name not in reconciled:  # the same spec, new code or model: reloaded in place
             endpoint, deployment = name.split("/", 1)
             client.reload(endpoint, deployment)
-            reloaded = functools.partial(_reloaded, client, name, before.get(deployment))
+            reloaded = functools.partial(_reloaded, client, name, before.get(name, 0))
             _wait(reloaded, RECONCILE_TIMEOUT_S, f"{name} to reload")
     return _settle(client, list(steps.create) + list(steps.update), say)
 
 
-def _reloaded(client: EngineClient, name: str, before: str | None) -> bool:
+def _reloaded(client: EngineClient, name: str, before: int) -> bool:
+    """Whether the deployment has finished a reload since it had finished `before` of them (a
+    reload's words may repeat: the count does not)."""
     deployment = _deployment(client, name)
-    return deployment is not None and deployment.last_reload not in (None, before)
+    return deployment is not None and deployment.reloads > before
 
 
 def _settle(client: EngineClient, changed: list[str], say: Say) -> list[str]:

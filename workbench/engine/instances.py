@@ -327,7 +327,11 @@ class InstanceRunner:
             self.state.exit_code = None
             return False, f"could not start: {exc}", 0.0
         self.running = running
-        self.state.state, self.state.url, self.state.pid = InstancePhase.STARTING, running.url, running.pid
+        self.state.state, self.state.url, self.state.pid = (
+            InstancePhase.STARTING,
+            running.url,
+            running.measured_pid,
+        )
         self.state.exit_code = None
         if running.pid is not None:
             self.ctx.registry.add(spec.name, running.pid)

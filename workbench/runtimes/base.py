@@ -67,7 +67,15 @@ class Placement:
 class RunningInstance:
     spec: InstanceSpec
     pid: int | None
+    """The instance's own process on this machine, which the engine may signal (processes)."""
     url: str
+    host_pid: int | None = None
+    """A process on this machine whose family is the instance, to measure but never to signal:
+    a container's first process, where its Docker engine runs here."""
+
+    @property
+    def measured_pid(self) -> int | None:
+        return self.pid if self.pid is not None else self.host_pid
 
 
 class Runtime(Protocol):

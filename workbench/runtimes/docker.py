@@ -239,7 +239,19 @@ class DockerRuntime:
         container = await asyncio.to_thread(self._run, spec)
         self._containers[spec.name] = container
         threading.Thread(target=_copy_logs, args=(container, spec.log_file), daemon=True).start()
-        return RunningInstance(spec, None, f"http://127.0.0.1:{spec.port}")
+        host_pid = await asyncio.to_thread(self._host_pid, container)
+        return RunningInstance(spec, None, f"http://127.0.0.1:{spec.port}", host_pid=host_pid)
+
+    def _host_pid(self, container: Container) -> int | None:
+        """The container's first process as this machine numbers it, when the Docker engine runs
+        here (its socket is local); None for a remote engine, whose numbers mean nothing here."""
+        if str(self.client.api.base_url) != "http+docker://localhost":  # a unix socket: this machine
+            return None
+        with contextlib.suppress(docker.errors.DockerException):
+            container.reload()
+            pid = int(container.attrs.get("State", {}).get("Pid") or 0)
+            return pid or None
+        return None
 
     def _run(self, spec: InstanceSpec) -> Container:
         self._remove(spec.name)  # a container of the same instance left from an earlier start

@@ -10,6 +10,10 @@ what runs at capacity) runs in a headless engine; the dashboard attaches to it i
 2. Key latency: while a paced load of 500 requests/s runs for `load-seconds`, '?' is pressed
    over and over and timed until the help screen is on screen (capture-pane polling every 10 ms
    resolution); the same with no load is the reference. Target: answered within 100 ms.
+3. Start-up: `workbench up` on a fresh project (a new engine each time), timed in tmux to its
+   first output, to the dashboard's first frame and to the instance Ready; the reference is a
+   minimal Textual app's first frame, in the same run. `--workbench-path DIR` times another
+   checkout's start-up (an older commit) the same way, for a before / after.
 """
 
 from __future__ import annotations
@@ -98,16 +102,87 @@ def attach(folder: Path) -> Terminal:
     return terminal
 
 
+MINIMAL_APP = """
+from textual.app import App
+from textual.widgets import Header, Static
+class Minimal(App):
+    def compose(self):
+        yield Header()
+        yield Static("minimal app ready")
+Minimal().run()
+"""
+
+
+def first_seen(terminal: Terminal, texts: list[str], timeout: float) -> list[float]:
+    """Seconds from now until each of `texts` is first on screen (in order)."""
+    start, seen = time.perf_counter(), []
+    for text in texts:
+        terminal.wait_for(text, timeout=timeout, poll_s=0.01)
+        seen.append(time.perf_counter() - start)
+    return seen
+
+
+def startup_times(rounds: int, workbench_path: str | None) -> tuple[list[list[float]], list[float]]:
+    """Per round: to the first output, to the dashboard's first frame, to Ready; and the minimal
+    Textual app's first frame per round."""
+    figures, minimal = [], []
+    path = f"PYTHONPATH={shlex.quote(workbench_path)} " if workbench_path else ""
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "startup"
+            write_echo_project(folder)
+            for extra in ("green.yml", "four.yml"):
+                (folder / extra).unlink()
+            terminal = Terminal(f"workbench-start-{uuid.uuid4().hex[:8]}", 120, 36)
+            command = (
+                f"cd {shlex.quote(str(folder))} && {path}{shlex.quote(sys.executable)} -m workbench up ."
+            )
+            terminal.start(
+                f"env -u COLUMNS -u LINES TERM=xterm-256color sh -c {shlex.quote(command)}; sleep 60"
+            )
+            try:
+                figures.append(
+                    first_seen(terminal, ["workbench", "endpoint workbench", "blue-0  Ready"], 120)
+                )
+                terminal.press("q")
+                terminal.wait_for("engine stopped", timeout=60)
+            finally:
+                terminal.stop()
+        terminal = Terminal(f"workbench-minimal-{uuid.uuid4().hex[:8]}", 120, 36)
+        script = f"{shlex.quote(sys.executable)} -c {shlex.quote(MINIMAL_APP)}"
+        terminal.start(f"env -u COLUMNS -u LINES TERM=xterm-256color sh -c {shlex.quote(script)}")
+        try:
+            minimal.append(first_seen(terminal, ["minimal app ready"], 60)[0])
+        finally:
+            terminal.stop()
+    return figures, minimal
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--load-seconds", type=float, default=30)
     parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--startup-rounds", type=int, default=5)
+    parser.add_argument("--workbench-path", help="time this checkout's start-up instead (an older commit)")
+    parser.add_argument("--startup-only", action="store_true")
     args = parser.parse_args()
     for program in ("wrk", "tmux"):
         if shutil.which(program) is None:
             sys.exit(f"needs {program}: apt-get install {program}")
+    started, minimal = startup_times(args.startup_rounds, args.workbench_path)
+    print(f"\nstart-up, {args.startup_rounds} rounds (medians, seconds from `workbench up`)")
+    for index, name in enumerate(("first output", "dashboard's first frame", "instance Ready")):
+        print(f"  {name:25} {statistics.median(r[index] for r in started):6.2f} s")
+    reference = statistics.median(minimal)
+    frame = statistics.median(r[1] for r in started)
+    print(
+        f"  a minimal Textual app's first frame: {reference:.2f} s "
+        f"(the dashboard's / it: {frame / reference:.2f}x)"
+    )
+    if args.startup_only:
+        return
     body = BODY
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "project"

@@ -71,6 +71,17 @@ def start_background_engine(
 ) -> subprocess.Popen[bytes] | None:
     """Start `workbench up --headless` for `root` unless one runs; return once its control API
     answers. None when an engine was already running."""
+    process = spawn_engine(root, arguments)
+    if process is not None:
+        wait_for_control_api(root, process)
+    return process
+
+
+def spawn_engine(
+    root: Path, arguments: EngineArguments = EngineArguments()
+) -> subprocess.Popen[bytes] | None:
+    """Start `workbench up --headless` for `root` unless one runs, and return at once (its
+    control API opens a moment later: `wait_for_control_api`). None when one was running."""
     existing = running_engine(root)
     if existing is not None:
         existing.close()
@@ -85,6 +96,13 @@ def start_background_engine(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    return process
+
+
+def wait_for_control_api(root: Path, process: subprocess.Popen[bytes]) -> None:
+    """Until the engine `process` for `root` answers on its control API; a StartupError with
+    the end of its log if it stops first."""
+    log = engine_log(root)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -93,7 +111,7 @@ def start_background_engine(
         client = running_engine(root)
         if client is not None:
             client.close()
-            return process
+            return
         time.sleep(0.05)
     process.terminate()
     raise StartupError(f"the engine did not open its control API in {START_TIMEOUT_S:.0f} s; see {log}")

@@ -12,12 +12,16 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench.cli.background import EngineArguments, engine_log, running_engine, start_background_engine
-from workbench.client import EngineClient
-from workbench.tui.app import WorkbenchApp
-from workbench.tui.source import LiveSource
+from workbench.cli.background import (
+    EngineArguments,
+    engine_log,
+    running_engine,
+    spawn_engine,
+    wait_for_control_api,
+)
 
 if TYPE_CHECKING:
+    from workbench.client import EngineClient
     from workbench.spec.local import RemoteHost
 
 STOP_TIMEOUT_S = 60.0
@@ -25,7 +29,21 @@ LOG_LINES = 5000
 
 
 def run_dashboard(root: Path, arguments: EngineArguments) -> int:
-    started = start_background_engine(root, arguments) is not None
+    """Start the engine, and while it boots import the dashboard (the slowest part of start-up),
+    saying what happens until the first frame replaces it."""
+    process = spawn_engine(root, arguments)
+    started = process is not None
+    print(
+        f"workbench: {'starting the engine' if started else 'attaching to the engine'} for {root} "
+        f"(its log: {engine_log(root)})",
+        file=sys.stderr,
+        flush=True,
+    )
+    from workbench.tui.app import WorkbenchApp
+    from workbench.tui.source import LiveSource
+
+    if process is not None:
+        wait_for_control_api(root, process)
     client = running_engine(root)
     if client is None:
         print(f"workbench: the engine went away at start-up; see {engine_log(root)}", file=sys.stderr)
@@ -82,6 +100,8 @@ def run_dashboard(root: Path, arguments: EngineArguments) -> int:
 def run_remote_dashboard(remote: RemoteHost) -> int:
     """The dashboard on a remote engine, through SSH; quitting or detaching leaves it running."""
     from workbench.promote.remote import remote_client
+    from workbench.tui.app import WorkbenchApp
+    from workbench.tui.source import LiveSource
 
     with remote_client(remote) as client:
         source = LiveSource(client, LOG_LINES)

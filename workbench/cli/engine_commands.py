@@ -148,6 +148,9 @@ def run_up(args: argparse.Namespace) -> int:
 
         return run_remote_dashboard(remote_of(args.path if args.path.is_dir() else args.path.parent, remote))
 
+    dashboard = not (args.detach or args.headless) and sys.stdin.isatty() and sys.stdout.isatty()
+    if dashboard:  # something on screen at once: the dashboard's first frame takes seconds
+        print(f"workbench: reading {args.path}", file=sys.stderr, flush=True)
     project = load_project(args.path, parse_overrides(args.set)).raise_for_errors()
     for problem in project.problems:
         print(problem.format(), file=sys.stderr)

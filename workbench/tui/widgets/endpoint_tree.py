@@ -54,6 +54,7 @@ class EndpointTree(Tree[Selection]):
         self.clock = clock
         """For how long an instance has been Starting: the source's clock."""
         self.show_root = False
+        self.auto_expand = False  # a click selects; only the arrow folds a deployment away
         self.guide_depth = 2
         self._by_selection: dict[Selection, TreeNode[Selection]] = {}
 

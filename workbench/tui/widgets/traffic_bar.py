@@ -34,12 +34,13 @@ class EndpointSummary(Static):
         if endpoint is None:
             return Text("no endpoint yet", style="dim")
         state = endpoint.provisioning_state.value
-        head = Text.assemble(
+        head = Text.assemble(  # the scoring URI before the auth mode: a narrow terminal cuts the end
             (endpoint.name, "bold"),
             "  ",
             (state, state_style(state)),
-            f"  auth {endpoint.auth_mode}  ",
+            "  ",
             (endpoint.scoring_uri or "no scoring URI yet", "underline" if endpoint.scoring_uri else "dim"),
+            f"  auth {endpoint.auth_mode}",
         )
         head.truncate(max(1, self.size.width), overflow="ellipsis")
         live, mirror, _ = traffic_bars(endpoint, max(10, self.size.width))

@@ -162,3 +162,13 @@ def test_sparklines_of_every_deployment_share_one_time_axis() -> None:
             assert str(label.render()) == f"req/s ≤{max(blue):,.0f}"  # its scale
 
     asyncio.run(drive())
+
+
+def test_two_quick_presses_of_the_next_log_key_move_two_tabs() -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        await pilot.press("down", "right_square_bracket", "right_square_bracket")  # no frame between
+        assert app.query_one(LogPanel).container == "build"
+        await pilot.press("left_square_bracket")
+        assert app.query_one(LogPanel).container == "storage-initializer"
+
+    run(scenario)

@@ -57,7 +57,7 @@ class InvokePanel(VerticalScroll):
             )
             yield Button("Send ^s", id="invoke-send", variant="primary")
         yield TextArea(_first_file(files), id="invoke-body", soft_wrap=True)
-        yield Static("", id="invoke-answer")
+        yield Static(Text("(nothing sent yet: ctrl+s sends the body above)", "dim"), id="invoke-answer")
         table: DataTable[str] = DataTable(id="invoke-history", cursor_type="row")
         yield table
 

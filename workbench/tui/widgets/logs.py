@@ -81,9 +81,11 @@ class LogPanel(Vertical):
         self.set_interval(FLUSH_S, self._flush)
 
     def next_container(self, step: int) -> None:
-        """Show the next (or previous) container's log."""
-        index = (CONTAINERS.index(self.container) + step) % len(CONTAINERS)
-        self.query_one(Tabs).active = CONTAINERS[index]
+        """Show the next (or previous) container's log. The choice is made here, not when the tab
+        says it changed: `]]` pressed faster than a frame moves two tabs."""
+        self.container = CONTAINERS[(CONTAINERS.index(self.container) + step) % len(CONTAINERS)]
+        self.query_one(Tabs).active = self.container
+        self.follow(self.selection, self.instances)
 
     def _flush(self) -> None:
         if not self._pending or self.paused:

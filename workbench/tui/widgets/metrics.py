@@ -92,6 +92,9 @@ class MetricsPanel(VerticalScroll):
         for name, block in blocks.items():
             if name not in names:
                 block.remove()
+        if not names:
+            self.query_one("#time-axis", Static).update(Text("(nothing yet: no deployment)", "dim"))
+            return
         figures = metrics.deployments
         samples = telemetry.instances
         newest = max((f.timeline.second[-1] for f in figures.values() if f.timeline.second), default=0)

@@ -43,8 +43,8 @@ class EndpointSummary(Static):
             f"  auth {endpoint.auth_mode}",
         )
         head.truncate(max(1, self.size.width), overflow="ellipsis")
-        live, mirror, _ = traffic_bars(endpoint, max(10, self.size.width))
-        return Group(head, live, mirror, *self._notes(endpoint))
+        live, mirror, legend = traffic_bars(endpoint, max(10, self.size.width))
+        return Group(head, live, mirror, legend, *self._notes(endpoint))
 
     def _notes(self, endpoint: EndpointState) -> list[Text]:
         """A line per deployment whose code failed, and per deployment with faults on purpose."""

@@ -100,6 +100,12 @@ def test_selecting_a_deployment_follows_its_logs_live(running: RunningEngine) ->
             answer = client.invoke("quickstart", (QUICKSTART / "sample-request.json").read_bytes(), "green")
         request_id = answer.headers["x-request-id"]
         await until(pilot, lambda: request_id in text_of(app, "#log-view"), "the request in the router log")
+        await pilot.press("J")  # the raw line, on demand
+        await until(
+            pilot, lambda: f'"request_id": "{request_id}"' in text_of(app, "#log-view"), "the JSON line"
+        )
+        await pilot.press("J")
+        await until(pilot, lambda: '"request_id"' not in text_of(app, "#log-view"), "columns again")
         # search, and & keeps only the lines that match
         await pilot.press("slash", *request_id[:8], "enter", "ampersand")
         await pilot.pause(0.2)

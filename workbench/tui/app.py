@@ -88,6 +88,7 @@ class WorkbenchApp(App[str]):
         Binding("N", "next_match(-1)", "previous search match", show=False),
         Binding("ampersand", "filter_logs", "only the lines that match the search", show=False),
         Binding("z", "zoom", "zoom: the tab alone, full screen", show=False),
+        Binding("J", "raw_logs", "router log: columns / raw JSON lines", show=False),
         Binding("D", "detach", "detach (engine keeps running)", show=False),
         Binding("t", "traffic", "traffic"),
         Binding("v", "describe", "describe the selection (state and last events)", show=False),
@@ -316,6 +317,10 @@ class WorkbenchApp(App[str]):
     def action_filter_logs(self) -> None:
         self.action_show_tab("logs")
         self.main.query_one(LogPanel).toggle_filter()
+
+    def action_raw_logs(self) -> None:
+        self.action_show_tab("logs")
+        self.main.query_one(LogPanel).toggle_raw()
 
     def action_zoom(self) -> None:
         """The tabs alone (no tree, no summary), or back."""

@@ -52,6 +52,8 @@ class LogPanel(Vertical):
         self.selection: Selection | None = None
         self.paused = False
         self.query_text = ""
+        self.raw = False
+        """The router's access log as it is written (JSON lines), not as columns (`J`)."""
         self.filtering = False
         """Only the lines that match the search are shown (`&`)."""
         self.match = -1
@@ -137,7 +139,7 @@ class LogPanel(Vertical):
         self, endpoint: str, deployment: str, container: str, instance: str, prefix: str
     ) -> None:
         try:
-            router = container == "router"
+            router = container == "router" and not self.raw
             async for raw in self.source.logs(endpoint, deployment, container, instance):
                 line = prefix + (router_columns(raw) if router else raw)
                 self.lines.append(line)
@@ -191,6 +193,8 @@ class LogPanel(Vertical):
         search = self.query_one("#log-search", Input)
         search.value = ""
         search.add_class("hidden")
+        self.raw = False
+        """The router's access log as it is written (JSON lines), not as columns (`J`)."""
         self.filtering = False
         self.query_one(Log).focus()
 
@@ -209,6 +213,12 @@ class LogPanel(Vertical):
             view.scroll_to(y=max(0, self.match - view.size.height // 2), animate=False)
         self._count()
         return True
+
+    def toggle_raw(self) -> None:
+        """The router's log as columns, or as the JSON lines it is written in; read again."""
+        self.raw = not self.raw
+        self._target = None
+        self.follow(self.selection, self.instances)
 
     def toggle_filter(self) -> None:
         self.filtering = not self.filtering

@@ -21,6 +21,7 @@ from tests.engine.harness import RunningEngine, copy_project, deployment_yaml, e
 from workbench.client import EngineClient
 from workbench.state import DeploymentState, InstancePhase
 from workbench.tui.app import WorkbenchApp
+from workbench.tui.screens.confirm import ConfirmScreen
 from workbench.tui.source import LiveSource
 from workbench.tui.widgets.endpoint_tree import EndpointTree
 from workbench.tui.widgets.logs import LogPanel, router_columns
@@ -193,7 +194,9 @@ def test_the_fault_editor_injects_and_clears_faults_and_kills_an_instance(runnin
         await until(pilot, lambda: "green: 100% answered 503" in text_of(app, "#summary"), "the summary")
         await pilot.press("f", "c")
         await until(pilot, lambda: green().faults is None, "the faults cleared")
-        await pilot.press("f", "x")  # kill green-0: it restarts as after a crash
+        await pilot.press("f", "x")  # kill green-0, its only ready instance: asked first
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")  # it restarts as after a crash
         await until(pilot, lambda: green().instances[0].restarts == restarts + 1, "the restart", 60)
         await until(pilot, lambda: green().instances[0].state is InstancePhase.READY, "ready again", 120)
         await pilot.press("f", "escape")

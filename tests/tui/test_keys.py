@@ -18,6 +18,7 @@ from tests.tui.test_snapshots import settle
 from workbench.contract import EndpointMetrics, Timeline
 from workbench.state import EndpointState
 from workbench.tui.app import WorkbenchApp
+from workbench.tui.screens.confirm import ConfirmScreen
 from workbench.tui.screens.describe import DescribeScreen
 from workbench.tui.screens.mirrored import MirroredScreen
 from workbench.tui.widgets.endpoint_tree import EndpointTree
@@ -170,5 +171,19 @@ def test_two_quick_presses_of_the_next_log_key_move_two_tabs() -> None:
         assert app.query_one(LogPanel).container == "build"
         await pilot.press("left_square_bracket")
         assert app.query_one(LogPanel).container == "storage-initializer"
+
+    run(scenario)
+
+
+def test_killing_the_only_ready_instance_asks_first() -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        await pilot.press("down", "f", "x")  # blue has one instance
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await app.workers.wait_for_complete()
+        assert not any(action[0] == "kill" for action in source.actions)
+        await pilot.press("f", "x", "y")
+        await app.workers.wait_for_complete()
+        assert ("kill", "quickstart", "blue", "blue-0") in source.actions
 
     run(scenario)

@@ -27,7 +27,8 @@ from textual.widgets import Footer, Header, Log, TabbedContent, TabPane, Tree
 from workbench.contract import Telemetry
 from workbench.errors import WorkbenchError
 from workbench.spec.deployment import MAX_INSTANCES
-from workbench.state import EndpointState, Event
+from workbench.state import EndpointState, Event, InstancePhase
+from workbench.tui.screens.confirm import ConfirmScreen
 from workbench.tui.screens.describe import DescribeScreen
 from workbench.tui.screens.error import ErrorScreen
 from workbench.tui.screens.faults import PRESSURE_MB, PRESSURE_SECONDS, FaultEditor, FaultRequest
@@ -399,8 +400,23 @@ class WorkbenchApp(App[str]):
         instance = selection.instance or (deployment.instances[0].id if deployment.instances else None)
 
         def apply(request: FaultRequest | None) -> None:
-            if request is not None:
-                self._apply_faults(endpoint.name, deployment.name, request)
+            if request is None:
+                return
+            ready = [i for i in deployment.instances if i.state is InstancePhase.READY]
+            if request.action == "kill" and [i.id for i in ready] == [request.instance]:
+
+                def answered(yes: bool | None) -> None:
+                    if yes:
+                        self._apply_faults(endpoint.name, deployment.name, request)
+
+                question = f"Kill {request.instance}?"
+                why = (
+                    f"It is the only ready instance of {deployment.name}: its requests fail "
+                    "(502) until it has restarted."
+                )
+                self.push_screen(ConfirmScreen(question, why), answered)
+                return
+            self._apply_faults(endpoint.name, deployment.name, request)
 
         self.push_screen(
             FaultEditor(f"{endpoint.name}/{deployment.name}", deployment.faults, instance), apply

@@ -255,7 +255,10 @@ class DeploymentRunner:
 
     async def pressure(self, instance_id: str | None, cpu_cores: int, memory_mb: int, seconds: float) -> str:
         """Pressure on one instance, or on every ready one; in words."""
-        targets = [self.instance(instance_id)] if instance_id else list(self.instances)
+        ready = [i for i in self.instances if i.state.state is InstancePhase.READY]
+        targets = [self.instance(instance_id)] if instance_id else ready
+        if not targets:
+            raise EngineError(f"{self.subject} has no ready instance to put under pressure")
         for instance in targets:
             await instance.pressure(cpu_cores, memory_mb, seconds)
         what = " and ".join(

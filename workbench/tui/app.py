@@ -27,7 +27,7 @@ from textual.widgets import Footer, Header, Log, TabbedContent, TabPane, Tree
 from workbench.contract import Telemetry
 from workbench.errors import WorkbenchError
 from workbench.spec.deployment import MAX_INSTANCES
-from workbench.state import EndpointState, Event, InstancePhase
+from workbench.state import DeploymentState, EndpointState, Event, InstancePhase
 from workbench.tui.palette import PALETTE
 from workbench.tui.screens.confirm import ConfirmScreen
 from workbench.tui.screens.describe import DescribeScreen
@@ -237,6 +237,14 @@ class WorkbenchApp(App[str]):
         name = selection.endpoint if selection else (self.endpoints[0].name if self.endpoints else None)
         return next((e for e in self.endpoints if e.name == name), None)
 
+    @property
+    def selected_deployment(self) -> DeploymentState | None:
+        """The selected deployment, or the deployment of the selected instance."""
+        selection, endpoint = self.selection, self.selected_endpoint
+        if endpoint is None or selection is None or selection.deployment is None:
+            return None
+        return endpoint.deployment(selection.deployment)
+
     @on(Tree.NodeHighlighted)
     def _highlighted(self) -> None:
         self._selection_changed()
@@ -246,11 +254,7 @@ class WorkbenchApp(App[str]):
         endpoint = self.selected_endpoint
         self.main.query_one(EndpointSummary).show(endpoint)
         selection = self.selection
-        deployment = (
-            endpoint.deployment(selection.deployment)
-            if endpoint and selection and selection.deployment
-            else None
-        )
+        deployment = self.selected_deployment
         instances = tuple(i.id for i in deployment.instances) if deployment else ()
         self.main.query_one(LogPanel).follow(selection, instances)
         self.main.query_one(InvokePanel).target(
@@ -364,11 +368,7 @@ class WorkbenchApp(App[str]):
     def action_faults(self) -> None:
         selection = self.selection
         endpoint = self.selected_endpoint
-        deployment = (
-            endpoint.deployment(selection.deployment)
-            if endpoint and selection and selection.deployment
-            else None
-        )
+        deployment = self.selected_deployment
         if endpoint is None or selection is None or deployment is None:
             self.notify("select a deployment (or an instance) for its faults", severity="warning")
             return
@@ -484,13 +484,8 @@ class WorkbenchApp(App[str]):
         self.refresh_status()
 
     def action_scale(self, delta: int) -> None:
-        selection = self.selection
         endpoint = self.selected_endpoint
-        deployment = (
-            endpoint.deployment(selection.deployment)
-            if endpoint and selection and selection.deployment
-            else None
-        )
+        deployment = self.selected_deployment
         if endpoint is None or deployment is None:
             self.notify("select a deployment to scale", severity="warning")
             return

@@ -12,8 +12,8 @@ what runs at capacity) runs in a headless engine; the dashboard attaches to it i
    resolution); the same with no load is the reference. Target: answered within 100 ms.
 3. Start-up: `workbench up` on a fresh project (a new engine each time), timed in tmux to its
    first output, to the dashboard's first frame and to the instance Ready; the reference is a
-   minimal Textual app's first frame, in the same run. `--workbench-path DIR` times another
-   checkout's start-up (an older commit) the same way, for a before / after.
+   minimal Textual app's first frame, in the same run. `--workbench-path DIR` runs another
+   checkout's dashboard (an older commit) through all three, for a before / after.
 """
 
 from __future__ import annotations
@@ -91,9 +91,10 @@ def key_latencies(terminal: Terminal, until: float, pause_s: float = 0.3) -> lis
     return timings
 
 
-def attach(folder: Path) -> Terminal:
+def attach(folder: Path, workbench_path: str | None = None) -> Terminal:
     terminal = Terminal(f"workbench-bench-{uuid.uuid4().hex[:8]}", 120, 36)
-    command = f"cd {shlex.quote(str(folder))} && {shlex.quote(sys.executable)} -m workbench up ."
+    path = f"PYTHONPATH={shlex.quote(workbench_path)} " if workbench_path else ""
+    command = f"cd {shlex.quote(str(folder))} && {path}{shlex.quote(sys.executable)} -m workbench up ."
     terminal.start(f"env -u COLUMNS -u LINES TERM=xterm-256color sh -c {shlex.quote(command)}")
     terminal.wait_for("blue-0  Ready", timeout=60)
     terminal.press("Down")  # blue
@@ -165,7 +166,7 @@ def main() -> None:
     parser.add_argument("--load-seconds", type=float, default=30)
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--startup-rounds", type=int, default=5)
-    parser.add_argument("--workbench-path", help="time this checkout's start-up instead (an older commit)")
+    parser.add_argument("--workbench-path", help="time this checkout's dashboard instead (an older commit)")
     parser.add_argument("--startup-only", action="store_true")
     args = parser.parse_args()
     for program in ("wrk", "tmux"):
@@ -200,7 +201,7 @@ def main() -> None:
             figures: dict[str, list[dict[str, float]]] = {"headless": [], "dashboard attached": []}
             for _ in range(args.rounds):
                 figures["headless"].append(wrk(base, body, 16, args.seconds, Path(tmp), headers=auth))
-                terminal = attach(folder)
+                terminal = attach(folder, args.workbench_path)
                 try:
                     figures["dashboard attached"].append(
                         wrk(base, body, 16, args.seconds, Path(tmp), headers=auth)
@@ -211,7 +212,7 @@ def main() -> None:
                     time.sleep(1)
                     terminal.stop()
 
-            terminal = attach(folder)
+            terminal = attach(folder, args.workbench_path)
             try:
                 time.sleep(2)  # the first log tail drawn: start-up is not what is measured
                 idle = key_latencies(terminal, time.monotonic() + 10)

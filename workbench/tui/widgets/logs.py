@@ -75,9 +75,7 @@ class LogPanel(Vertical):
             id="log-search",
             classes="hidden",
         )
-        view = Log(max_lines=MAX_LINES, id="log-view", highlight=True)
-        view.highlighter = Matches()
-        yield view
+        yield Log(max_lines=MAX_LINES, id="log-view")
 
     def on_mount(self) -> None:
         self.set_interval(FLUSH_S, self._flush)
@@ -228,7 +226,9 @@ class LogPanel(Vertical):
         if event.input.id == "log-search":
             event.stop()
             self.query_text = event.value
-            self.query_one(Log).highlighter = Matches(event.value)
+            view = self.query_one(Log)
+            view.highlighter = Matches(event.value)
+            view.highlight = bool(event.value)  # a highlighter copies every line it draws: only when needed
             self._redraw()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

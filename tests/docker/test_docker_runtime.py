@@ -136,7 +136,7 @@ def test_code_edits_reload_in_place_under_load(client: docker.DockerClient, tmp_
         )
         # pressure from inside the container counts as the instance's own use
         pressed = run_workbench(
-            "fault", "tests", "blue", "--cpu-pressure", "1", "--seconds", "20", "--project", str(folder)
+            "fault", "tests", "blue", "--cpu-pressure", "1", "--seconds", "40", "--project", str(folder)
         )
         assert pressed.returncode == 0, pressed.stderr
         with EngineClient.for_folder(folder) as engine_client:
@@ -145,7 +145,7 @@ def test_code_edits_reload_in_place_under_load(client: docker.DockerClient, tmp_
                 sample = engine_client.telemetry().instances.get("tests/blue-0")
                 return sample is not None and sample.cpu_percent > 25
 
-            until(busy, 18, lambda: str(engine_client.telemetry()))
+            until(busy, 35, lambda: str(engine_client.telemetry()))
         # a killed container is handled as any crash: a new one, ready again
         killed = run_workbench("fault", "tests", "blue", "--kill", "--project", str(folder))
         assert killed.returncode == 0, killed.stderr

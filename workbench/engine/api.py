@@ -140,7 +140,7 @@ class ControlApi:
 
         def sample() -> Telemetry:
             figures = {key: self._sampler.sample(pid) for key, pid in pids.items()}
-            self._sampler.forget_except(set(pids.values()))
+            self._sampler.forget_unseen()
             return Telemetry({key: f for key, f in figures.items() if f is not None}, gpus())
 
         return web.json_response((await asyncio.to_thread(sample)).to_json())
@@ -157,6 +157,7 @@ class ControlApi:
 
         def render() -> str:
             sampled = {key: self._sampler.sample(pid) for key, pid in keys.items()}
+            self._sampler.forget_unseen()
             instances = {key: figures for key, figures in sampled.items() if figures is not None}
             return exposition(
                 self.store.endpoints, self.routing.figures(), instances, self.routing.networks(), gpus()

@@ -16,6 +16,8 @@ from workbench.contract import ProcessFigures
 class ProcessSampler:
     def __init__(self) -> None:
         self._known: dict[int, psutil.Process] = {}
+        self._seen: set[int] = set()
+        """Processes sampled since the last `forget_unseen`: roots and their descendants."""
 
     def sample(self, pid: int) -> ProcessFigures | None:
         """The process and its descendants; None when it is gone."""
@@ -28,16 +30,19 @@ class ProcessSampler:
         for process in family:
             with contextlib.suppress(psutil.Error):
                 tracked = self._process(process.pid)
+                self._seen.add(process.pid)
                 cpu += tracked.cpu_percent(None)
                 rss += tracked.memory_info().rss
                 alive += 1
         return ProcessFigures(round(cpu, 1), rss, alive)
 
-    def forget_except(self, pids: set[int]) -> None:
-        """Drop the processes that are no longer asked about (stopped instances' workers)."""
+    def forget_unseen(self) -> None:
+        """Drop the processes not sampled since the last call (stopped instances, ended workers).
+        Workers are kept with their instance: a process forgotten and found again reads 0 %."""
         for pid in list(self._known):
-            if pid not in pids:
+            if pid not in self._seen:
                 del self._known[pid]
+        self._seen = set()
 
     def _process(self, pid: int) -> psutil.Process:
         process = self._known.get(pid)

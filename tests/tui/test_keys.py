@@ -149,9 +149,12 @@ def test_sparklines_of_every_deployment_share_one_time_axis() -> None:
         async with app.run_test(size=(160, 50)) as pilot:
             await settle(pilot)
             await pilot.press("2")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
-            blue, green = (block.query_one(".rps", Sparkline).data for block in app.query(DeploymentFigures))
+            for _ in range(200):  # until both blocks are drawn: the metrics poll may cancel a draw half way
+                drawn = [b.query_one(".rps", Sparkline).data for b in app.query(DeploymentFigures)]
+                if len(drawn) == 2 and all(drawn):
+                    break
+                await pilot.pause(0.05)
+            blue, green = drawn
             assert blue is not None
             assert green is not None
             assert len(blue) == len(green) == 120

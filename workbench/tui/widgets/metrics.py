@@ -105,11 +105,12 @@ class MetricsPanel(VerticalScroll):
                 "dim",
             )
         )
+        new = [DeploymentFigures(name) for name in names if name not in blocks]
+        if new:  # in one go: a newer poll that cancels this one never leaves half of them mounted
+            await self.mount(*new)
+        blocks.update({block.deployment: block for block in new})
         for name in names:
-            found = blocks.get(name)
-            block = found if found is not None else DeploymentFigures(name)
-            if found is None:
-                await self.mount(block)
+            block = blocks[name]
             assert endpoint is not None
             deployment = endpoint.deployment(name)
             instances = [

@@ -102,6 +102,12 @@ class WorkbenchApp(App[str]):
         self.events: deque[Event] = deque(maxlen=EVENT_LINES)
         """What the events tab shows, kept for the describe view."""
 
+    def exit(self, result: str | None = None, return_code: int = 0, message: Any | None = None) -> None:
+        """Stop following events first: a line written to the events log as the app shuts down
+        starts a width-measuring thread that finds no app any more and fails the exit."""
+        self.workers.cancel_group(self, "events")
+        super().exit(result, return_code, message)
+
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="main"):

@@ -3,10 +3,13 @@ worker (or a busy child of the server) shows as the instance's CPU, not as 0 %."
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
-import time
 
+import psutil
+
+from tests.engine.harness import until
 from workbench.telemetry.processes import ProcessSampler
 
 BUSY = "import time\\nend = time.monotonic() + 60\\nwhile time.monotonic() < end: pass"
@@ -14,15 +17,18 @@ PARENT = f"""
 import subprocess, sys, time
 child = subprocess.Popen([sys.executable, "-c", "{BUSY}"])
 print(child.pid, flush=True)
-time.sleep(60)
+sys.stdin.read()  # until the test closes it
 """
 
 
 def test_a_busy_child_counts_as_its_parents_cpu_from_one_sample_to_the_next() -> None:
-    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    child: list[psutil.Process] = []
     try:
         assert parent.stdout is not None
-        parent.stdout.readline()  # the child runs
+        child.append(psutil.Process(int(parent.stdout.readline())))  # the child runs
         sampler = ProcessSampler()
         readings = []
         for _ in range(5):  # as the control API samples: every instance, then forget the rest
@@ -30,11 +36,24 @@ def test_a_busy_child_counts_as_its_parents_cpu_from_one_sample_to_the_next() ->
             sampler.forget_unseen()
             assert figures is not None
             readings.append(figures)
-            time.sleep(0.5)  # between two polls of the dashboard: the interval psutil measures
+            until(functools.partial(_ran, child[0], _cpu_s(child[0]) + 0.1), 30)  # psutil's interval
         assert all(r.processes == 2 for r in readings)
         assert max(r.cpu_percent for r in readings[1:]) > 20  # the child's busy loop, counted
     finally:
+        for stream in (parent.stdin, parent.stdout):
+            if stream is not None:
+                stream.close()
         parent.kill()
         parent.wait()
-        if parent.stdout is not None:
-            parent.stdout.close()
+        for process in child:  # orphaned by its parent's end: it would spin for a minute
+            process.kill()
+
+
+def _cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def _ran(process: psutil.Process, seconds: float) -> bool:
+    """Whether `process` has used more than `seconds` of CPU in all."""
+    return _cpu_s(process) > seconds

@@ -3,8 +3,20 @@ and driven with send-keys."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
+from typing import NamedTuple
+
+SGR = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+class Cell(NamedTuple):
+    char: str
+    fg: tuple[int, ...] | None
+    """The foreground colour as the terminal was told it (`(5, n)` of 256, `(2, r, g, b)`, or a
+    basic code); None for the default."""
+    bg: tuple[int, ...] | None
 
 
 class Terminal:
@@ -24,6 +36,10 @@ class Terminal:
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "main")
+
+    def cells(self) -> list[list[Cell]]:
+        """The screen with colours: a row of cells per line."""
+        return [_cells(line) for line in self.tmux("capture-pane", "-p", "-e", "-t", "main").split("\n")]
 
     def press(self, *keys: str) -> None:
         self.tmux("send-keys", "-t", "main", *keys)
@@ -47,3 +63,36 @@ class Terminal:
 
     def stop(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, check=False)
+
+
+def _cells(line: str) -> list[Cell]:
+    """A line of text with SGR escapes as cells, each with the colours in force where it is."""
+    cells: list[Cell] = []
+    fg: tuple[int, ...] | None = None
+    bg: tuple[int, ...] | None = None
+    position = 0
+    for escape in SGR.finditer(line):
+        cells.extend(Cell(char, fg, bg) for char in line[position : escape.start()])
+        position = escape.end()
+        codes = [int(code) if code else 0 for code in escape.group(1).split(";")]
+        i = 0
+        while i < len(codes):
+            code = codes[i]
+            if code in (38, 48) and i + 1 < len(codes):
+                width = 2 if codes[i + 1] == 5 else 4
+                colour = tuple(codes[i + 1 : i + 1 + width])
+                fg, bg = (colour, bg) if code == 38 else (fg, colour)
+                i += width
+            elif code == 0:
+                fg = bg = None
+            elif code == 39:
+                fg = None
+            elif code == 49:
+                bg = None
+            elif 30 <= code <= 37 or 90 <= code <= 97:
+                fg = (code,)
+            elif 40 <= code <= 47 or 100 <= code <= 107:
+                bg = (code,)
+            i += 1
+    cells.extend(Cell(char, fg, bg) for char in line[position:])
+    return cells

@@ -283,12 +283,13 @@ def test_the_router_log_reads_as_columns() -> None:
     assert line.split() == [
         "08:30:01",
         "424/500",
-        "green",
-        "live+mirror:blue",
         "3.5ms",
+        "green",
+        "live+mirror",
+        "7c1d",
         "POST",
         "/score",
-        "7c1d",
+        "mirror:blue",
     ]
     assert router_columns("not a record") == "not a record"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import astuple
 from typing import Any
@@ -22,7 +23,7 @@ from workbench.tui.screens.confirm import ConfirmScreen
 from workbench.tui.screens.describe import DescribeScreen
 from workbench.tui.screens.mirrored import MirroredScreen
 from workbench.tui.widgets.endpoint_tree import EndpointTree
-from workbench.tui.widgets.logs import LogPanel, Matches
+from workbench.tui.widgets.logs import LogLook, LogPanel, router_columns
 from workbench.tui.widgets.metrics import DeploymentFigures
 
 
@@ -109,8 +110,24 @@ def test_search_highlights_counts_and_steps_through_matches() -> None:
 
 def test_matches_are_highlighted_whatever_their_case() -> None:
     text = Text("Line 1 of blue, line 10 of blue")
-    Matches("LINE 1").highlight(text)
+    LogLook("LINE 1").highlight(text)
     assert [(span.start, span.end) for span in text.spans] == [(0, 6), (16, 22)]
+
+
+def test_the_router_columns_colour_the_status_by_its_class() -> None:
+    look = LogLook(router=True)
+    colours = {}
+    for status in (200, 404, 503):
+        record = {"time": "2026-11-30T08:30:01Z", "status": status, "deployment": "blue", "latency_ms": 1}
+        text = Text(router_columns(json.dumps(record)))
+        look.highlight(text)
+        [span] = text.spans
+        assert text.plain[span.start : span.end].strip() == str(status)
+        colours[status] = span.style
+    assert len(set(colours.values())) == 3, colours
+    text = Text("Traceback (most recent call last):")
+    look.highlight(text)
+    assert not text.spans, "a line that is not a record is left as it is"
 
 
 def test_enter_on_a_mirrored_row_shows_its_two_answers() -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shlex
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ from tests.conftest import require_program
 from tests.engine.harness import copy_project
 from tests.engine.test_actions import save_like_an_editor
 from tests.terminal import Terminal
+from workbench.client import EngineClient
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
 
@@ -142,6 +146,127 @@ def test_a_broken_save_points_at_the_users_line_until_the_fix(terminal: Terminal
     terminal.wait_for_gone(beside, timeout=60)
     terminal.press("q")
     terminal.wait_for("workbench exited with 0", timeout=60)
+
+
+def test_the_focused_pane_shows_on_its_edge_and_a_tab_switch_never_loses_it(
+    terminal: Terminal, project: Path
+) -> None:
+    up_in(terminal, project)
+    tree_edge, summary_edge = _edges(terminal)  # the tree has the focus at start
+    accent = tree_edge
+    assert summary_edge != accent, "only the focused pane is marked"
+    terminal.press("down", "Enter")  # Enter drills into blue's logs
+    _until(lambda: _edges(terminal)[1] == accent, "the right-hand pane's edge marked", terminal)
+    assert _edges(terminal)[0] != accent, "the tree's edge no longer marked"
+    terminal.press("3")  # the invoke tab hides the log that had the focus
+    _until(lambda: _edges(terminal)[0] == accent, "the focus back on the tree, visibly", terminal)
+    terminal.press("j")  # and the keys act on it at once
+    terminal.wait_for("green-0  Ready")
+    terminal.press("q")
+    terminal.wait_for("workbench exited with 0", timeout=60)
+
+
+def test_search_from_the_tree_finds_highlights_and_steps(terminal: Terminal, project: Path) -> None:
+    up_in(terminal, project)
+    terminal.wait_for("azmlinfsrv.user_script")  # the first deployment's log, followed at start
+    terminal.press("/")  # from the tree: the search field of the logs tab
+    terminal.wait_for("search (enter")
+    terminal.press("-l", "user_script")
+    screen = terminal.wait_for(" matches")
+    found_count = re.search(r"(\d+) matches", screen)
+    assert found_count, screen
+    count = int(found_count.group(1))
+    assert count >= 3, screen
+    found = [row for row in terminal.cells() if "azmlinfsrv.user_script" in "".join(c.char for c in row)]
+    assert found
+    for row in found:
+        text = "".join(cell.char for cell in row)
+        start = text.index("user_script", text.index("azmlinfsrv"))
+        match, before = row[start : start + len("user_script")], row[start - 2]
+        assert {cell.fg for cell in match} != {before.fg}, f"the match is not highlighted in {text!r}"
+    terminal.press("Enter")  # back to the log, the search kept
+    _until(lambda: not _search_focused(terminal), "the search field left", terminal)
+    terminal.press("n")
+    terminal.wait_for(f"1/{count} matches")
+    terminal.press("n")
+    terminal.wait_for(f"2/{count} matches")
+    terminal.press("N")
+    terminal.wait_for(f"1/{count} matches")
+    terminal.press("q")
+    terminal.wait_for("workbench exited with 0", timeout=60)
+
+
+def test_the_router_log_reads_as_coloured_columns_at_100_columns(terminal: Terminal, project: Path) -> None:
+    up_in(terminal, project)
+    with EngineClient.for_folder(project) as client:
+        uri, headers = client.scoring("quickstart")
+    body = (project / "sample-request.json").read_bytes()
+    ids = []
+    for _ in range(3):
+        request = urllib.request.Request(uri, data=body, headers=headers, method="POST")
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            ids.append(answer.headers["x-request-id"])
+    refused = urllib.request.Request(
+        uri, data=body, headers={**headers, "Authorization": "Bearer wrong"}, method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(refused, timeout=60)
+    assert error.value.code == 401
+    for _ in range(3):  # the router's log: the fourth container
+        terminal.press("]")
+    terminal.wait_for(ids[-1][:8])
+    screen = terminal.wait_for(" 401 ")
+    logged = (line[line.rindex("│") + 1 :] for line in screen.splitlines() if "│" in line)
+    rows = [row for row in logged if re.match(r"\d\d:\d\d:\d\d ", row)]
+    assert len(rows) == 4, screen
+    for row in rows:  # every column visible at 100 columns, each at the same place on every line
+        clock, status, latency, deployment, how, request_id = row.split()[:6]
+        assert (len(clock), clock[2], clock[5]) == (8, ":", ":"), row
+        assert status in ("200", "401"), row
+        assert row.index(status) == rows[0].index(rows[0].split()[1]), row
+        assert latency.endswith("ms"), row
+        assert deployment in ("blue", "green", "-"), row
+        assert how == "live", row
+        assert len(request_id) >= 8, row
+    assert any(rid[:8] in screen for rid in ids)
+    colours = {}
+    for cells in terminal.cells():
+        text = "".join(cell.char for cell in cells)
+        for status in ("200", "401"):
+            if f" {status} " in text:
+                colours[status] = cells[text.index(f" {status} ") + 1].fg
+    assert colours["200"] != colours["401"], "a refusal does not look like a success"
+    terminal.press("q")
+    terminal.wait_for("workbench exited with 0", timeout=60)
+
+
+def _edges(terminal: Terminal) -> tuple[object, object]:
+    """The colours of the tree's right edge and of the line under the endpoint's summary."""
+    rows = terminal.cells()
+    texts = ["".join(cell.char for cell in row) for row in rows]
+    width = max(len(text) for text in texts)
+    column = max(range(5, width), key=lambda x: sum(len(t) > x and t[x] == "│" for t in texts))
+    line = next(n for n, t in enumerate(texts) if t[column + 1 : column + 21] == "─" * 20)
+    return rows[3][column].fg, rows[line][column + 10].fg
+
+
+def _search_focused(terminal: Terminal) -> bool:
+    """Whether the search field has the focus: its edge is drawn (blurred, it is the background's
+    colour)."""
+    for row in terminal.cells():
+        text = "".join(cell.char for cell in row)
+        if "user_script" in text and "▊" in text:
+            edge = row[text.index("▊")]
+            return edge.fg != edge.bg
+    return False
+
+
+def _until(check: Callable[[], bool], what: str, terminal: Terminal, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not after {timeout} s:\n{terminal.screen()}")
+        time.sleep(0.1)
 
 
 def _connection(folder: Path) -> dict[str, Any]:

@@ -8,6 +8,7 @@ holds the data plane: closing or crashing it leaves every request that was in fl
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import gc
 import time
@@ -15,7 +16,7 @@ from collections import deque
 from collections.abc import Awaitable, Iterable
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -261,6 +262,10 @@ class WorkbenchApp(App[str]):
         self.main.query_one(EndpointSummary).show(endpoint)
         selection = self.selection
         deployment = self.selected_deployment
+        if selection is not None and deployment is None and endpoint and endpoint.deployments:
+            # the endpoint's row shows its first deployment's log: the first screen is never empty
+            deployment = endpoint.deployments[0]
+            selection = dataclasses.replace(selection, deployment=deployment.name)
         instances = tuple(i.id for i in deployment.instances) if deployment else ()
         self.main.query_one(LogPanel).follow(selection, instances)
         self.main.query_one(InvokePanel).target(
@@ -275,6 +280,22 @@ class WorkbenchApp(App[str]):
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
         self.refresh_metrics()
+        self.call_after_refresh(self._keep_focus)
+
+    def _keep_focus(self) -> None:
+        """A tab switch hides what had focus: the focus goes back to the tree, never nowhere."""
+        if self.screen is self.main and self.focused is None:
+            self.main.query_one(EndpointTree).focus()
+
+    @on(events.DescendantFocus)
+    @on(events.DescendantBlur)
+    def _mark_focused_pane(self) -> None:
+        """The pane that has the focus shows it on its edge (the style sheet's `has-focus`); a
+        class on the pane, because Textual restyles only the focused widget's own ancestors."""
+        with contextlib.suppress(NoMatches):
+            right = self.main.query_one("#right")
+            focused = self.focused
+            right.set_class(focused is not None and right in focused.ancestors_with_self, "has-focus")
 
     # -- actions -------------------------------------------------------------------------------
 

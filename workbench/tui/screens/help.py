@@ -35,6 +35,7 @@ class HelpScreen(ModalScreen[None]):
 def _keys(key: str) -> str:
     names = {
         "question_mark": "?",
+        "ampersand": "&",
         "slash": "/",
         "plus": "+",
         "minus": "-",

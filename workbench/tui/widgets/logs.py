@@ -37,6 +37,9 @@ BUSY_LINES = 20
 """New lines are drawn in batches: every FLUSH_S while a log is quiet, at most every BUSY_FLUSH_S
 while more than BUSY_LINES arrive between two draws (a router log at hundreds of requests a
 second), so that drawing never crowds out the keys."""
+STATUS_COLUMN = slice(9, 16)
+"""Where `router_columns` writes the status."""
+STATUS_COLOURS = {"2": "green", "3": "cyan", "4": "yellow", "5": "bold red"}
 
 
 class LogPanel(Vertical):
@@ -113,12 +116,17 @@ class LogPanel(Vertical):
         if target == self._target:
             return
         self._target = target
+        self._restyle()
         self.lines.clear()
         self._pending = []
         view = self.query_one(Log)
         view.clear()
-        if target is None:
-            view.write_line("(select a deployment or an instance)")
+        if target is None or not target[3]:
+            view.write_line(
+                "(select a deployment or an instance)"
+                if target is None
+                else "(no instance yet: its log follows)"
+            )
             self.workers.cancel_group(self, "logs")
             return
         self._stream(target)
@@ -191,8 +199,6 @@ class LogPanel(Vertical):
         search = self.query_one("#log-search", Input)
         search.value = ""
         search.add_class("hidden")
-        self.raw = False
-        """The router's access log as it is written (JSON lines), not as columns (`J`)."""
         self.filtering = False
         self.query_one(Log).focus()
 
@@ -226,10 +232,14 @@ class LogPanel(Vertical):
         if event.input.id == "log-search":
             event.stop()
             self.query_text = event.value
-            view = self.query_one(Log)
-            view.highlighter = Matches(event.value)
-            view.highlight = bool(event.value)  # a highlighter copies every line it draws: only when needed
+            self._restyle()
             self._redraw()
+
+    def _restyle(self) -> None:
+        view = self.query_one(Log)
+        router = self.container == "router" and not self.raw
+        view.highlighter = LogLook(self.query_text, router=router)
+        view.highlight = bool(self.query_text) or router  # a highlighter copies every line it draws
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Enter: back to the log, the search kept (n / N go through its matches)."""
@@ -238,13 +248,20 @@ class LogPanel(Vertical):
             self.query_one(Log).focus()
 
 
-class Matches(Highlighter):
-    """Every occurrence of the search, whatever its case, in reverse video."""
+class LogLook(Highlighter):
+    """How the log draws its lines: every occurrence of the search, whatever its case, in reverse
+    video; in the router's columns, the status coloured by its class (a 503 is never read as a
+    200)."""
 
-    def __init__(self, query: str = "") -> None:
+    def __init__(self, query: str = "", *, router: bool = False) -> None:
         self.query = query.lower()
+        self.router = router
 
     def highlight(self, text: Text) -> None:
+        if self.router:
+            status = text.plain[STATUS_COLUMN]
+            if status[:1] in STATUS_COLOURS and status[:3].isdigit():
+                text.stylize(STATUS_COLOURS[status[0]], STATUS_COLUMN.start, STATUS_COLUMN.stop)
         if not self.query:
             return
         plain, start = text.plain.lower(), 0
@@ -254,9 +271,10 @@ class Matches(Highlighter):
 
 
 def router_columns(line: str) -> str:
-    """An access-log record as aligned columns: time, status (the model's beside a 424), the
-    deployment, how it got there (pinned, live, or live with a mirror copy), latency, request id.
-    A line that is not a record is shown as it is."""
+    """An access-log record as aligned columns, the most telling first so that a narrow pane cuts
+    the least: time, status (the model's beside a 424), latency, deployment, how it got there
+    (live, pinned, or live with a mirror copy), request id, then method, path and where the
+    mirror copy went. A line that is not a record is shown as it is."""
     try:
         record = json.loads(line)
         status = str(record["status"])
@@ -265,13 +283,15 @@ def router_columns(line: str) -> str:
     if record.get("model_status") and record["model_status"] != record["status"]:
         status += f"/{record['model_status']}"
     how = "pinned" if record.get("pinned") else "live"
-    if record.get("mirrored_to"):
-        how += f"+mirror:{record['mirrored_to']}"
+    mirror = record.get("mirrored_to")
+    if mirror:
+        how += "+mirror"
     clock = str(record.get("time", ""))[11:19]
     latency = f"{float(record.get('latency_ms') or 0):.1f}ms"
     return (
-        f"{clock:8} {status:7} {record.get('deployment') or '-'!s:16} {how:18} "
-        f"{latency:>10} {record.get('method', '')} {record.get('path', '')} {record.get('request_id', '')}"
+        f"{clock:8} {status:7} {latency:>8} {record.get('deployment') or '-'!s:12} {how:11} "
+        f"{record.get('request_id', '')} {record.get('method', '')} {record.get('path', '')}"
+        + (f" mirror:{mirror}" if mirror else "")
     )
 
 
@@ -286,6 +306,6 @@ def _target(
         return None
     if selection.instance is not None:
         return (selection.endpoint, selection.deployment, container, (selection.instance,))
-    if container == "inference-server" and len(instances) > 1:  # every instance's, merged
+    if container == "inference-server":  # every instance's, merged; none before the first starts
         return (selection.endpoint, selection.deployment, container, instances)
     return (selection.endpoint, selection.deployment, container, ("0",))

@@ -160,8 +160,9 @@ def test_the_focused_pane_shows_on_its_edge_and_a_tab_switch_never_loses_it(
     assert _edges(terminal)[0] != accent, "the tree's edge no longer marked"
     terminal.press("3")  # the invoke tab hides the log that had the focus
     _until(lambda: _edges(terminal)[0] == accent, "the focus back on the tree, visibly", terminal)
-    terminal.press("j")  # and the keys act on it at once
-    terminal.wait_for("green-0  Ready")
+    unselected = _background_of(terminal, "blue-0  Ready")
+    terminal.press("j")  # and the keys act on it at once: the cursor moves down to blue-0
+    _until(lambda: _background_of(terminal, "blue-0  Ready") != unselected, "the cursor on blue-0", terminal)
     terminal.press("q")
     terminal.wait_for("workbench exited with 0", timeout=60)
 
@@ -248,6 +249,14 @@ def _edges(terminal: Terminal) -> tuple[object, object]:
     column = max(range(5, width), key=lambda x: sum(len(t) > x and t[x] == "│" for t in texts))
     line = next(n for n, t in enumerate(texts) if t[column + 1 : column + 21] == "─" * 20)
     return rows[3][column].fg, rows[line][column + 10].fg
+
+
+def _background_of(terminal: Terminal, label: str) -> object:
+    for row in terminal.cells():
+        text = "".join(cell.char for cell in row)
+        if label in text:
+            return row[text.index(label)].bg
+    raise AssertionError(f"{label!r} not on screen:\n{terminal.screen()}")
 
 
 def _search_focused(terminal: Terminal) -> bool:

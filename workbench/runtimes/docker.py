@@ -155,30 +155,43 @@ class DockerRuntime:
         build_args: Mapping[str, str] | None = None,
     ) -> None:
         """Build `dockerfile` with `files` as its context; every line of output to `say`."""
+        context = _tar({"Dockerfile": dockerfile.encode(), **files})
+        options = {"fileobj": context, "custom_context": True, "buildargs": dict(build_args or {})}
+        await asyncio.to_thread(self._build, tag, options, say)
 
-        def build() -> None:
-            context = _tar({"Dockerfile": dockerfile.encode(), **files})
+    async def build_folder(self, tag: str, folder: Path, say: Callable[[str], None]) -> None:
+        """Build the Dockerfile in `folder`, the folder its context (read from disk as it is
+        sent: a big model is never held in memory)."""
+        await asyncio.to_thread(self._build, tag, {"path": str(folder)}, say)
+
+    def _build(self, tag: str, options: dict[str, Any], say: Callable[[str], None]) -> None:
+        try:
+            for chunk in self.client.api.build(
+                tag=tag, rm=True, forcerm=True, decode=True, labels={PROJECT_LABEL: "shared"}, **options
+            ):
+                if "stream" in chunk:
+                    for line in str(chunk["stream"]).splitlines():
+                        if line.strip():
+                            say(line)
+                if "error" in chunk:
+                    raise StartupError(f"image build failed: {chunk['error'].strip()}")
+        except docker.errors.APIError as exc:
+            raise StartupError(f"image build failed: {exc.explanation or exc}") from exc
+
+    async def push(self, tag: str, say: Callable[[str], None]) -> None:
+        """Push `tag` to the registry its name starts with; each layer's status to `say`."""
+
+        def push() -> None:
             try:
-                for chunk in self.client.api.build(
-                    fileobj=context,
-                    custom_context=True,
-                    tag=tag,
-                    rm=True,
-                    forcerm=True,
-                    decode=True,
-                    buildargs=dict(build_args or {}),
-                    labels={PROJECT_LABEL: "shared"},
-                ):
-                    if "stream" in chunk:
-                        for line in str(chunk["stream"]).splitlines():
-                            if line.strip():
-                                say(line)
+                for chunk in self.client.api.push(tag, stream=True, decode=True):
                     if "error" in chunk:
-                        raise StartupError(f"image build failed: {chunk['error'].strip()}")
+                        raise StartupError(f"push of {tag} failed: {chunk['error'].strip()}")
+                    if chunk.get("status") in ("Pushed", "Layer already exists"):
+                        say(f"{tag}: {chunk.get('id', '')} {chunk['status'].lower()}")
             except docker.errors.APIError as exc:
-                raise StartupError(f"image build failed: {exc.explanation or exc}") from exc
+                raise StartupError(f"push of {tag} failed: {exc.explanation or exc}") from exc
 
-        await asyncio.to_thread(build)
+        await asyncio.to_thread(push)
 
     # -- one-off containers ----------------------------------------------------------------------
 

@@ -1,0 +1,128 @@
+"""The router on its own (`python -m workbench.router --config`), as `export kubernetes` runs it:
+real inference servers behind it, keys from its environment, Azure's answers through it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REPO
+from tests.router.test_router import WHO
+from tests.server.harness import Server, free_port, running
+from workbench.router.standalone import PRIMARY_KEY, SECONDARY_KEY, TOKEN_SECRET, RouterConfig, Upstream
+
+KEYS = {PRIMARY_KEY: "primary-" + "p" * 32, SECONDARY_KEY: "secondary-" + "s" * 32, TOKEN_SECRET: "t" * 40}
+
+
+@contextmanager
+def standalone_router(config: RouterConfig, folder: Path, env: dict[str, str]) -> Iterator[str]:
+    path = folder / "router.json"
+    path.write_text(config.to_json())
+    log = folder / "router.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "workbench.router", "--config", str(path), "--address", "127.0.0.1"],
+            env={**os.environ, "PYTHONPATH": str(REPO), **env},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while b"listening on" not in log.read_bytes():
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{config.port}/score"
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[dict[str, Server]]:
+    (tmp_path / "who.py").write_text(WHO)
+    with ExitStack() as stack:
+        yield {
+            name: stack.enter_context(
+                running("workbench", tmp_path / "who.py", env={"DEPLOYMENT_NAME": name}, log_dir=tmp_path)
+            )
+            for name in ("blue", "green")
+        }
+
+
+def test_the_standalone_router_serves_with_azures_semantics(
+    servers: dict[str, Server], tmp_path: Path
+) -> None:
+    upstreams = {
+        name: Upstream(host="127.0.0.1", port=int(server.url.rsplit(":", 1)[1]), request_timeout_ms=1000)
+        for name, server in servers.items()
+    }
+    config = RouterConfig("front", "key", free_port(), {"blue": 80, "green": 20}, {}, upstreams)
+    with standalone_router(config, tmp_path, KEYS) as uri:
+        key = {"Authorization": f"Bearer {KEYS[PRIMARY_KEY]}"}
+        assert httpx.post(uri, json={}, headers=key).status_code == 200
+        assert httpx.post(uri, json={}).status_code == 401
+        assert httpx.post(uri, json={}, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert (
+            httpx.post(uri, json={}, headers={"Authorization": f"Bearer {KEYS[SECONDARY_KEY]}"}).status_code
+            == 200
+        )
+        pinned = httpx.post(uri, json={}, headers={**key, "azureml-model-deployment": "green"})
+        assert pinned.json() == {"deployment": "green"}
+        assert httpx.post(uri, json={}, headers={**key, "azureml-model-deployment": "red"}).status_code == 404
+        failed = httpx.post(uri, json={"fail": True}, headers={**key, "azureml-model-deployment": "blue"})
+        assert failed.status_code == 424, "the model's 500 as Azure answers it"
+        split = Counter(httpx.post(uri, json={}, headers=key).json()["deployment"] for _ in range(200))
+        assert set(split) == {"blue", "green"}
+        assert split["blue"] > split["green"], split
+        # last: blue's server goes on with it after the router has answered
+        slow = httpx.post(
+            uri, json={"sleep": 3}, headers={**key, "azureml-model-deployment": "blue"}, timeout=30
+        )
+        assert slow.status_code == 408, "request_timeout_ms from the configuration"
+    log = (tmp_path / "router.log").read_text()
+    assert '"status": 424' in log, "the access log on stdout"
+    for secret in KEYS.values():
+        assert secret not in log
+
+
+def test_a_router_without_its_keys_says_which_are_missing(tmp_path: Path) -> None:
+    path = tmp_path / "router.json"
+    path.write_text(RouterConfig("front", "key", free_port()).to_json())
+    environment = {k: v for k, v in os.environ.items() if k not in KEYS}
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench.router", "--config", str(path)],
+        env={**environment, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert f"set {PRIMARY_KEY} and {SECONDARY_KEY}" in done.stderr
+
+
+def test_token_endpoints_take_tokens_the_router_issues(servers: dict[str, Server], tmp_path: Path) -> None:
+    blue = servers["blue"]
+    upstreams = {"blue": Upstream(host="127.0.0.1", port=int(blue.url.rsplit(":", 1)[1]))}
+    config = RouterConfig("edge", "aml_token", free_port(), {"blue": 100}, {}, upstreams)
+    with standalone_router(config, tmp_path, {TOKEN_SECRET: KEYS[TOKEN_SECRET]}) as uri:
+        token = subprocess.run(
+            [sys.executable, "-m", "workbench.router", "--config", str(tmp_path / "router.json"), "--token"],
+            env={**os.environ, "PYTHONPATH": str(REPO), TOKEN_SECRET: KEYS[TOKEN_SECRET]},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
+        assert httpx.post(uri, json={}, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert httpx.post(uri, json={}, headers={"Authorization": "Bearer x.y"}).status_code == 401

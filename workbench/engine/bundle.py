@@ -1,0 +1,173 @@
+"""Self-contained images for another platform (`workbench export kubernetes`): what the Docker
+runtime runs, with nothing mounted.
+
+A deployment's image is its environment's image exactly as the Docker runtime builds it (the same
+tag: one already built here is reused), with the inference server's code at /opt/workbench and
+the model and code staged under /var/azureml-app as Azure lays them out, Azure's variables set,
+running unprivileged as the runtime runs it. The router's image is the local base image with
+the router's few packages and the workbench's own code, running `python -m workbench.router`.
+Each image's build context is written to the output folder first (Dockerfile beside the files),
+so that a user's CI can build it again with `docker build`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import workbench
+from workbench.engine import nocode
+from workbench.engine.blobs import BlobStore
+from workbench.engine.environments import Requirements, requirements
+from workbench.engine.images import DockerImages
+from workbench.engine.servercode import copy_server_code
+from workbench.engine.storage import stage
+from workbench.errors import StartupError
+from workbench.layout import ProjectFiles
+from workbench.runtimes.docker import APP, PYTHON, SERVER_CODE, SERVER_PORT, UNPRIVILEGED_USER, DockerRuntime
+from workbench.spec.deployment import DeploymentSpec
+from workbench.spec.local import LocalSettings
+
+ROUTER_NEEDS = ("httptools>=0.6", "pyyaml>=6.0")
+"""What `python -m workbench.router` imports beyond the standard library."""
+ROUTER_CODE = "/opt/workbench-router"
+
+
+@dataclass(frozen=True)
+class DeploymentImage:
+    tag: str
+    context: Path
+    app_root: str
+    """AML_APP_ROOT inside the image."""
+    environment: dict[str, str]
+    """Azure's variables and the deployment's own, baked into the image (secrets excluded)."""
+
+
+class Bundler:
+    def __init__(self, project: Path, settings: LocalSettings, out: Path, say: Callable[[str], None]) -> None:
+        self.files = ProjectFiles(project)
+        self.project = project
+        self.out = out
+        self.say = say
+        self.runtime = DockerRuntime(project)
+        self.images = DockerImages(self.runtime, settings.base_image, settings.build)
+        self.blobs = BlobStore(self.files.blobs)
+
+    async def deployment(self, endpoint: str, spec: DeploymentSpec, repository: str) -> DeploymentImage:
+        """Build `spec`'s image as `repository:<digest of its context>`."""
+        subject = f"{endpoint}/{spec.name}"
+        config = spec.environment.inference_config if spec.environment else None
+        if config is not None or (spec.code_configuration is None and not nocode.is_nocode_mlflow(spec)):
+            raise StartupError(
+                f"{subject}: only deployments with a scoring script (or MLflow no-code) are exported "
+                "with the workbench's server; a custom container runs its own image"
+            )
+        context = self.out / "images" / f"{endpoint}-{spec.name}"
+        log = self.out / "images" / f"{endpoint}-{spec.name}.build.log"
+        if nocode.is_nocode_mlflow(spec):
+            wanted = nocode.requirements(spec) if spec.environment is None else requirements(spec.environment)
+            spec = nocode.with_generated_code(spec, self.files.generated(endpoint, spec.name))
+        else:
+            wanted = requirements(spec.environment)
+        environment_image = await self._environment_image(spec, wanted, log, subject)
+        shutil.rmtree(context, ignore_errors=True)
+        self.say(f"{subject}: staging model and code into {context}")
+        staged = stage(spec, context / "app", log, self.blobs, self.project)
+        copy_server_code(context / "server")
+        app_root = f"{APP}/{staged.app_root.relative_to(context / 'app').as_posix()}"
+        model_dir = (
+            f"{APP}/{staged.model_dir.relative_to(context / 'app').as_posix()}" if staged.model_dir else ""
+        )
+        environment = {
+            "PATH": "/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/tmp",
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": SERVER_CODE,
+            "PYTHONUNBUFFERED": "1",
+            "AML_APP_ROOT": app_root,
+            "AZUREML_ENTRY_SCRIPT": staged.entry_script,
+            "AZUREML_MODEL_DIR": model_dir,
+            "AZUREML_INFERENCE_PYTHON_PATH": str(Path(PYTHON).parent),
+            "SERVICE_NAME": endpoint,
+            "WORKBENCH_SERVER_HOST": "0.0.0.0",
+            **{k: v for k, v in spec.environment_variables.items() if k not in spec.secret_references()},
+        }
+        lines = [
+            f"FROM {environment_image}",
+            f"COPY server/ {SERVER_CODE}/",
+            f"COPY app/ {APP}/",
+            *(f"ENV {key}={json.dumps(value)}" for key, value in sorted(environment.items())),
+            f"WORKDIR {app_root}",
+            f"USER {UNPRIVILEGED_USER}",
+            f"EXPOSE {SERVER_PORT}",
+            f'CMD ["{PYTHON}", "-m", "workbench.server", "--port", "{SERVER_PORT}"]',
+        ]
+        (context / "Dockerfile").write_text("\n".join(lines) + "\n")
+        tag = f"{repository}:{_digest(context)}"
+        await self._build(tag, context, log, subject)
+        return DeploymentImage(tag, context, app_root, environment)
+
+    async def router(self, repository: str) -> str:
+        """The router's image: the base image with its packages, the workbench's code, and
+        `python -m workbench.router` as its command."""
+        context = self.out / "images" / "router"
+        log = self.out / "images" / "router.build.log"
+        wanted = Requirements(ROUTER_NEEDS, "", ())
+        base = await self.images.base_for(None, self.say)
+        environment_image = await self.images.ensure(wanted, base, log, self.say)
+        shutil.rmtree(context, ignore_errors=True)
+        package = Path(workbench.__file__).resolve().parent
+        shutil.copytree(package, context / "workbench", ignore=shutil.ignore_patterns("__pycache__", "tui"))
+        lines = [
+            f"FROM {environment_image}",
+            f"COPY workbench/ {ROUTER_CODE}/workbench/",
+            "ENV PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
+            f"ENV PYTHONPATH={ROUTER_CODE} PYTHONUNBUFFERED=1",
+            f"USER {UNPRIVILEGED_USER}",
+            "EXPOSE 8080",
+            f'CMD ["{PYTHON}", "-m", "workbench.router", "--config", "/etc/workbench/router.json"]',
+        ]
+        (context / "Dockerfile").write_text("\n".join(lines) + "\n")
+        tag = f"{repository}:{_digest(context)}"
+        await self._build(tag, context, log, "router")
+        return tag
+
+    async def push(self, tag: str) -> None:
+        self.say(f"pushing {tag}")
+        await self.runtime.push(tag, self.say)
+
+    async def _environment_image(
+        self, spec: DeploymentSpec, wanted: Requirements, log: Path, subject: str
+    ) -> str:
+        for warning in wanted.warnings:
+            self.say(f"{subject}: warning: {warning}")
+        base = await self.images.base_for(spec.environment.image if spec.environment else None, self.say)
+        return await self.images.ensure(wanted, base, log, lambda line: self.say(f"{subject}: {line}"))
+
+    async def _build(self, tag: str, context: Path, log: Path, subject: str) -> None:
+        if await self.runtime.image_exists(tag):
+            self.say(f"{subject}: image {tag} is built already")
+            return
+        self.say(f"{subject}: building image {tag}")
+        with log.open("a") as out:
+
+            def say(line: str) -> None:
+                out.write(line + "\n")
+
+            await self.runtime.build_folder(tag, context, say)
+        self.say(f"{subject}: image {tag} built")
+
+
+def _digest(folder: Path) -> str:
+    """A tag from everything in the build context: the same files build the same tag."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        with path.open("rb") as content:
+            for block in iter(lambda: content.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]

@@ -55,7 +55,9 @@ class Bundler:
         self.say = say
         self.runtime = DockerRuntime(project)
         self.images = DockerImages(self.runtime, settings.base_image, settings.build)
-        self.blobs = BlobStore(self.files.blobs)
+        self.blobs = BlobStore(out / "images" / ".blobs")
+        """Beside the contexts (a hard link cannot cross file systems): a model is read again
+        only when it changed."""
 
     async def deployment(self, endpoint: str, spec: DeploymentSpec, repository: str) -> DeploymentImage:
         """Build `spec`'s image as `repository:<digest of its context>`."""
@@ -78,6 +80,7 @@ class Bundler:
         self.say(f"{subject}: staging model and code into {context}")
         staged = stage(spec, context / "app", log, self.blobs, self.project)
         copy_server_code(context / "server")
+        _readable(context)
         app_root = f"{APP}/{staged.app_root.relative_to(context / 'app').as_posix()}"
         model_dir = (
             f"{APP}/{staged.model_dir.relative_to(context / 'app').as_posix()}" if staged.model_dir else ""
@@ -100,7 +103,7 @@ class Bundler:
             f"FROM {environment_image}",
             f"COPY server/ {SERVER_CODE}/",
             f"COPY app/ {APP}/",
-            *(f"ENV {key}={json.dumps(value)}" for key, value in sorted(environment.items())),
+            *(f"ENV {key}={_quoted(value)}" for key, value in sorted(environment.items())),
             f"WORKDIR {app_root}",
             f"USER {UNPRIVILEGED_USER}",
             f"EXPOSE {SERVER_PORT}",
@@ -160,6 +163,21 @@ class Bundler:
 
             await self.runtime.build_folder(tag, context, say)
         self.say(f"{subject}: image {tag} built")
+
+
+def _quoted(value: str) -> str:
+    """A value for a Dockerfile's ENV, as it is: quoted, and `$` not expanded."""
+    return json.dumps(value).replace("$", "\\$")
+
+
+def _readable(folder: Path) -> None:
+    """Everything in the image readable by its unprivileged user, whatever the files' modes here
+    (an editor's 0600 file would fail the server's import)."""
+    for path in [folder, *folder.rglob("*")]:
+        mode = path.stat().st_mode
+        wanted = mode | 0o444 | (0o111 if path.is_dir() else 0)
+        if wanted != mode:
+            path.chmod(wanted)
 
 
 def _digest(folder: Path) -> str:

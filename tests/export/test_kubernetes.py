@@ -289,3 +289,42 @@ def test_the_exported_images_serve_the_quickstart_with_azures_semantics(
         )
         assert set(split) == {"blue", "green"}, split
         assert split["blue"] > split["green"], f"90 / 10 split: {split}"
+
+
+CUSTOM = """\
+name: tfserving
+endpoint_name: custom
+model: {path: model}
+environment:
+  image: docker.io/tensorflow/serving:2.15.0
+  inference_config:
+    liveness_route: {port: 8501, path: /v1/models/half}
+    readiness_route: {port: 8501, path: /v1/models/half}
+    scoring_route: {port: 8501, path: "/v1/models/half:predict"}
+environment_variables: {MODEL_BASE_PATH: /var/azureml-app/azureml-models/half/1}
+instance_type: Standard_F2s_v2
+"""
+
+
+def test_a_custom_container_keeps_its_port_routes_and_user(tmp_path: Path) -> None:
+    folder = tmp_path / "custom"
+    (folder / "model").mkdir(parents=True)
+    (folder / "model" / "saved_model.pb").write_bytes(b"model")
+    (folder / "endpoint.yml").write_text("name: custom\nauth_mode: key\ntraffic: {tfserving: 100}\n")
+    (folder / "tfserving.yml").write_text(CUSTOM)
+    project = load_project(folder).raise_for_errors()
+    out = tmp_path / "out"
+    export_kubernetes(project, Images("router:1", {("custom", "tfserving"): "custom-tfserving:1"}), out)
+    found = documents(out)
+    for _, document in found:
+        if document["kind"] not in CUSTOM_KINDS:
+            kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    by_name = {(d["kind"], d["metadata"]["name"]): d for _, d in found if d["kind"] != "Kustomization"}
+    [server] = by_name[("Deployment", "custom-tfserving")]["spec"]["template"]["spec"]["containers"]
+    assert server["ports"] == [{"name": "http", "containerPort": 8501}]
+    assert server["readinessProbe"]["httpGet"] == {"path": "/v1/models/half", "port": 8501}
+    assert "runAsUser" not in server["securityContext"], "the image's own user"
+    assert server["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    config = RouterConfig.from_json(by_name[("ConfigMap", "custom-router")]["data"]["router.json"])
+    upstream = config.deployments["tfserving"]
+    assert (upstream.port, upstream.scoring_path) == (8501, "/v1/models/half:predict")

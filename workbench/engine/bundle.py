@@ -60,55 +60,62 @@ class Bundler:
         only when it changed."""
 
     async def deployment(self, endpoint: str, spec: DeploymentSpec, repository: str) -> DeploymentImage:
-        """Build `spec`'s image as `repository:<digest of its context>`."""
+        """Build `spec`'s image as `repository:<digest of its context>`: on its environment's
+        image with the workbench's server, or, for a custom container, on its own image with
+        its command, user and routes kept, the model and code added as Azure mounts them."""
         subject = f"{endpoint}/{spec.name}"
-        config = spec.environment.inference_config if spec.environment else None
-        if config is not None or (spec.code_configuration is None and not nocode.is_nocode_mlflow(spec)):
-            raise StartupError(
-                f"{subject}: only deployments with a scoring script (or MLflow no-code) are exported "
-                "with the workbench's server; a custom container runs its own image"
-            )
+        custom = spec.environment is not None and spec.environment.inference_config is not None
+        if not custom and spec.code_configuration is None and not nocode.is_nocode_mlflow(spec):
+            raise StartupError(f"{subject}: a deployment without a scoring script needs an MLflow model")
         context = self.out / "images" / f"{endpoint}-{spec.name}"
         log = self.out / "images" / f"{endpoint}-{spec.name}.build.log"
-        if nocode.is_nocode_mlflow(spec):
+        if custom:
+            base = await self._custom_image(spec, subject)
+        elif nocode.is_nocode_mlflow(spec):
             wanted = nocode.requirements(spec) if spec.environment is None else requirements(spec.environment)
             spec = nocode.with_generated_code(spec, self.files.generated(endpoint, spec.name))
+            base = await self._environment_image(spec, wanted, log, subject)
         else:
-            wanted = requirements(spec.environment)
-        environment_image = await self._environment_image(spec, wanted, log, subject)
+            base = await self._environment_image(spec, requirements(spec.environment), log, subject)
         shutil.rmtree(context, ignore_errors=True)
         self.say(f"{subject}: staging model and code into {context}")
         staged = stage(spec, context / "app", log, self.blobs, self.project)
-        copy_server_code(context / "server")
-        _readable(context)
-        app_root = f"{APP}/{staged.app_root.relative_to(context / 'app').as_posix()}"
+        (context / "app").mkdir(exist_ok=True)  # a custom container may have neither
+        app_root = f"{APP}/{staged.app_root.relative_to(context / 'app').as_posix()}".rstrip("/.")
         model_dir = (
             f"{APP}/{staged.model_dir.relative_to(context / 'app').as_posix()}" if staged.model_dir else ""
         )
         environment = {
-            "PATH": "/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
-            "HOME": "/tmp",
-            "LANG": "C.UTF-8",
-            "PYTHONPATH": SERVER_CODE,
-            "PYTHONUNBUFFERED": "1",
             "AML_APP_ROOT": app_root,
             "AZUREML_ENTRY_SCRIPT": staged.entry_script,
             "AZUREML_MODEL_DIR": model_dir,
-            "AZUREML_INFERENCE_PYTHON_PATH": str(Path(PYTHON).parent),
             "SERVICE_NAME": endpoint,
-            "WORKBENCH_SERVER_HOST": "0.0.0.0",
             **{k: v for k, v in spec.environment_variables.items() if k not in spec.secret_references()},
         }
-        lines = [
-            f"FROM {environment_image}",
-            f"COPY server/ {SERVER_CODE}/",
-            f"COPY app/ {APP}/",
-            *(f"ENV {key}={_quoted(value)}" for key, value in sorted(environment.items())),
-            f"WORKDIR {app_root}",
-            f"USER {UNPRIVILEGED_USER}",
-            f"EXPOSE {SERVER_PORT}",
-            f'CMD ["{PYTHON}", "-m", "workbench.server", "--port", "{SERVER_PORT}"]',
-        ]
+        lines = [f"FROM {base}", f"COPY app/ {APP}/"]
+        if not custom:
+            copy_server_code(context / "server")
+            environment.update(
+                {
+                    "PATH": "/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
+                    "HOME": "/tmp",
+                    "LANG": "C.UTF-8",
+                    "PYTHONPATH": SERVER_CODE,
+                    "PYTHONUNBUFFERED": "1",
+                    "AZUREML_INFERENCE_PYTHON_PATH": str(Path(PYTHON).parent),
+                    "WORKBENCH_SERVER_HOST": "0.0.0.0",
+                }
+            )
+            lines.append(f"COPY server/ {SERVER_CODE}/")
+        lines += [f"ENV {key}={_quoted(value)}" for key, value in sorted(environment.items())]
+        if not custom:
+            lines += [
+                f"WORKDIR {app_root}",
+                f"USER {UNPRIVILEGED_USER}",
+                f"EXPOSE {SERVER_PORT}",
+                f'CMD ["{PYTHON}", "-m", "workbench.server", "--port", "{SERVER_PORT}"]',
+            ]
+        _readable(context)
         (context / "Dockerfile").write_text("\n".join(lines) + "\n")
         tag = f"{repository}:{_digest(context)}"
         await self._build(tag, context, log, subject)
@@ -142,6 +149,20 @@ class Bundler:
     async def push(self, tag: str) -> None:
         self.say(f"pushing {tag}")
         await self.runtime.push(tag, self.say)
+
+    async def _custom_image(self, spec: DeploymentSpec, subject: str) -> str:
+        image = spec.environment.image if spec.environment else None
+        if image is None or not await self.runtime.image_exists(image):
+            if image is not None:
+                self.say(f"{subject}: pulling {image}")
+            try:
+                await self.runtime.pull(image or "", self.say)
+            except StartupError as exc:
+                raise StartupError(
+                    f"{subject}: the custom container's image {image} is not on this machine and could "
+                    f"not be pulled ({str(exc).splitlines()[0]}): `docker build` or `docker load` it first"
+                ) from exc
+        return str(image)
 
     async def _environment_image(
         self, spec: DeploymentSpec, wanted: Requirements, log: Path, subject: str

@@ -45,7 +45,8 @@ GATEWAY_NOTE = """\
 # - no 429 when a deployment is at capacity, no 424 with the model's status, no 408 after
 #   request_timeout_ms: the gateway's own timeouts and errors apply;
 # - requests are spread by the Service (kube-proxy), not sent to the least busy instance;
-# - the mirror copy's answer is dropped, not compared with the live one.
+# - the mirror copy's answer is dropped, not compared with the live one;
+# - a custom container's scoring route other than /score is not rewritten to.
 """
 
 
@@ -84,11 +85,13 @@ def export_kubernetes(project: Project, images: Images, out: Path, *, gateway: s
         upstreams = {}
         for deployment in endpoint.deployments:
             service = name(endpoint.name, deployment.name)
+            config = deployment.environment.inference_config if deployment.environment else None
             upstreams[deployment.name] = Upstream(
                 host=service,
-                port=SERVER_PORT,
+                port=config.scoring_route.port if config else SERVER_PORT,
                 request_timeout_ms=deployment.request_settings.request_timeout_ms,
                 max_concurrent_requests_per_instance=deployment.request_settings.max_concurrent_requests_per_instance,
+                scoring_path=config.scoring_route.path if config else None,
             )
             secrets = sorted(deployment.secret_references())
             if secrets:
@@ -109,7 +112,7 @@ def export_kubernetes(project: Project, images: Images, out: Path, *, gateway: s
                     f"{endpoint.name}/{deployment.name}: resources are {deployment.instance_type}'s; lower "
                     "them with a kustomize patch for a small cluster"
                 )
-        config = RouterConfig(
+        router_config = RouterConfig(
             endpoint=endpoint.name,
             auth_mode=endpoint.spec.auth_mode.value,
             port=ROUTER_PORT,
@@ -123,14 +126,14 @@ def export_kubernetes(project: Project, images: Images, out: Path, *, gateway: s
         )
         generators.append(_generator(name(endpoint.name, "keys"), keys, out))
         router = folder / "router.yaml"
-        _write(router, _router(endpoint.name, config, images.router))
+        _write(router, _router(endpoint.name, router_config, images.router))
         resources.append(router.relative_to(out).as_posix())
         exported.files.append(router)
         if gateway is not None:
             route = folder / "httproute.yaml"
             route.write_text(
                 GATEWAY_NOTE.format(endpoint=endpoint.name)
-                + yaml.safe_dump(_http_route(endpoint.name, config, gateway), sort_keys=False)
+                + yaml.safe_dump(_http_route(endpoint.name, router_config, gateway), sort_keys=False)
             )
             resources.append(route.relative_to(out).as_posix())
             exported.files.append(route)
@@ -156,14 +159,18 @@ def _deployment(
     endpoint: str, spec: DeploymentSpec, service: str, image: str, secrets: list[str]
 ) -> list[dict[str, Any]]:
     labels = {LABEL: service, PART: endpoint}
+    config = spec.environment.inference_config if spec.environment else None
+    port = config.scoring_route.port if config else SERVER_PORT
+    liveness, readiness = (config.liveness_route, config.readiness_route) if config else (None, None)
     container: dict[str, Any] = {
         "name": "inference-server",
         "image": image,
-        "ports": [{"name": "http", "containerPort": SERVER_PORT}],
-        "livenessProbe": _probe(spec.liveness_probe),
-        "readinessProbe": _probe(spec.readiness_probe),
+        "ports": [{"name": "http", "containerPort": port}],
+        "livenessProbe": _probe(spec.liveness_probe, liveness.path if liveness else "/", port),
+        "readinessProbe": _probe(spec.readiness_probe, readiness.path if readiness else "/", port),
         "resources": _resources(spec),
-        "securityContext": _unprivileged(),
+        # a custom container keeps its own user, as the Docker runtime runs it
+        "securityContext": _unprivileged(own_user=config is not None),
     }
     if secrets:
         container["env"] = [
@@ -199,7 +206,7 @@ def _deployment(
         "spec": {
             "clusterIP": "None",  # one address per ready pod: the router picks the least busy
             "selector": {LABEL: service},
-            "ports": [{"name": "http", "port": SERVER_PORT, "targetPort": SERVER_PORT}],
+            "ports": [{"name": "http", "port": port, "targetPort": port}],
         },
     }
     return [deployment, headless]
@@ -272,7 +279,10 @@ def _router(endpoint: str, config: RouterConfig, image: str) -> list[dict[str, A
 
 def _http_route(endpoint: str, config: RouterConfig, gateway: str) -> dict[str, Any]:
     def backend(deployment: str, weight: int | None = None) -> dict[str, Any]:
-        ref: dict[str, Any] = {"name": name(endpoint, deployment), "port": SERVER_PORT}
+        ref: dict[str, Any] = {
+            "name": name(endpoint, deployment),
+            "port": config.deployments[deployment].port,
+        }
         return {**ref, "weight": weight} if weight is not None else ref
 
     score = {"path": {"type": "Exact", "value": "/score"}}
@@ -307,10 +317,11 @@ def _http_route(endpoint: str, config: RouterConfig, gateway: str) -> dict[str, 
     }
 
 
-def _probe(probe: ProbeSettings) -> dict[str, Any]:
-    """Azure's probe settings on the inference server's `/`, field for field."""
+def _probe(probe: ProbeSettings, path: str, port: int) -> dict[str, Any]:
+    """Azure's probe settings, field for field, on the inference server's `/` (a custom
+    container's own route)."""
     return {
-        "httpGet": {"path": "/", "port": SERVER_PORT},
+        "httpGet": {"path": path, "port": port},
         "initialDelaySeconds": probe.initial_delay,
         "periodSeconds": probe.period,
         "timeoutSeconds": probe.timeout,
@@ -332,12 +343,12 @@ def _resources(spec: DeploymentSpec) -> dict[str, Any]:
     return {"requests": dict(wanted), "limits": dict(wanted)}
 
 
-def _unprivileged() -> dict[str, Any]:
-    """As the Docker runtime runs instances: no root, no capabilities, no privilege escalation."""
+def _unprivileged(*, own_user: bool = False) -> dict[str, Any]:
+    """As the Docker runtime runs instances: no root (unless the image's own user), no
+    capabilities, no privilege escalation."""
+    user = {} if own_user else {"runAsNonRoot": True, "runAsUser": UNPRIVILEGED, "runAsGroup": UNPRIVILEGED}
     return {
-        "runAsNonRoot": True,
-        "runAsUser": UNPRIVILEGED,
-        "runAsGroup": UNPRIVILEGED,
+        **user,
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},

@@ -105,9 +105,13 @@ class FixedSource:
         self.root = root
         self.endpoints = endpoints
         self.actions: list[tuple[Any, ...]] = []
+        self.closed = False
 
     def now(self) -> float:
         return T0 + 12
+
+    async def close(self) -> None:
+        self.closed = True
 
     async def status(self) -> list[EndpointState]:
         return self.endpoints

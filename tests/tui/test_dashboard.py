@@ -84,9 +84,8 @@ async def _drive(
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             await until(pilot, lambda: any(wait_for in label for label in tree_labels(app)), "the instances")
             await scenario(pilot, app)
-            app.exit()  # as q does: the event stream stops before the app winds down
+            app.exit()  # as q does: the event stream stops, the source closes as the app ends
     finally:
-        await source.close()
         client.close()
 
 

@@ -42,6 +42,20 @@ def run(
     asyncio.run(drive())
 
 
+def test_the_app_closes_its_source_in_its_own_loop_as_it_ends() -> None:
+    source = FixedSource(quickstart())
+
+    async def drive() -> None:
+        app = WorkbenchApp(source)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            assert not source.closed
+            await pilot.press("q")
+        assert source.closed, "closed by the app: after its loop, open connections fail the exit"
+
+    asyncio.run(drive())
+
+
 def test_describe_shows_the_selections_state_and_its_last_events() -> None:
     async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
         await pilot.press("down", "v")  # blue

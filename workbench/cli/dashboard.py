@@ -67,9 +67,8 @@ def run_dashboard(root: Path, arguments: EngineArguments) -> int:
     previous = signal.signal(signal.SIGHUP, hung_up)
     outcome = None
     try:
-        outcome = app.run()
+        outcome = app.run()  # closes the source as it ends
     finally:
-        asyncio.run(source.close())
         if hangup.is_set():  # no terminal to talk to any more: stop quietly, whatever happened
             if started:
                 stopping.join(STOP_TIMEOUT_S)
@@ -106,10 +105,7 @@ def run_remote_dashboard(remote: RemoteHost) -> int:
     with remote_client(remote) as client:
         source = LiveSource(client, LOG_LINES)
         app = WorkbenchApp(source, quit_stops_engine=False)
-        try:
-            app.run()
-        finally:
-            asyncio.run(source.close())
+        app.run()  # closes the source as it ends
     print(
         f"the engine on {remote.name} keeps running: `workbench down --remote {remote.name}` stops it",
         file=sys.stderr,

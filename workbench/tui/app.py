@@ -109,6 +109,11 @@ class WorkbenchApp(App[str]):
         self.workers.cancel_group(self, "events")
         super().exit(result, return_code, message)
 
+    async def on_unmount(self) -> None:
+        """The source's connections are closed in the app's own loop, as it ends: closed after
+        it, a connection still open fails the exit ("Event loop is closed")."""
+        await self.source.close()
+
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="main"):

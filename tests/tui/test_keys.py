@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Label, Log, Sparkline
+from textual.widgets import DataTable, Label, Log, Sparkline, Static
 
 from tests.tui.fixed import FixedSource, quickstart
 from tests.tui.test_snapshots import settle
@@ -24,7 +24,7 @@ from workbench.tui.screens.describe import DescribeScreen
 from workbench.tui.screens.mirrored import MirroredScreen
 from workbench.tui.widgets.endpoint_tree import EndpointTree
 from workbench.tui.widgets.logs import LogLook, LogPanel, router_columns
-from workbench.tui.widgets.metrics import DeploymentFigures
+from workbench.tui.widgets.metrics import DeploymentFigures, MetricsPanel
 
 
 def run(
@@ -54,6 +54,27 @@ def test_the_app_closes_its_source_in_its_own_loop_as_it_ends() -> None:
         assert source.closed, "closed by the app: after its loop, open connections fail the exit"
 
     asyncio.run(drive())
+
+
+def test_a_metrics_draw_cancelled_while_it_mounts_leaves_nothing_half_drawn() -> None:
+    """A newer poll cancels the draw that mounts the deployments' blocks (seen under a CPU hog:
+    the next draw found blocks whose parts were not there yet, and gave up half way)."""
+
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        panel = app.query_one(MetricsPanel)
+        [endpoint] = source.endpoints
+        metrics, telemetry = await source.metrics(endpoint.name), await source.telemetry()
+        first = asyncio.create_task(panel.show(endpoint, metrics, telemetry))
+        await asyncio.sleep(0)  # it has started mounting the blocks
+        first.cancel()
+        await panel.show(endpoint, metrics, telemetry)
+        heads = [
+            str(block.query_one(".figures-head", Static).render()) for block in app.query(DeploymentFigures)
+        ]
+        assert len(heads) == 2
+        assert all("req/s" in head for head in heads), heads
+
+    run(scenario)
 
 
 def test_describe_shows_the_selections_state_and_its_last_events() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.widget import AwaitMount
 from textual.widgets import Label, Sparkline, Static
 
 from workbench.contract import DeploymentMetrics, EndpointMetrics, GpuFigures, ProcessFigures, Telemetry
@@ -80,6 +81,12 @@ class DeploymentFigures(Vertical):
 
 
 class MetricsPanel(VerticalScroll):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._mounting: AwaitMount | None = None
+        """Blocks being mounted: a newer poll cancels the show that mounts them, not the mount,
+        and their parts are not there to update until it is done."""
+
     def compose(self) -> ComposeResult:
         yield Static("", id="gpu-line")
         yield Static("", id="time-axis")
@@ -105,9 +112,14 @@ class MetricsPanel(VerticalScroll):
                 "dim",
             )
         )
+        if self._mounting is not None:  # an earlier show's, cancelled while it waited
+            await self._mounting
+            self._mounting = None
         new = [DeploymentFigures(name) for name in names if name not in blocks]
         if new:  # in one go: a newer poll that cancels this one never leaves half of them mounted
-            await self.mount(*new)
+            self._mounting = self.mount(*new)
+            await self._mounting
+            self._mounting = None
         blocks.update({block.deployment: block for block in new})
         for name in names:
             block = blocks[name]

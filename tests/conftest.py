@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
 import sys
 import textwrap
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,14 +42,27 @@ def require_program(name: str) -> None:
 
 def require_docker(base_image: str = "workbench-base:py3.11") -> None:
     """Skip without a Docker engine or the base image (scripts/build-base-image.sh); fail in CI."""
-    try:
-        client = docker.from_env()
-        client.ping()
-        client.images.get(base_image)
-    except docker.errors.DockerException as exc:
-        if os.environ.get("WORKBENCH_CI") == "1":
-            pytest.fail(f"Docker is not ready ({exc}), and CI must run every test")
-        pytest.skip(f"Docker is not ready: {exc}")
+    problem = None
+    with warnings.catch_warnings():
+        # The Docker SDK (7.x) leaves a refused unix socket unclosed: its warning would fail
+        # whichever later test the garbage collector happens to run in.
+        warnings.simplefilter("ignore", ResourceWarning)
+        client = None
+        try:
+            client = docker.from_env()
+            client.ping()
+            client.images.get(base_image)
+        except docker.errors.DockerException as exc:
+            problem = str(exc)
+        finally:
+            if client is not None:
+                client.close()
+        gc.collect()
+    if problem is None:
+        return
+    if os.environ.get("WORKBENCH_CI") == "1":
+        pytest.fail(f"Docker is not ready ({problem}), and CI must run every test")
+    pytest.skip(f"Docker is not ready: {problem}")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

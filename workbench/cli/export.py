@@ -81,10 +81,9 @@ def run_export_kubernetes(args: argparse.Namespace) -> int:
         deployments = {}
         for endpoint in project.endpoints:
             for deployment in endpoint.deployments:
-                image = await bundler.deployment(
+                deployments[(endpoint.name, deployment.name)] = await bundler.deployment(
                     endpoint.name, deployment, prefix + name(endpoint.name, deployment.name)
                 )
-                deployments[(endpoint.name, deployment.name)] = image.tag
         if args.registry:
             for tag in (router, *deployments.values()):
                 await bundler.push(tag)

@@ -16,7 +16,6 @@ import hashlib
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import workbench
@@ -37,16 +36,6 @@ ROUTER_NEEDS = ("httptools>=0.6", "pyyaml>=6.0")
 ROUTER_CODE = "/opt/workbench-router"
 
 
-@dataclass(frozen=True)
-class DeploymentImage:
-    tag: str
-    context: Path
-    app_root: str
-    """AML_APP_ROOT inside the image."""
-    environment: dict[str, str]
-    """Azure's variables and the deployment's own, baked into the image (secrets excluded)."""
-
-
 class Bundler:
     def __init__(self, project: Path, settings: LocalSettings, out: Path, say: Callable[[str], None]) -> None:
         self.files = ProjectFiles(project)
@@ -59,8 +48,8 @@ class Bundler:
         """Beside the contexts (a hard link cannot cross file systems): a model is read again
         only when it changed."""
 
-    async def deployment(self, endpoint: str, spec: DeploymentSpec, repository: str) -> DeploymentImage:
-        """Build `spec`'s image as `repository:<digest of its context>`: on its environment's
+    async def deployment(self, endpoint: str, spec: DeploymentSpec, repository: str) -> str:
+        """Build `spec`'s image and return its tag, `repository:<digest of its context>`: on its environment's
         image with the workbench's server, or, for a custom container, on its own image with
         its command, user and routes kept, the model and code added as Azure mounts them."""
         subject = f"{endpoint}/{spec.name}"
@@ -119,7 +108,7 @@ class Bundler:
         (context / "Dockerfile").write_text("\n".join(lines) + "\n")
         tag = f"{repository}:{_digest(context)}"
         await self._build(tag, context, log, subject)
-        return DeploymentImage(tag, context, app_root, environment)
+        return tag
 
     async def router(self, repository: str) -> str:
         """The router's image: the base image with its packages, the workbench's code, and

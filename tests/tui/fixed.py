@@ -106,6 +106,8 @@ class FixedSource:
         self.endpoints = endpoints
         self.actions: list[tuple[Any, ...]] = []
         self.closed = False
+        self.log_length = 30
+        """How many lines each log has."""
 
     def now(self) -> float:
         return T0 + 12
@@ -180,7 +182,7 @@ class FixedSource:
             yield Event("deployment", subject, message, T0 + n)
 
     async def logs(self, endpoint: str, deployment: str, container: str, instance: str) -> AsyncIterator[str]:
-        for n in range(30):
+        for n in range(self.log_length):
             subject = deployment or endpoint
             yield f"2026-09-21 14:13:{n:02d},000 I [100] azmlinfsrv - {container} line {n} of {subject}"
 

@@ -15,6 +15,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Label, Log, Sparkline, Static
 
 from tests.tui.fixed import FixedSource, quickstart
+from tests.tui.test_dashboard import until
 from tests.tui.test_snapshots import settle
 from workbench.contract import EndpointMetrics, Timeline
 from workbench.state import EndpointState
@@ -139,6 +140,38 @@ def test_search_highlights_counts_and_steps_through_matches() -> None:
         assert not app.query_one(EndpointTree).display
         await pilot.press("z")
         assert app.query_one(EndpointTree).display
+
+    run(scenario)
+
+
+def test_a_followed_log_keeps_its_last_line_in_view_through_a_search() -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        source.log_length = 300  # lines 0..299: many more than the pane shows
+        await pilot.press("down", "right_square_bracket")  # blue's storage-initializer log
+        panel = app.query_one(LogPanel)
+        view = panel.query_one(Log)
+        matches = panel.query_one("#log-matches", Label)
+        await until(pilot, lambda: view.line_count == 300, "the log drawn")
+        full = view.size.height
+
+        def last_line_shown() -> bool:  # and so the next line written scrolls into view
+            return view.max_scroll_y > 0 and view.scroll_offset.y == view.max_scroll_y
+
+        steps: list[tuple[tuple[str, ...], Callable[[], bool]]] = [
+            (("slash",), lambda: view.size.height < full),  # the search field takes rows
+            (tuple("line 1"), lambda: str(matches.render()) == "111 matches"),  # each key redraws
+            (("enter", "ampersand"), lambda: view.line_count == 111),  # 1, 10..19, 100..199 only
+            (("slash", "backspace"), lambda: view.line_count == 300),  # "line ": more lines again
+            (("escape",), lambda: view.size.height == full),  # the field's rows the log's again
+            (("z",), lambda: view.size.height > full),  # zoomed: taller
+            (("z",), lambda: view.size.height == full),
+            (("right_square_bracket",), lambda: panel.container == "build" and view.line_count == 300),
+        ]
+        await until(pilot, last_line_shown, "the last line shown")
+        for keys, done in steps:
+            await pilot.press(*keys)
+            await until(pilot, done, f"what {keys} does")
+            await until(pilot, last_line_shown, f"the last line shown after {keys}")
 
     run(scenario)
 

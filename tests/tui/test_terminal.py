@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import require_program
 from tests.engine.harness import copy_project
 from tests.engine.test_actions import save_like_an_editor
-from tests.terminal import Terminal
+from tests.terminal import Cell, Terminal
 from workbench.client import EngineClient
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
@@ -178,17 +178,20 @@ def test_search_from_the_tree_finds_highlights_and_steps(terminal: Terminal, pro
     assert found_count, screen
     count = int(found_count.group(1))
     assert count >= 3, screen
-    found = [row for row in terminal.cells() if "azmlinfsrv.user_script" in "".join(c.char for c in row)]
-    assert found
-    for row in found:
+    terminal.press("Enter")  # back to the log, the search kept
+    _until(lambda: not _search_focused(terminal), "the search field left", terminal)
+    terminal.press("n")  # to the first match, wherever the log had followed to
+    terminal.wait_for(f"1/{count} matches")
+
+    def matched_rows() -> list[list[Cell]]:
+        return [row for row in terminal.cells() if "azmlinfsrv.user_script" in "".join(c.char for c in row)]
+
+    _until(lambda: bool(matched_rows()), "the first match in view", terminal)
+    for row in matched_rows():
         text = "".join(cell.char for cell in row)
         start = text.index("user_script", text.index("azmlinfsrv"))
         match, before = row[start : start + len("user_script")], row[start - 2]
         assert {cell.fg for cell in match} != {before.fg}, f"the match is not highlighted in {text!r}"
-    terminal.press("Enter")  # back to the log, the search kept
-    _until(lambda: not _search_focused(terminal), "the search field left", terminal)
-    terminal.press("n")
-    terminal.wait_for(f"1/{count} matches")
     terminal.press("n")
     terminal.wait_for(f"2/{count} matches")
     terminal.press("N")

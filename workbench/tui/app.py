@@ -23,7 +23,7 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Log, TabbedContent, TabPane, Tree
+from textual.widgets import Footer, Header, TabbedContent, TabPane, Tree
 
 from workbench.contract import Telemetry
 from workbench.errors import WorkbenchError
@@ -43,6 +43,7 @@ from workbench.tui.widgets.invoke import InvokePanel
 from workbench.tui.widgets.logs import LogPanel
 from workbench.tui.widgets.metrics import MetricsPanel
 from workbench.tui.widgets.mirror import MirrorPanel
+from workbench.tui.widgets.tail_log import TailLog
 from workbench.tui.widgets.traffic_bar import EndpointSummary
 
 STATUS_S = 0.5
@@ -130,7 +131,7 @@ class WorkbenchApp(App[str]):
                     with TabPane("Mirror", id="mirror"):
                         yield MirrorPanel(id="mirror-panel")
                     with TabPane("Events", id="events"):
-                        yield Log(max_lines=EVENT_LINES, id="event-log")
+                        yield TailLog(max_lines=EVENT_LINES, id="event-log")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -198,11 +199,11 @@ class WorkbenchApp(App[str]):
 
     @work(group="events")
     async def follow_events(self) -> None:
-        log = self.main.query_one("#event-log", Log)
+        log = self.main.query_one("#event-log", TailLog)
         with contextlib.suppress(NoMatches):  # events that came as the app was closing
             await self._show_events(log)
 
-    async def _show_events(self, log: Log) -> None:
+    async def _show_events(self, log: TailLog) -> None:
         try:
             async for event in self.source.events():
                 self.events.append(event)
@@ -280,7 +281,7 @@ class WorkbenchApp(App[str]):
     @on(EndpointTree.DrillIn)
     def _drill_in(self) -> None:
         self.action_show_tab("logs")
-        self.main.query_one("#log-view", Log).focus()
+        self.main.query_one("#log-view", TailLog).focus()
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:

@@ -23,11 +23,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Input, Label, Log, Tab, Tabs
+from textual.widgets import Input, Label, Tab, Tabs
 
 from workbench.errors import WorkbenchError
 from workbench.tui.source import Source
 from workbench.tui.widgets.endpoint_tree import Selection
+from workbench.tui.widgets.tail_log import TailLog
 
 CONTAINERS = ("inference-server", "storage-initializer", "build", "router")
 MAX_LINES = 5000
@@ -78,7 +79,7 @@ class LogPanel(Vertical):
             id="log-search",
             classes="hidden",
         )
-        yield Log(max_lines=MAX_LINES, id="log-view")
+        yield TailLog(max_lines=MAX_LINES, id="log-view")
 
     def on_mount(self) -> None:
         self.set_interval(FLUSH_S, self._flush)
@@ -97,7 +98,7 @@ class LogPanel(Vertical):
         if len(self._pending) > BUSY_LINES and now - self._flushed_at < BUSY_FLUSH_S:
             return
         batch, self._pending, self._flushed_at = self._pending, [], now
-        self.query_one(Log).write_lines(batch[-MAX_LINES:])
+        self.query_one(TailLog).write_lines(batch[-MAX_LINES:])
         if self.query_text:
             self._count()
 
@@ -119,8 +120,8 @@ class LogPanel(Vertical):
         self._restyle()
         self.lines.clear()
         self._pending = []
-        view = self.query_one(Log)
-        view.clear()
+        view = self.query_one(TailLog)
+        view.restart()
         if target is None or not target[3]:
             view.write_line(
                 "(select a deployment or an instance)"
@@ -159,9 +160,8 @@ class LogPanel(Vertical):
 
     def _redraw(self) -> None:
         self._pending = []
-        view = self.query_one(Log)
-        view.clear()  # also drops the lines drawn with the previous search's highlights
-        view.write_lines([line for line in self.lines if self._shows(line)])
+        # also drops the lines drawn with the previous search's highlights
+        self.query_one(TailLog).rewrite([line for line in self.lines if self._shows(line)])
         self.match = -1
         self._count()
 
@@ -178,12 +178,12 @@ class LogPanel(Vertical):
 
     def _matching(self) -> list[int]:
         wanted = self.query_text.lower()
-        return [n for n, line in enumerate(self.query_one(Log).lines) if wanted in line.lower()]
+        return [n for n, line in enumerate(self.query_one(TailLog).lines) if wanted in line.lower()]
 
     def _set_paused(self, paused: bool) -> None:
         self.paused = paused
         self.query_one("#log-mode", Label).set_class(not paused, "hidden")
-        self.query_one(Log).auto_scroll = not paused
+        self.query_one(TailLog).auto_scroll = not paused
 
     def action_pause(self) -> None:
         self._set_paused(not self.paused)
@@ -200,7 +200,7 @@ class LogPanel(Vertical):
         search.value = ""
         search.add_class("hidden")
         self.filtering = False
-        self.query_one(Log).focus()
+        self.query_one(TailLog).focus()
 
     def step(self, direction: int) -> bool:
         """To the next (1) or previous (-1) match, following paused; False with no search."""
@@ -213,7 +213,7 @@ class LogPanel(Vertical):
                 (ahead[0] if direction > 0 else ahead[-1]) if ahead else matching[0 if direction > 0 else -1]
             )
             self._set_paused(True)
-            view = self.query_one(Log)
+            view = self.query_one(TailLog)
             view.scroll_to(y=max(0, self.match - view.size.height // 2), animate=False)
         self._count()
         return True
@@ -236,7 +236,7 @@ class LogPanel(Vertical):
             self._redraw()
 
     def _restyle(self) -> None:
-        view = self.query_one(Log)
+        view = self.query_one(TailLog)
         router = self.container == "router" and not self.raw
         view.highlighter = LogLook(self.query_text, router=router)
         view.highlight = bool(self.query_text) or router  # a highlighter copies every line it draws
@@ -245,7 +245,7 @@ class LogPanel(Vertical):
         """Enter: back to the log, the search kept (n / N go through its matches)."""
         if event.input.id == "log-search":
             event.stop()
-            self.query_one(Log).focus()
+            self.query_one(TailLog).focus()
 
 
 class LogLook(Highlighter):

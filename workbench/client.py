@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import psutil
 
-from workbench.contract import Credentials, EndpointMetrics, MirrorBodies, Recording, Telemetry
+from workbench.contract import Credentials, DebugSession, EndpointMetrics, MirrorBodies, Recording, Telemetry
 from workbench.errors import EngineError, NotFound
 from workbench.layout import CONNECTION
 from workbench.state import EndpointState, Event, endpoints_from_json
@@ -232,11 +232,10 @@ class EngineClient:
         path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/instances/{instance}/restart"
         self._request("POST", path)
 
-    def debug(self, endpoint: str, deployment: str, instance: str, *, wait: bool = False) -> dict[str, Any]:
+    def debug(self, endpoint: str, deployment: str, instance: str, *, wait: bool = False) -> DebugSession:
         """Restart the instance under debugpy; where it listens and VS Code's attach configuration."""
         path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/instances/{instance}/debug"
-        result: dict[str, Any] = self._request("POST", path, {"wait": wait}).json()
-        return result
+        return DebugSession.from_json(self._request("POST", path, {"wait": wait}).json())
 
     def stop_debugging(self, endpoint: str, deployment: str, instance: str) -> None:
         path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/instances/{instance}/debug"

@@ -88,6 +88,44 @@ class Credentials:
 
 
 @dataclass(frozen=True)
+class DebugSession:
+    """An instance under debugpy: where it listens, whether its init() waits for a debugger, and
+    VS Code's attach configuration (in VS Code's own shape), written to `launch_json` unless that
+    file is not plain JSON (None: the user adds the configuration)."""
+
+    host: str
+    port: int
+    wait: bool
+    configuration: dict[str, Any]
+    launch_json: str | None = None
+    remote_port: int | None = None
+    """Through promote's SSH tunnel: the port debugpy listens on at the remote host."""
+
+    @property
+    def name(self) -> str:
+        """The attach configuration's name in VS Code's Run and Debug list."""
+        return str(self.configuration["name"])
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.remote_port is None:
+            del data["remote_port"]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DebugSession:
+        remote = data.get("remote_port")
+        return cls(
+            str(data["host"]),
+            int(data["port"]),
+            bool(data.get("wait", False)),
+            dict(data["configuration"]),
+            str(data["launch_json"]) if data.get("launch_json") else None,
+            int(remote) if remote is not None else None,
+        )
+
+
+@dataclass(frozen=True)
 class Timeline:
     """Per complete second, oldest first: requests, p50 and p99 latency (None: no request)."""
 

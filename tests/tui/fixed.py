@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from workbench.client import Invocation
-from workbench.contract import Credentials, EndpointMetrics, MirrorBodies, ProcessFigures, Telemetry
+from workbench.contract import (
+    Credentials,
+    DebugSession,
+    EndpointMetrics,
+    MirrorBodies,
+    ProcessFigures,
+    Telemetry,
+)
 from workbench.state import (
     DeploymentState,
     EndpointState,
@@ -226,10 +233,9 @@ class FixedSource:
     async def scale(self, endpoint: str, deployment: str, instance_count: int) -> None:
         self.actions.append(("scale", endpoint, deployment, instance_count))
 
-    async def debug(self, endpoint: str, deployment: str, instance: str) -> dict[str, Any]:
+    async def debug(self, endpoint: str, deployment: str, instance: str) -> DebugSession:
         self.actions.append(("debug", endpoint, deployment, instance))
-        name = f"workbench: attach {endpoint}/{instance}"
-        return {"host": "127.0.0.1", "port": 5678, "configuration": {"name": name}, "launch_json": None}
+        return DebugSession("127.0.0.1", 5678, False, {"name": f"workbench: attach {endpoint}/{instance}"})
 
     async def invoke(self, endpoint: str, body: bytes, deployment: str | None) -> Invocation:
         return Invocation(

@@ -4,12 +4,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.cli.connect import add_target_arguments, engine_client
+
+if TYPE_CHECKING:
+    from workbench.contract import DebugSession
+    from workbench.promote.remote import RemoteEngineClient
 
 
 def add_parser(commands: Any) -> None:
@@ -57,7 +62,7 @@ def run_debug(args: argparse.Namespace) -> int:
     return _tell_debug_session(session, args)
 
 
-def _debug_through_tunnel(client: Any, session: dict[str, Any], args: argparse.Namespace) -> int:
+def _debug_through_tunnel(client: RemoteEngineClient, session: DebugSession, args: argparse.Namespace) -> int:
     """The remote instance's debugpy through the SSH forward, kept open until Ctrl-C; launch.json
     written here, with the remote's code folder mapped to this project's."""
     import contextlib
@@ -67,23 +72,23 @@ def _debug_through_tunnel(client: Any, session: dict[str, Any], args: argparse.N
     from workbench.dev.vscode import write_attach_configuration
 
     local = args.project.resolve()
-    port = client.ssh.forward(int(session["port"]))
-    configuration = dict(session["configuration"])
+    port = client.ssh.forward(session.port)
+    configuration = dict(session.configuration)
     configuration["connect"] = {"host": "127.0.0.1", "port": port}
     configuration["pathMappings"] = [
         {**m, "localRoot": m["localRoot"].replace(client.remote_project, str(local), 1)}
         for m in configuration.get("pathMappings", [])
     ]
     written = write_attach_configuration(local, configuration)
-    session = {
-        **session,
-        "host": "127.0.0.1",
-        "port": port,
-        "remote_port": session["port"],
-        "configuration": configuration,
-    }
-    session["launch_json"] = str(written) if written else None
-    _tell_debug_session(session, args)
+    tunnelled = dataclasses.replace(
+        session,
+        host="127.0.0.1",
+        port=port,
+        remote_port=session.port,
+        configuration=configuration,
+        launch_json=str(written) if written else None,
+    )
+    _tell_debug_session(tunnelled, args)
     print("the SSH tunnel stays open until Ctrl-C", file=sys.stderr, flush=True)
 
     def interrupted(*_: object) -> None:
@@ -95,17 +100,16 @@ def _debug_through_tunnel(client: Any, session: dict[str, Any], args: argparse.N
     return 0
 
 
-def _tell_debug_session(session: dict[str, Any], args: argparse.Namespace) -> int:
+def _tell_debug_session(session: DebugSession, args: argparse.Namespace) -> int:
     if args.json:
-        print(json.dumps(session, indent=2), flush=True)
+        print(json.dumps(session.to_json(), indent=2), flush=True)
         return 0
-    print(f"debugpy listening on {session['host']}:{session['port']} for {args.endpoint}/{args.deployment}")
-    name = session["configuration"]["name"]
-    if session["launch_json"]:
-        print(f"VS Code: Run and Debug -> '{name}' (written to {session['launch_json']})")
+    print(f"debugpy listening on {session.host}:{session.port} for {args.endpoint}/{args.deployment}")
+    if session.launch_json:
+        print(f"VS Code: Run and Debug -> '{session.name}' (written to {session.launch_json})")
     else:
         print("VS Code: .vscode/launch.json is not plain JSON, so it was left alone; add this configuration:")
-        print(json.dumps(session["configuration"], indent=2))
+        print(json.dumps(session.configuration, indent=2))
     if args.wait:
         print("init() waits until a debugger attaches")
     return 0

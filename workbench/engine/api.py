@@ -231,7 +231,8 @@ class ControlApi:
         if body.get("stop"):
             await runner.stop_debugging(instance)
             return web.json_response({"status": "debugger off"})
-        return web.json_response(await runner.debug(instance, wait=bool(body.get("wait"))))
+        session = await runner.debug(instance, wait=bool(body.get("wait")))
+        return web.json_response(session.to_json())
 
     def _start(
         self, request: web.Request, action: Callable[[DeploymentRunner, web.Request], Awaitable[None]]

@@ -23,6 +23,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from workbench.contract import DebugSession
 from workbench.dev.vscode import attach_configuration, write_attach_configuration
 from workbench.engine.blobs import BlobStore
 from workbench.engine.context import Context
@@ -412,7 +413,7 @@ class DeploymentRunner:
         suffix = f" (all {len(outcomes)} instances)" if len(outcomes) > 1 else ""
         self.ctx.store.publish("reload", self.subject, outcomes[-1].message + suffix)
 
-    async def debug(self, instance_id: str, *, wait: bool) -> dict[str, Any]:
+    async def debug(self, instance_id: str, *, wait: bool) -> DebugSession:
         """Run one instance under the debugger and write VS Code's attach configuration for it:
         where debugpy listens and how the code folder maps to where the instance runs it."""
         instance = self.instance(instance_id)
@@ -439,13 +440,9 @@ class DeploymentRunner:
             + ("; init() waits for a debugger" if wait else "")
             + (f"; VS Code: '{configuration['name']}' in {written}" if written else ""),
         )
-        return {
-            "host": "127.0.0.1",
-            "port": debugging.port,
-            "wait": wait,
-            "launch_json": str(written) if written else None,
-            "configuration": configuration,
-        }
+        return DebugSession(
+            "127.0.0.1", debugging.port, wait, configuration, str(written) if written else None
+        )
 
     async def stop_debugging(self, instance_id: str) -> None:
         instance = self.instance(instance_id)

@@ -33,7 +33,9 @@ from typing import Any
 
 BLOBS = os.path.join(".promote", "blobs")
 RELEASES = os.path.join(".promote", "releases")
-KEPT_OUT = (".workbench",)  # workbench/layout.py FOLDER: this file imports nothing of the workbench
+WORKBENCH_FOLDER = ".workbench"
+"""workbench/layout.py's FOLDER (tests/promote/test_agent.py holds them together): this file
+imports nothing of the workbench, as it runs alone on the remote host."""
 
 
 def answer(payload: dict[str, Any]) -> None:
@@ -207,7 +209,7 @@ def activate(folder: str, release: str, keep: int) -> None:
         changed += 1
     wanted = set(manifest["files"])
     for root, folders, files in os.walk(project, topdown=True):
-        folders[:] = [d for d in folders if not (root == project and d in KEPT_OUT)]
+        folders[:] = [d for d in folders if not (root == project and d == WORKBENCH_FOLDER)]
         for name in files:
             relative = os.path.relpath(os.path.join(root, name), project).replace(os.sep, "/")
             if relative not in wanted:
@@ -217,7 +219,7 @@ def activate(folder: str, release: str, keep: int) -> None:
         if (
             root != project
             and not os.listdir(root)
-            and not root.startswith(os.path.join(project, ".workbench"))
+            and not root.startswith(os.path.join(project, WORKBENCH_FOLDER))
         ):
             os.rmdir(root)
     before = current(folder)
@@ -295,7 +297,7 @@ def install(folder: str, wheel_digest: str, wheel_name: str) -> None:
 def engine(folder: str) -> None:
     """The engine serving the project, if one runs: its connection file (URL, token, pid)."""
     project = os.path.join(folder, "project")
-    path = os.path.join(project, ".workbench", "connection.json")
+    path = os.path.join(project, WORKBENCH_FOLDER, "connection.json")
     try:
         with open(path) as f:
             info = json.load(f)

@@ -511,8 +511,8 @@ class WorkbenchApp(App[str]):
         except WorkbenchError as exc:
             self.push_screen(ErrorScreen("No debugger", str(exc)))
             return
-        where = f"debugpy on 127.0.0.1:{session['port']}"
-        how = f"VS Code: Run and Debug -> '{session['configuration']['name']}'"
+        where = f"debugpy on {session.host}:{session.port}"
+        how = f"VS Code: Run and Debug -> '{session.name}'"
         self.notify(f"{where}\n{how}", title=f"{instance} under the debugger", timeout=10)
         self.refresh_status()
 

@@ -12,10 +12,10 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from workbench.client import EngineClient, EngineStreams, Invocation
-from workbench.contract import Credentials, EndpointMetrics, MirrorBodies, Telemetry
+from workbench.contract import Credentials, DebugSession, EndpointMetrics, MirrorBodies, Telemetry
 from workbench.layout import FOLDER
 from workbench.state import EndpointState, Event
 
@@ -40,7 +40,7 @@ class Source(Protocol):
     async def reload(self, endpoint: str, deployment: str) -> None: ...
     async def restart_all(self, endpoint: str, deployment: str) -> None: ...
     async def scale(self, endpoint: str, deployment: str, instance_count: int) -> None: ...
-    async def debug(self, endpoint: str, deployment: str, instance: str) -> dict[str, Any]: ...
+    async def debug(self, endpoint: str, deployment: str, instance: str) -> DebugSession: ...
     async def stop_debugging(self, endpoint: str, deployment: str, instance: str) -> None: ...
     async def set_faults(self, endpoint: str, deployment: str, faults: dict[str, float]) -> str: ...
     async def kill(self, endpoint: str, deployment: str, instance: str) -> None: ...
@@ -104,7 +104,7 @@ class LiveSource:
     async def scale(self, endpoint: str, deployment: str, instance_count: int) -> None:
         await asyncio.to_thread(self.client.scale, endpoint, deployment, instance_count)
 
-    async def debug(self, endpoint: str, deployment: str, instance: str) -> dict[str, Any]:
+    async def debug(self, endpoint: str, deployment: str, instance: str) -> DebugSession:
         return await asyncio.to_thread(self.client.debug, endpoint, deployment, instance)
 
     async def stop_debugging(self, endpoint: str, deployment: str, instance: str) -> None:

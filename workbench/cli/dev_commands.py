@@ -67,8 +67,8 @@ def _debug_through_tunnel(client: RemoteEngineClient, session: DebugSession, arg
     written here, with the remote's code folder mapped to this project's."""
     import contextlib
     import signal
-    import threading
 
+    from workbench.cli.interrupt import until_interrupted
     from workbench.dev.vscode import write_attach_configuration
 
     local = args.project.resolve()
@@ -96,7 +96,7 @@ def _debug_through_tunnel(client: RemoteEngineClient, session: DebugSession, arg
 
     signal.signal(signal.SIGTERM, interrupted)  # a kill ends the tunnel as Ctrl-C does
     with contextlib.suppress(KeyboardInterrupt):
-        threading.Event().wait()
+        until_interrupted()
     return 0
 
 

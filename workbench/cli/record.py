@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 from workbench.cli.connect import add_target_arguments, engine_client
+from workbench.cli.interrupt import until_interrupted
 
 
 def add_parser(commands: Any) -> None:
@@ -39,7 +39,7 @@ def run_record(args: argparse.Namespace) -> int:
         started = client.recording(args.endpoint, True)
         print(f"recording {args.endpoint}'s requests to {started.file}; Ctrl-C stops", file=sys.stderr)
         with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait(args.seconds)
+            until_interrupted(args.seconds)
         done = client.recording(args.endpoint, False)
     print(f"recorded {done.requests} request(s) to {done.file}")
     return 0

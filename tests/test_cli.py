@@ -48,8 +48,8 @@ from workbench.cli.interrupt import until_interrupted
 # to the other thread, as it may to any thread, or it lands as the wait begins
 threading.Thread(target=threading.Event().wait, daemon=True).start()
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-print("waiting", flush=True)
 try:
+    print("waiting", flush=True)
     until_interrupted()
 except KeyboardInterrupt:
     print("interrupted", flush=True)

@@ -1,13 +1,15 @@
-"""Waiting for Ctrl-C in a command that holds something open (a recording, an SSH tunnel)."""
+"""Waiting for Ctrl-C in a command that holds something open (a recording, an SSH tunnel, a
+server it started)."""
 
 from __future__ import annotations
 
 import time
 
 STEP_S = 0.25
-"""The longest a Ctrl-C waits to be acted on: Python runs a signal's handler between bytecodes,
-so a signal that lands just as a blocking wait begins (a lock, as `threading.Event().wait()`
-takes) is not seen until that wait returns, and an unbounded wait never returns."""
+"""The longest a Ctrl-C waits to be acted on: Python runs a signal's handler between bytecodes of
+the main thread, so a signal that lands just as a blocking wait begins (a lock, as
+`threading.Event().wait()` takes), or that another thread takes (a file watcher's), is not seen
+until that wait returns, and an unbounded wait never returns."""
 
 
 def until_interrupted(seconds: float | None = None) -> None:

@@ -37,8 +37,8 @@ def add_parser(commands: Any) -> None:
 def run_record(args: argparse.Namespace) -> int:
     with engine_client(args) as client:
         started = client.recording(args.endpoint, True)
-        print(f"recording {args.endpoint}'s requests to {started.file}; Ctrl-C stops", file=sys.stderr)
-        with contextlib.suppress(KeyboardInterrupt):
+        with contextlib.suppress(KeyboardInterrupt):  # from the moment it is said: the recording stops
+            print(f"recording {args.endpoint}'s requests to {started.file}; Ctrl-C stops", file=sys.stderr)
             until_interrupted(args.seconds)
         done = client.recording(args.endpoint, False)
     print(f"recorded {done.requests} request(s) to {done.file}")

@@ -8,6 +8,7 @@ environment); the server needs only aiohttp there.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import workbench
+from workbench.cli.interrupt import STEP_S
 from workbench.errors import StartupError
 
 
@@ -96,7 +98,9 @@ def _watch(folder: Path, server: subprocess.Popen[bytes]) -> Any:
 
 def _wait(server: subprocess.Popen[bytes]) -> int:
     try:
-        return server.wait()
+        while True:  # in short waits: a blocking one misses a Ctrl-C that the watcher's thread took
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                return server.wait(timeout=STEP_S)
     except KeyboardInterrupt:
         server.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 10

@@ -59,8 +59,11 @@ class DeploymentRunner:
         self._serial = 0
         self._started = time.monotonic()
         self._stopping: set[asyncio.Task[None]] = set()
-        self._pressure: tuple[str, float] | None = None
-        """CPU or memory pressure applied on purpose: in words, and until when (monotonic)."""
+        self._pressure = ""
+        """CPU or memory pressure applied on purpose, in words ("" for none)."""
+        self._pressure_ends: asyncio.TimerHandle | None = None
+        """Ends it: the event loop's own timer, the one clock (another, read when it fires, may
+        not have reached the end yet, and the pressure would never end)."""
 
     @property
     def name(self) -> str:
@@ -272,23 +275,22 @@ class DeploymentRunner:
             )
         )
         said = f"{what} in {', '.join(i.state.id for i in targets)} for {seconds:g} s"
-        self._pressure = (said, time.monotonic() + seconds)
+        self._pressure = said
+        if self._pressure_ends is not None:  # a newer pressure replaces the one applied before
+            self._pressure_ends.cancel()
+        self._pressure_ends = asyncio.get_running_loop().call_later(seconds, self._pressure_over)
         self.ctx.store.publish("deployment", self.subject, f"pressure applied: {said}", "warning")
         self.ctx.on_change()
-        asyncio.get_running_loop().call_later(seconds, self._pressure_over)
         return said
 
     def _pressure_over(self) -> None:
-        if self._pressure is not None and time.monotonic() >= self._pressure[1]:
-            self.ctx.store.publish("deployment", self.subject, f"pressure over: {self._pressure[0]}")
-            self._pressure = None
-            self.ctx.on_change()
+        self.ctx.store.publish("deployment", self.subject, f"pressure over: {self._pressure}")
+        self._pressure, self._pressure_ends = "", None
+        self.ctx.on_change()
 
     def pressure_said(self) -> str:
         """The pressure applied now, in words ("" for none)."""
-        if self._pressure is None or time.monotonic() >= self._pressure[1]:
-            return ""
-        return f"pressure: {self._pressure[0]}"
+        return f"pressure: {self._pressure}" if self._pressure else ""
 
     async def restart_all(self, cause: str) -> None:
         """A rolling restart: one instance at a time, each serving from its old process until its

@@ -3,6 +3,7 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -63,6 +64,15 @@ def require_docker(base_image: str = "workbench-base:py3.11") -> None:
     if os.environ.get("WORKBENCH_CI") == "1":
         pytest.fail(f"Docker is not ready ({problem}), and CI must run every test")
     pytest.skip(f"Docker is not ready: {problem}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests send Ctrl-C (SIGINT) to the commands they start, as a terminal would. A shell starts a
+    background job with SIGINT ignored, and a program keeps an ignored signal ignored, children
+    too: run so (`nohup bash .ci/run &`), `workbench record` never saw its Ctrl-C. Handled here,
+    it reaches the commands the tests start with its default action, as from a terminal."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -66,7 +66,12 @@ def test_a_metrics_draw_cancelled_while_it_mounts_leaves_nothing_half_drawn() ->
         [endpoint] = source.endpoints
         metrics, telemetry = await source.metrics(endpoint.name), await source.telemetry()
         first = asyncio.create_task(panel.show(endpoint, metrics, telemetry))
-        await asyncio.sleep(0)  # it has started mounting the blocks
+        for _ in range(1000):  # each turn one step of the loop, no time: until the blocks are mounting
+            if app.query(DeploymentFigures):
+                break
+            await asyncio.sleep(0)
+        assert app.query(DeploymentFigures), "the first draw never began to mount its blocks"
+        assert not first.done(), "the first draw ended before it could be cancelled mid-mount"
         first.cancel()
         await panel.show(endpoint, metrics, telemetry)
         heads = [

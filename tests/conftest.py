@@ -42,7 +42,8 @@ def require_program(name: str) -> None:
 
 
 def require_docker(base_image: str = "workbench-base:py3.11") -> None:
-    """Skip without a Docker engine or the base image (scripts/build-base-image.sh); fail in CI."""
+    """Skip without a Docker engine or the base image (made by the installed-wheel smoke suite, or
+    `workbench doctor --fix`); fail in CI."""
     problem = None
     with warnings.catch_warnings():
         # The Docker SDK (7.x) leaves a refused unix socket unclosed: its warning would fail

@@ -145,7 +145,7 @@ def run_devcontainer(args: argparse.Namespace) -> int:
 
     async def build() -> str:
         environment = deployment.environment
-        base = await images.base_for(environment.image if environment else None, progress)
+        base = await images.base_for(environment, progress)
         return await images.ensure(wanted, base, log, progress)
 
     image = asyncio.run(build())

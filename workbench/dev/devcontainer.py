@@ -1,13 +1,18 @@
-"""`.devcontainer/devcontainer.json` for a deployment, from the template in `devcontainer/`."""
+"""`.devcontainer/devcontainer.json` for a deployment, from the package's template
+(`templates/devcontainer.json`, package data read through importlib.resources, so an installed
+wheel has it as a checkout does).
+
+`{{name}}` values are filled in here; `${localWorkspaceFolder}` is VS Code's own variable, so the
+written file works wherever the project is checked out.
+"""
 
 from __future__ import annotations
 
 import json
-import sys
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import workbench
 from workbench.errors import WorkbenchError
 from workbench.spec.deployment import AZURE_APP_ROOT, DeploymentSpec
 
@@ -15,15 +20,11 @@ APP = AZURE_APP_ROOT
 TEMPLATE_NAME = "devcontainer.json"
 
 
-def template_path() -> Path:
-    """The repository's `devcontainer/` (a source checkout), else where a wheel installs it."""
-    for folder in (
-        Path(workbench.__file__).resolve().parents[1] / "devcontainer",
-        Path(sys.prefix) / "share" / "endpoint-workbench" / "devcontainer",
-    ):
-        if (folder / TEMPLATE_NAME).is_file():
-            return folder / TEMPLATE_NAME
-    raise WorkbenchError("the devcontainer template is missing from this installation")
+def template() -> dict[str, Any]:
+    """The template, as the package holds it."""
+    text = resources.files("workbench.dev").joinpath(f"templates/{TEMPLATE_NAME}").read_text(encoding="utf-8")
+    document: dict[str, Any] = json.loads(text)
+    return document
 
 
 def render(project: Path, endpoint: str, deployment: DeploymentSpec, image: str) -> dict[str, Any]:
@@ -40,11 +41,10 @@ def render(project: Path, endpoint: str, deployment: DeploymentSpec, image: str)
         "code": _relative(code.code, project),
         "code_inside": code_inside,
     }
-    document: dict[str, Any] = _fill(json.loads(template_path().read_text()), values)
+    document: dict[str, Any] = _fill(template(), values)
     environment = {
         "AML_APP_ROOT": f"{code_inside}/{script.parent.as_posix()}".rstrip("/."),
         "AZUREML_ENTRY_SCRIPT": script.name,
-        "WORKER_COUNT": str(deployment.request_settings.max_concurrent_requests_per_instance),
         "PYTHONPATH": "/opt/workbench",
         "SERVICE_NAME": endpoint,
     }

@@ -158,7 +158,7 @@ class Bundler:
     ) -> str:
         for warning in wanted.warnings:
             self.say(f"{subject}: warning: {warning}")
-        base = await self.images.base_for(spec.environment.image if spec.environment else None, self.say)
+        base = await self.images.base_for(spec.environment, self.say)
         return await self.images.ensure(wanted, base, log, lambda line: self.say(f"{subject}: {line}"))
 
     async def _build(self, tag: str, context: Path, log: Path, subject: str) -> None:

@@ -4,8 +4,8 @@ As Azure builds it, the image is the environment's own `image` (pulled when it i
 machine and its registry answers, with progress) with a venv at /opt/venv on top that sees the
 image's own packages, the conda file's pip section and the conda packages that exist on PyPI,
 and what the inference server needs. Where the environment's image cannot be had, the local base
-image stands in (`base_image` in workbench.yaml, default workbench-base:py3.11, built from Debian
-packages by `scripts/build-base-image.sh`, no registry needed), and the build says so. Its tag
+image stands in (`base_image` in workbench.yaml, else the one baseimage.py finds or makes for the
+conda file's Python), and the build says so. Its tag
 is the hash of what defines it, so a code or model change never rebuilds, and deployments with
 equal environments share one image. A corporate proxy works through `build:` in workbench.yaml:
 the host's proxy variables are passed as build arguments and the CA bundle is copied in for pip.
@@ -20,12 +20,14 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from workbench.engine.baseimage import BaseImages
 from workbench.engine.environments import SERVER_NEEDS, Requirements
 from workbench.errors import StartupError
 from workbench.runtimes.docker import PYTHON, DockerRuntime
+from workbench.spec import interpreters
+from workbench.spec.assets import EnvironmentSpec
 from workbench.spec.local import BuildSettings
 
-DEFAULT_BASE_IMAGE = "workbench-base:py3.11"
 IMAGE_BUILDER_VERSION = "2"
 """2: built on the environment's own image where it can be had; the venv sees the image's packages."""
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
@@ -38,28 +40,35 @@ class DockerImages:
 
     def __init__(self, runtime: DockerRuntime, base_image: str | None, build: BuildSettings) -> None:
         self.runtime = runtime
-        self.base_image = base_image or DEFAULT_BASE_IMAGE
+        self.bases = BaseImages(runtime, base_image)
         self.build = build
         self._building: dict[str, asyncio.Lock] = {}
         """One build per tag at a time: blue and green with one environment build it once."""
 
-    async def base_for(self, image: str | None, progress: Callable[[str], object]) -> str:
+    async def stand_in(self, progress: Callable[[str], object]) -> str:
+        """The local base image, made first if it is missing (the storage initializer runs in it)."""
+        return (await self.bases.stand_in(None, progress)).tag
+
+    async def base_for(self, environment: EnvironmentSpec | None, progress: Callable[[str], object]) -> str:
         """The image to build on: the environment's own where it is here or can be pulled, else
-        the local base image (said)."""
-        if image is None or image == self.base_image:
-            return self.base_image
-        if await self.runtime.image_exists(image):
-            return image
-        progress(f"pulling {image}")
-        try:
-            await self.runtime.pull(image, progress)
-        except StartupError as exc:
-            progress(
-                f"warning: the environment's image {image} is not on this machine and could not be "
-                f"pulled ({str(exc).splitlines()[0]}); the local base image {self.base_image} stands in"
-            )
-            return self.base_image
-        return image
+        the local base image for its Python (said)."""
+        image = environment.image if environment is not None else None
+        conda = environment.conda_file if environment is not None else None
+        python = interpreters.wanted_version(conda.python if conda is not None else None)
+        if image is not None and image != self.bases.configured:
+            if await self.runtime.image_exists(image):
+                return image
+            progress(f"pulling {image}")
+            try:
+                await self.runtime.pull(image, progress)
+            except StartupError as exc:
+                progress(
+                    f"warning: the environment's image {image} is not on this machine and could not be "
+                    f"pulled ({str(exc).splitlines()[0]}); the local base image stands in"
+                )
+            else:
+                return image
+        return (await self.bases.stand_in(python, progress)).tag
 
     def tag(self, wanted: Requirements, base: str) -> str:
         text = json.dumps([IMAGE_BUILDER_VERSION, base, sorted(wanted.packages), list(SERVER_NEEDS)])
@@ -82,12 +91,6 @@ class DockerImages:
     async def _build(
         self, tag: str, wanted: Requirements, base: str, log: Path, progress: Callable[[str], object]
     ) -> None:
-        if not await self.runtime.image_exists(base):
-            raise StartupError(
-                f"base image {base} is not on this machine: build it with "
-                "`scripts/build-base-image.sh` (no registry needed), or name another in workbench.yaml "
-                "(base_image:)"
-            )
         files, dockerfile = self._context(wanted, base)
         log.parent.mkdir(parents=True, exist_ok=True)
         progress(f"building image {tag} on {base} ({len(wanted.packages)} package(s))")

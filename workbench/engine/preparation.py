@@ -135,7 +135,7 @@ class Preparer:
             return Path("/"), await self._custom_image(environment, kind)
         try:
             if images is not None:
-                base = await images.base_for(environment.image if environment else None, progress)
+                base = await images.base_for(environment, progress)
                 if not await images.is_built(wanted, base):
                     progress("image not built yet; building")
                 image = await images.ensure(wanted, base, log, progress)
@@ -188,9 +188,10 @@ class Preparer:
             say: Callable[[str], None],
         ) -> int:
             name = f"{self.endpoint}.{spec.name}.storage-initializer"
-            say(f"Running in container {name} from {images.base_image}")
+            base = await images.stand_in(say)
+            say(f"Running in container {name} from {base}")
             return await images.runtime.run_to_completion(
-                name, images.base_image, command, read_only=read_only, writable=writable, say=say
+                name, base, command, read_only=read_only, writable=writable, say=say
             )
 
         return await stage_in_container(spec, target, log, run, project)

@@ -146,6 +146,39 @@ class DockerRuntime:
 
         await asyncio.to_thread(pull)
 
+    async def tag(self, image: str, tag: str) -> None:
+        """Give `image` the name `tag` as well (repository:tag)."""
+        repository, name = tag.rsplit(":", 1)
+        await asyncio.to_thread(self.client.api.tag, image, repository, name)
+
+    async def import_rootfs(self, folder: Path, tag: str, changes: list[str]) -> None:
+        """A root file system folder as an image (`docker import`), streamed as a tar without a
+        copy on disk; `changes` are Dockerfile instructions (ENV, CMD)."""
+
+        def run() -> None:
+            reader_fd, writer_fd = os.pipe()
+
+            def write_tar() -> None:
+                with os.fdopen(writer_fd, "wb") as out, tarfile.open(fileobj=out, mode="w|") as archive:
+                    archive.add(str(folder), arcname=".")
+
+            writer = threading.Thread(target=write_tar, daemon=True)
+            writer.start()
+            repository, name = tag.rsplit(":", 1)
+            try:
+                with os.fdopen(reader_fd, "rb") as stream:
+                    answer = self.client.api.import_image_from_stream(
+                        stream, repository=repository, tag=name, changes=changes
+                    )
+            except docker.errors.APIError as exc:
+                raise StartupError(f"importing {tag} failed: {exc.explanation or exc}") from exc
+            finally:
+                writer.join()
+            if not self.client.images.list(name=tag):
+                raise StartupError(f"importing {tag} failed: {answer}")
+
+        await asyncio.to_thread(run)
+
     async def build_image(
         self,
         tag: str,

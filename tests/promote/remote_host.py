@@ -130,7 +130,7 @@ def remote_host(
     authorized.write_text((keys / "id.pub").read_text())
     subprocess.run(["chown", "-R", f"{user}:{user}", str(authorized.parent)], check=True)
     authorized.chmod(0o600)
-    port = _free_port()
+    port = free_port()
     config = keys / "sshd_config"
     config.write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {keys / 'host_key'}\nPidFile {keys / 'sshd.pid'}\n"
@@ -180,7 +180,7 @@ def _until_listening(port: int, server: subprocess.Popen[bytes], log: Path) -> N
     raise TimeoutError(f"sshd did not listen on {port}: {log.read_text()}")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

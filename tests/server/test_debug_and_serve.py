@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import joblib
 import numpy
 
@@ -131,3 +133,45 @@ def start_serve(log_dir: Path, *args: str) -> Server:
             stderr=subprocess.STDOUT,
         )
     return Server("workbench", f"http://127.0.0.1:{port}", process, log)
+
+
+def test_workbench_serve_runs_a_deployment_in_its_built_environment(tmp_path: Path) -> None:
+    """`--deployment` finds the script, the model folder and the environment the engine builds (the
+    quickstart needs scikit-learn, which the workbench's own Python may not have); azmlinfsrv's
+    flags that are not implemented are accepted with a warning, not refused."""
+    project = tmp_path / "quickstart"
+    shutil.copytree(QUICKSTART, project, ignore=shutil.ignore_patterns(".workbench"))
+    server = start_serve(
+        tmp_path, "--deployment", "quickstart/green", "--project", str(project), "--config_file", "c.json"
+    )
+    try:
+        wait_ready(server, 300)
+        request = json.loads((QUICKSTART / "sample-request.json").read_text())
+        answer = httpx.post(server.url + "/score", json=request, timeout=30).json()
+    finally:
+        stop(server.process)
+    model = joblib.load(QUICKSTART / "model-2" / "model" / "sklearn_regression_model.pkl")
+    assert answer == model.predict(numpy.array(request["data"])).tolist()
+    output = server.output()
+    assert "quickstart/green runs in " in output
+    assert "config_file" in output  # the server's warning that it ignores it
+
+
+def test_workbench_serve_leaves_port_and_workers_to_the_environment(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "workbench", "serve", "--entry_script", str(FIXTURES / "echo.py")],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "SERVER_PORT": str(port), "WORKER_COUNT": "2"},
+        )
+    server = Server("workbench", f"http://127.0.0.1:{port}", process, log)
+    try:
+        wait_ready(server, 60)
+        assert httpx.post(server.url + "/score", json={"a": 1}).json() == {"echo": '{"a":1}'}
+        servers = psutil.Process(process.pid).children(recursive=True)
+    finally:
+        stop(process)
+    assert len(servers) == 3, server.output()  # the server and WORKER_COUNT's two workers

@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import warnings
 from collections.abc import Callable
@@ -75,6 +76,9 @@ def pytest_configure(config: pytest.Config) -> None:
     it reaches the commands the tests start with its default action, as from a terminal."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # The engines a test starts are listed where only this test process (and its commands) looks,
+    # not in the user's own list (workbench/running.py).
+    os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="workbench-tests-state-")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import psutil
 
+from workbench import running
 from workbench.contract import Credentials, DebugSession, EndpointMetrics, MirrorBodies, Recording, Telemetry
 from workbench.errors import EngineError, NotFound
 from workbench.layout import CONNECTION
@@ -59,7 +60,9 @@ class EngineClient:
         self._http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
     @classmethod
-    def for_folder(cls, folder: Path) -> EngineClient:
+    def for_folder(cls, folder: Path, *, anywhere: bool = False) -> EngineClient:
+        """The engine of `folder` or the nearest folder above it that has one; with `anywhere`,
+        else the one engine this user runs elsewhere (several: an error that lists them)."""
         start = folder.resolve()
         for candidate in (start, *start.parents):
             path = candidate / CONNECTION
@@ -71,6 +74,15 @@ class EngineClient:
                         f"cleaning up): start one with `workbench up {candidate}`"
                     )
                 return cls(str(info["url"]), str(info["token"]), candidate, int(info["pid"]))
+        elsewhere = running.running() if anywhere else []
+        if len(elsewhere) == 1:  # outside any project, and exactly one engine runs: that one
+            return cls.for_folder(elsewhere[0])
+        if elsewhere:
+            listed = "\n".join(f"  {root}" for root in elsewhere)
+            raise EngineError(
+                f"no engine is running for {folder}, and {len(elsewhere)} run elsewhere; "
+                f"name one with --project:\n{listed}"
+            )
         raise EngineError(f"no engine is running for {folder}: start one with `workbench up {folder}`")
 
     def close(self) -> None:

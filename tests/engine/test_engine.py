@@ -229,6 +229,27 @@ def test_status_without_an_engine_says_how_to_start_one(tmp_path: Path) -> None:
     assert "workbench up" in result.stderr
 
 
+def test_commands_outside_a_project_find_the_one_engine_running_and_list_several(tmp_path: Path) -> None:
+    """A user who ran `workbench up examples/quickstart` from the repository root is not told "no
+    engine is running for ." by the next command; with two engines, both are named."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    first = folder_with(tmp_path / "a", {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
+    with engine(first, tmp_path):
+        until(lambda: run_workbench("status", "--json", cwd=elsewhere).returncode == 0)
+        (endpoint,) = json.loads(run_workbench("status", "--json", cwd=elsewhere).stdout)
+        assert endpoint["name"] == "tests"
+        named = run_workbench("status", "--project", str(elsewhere), cwd=elsewhere)
+        assert named.returncode == 1  # a folder named with --project means that folder
+        second = folder_with(tmp_path / "b", {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
+        with engine(second, tmp_path):
+            until(lambda: run_workbench("status", cwd=elsewhere).returncode == 1)
+            both = run_workbench("status", cwd=elsewhere)
+    assert "2 run elsewhere; name one with --project" in both.stderr
+    assert str(first.resolve()) in both.stderr
+    assert str(second.resolve()) in both.stderr
+
+
 def test_event_stream_and_log_follow(tmp_path: Path) -> None:
     folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
     with engine(folder, tmp_path) as running:

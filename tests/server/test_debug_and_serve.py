@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import httpx
-import psutil
 import joblib
 import numpy
+import psutil
 
 from tests.conftest import QUICKSTART, REPO
 from tests.dap import DapClient

@@ -1,5 +1,6 @@
-"""Which engine a command talks to: the project's own (found from `--project`), or the engine on
-a remote host (`--remote NAME` or $WORKBENCH_REMOTE), reached through SSH."""
+"""Which engine a command talks to: the project's own (found from `--project`, else the current
+folder or the nearest above it; outside any project, the one engine this user runs), or the
+engine on a remote host (`--remote NAME` or $WORKBENCH_REMOTE), reached through SSH."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ if TYPE_CHECKING:
 
 
 def add_target_arguments(parser: Any) -> None:
-    parser.add_argument("--project", type=Path, default=Path("."), help="the project folder (default: .)")
+    parser.add_argument(
+        "--project",
+        type=Path,
+        help="the project folder (default: ., or the folder above it that has an engine; outside "
+        "any, the one engine running)",
+    )
     parser.add_argument(
         "--remote",
         metavar="NAME",
@@ -29,14 +35,21 @@ def engine_client(args: argparse.Namespace) -> Iterator[EngineClient]:
     from workbench.promote.remote import chosen_remote, remote_client
 
     name = chosen_remote(getattr(args, "remote", None))
+    folder = project_folder(args)
     if name is None:
         from workbench.client import EngineClient
 
-        with EngineClient.for_folder(args.project) as client:
+        with EngineClient.for_folder(folder, anywhere=args.project is None) as client:
             yield client
         return
-    with remote_client(remote_of(args.project, name)) as remote:
+    with remote_client(remote_of(folder, name)) as remote:
         yield remote
+
+
+def project_folder(args: argparse.Namespace) -> Path:
+    """The folder `--project` names, else the current one."""
+    folder: Path | None = args.project
+    return folder if folder is not None else Path(".")
 
 
 def read_request_file(path: Path) -> bytes:

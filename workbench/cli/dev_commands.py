@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.cli.connect import add_target_arguments, engine_client
+from workbench.cli.connect import add_target_arguments, engine_client, project_folder
 
 if TYPE_CHECKING:
     from workbench.contract import DebugSession
@@ -71,7 +71,7 @@ def _debug_through_tunnel(client: RemoteEngineClient, session: DebugSession, arg
     from workbench.cli.interrupt import until_interrupted
     from workbench.dev.vscode import write_attach_configuration
 
-    local = args.project.resolve()
+    local = project_folder(args).resolve()
     port = client.ssh.forward(session.port)
     configuration = dict(session.configuration)
     configuration["connect"] = {"host": "127.0.0.1", "port": port}

@@ -22,6 +22,7 @@ import aiohttp
 import psutil
 from aiohttp import web
 
+from workbench import running
 from workbench.dev.watch import Watcher
 from workbench.engine import eventloop, logrotation
 from workbench.engine.api import ControlApi
@@ -143,6 +144,7 @@ class Engine:
                 },
                 private=True,
             )
+            running.register(self.project.root, _pid())
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, self.request_stop)
@@ -178,6 +180,7 @@ class Engine:
                 await collectors.close()
                 await runner.cleanup()
                 self.store.publish("engine", "engine", "stopped")
+                running.unregister(self.project.root)
                 self.files.connection.unlink(missing_ok=True)  # last: `down` waits for the process
                 if printer is not None:
                     await asyncio.sleep(0)

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SpecFolder, deployment, project_files
 from workbench.spec import load_project
 
@@ -10,7 +12,11 @@ def messages(folder: Path) -> list[str]:
     return [p.format(relative_to=folder) for p in load_project(folder).problems]
 
 
-def test_secret_references_are_recognised_and_kept_verbatim(spec_folder: SpecFolder) -> None:
+def test_secret_references_are_recognised_and_kept_verbatim(
+    spec_folder: SpecFolder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MY_KEY", "k")
+    monkeypatch.setenv("VAULT_VALUE", "v")
     extra = (
         "environment_variables:\n"
         "  API_KEY: ${{azureml://connections/my-conn/credentials/key}}\n"
@@ -37,6 +43,24 @@ def test_secret_references_are_recognised_and_kept_verbatim(spec_folder: SpecFol
         "API_KEY": "azureml://connections/my-conn/credentials/key",
         "VAULT": "keyvault:https://v.vault.azure.net/secrets/s/1",
     }
+
+
+def test_a_secret_read_from_an_unset_variable_is_an_error_naming_it(
+    spec_folder: SpecFolder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MY_KEY", raising=False)
+    extra = "environment_variables:\n  API_KEY: ${{azureml://connections/c/key}}\n"
+    settings = "secrets:\n  azureml://connections/c/key: {env: MY_KEY}\n"
+    endpoint = "name: my-endpoint\nproperties:\n  enforce_access_to_default_secret_stores: enabled\n"
+    folder = spec_folder(
+        project_files(blue__yml=deployment(extra=extra), workbench__yaml=settings, endpoint__yml=endpoint)
+    )
+    assert messages(folder) == [
+        "workbench.yaml:2:33: secrets.azureml://connections/c/key.env: blue's API_KEY reads $MY_KEY, "
+        "which is not set here (export MY_KEY=... before `workbench up`)"
+    ]
+    monkeypatch.setenv("MY_KEY", "set")
+    assert messages(folder) == []
 
 
 def test_secret_reference_without_local_value_is_a_warning(spec_folder: SpecFolder) -> None:

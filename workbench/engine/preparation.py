@@ -223,6 +223,11 @@ class Preparer:
             value = None
             if secret is not None:
                 value = secret.literal if secret.literal is not None else os.environ.get(secret.env or "")
+            if value is None and secret is not None and secret.env is not None:
+                raise StartupError(
+                    f"SecretsInjectionError: {reference} ({variable}) reads ${secret.env}, which is not set "
+                    f"in the engine's environment: export {secret.env}=... before `workbench up`"
+                )
             if value is None:
                 raise StartupError(
                     f"SecretsInjectionError: no local value for {reference} ({variable}); "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -438,11 +439,20 @@ def _check_settings(settings: LocalSettings, endpoints: list[Endpoint], problems
     for endpoint in endpoints:
         for deployment in endpoint.deployments:
             for variable, reference in deployment.secret_references().items():
-                if reference not in settings.secrets:
+                secret = settings.secrets.get(reference)
+                if secret is None:
                     key = f"environment_variables.{variable}"
                     problems.warning(
                         deployment.where(key),
                         key,
                         f"secret reference {reference} has no local value",
                         "give one under secrets: in workbench.yaml",
+                    )
+                elif secret.env is not None and secret.env not in os.environ:
+                    key = f"secrets.{reference}.env"
+                    problems.error(
+                        settings.where(key),
+                        key,
+                        f"{deployment.name}'s {variable} reads ${secret.env}, which is not set here",
+                        f"export {secret.env}=... before `workbench up`",
                     )

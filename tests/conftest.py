@@ -20,11 +20,14 @@ REPO = Path(__file__).resolve().parent.parent
 QUICKSTART = REPO / "examples" / "quickstart"
 
 
-def run_workbench(*args: str, cwd: Path = REPO, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """The real CLI in a fresh interpreter, as a user runs it."""
+def run_workbench(
+    *args: str, cwd: Path = REPO, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a fresh interpreter, as a user runs it (`env`: variables set for it)."""
     return subprocess.run(
         [sys.executable, "-m", "workbench", *args],
         cwd=cwd,
+        env={**os.environ, **env} if env else None,
         capture_output=True,
         text=True,
         timeout=timeout,

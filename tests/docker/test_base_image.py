@@ -14,8 +14,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.conftest import require_docker
+from tests.conftest import QUICKSTART, require_docker, run_workbench
 from tests.docker.test_docker_runtime import REGISTRY, require_registry
+from tests.engine.harness import copy_project
 from workbench.engine.baseimage import DEBIAN_PYTHON, IMAGE_VARIABLE, BaseImages, tag_for
 from workbench.errors import StartupError
 from workbench.runtimes.docker import DockerRuntime
@@ -81,3 +82,20 @@ def test_a_base_image_named_in_workbench_yaml_that_is_missing_is_a_clear_error(
     missing = f"nowhere/base-{uuid.uuid4().hex[:8]}:1"
     with pytest.raises(StartupError, match=r"base_image: in workbench.yaml\) is not on this machine"):
         stand_in(None, configured=missing)
+
+
+def test_validate_for_docker_says_when_the_stand_in_would_run_another_python(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    project = copy_project(QUICKSTART, tmp_path / "quickstart")
+    conda = project / "environment" / "conda.yml"
+    conda.write_text(conda.read_text().replace("python=3.11", "python=3.97"))
+    plain = run_workbench("validate", str(project))
+    assert "stand-in" not in plain.stdout  # the process runtime has no stand-in image
+    checked = run_workbench("validate", "--runtime", "docker", str(project))
+    assert checked.returncode == 0, checked.stdout
+    assert (
+        "blue-deployment.yml:9:1: environment: warning: the conda file asks for Python 3.97; unless "
+        "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest or python:3.97-slim can be pulled, "
+        "the Docker runtime's stand-in runs Debian's Python 3.11"
+    ) in checked.stdout

@@ -27,6 +27,7 @@ COMMANDS = {
     "export": "workbench.cli.export",
     "load": "workbench.cli.load",
     "record": "workbench.cli.record",
+    "doctor": "workbench.cli.doctor",
 }
 
 

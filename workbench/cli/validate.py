@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from workbench.spec import Problem, load_project
+from workbench.spec import Problem, Project, load_project
 from workbench.spec.overrides import parse_overrides
 
 
@@ -40,12 +41,25 @@ def add_parser(commands: Any) -> None:
         help="a folder of spec files, or spec files (default: .)",
     )
     parser.add_argument("--json", action="store_true", help="print problems as a JSON list")
+    parser.add_argument(
+        "--runtime",
+        choices=["process", "docker"],
+        help="check for this runtime too (docker: what the base image would change, asking the "
+        "Docker engine which images are here)",
+    )
     add_set_argument(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     project = load_project(args.paths, parse_overrides(args.set))
+    if project.ok and _uses_docker(project, args.runtime):
+        from workbench.engine.baseimage import foreseen_python_mismatches
+        from workbench.runtimes import docker_runtime
+
+        runtime = docker_runtime(project.root)
+        found = foreseen_python_mismatches(runtime, project, args.runtime)
+        project = dataclasses.replace(project, problems=(*project.problems, *found))
     if args.json:
         json.dump([p.to_json() for p in project.problems], sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -60,6 +74,16 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     return 0 if project.ok else 2
+
+
+def _uses_docker(project: Project, override: str | None) -> bool:
+    if override is not None:
+        return bool(override == "docker")
+    return any(
+        project.settings.runtime_for(e.name, d.name) == "docker"
+        for e in project.endpoints
+        for d in e.deployments
+    )
 
 
 def print_problems(problems: Iterable[Problem], stream: IO[str]) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from workbench.errors import StartupError
 from workbench.runtimes.docker import DockerRuntime
+from workbench.spec import Problem, Project, Severity, interpreters
 
 REPOSITORY = "workbench-base"
 DEBIAN_PYTHON = "3.11"
@@ -170,3 +171,39 @@ async def build_from_debian(runtime: DockerRuntime, tag: str, progress: Callable
         progress(f"importing {tag} into the Docker engine")
         await runtime.import_rootfs(rootfs, tag, ["ENV LANG=C.UTF-8", 'CMD ["python3"]'])
     progress(f"base image {tag} built")
+
+
+def foreseen_python_mismatches(
+    runtime: DockerRuntime, project: Project, runtime_override: str | None
+) -> list[Problem]:
+    """For `validate --runtime docker`: each deployment in Docker whose conda file asks for a Python
+    that its stand-in would not run, as far as this machine tells (its images are not here, nor
+    `workbench-base:pyX.Y`); a warning, since a registry may still answer at `up`."""
+
+    async def check() -> list[Problem]:
+        found: list[Problem] = []
+        for endpoint in project.endpoints:
+            for deployment in endpoint.deployments:
+                kind = runtime_override or project.settings.runtime_for(endpoint.name, deployment.name)
+                environment = deployment.environment
+                if kind != "docker" or environment is None or environment.inference_config is not None:
+                    continue
+                conda = environment.conda_file
+                python = interpreters.wanted_version(conda.python if conda is not None else None)
+                if python is None or python == DEBIAN_PYTHON or project.settings.base_image is not None:
+                    continue
+                if environment.image is not None and await runtime.image_exists(environment.image):
+                    continue
+                if await runtime.image_exists(tag_for(python)):
+                    continue
+                pulled = " or ".join(filter(None, [environment.image, public_image(python)]))
+                message = (
+                    f"the conda file asks for Python {python}; unless {pulled} can be pulled, the Docker "
+                    f"runtime's stand-in runs Debian's Python {DEBIAN_PYTHON}"
+                )
+                found.append(
+                    Problem(deployment.where("environment"), "environment", message, Severity.WARNING)
+                )
+        return found
+
+    return asyncio.run(check())

@@ -178,7 +178,7 @@ class EnvironmentBuilder:
         shutil.rmtree(building, ignore_errors=True)
         building.parent.mkdir(parents=True, exist_ok=True)
         log.parent.mkdir(parents=True, exist_ok=True)
-        uv = _uv()
+        uv = uv_binary()
         progress(f"building environment: {len(wanted.packages)} package(s) with uv")
         with log.open("a") as out:
             out.write(f"requirements: {', '.join(wanted.packages)}\n")
@@ -232,7 +232,7 @@ class EnvironmentBuilder:
         constraints = self.root / f".constraints-{wanted.digest()}.txt"
         version = wanted.python
         try:
-            compile_ = [_uv(), "pip", "compile", "--quiet", "--python-version", version]
+            compile_ = [uv_binary(), "pip", "compile", "--quiet", "--python-version", version]
             compile_ += ["--exclude-newer", held.cutoff(), str(requirements_in), "-o", str(constraints)]
             await _run(compile_, out, scratch)
         except EnvironmentBuildError as exc:
@@ -274,7 +274,7 @@ async def _run(
         raise EnvironmentBuildError(f"environment build failed ({command[1]} {command[2]}):\n{detail}")
 
 
-def _uv() -> str:
+def uv_binary() -> str:
     try:
         import uv  # noqa: PLC0415 (the wheel that ships the uv binary)
 

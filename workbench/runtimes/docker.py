@@ -102,6 +102,10 @@ class DockerRuntime:
             self._client = client
         return self._client
 
+    def engine_version(self) -> str:
+        """The Docker engine's version; DockerUnavailable, saying why, when it does not answer."""
+        return str(self.client.version().get("Version", "?"))
+
     # -- files -----------------------------------------------------------------------------------
 
     def place(

@@ -28,6 +28,7 @@ COMMANDS = {
     "load": "workbench.cli.load",
     "record": "workbench.cli.record",
     "doctor": "workbench.cli.doctor",
+    "completion": "workbench.cli.completion",
 }
 
 

@@ -54,7 +54,8 @@ def add_parser(commands: Any) -> None:
     up.add_argument(
         "--listen",
         metavar="ADDRESS",
-        help="the address scoring URIs listen on (default 127.0.0.1); any other is served with TLS",
+        help="the address scoring URIs listen on (default 127.0.0.1); one outside loopback is served "
+        "only over HTTPS",
     )
     up.add_argument("--tls-cert", type=Path, metavar="FILE", help="with --listen: the certificate (PEM)")
     up.add_argument("--tls-key", type=Path, metavar="FILE", help="with --listen: its private key (PEM)")

@@ -376,6 +376,13 @@ def test_an_endpoint_without_traffic_says_how_and_up_all_traffic_gives_it(tmp_pa
     finally:
         stopped = run_workbench("down", "--project", str(folder), timeout=60)
     assert stopped.returncode == 0, stopped.stderr
+    with engine(folder, tmp_path) as again:  # the saved split outlives the run: said, not silent
+        again.wait_for_output("saved by an earlier `workbench traffic` or `--all-traffic`")
+        assert "traffic blue=100; mirror none: saved" in again.output()
+        assert (
+            "instead of the YAML's none; mirror none until the endpoint YAML's traffic changes"
+            in again.output()
+        )
     unknown = run_workbench("up", "--detach", "--all-traffic", "purple", str(folder), timeout=60)
     assert unknown.returncode == 3
     assert "no endpoint has a deployment of that name" in unknown.stderr

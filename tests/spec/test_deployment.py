@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SpecFolder, deployment, project_files
+from tests.conftest import QUICKSTART, SpecFolder, deployment, project_files
+from tests.engine.harness import copy_project
 from workbench.spec import load_project
 
 
@@ -343,3 +344,11 @@ def test_no_code_mlflow_and_triton_models_need_no_scoring_script_or_environment(
     assert "Triton no-code deployment" in warning.message
     (folder / "blue.yml").write_text(no_code("custom_model"))
     assert any(p.key == "environment" for p in load_project(folder).problems if p.is_error)
+
+
+def test_a_problem_in_a_file_two_deployments_share_is_said_once(tmp_path: Path) -> None:
+    project = copy_project(QUICKSTART, tmp_path / "quickstart")  # blue and green share conda.yml
+    conda = project / "environment" / "conda.yml"
+    conda.write_text(conda.read_text().replace("python=3.11", "python=3.97"))
+    said = messages(project)
+    assert len([m for m in said if "asks for Python 3.97" in m]) == 1, said

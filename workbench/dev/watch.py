@@ -1,7 +1,9 @@
 """Watching folders for changes that matter: debounced, with editor and tool noise ignored.
 
 A save in an editor is often several events (a swap file, a rename, a write); they are gathered
-for `debounce_s` after the last one and delivered once, as the set of paths that changed.
+for `debounce_s` after the last one and delivered once, as the set of paths that changed. A file
+made and renamed onto another within one gathering (`sed -i`, editors' and tools' atomic writes)
+is reported by the name it ends with only.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class Watcher:
         self.on_change = on_change
         self.debounce_s = debounce_s
         self._pending: set[Path] = set()
+        self._created: set[Path] = set()
+        """Files made within this gathering: renamed away, they were a tool's temporary file."""
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
         self._observer = Observer()
@@ -83,11 +87,19 @@ class Watcher:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
-    def _event(self, path: Path) -> None:
-        if ignored(path):
-            return
+    def _event(self, path: Path, moved_to: Path | None = None, created: bool = False) -> None:
         with self._lock:
-            self._pending.add(path)
+            if moved_to is not None and path in self._created:  # a temporary file's final name
+                self._created.discard(path)
+                self._pending.discard(path)
+            elif not ignored(path):
+                self._pending.add(path)
+                if created:
+                    self._created.add(path)
+            if moved_to is not None and not ignored(moved_to):
+                self._pending.add(moved_to)
+            if not self._pending:
+                return
             if self._timer is not None:
                 self._timer.cancel()
             self._timer = threading.Timer(self.debounce_s, self._flush)
@@ -97,19 +109,23 @@ class Watcher:
     def _flush(self) -> None:
         with self._lock:
             changed, self._pending = self._pending, set()
+            self._created = set()
             self._timer = None
         if changed:
             self.on_change(changed)
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, report: Callable[[Path], None]) -> None:
+    def __init__(self, report: Callable[[Path, Path | None, bool], None]) -> None:
         self.report = report
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.is_directory or event.event_type in ("opened", "closed_no_write"):
             return  # a folder's own events repeat what its files' events say
-        for attribute in ("src_path", "dest_path"):
-            value = getattr(event, attribute, "")
-            if value:
-                self.report(Path(value if isinstance(value, str) else value.decode()))
+        source = _path(event.src_path)
+        moved_to = _path(event.dest_path) if event.event_type == "moved" and event.dest_path else None
+        self.report(source, moved_to, event.event_type == "created")
+
+
+def _path(value: str | bytes) -> Path:
+    return Path(value if isinstance(value, str) else value.decode())

@@ -19,7 +19,7 @@ from workbench.router.listen import LOCAL, Listen
 from workbench.router.recorder import Recorder
 from workbench.router.table import DeploymentRoute, RouteTable, Target
 from workbench.router.throttle import AZURE
-from workbench.spec import Project
+from workbench.spec import Endpoint, Project
 from workbench.spec.endpoint import spelled_as, traffic_rules
 from workbench.spec.faults import Faults
 
@@ -130,6 +130,7 @@ class Routing:
                 self.store.publish(
                     "endpoint", endpoint.name, f"endpoint {endpoint.name} ready at {router.scoring_uri}"
                 )
+                self._say_saved_override(endpoint, traffic, mirror)
                 if not any(traffic.values()):
                     first = sorted(routes)[0]
                     self.store.publish(
@@ -139,6 +140,21 @@ class Routing:
                         f"gets 404, as on Azure; `workbench traffic {endpoint.name} {first}=100` (or "
                         f"`workbench up --all-traffic {first}`) sends it to {first}",
                     )
+
+    def _say_saved_override(
+        self, endpoint: Endpoint, traffic: dict[str, int], mirror: dict[str, int]
+    ) -> None:
+        """A split saved by an earlier run that is in force instead of the YAML's is said once."""
+        yaml_traffic, yaml_mirror = dict(endpoint.spec.traffic), dict(endpoint.spec.mirror_traffic)
+        if _nonzero(yaml_traffic) == _nonzero(traffic) and _nonzero(yaml_mirror) == _nonzero(mirror):
+            return
+        self.store.publish(
+            "endpoint",
+            endpoint.name,
+            f"traffic {_shares(traffic)}; mirror {_shares(mirror)}: saved by an earlier `workbench traffic` "
+            f"or `--all-traffic`, in force instead of the YAML's {_shares(yaml_traffic)}; mirror "
+            f"{_shares(yaml_mirror)} until the endpoint YAML's traffic changes",
+        )
 
     def effective_traffic(self, name: str) -> tuple[dict[str, int], dict[str, int]]:
         """The traffic and mirror in force: a `workbench traffic` override while the endpoint's
@@ -187,7 +203,8 @@ class Routing:
             "endpoint",
             name,
             f"traffic {_shares(saved.traffic)}; mirror {_shares(saved.mirror_traffic)}"
-            f" (was {_shares(current_traffic)}; mirror {_shares(current_mirror)})",
+            f" (was {_shares(current_traffic)}; mirror {_shares(current_mirror)}); saved: it holds across "
+            "restarts until the endpoint YAML's traffic changes",
         )
         return []
 
@@ -280,6 +297,10 @@ class Routing:
         for router in self.routers.values():
             await router.stop()
         self.routers.clear()
+
+
+def _nonzero(table: Mapping[str, int]) -> dict[str, int]:
+    return {k.lower(): v for k, v in table.items() if v}
 
 
 def _shares(table: Mapping[str, int] | None) -> str:

@@ -61,19 +61,25 @@ class Problem:
 
 
 class Problems:
-    """An ordered collector of problems."""
+    """An ordered collector of problems, each once: a file that several deployments share (a conda
+    file, a model) is read for each, and its problem is still one problem."""
 
     def __init__(self) -> None:
         self._items: list[Problem] = []
 
     def error(self, where: Location, key: str, message: str, hint: str | None = None) -> None:
-        self._items.append(Problem(where, key, message, Severity.ERROR, hint))
+        self._add(Problem(where, key, message, Severity.ERROR, hint))
 
     def warning(self, where: Location, key: str, message: str, hint: str | None = None) -> None:
-        self._items.append(Problem(where, key, message, Severity.WARNING, hint))
+        self._add(Problem(where, key, message, Severity.WARNING, hint))
 
     def extend(self, problems: Iterable[Problem]) -> None:
-        self._items.extend(problems)
+        for problem in problems:
+            self._add(problem)
+
+    def _add(self, problem: Problem) -> None:
+        if problem not in self._items:
+            self._items.append(problem)
 
     @property
     def has_errors(self) -> bool:

@@ -1,0 +1,34 @@
+"""The file watcher with real files and real tools: `sed -i` (a temporary file renamed onto the
+script) is reported as the script alone, as an editor's plain save is; a new file is reported."""
+
+from __future__ import annotations
+
+import queue
+import subprocess
+from pathlib import Path
+
+from workbench.dev.watch import Watcher
+
+
+def changes_after(folder: Path, action: list[str]) -> set[Path]:
+    seen: queue.Queue[set[Path]] = queue.Queue()
+    with Watcher([folder], seen.put, debounce_s=1.0):  # a busy machine may be slow between steps
+        subprocess.run(action, cwd=folder, check=True)
+        return {p.relative_to(folder.resolve()) for p in seen.get(timeout=30)}
+
+
+def test_sed_in_place_is_reported_as_the_file_it_edits(tmp_path: Path) -> None:
+    (tmp_path / "score.py").write_text("def run(data):\n    return 1\n")
+    assert changes_after(tmp_path, ["sed", "-i", "s/return 1/return 2/", "score.py"]) == {Path("score.py")}
+    assert (tmp_path / "score.py").read_text().endswith("return 2\n")
+
+
+def test_a_plain_write_and_a_new_file_are_reported(tmp_path: Path) -> None:
+    (tmp_path / "score.py").write_text("x = 1\n")
+    assert changes_after(tmp_path, ["sh", "-c", "echo 'x = 2' > score.py"]) == {Path("score.py")}
+    assert changes_after(tmp_path, ["sh", "-c", "echo 'y = 1' > helper.py"]) == {Path("helper.py")}
+
+
+def test_a_file_renamed_that_was_there_before_is_reported_by_both_names(tmp_path: Path) -> None:
+    (tmp_path / "old.py").write_text("x = 1\n")
+    assert changes_after(tmp_path, ["mv", "old.py", "new.py"]) == {Path("old.py"), Path("new.py")}

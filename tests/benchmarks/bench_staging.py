@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.benchmarks.bench_up import time_single_server
 from workbench.engine.blobs import BlobStore
-from workbench.engine.environments import SERVER_NEEDS, _uv, requirements
+from workbench.engine.environments import SERVER_NEEDS, uv_binary, requirements
 from workbench.engine.storage import stage
 from workbench.spec import load_project
 
@@ -34,7 +34,7 @@ MODEL_BYTES = 1024**3
 
 
 def build(venv: Path, packages: list[str], *, bytecode: bool) -> Path:
-    uv = _uv()
+    uv = uv_binary()
     subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
     flags = ["--compile-bytecode"] if bytecode else []
     subprocess.run(

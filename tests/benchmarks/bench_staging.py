@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.benchmarks.bench_up import time_single_server
 from workbench.engine.blobs import BlobStore
-from workbench.engine.environments import SERVER_NEEDS, uv_binary, requirements
+from workbench.engine.environments import SERVER_NEEDS, requirements, uv_binary
 from workbench.engine.storage import stage
 from workbench.spec import load_project
 

@@ -55,6 +55,7 @@ class ControlApi:
         token: str,
         shutdown: Callable[[], None],
         reconcile: Callable[[str], None],
+        scale: Callable[[str, str, int, str], None],
         routing: Routing,
         supervisor: Supervisor,
     ) -> None:
@@ -64,6 +65,8 @@ class ControlApi:
         self.shutdown = shutdown
         self.reconcile = reconcile
         """Records that something changed; the engine's reconcile loop applies it."""
+        self.scale_to = scale
+        """Records a scale override (written to disk, or an error); the reconcile loop applies it."""
         self.routing = routing
         self.supervisor = supervisor
         self._sampler = ProcessSampler()
@@ -212,7 +215,9 @@ class ControlApi:
             return web.json_response(
                 {"message": f"instance_count must be a whole number from 1 to {MAX_INSTANCES}"}, status=400
             )
-        return self._start(request, lambda runner, _: runner.scale(count))
+        name, deployment = request.match_info["name"], request.match_info["deployment"]
+        self.scale_to(name, deployment, count, "scale requested")
+        return web.json_response({"status": f"scaling to {count} instance(s)"}, status=202)
 
     async def restart(self, request: web.Request) -> web.Response:
         def restart(runner: DeploymentRunner, req: web.Request) -> Awaitable[None]:

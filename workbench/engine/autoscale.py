@@ -50,9 +50,13 @@ class Autoscaler:
         deployments_of: Callable[[str], Mapping[str, Any]],
         figures: Callable[[], Mapping[str, Mapping[str, DeploymentFigures]]],
         project: Callable[[], Project],
+        *,
+        scale: Callable[[str, str, int, str], None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
+        self.scale = scale
+        """Records the decision as the deployment's scale override; the reconcile loop applies it."""
         self.deployments_of = deployments_of
         self.figures = figures
         self.project = project
@@ -139,7 +143,15 @@ class Autoscaler:
         self.store.publish(
             "autoscale", f"{key[0]}/{key[1]}", f"autoscale {key[0]}/{key[1]} {count}→{target}: {why}"
         )
-        runner.scale(target)
+        try:
+            self.scale(key[0], key[1], target, "autoscale")
+        except OSError as exc:  # the override could not be written: nothing changes, and it is said
+            self.store.publish(
+                "autoscale",
+                f"{key[0]}/{key[1]}",
+                f"autoscale {key[0]}/{key[1]} not applied: {exc}",
+                "warning",
+            )
 
 
 def _figure(rule: Rule, samples: deque[dict[str, float]]) -> float | None:

@@ -34,6 +34,7 @@ from workbench.engine.files import read_json, write_json
 from workbench.engine.orphans import ProcessRegistry
 from workbench.engine.routing import Routing
 from workbench.engine.runtimeset import Runtimes
+from workbench.engine.scaling import ScaleOverrides, Scaler
 from workbench.engine.servercode import copy_server_code
 from workbench.engine.store import Store
 from workbench.engine.supervisor import Supervisor
@@ -70,6 +71,7 @@ class Engine:
         self._stop = asyncio.Event()
         self._changed = asyncio.Event()
         self._causes: set[str] = set()
+        self._overridden: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._code_watcher: Watcher | None = None
         self._code_watched: tuple[set[Path], set[Path]] = (set(), set())
@@ -119,6 +121,8 @@ class Engine:
             routing = Routing(self.files, self.store, supervisor.deployments_of, collectors, self.listen)
             ctx.on_change = routing.refresh
             ctx.drain = routing.drain
+            scales = ScaleOverrides(routing.saved)
+            scaler = Scaler(scales, lambda: self.project, self.request_apply)
             token = secrets.token_urlsafe(32)
             api = ControlApi(
                 self.store,
@@ -126,6 +130,7 @@ class Engine:
                 token=token,
                 shutdown=self.request_stop,
                 reconcile=self.request_reconcile,
+                scale=scaler.scale,
                 routing=routing,
                 supervisor=supervisor,
             )
@@ -157,10 +162,16 @@ class Engine:
                 )
                 self._background(logrotation.keep_bounded(self.files.root))
                 autoscaler = Autoscaler(
-                    self.store, supervisor.deployments_of, routing.figures, lambda: self.project
+                    self.store,
+                    supervisor.deployments_of,
+                    routing.figures,
+                    lambda: self.project,
+                    scale=scaler.scale,
                 )
                 self._background(autoscaler.run())
-                reconciler = loop.create_task(self._reconcile_loop(supervisor, routing), name="reconcile")
+                reconciler = loop.create_task(
+                    self._reconcile_loop(supervisor, routing, scales), name="reconcile"
+                )
                 await self._stop.wait()
             finally:
                 if watcher is not None:
@@ -206,21 +217,32 @@ class Engine:
             )
 
     def request_reconcile(self, cause: str) -> None:
-        """Record that something changed; the reconcile loop applies the latest state."""
+        """Record that a file changed; the reconcile loop reads the folder again and applies it."""
         self._causes.add(cause)
         self._changed.set()
 
-    async def _reconcile_loop(self, supervisor: Supervisor, routing: Routing) -> None:
+    def request_apply(self, cause: str) -> None:
+        """Record that an override changed (a scale); the reconcile loop applies the desired state
+        it has, without reading the folder again."""
+        self._overridden.add(cause)
+        self._changed.set()
+
+    async def _reconcile_loop(self, supervisor: Supervisor, routing: Routing, scales: ScaleOverrides) -> None:
         """The one task that applies the desired state: at start-up, then after every change,
         merging the changes that arrive while it works. A failure is an event, never a lost task."""
-        await self._guarded(self._apply(self.project, supervisor, routing))
+        await self._guarded(self._apply(self.project, supervisor, routing, scales))
         if self.all_traffic:
             self._give_all_traffic(self.all_traffic, routing)
         while True:
             await self._changed.wait()
             self._changed.clear()
             causes, self._causes = ", ".join(sorted(self._causes)), set()
-            await self._guarded(self._reload(supervisor, routing, causes))
+            overridden, self._overridden = "; ".join(sorted(self._overridden)), set()
+            if causes:
+                await self._guarded(self._reload(supervisor, routing, scales, causes))
+            else:
+                self.store.publish("spec", "engine", f"{overridden}; reconciling")
+                await self._guarded(self._apply(self.project, supervisor, routing, scales))
 
     async def _guarded(self, work: Coroutine[Any, Any, None]) -> None:
         try:
@@ -235,10 +257,12 @@ class Engine:
                 "error",
             )
 
-    async def _apply(self, project: Project, supervisor: Supervisor, routing: Routing) -> None:
+    async def _apply(
+        self, project: Project, supervisor: Supervisor, routing: Routing, scales: ScaleOverrides
+    ) -> None:
         supervisor.update_endpoints(project)
         await routing.apply(project)
-        started = supervisor.apply(project, routing.effective_traffic)
+        started = supervisor.apply(project, routing.effective_traffic, scales)
         routing.refresh()
         self.store.publish("spec", "engine", "reconciled: " + ("; ".join(started) or "no deployment changed"))
         self._watch_code(asyncio.get_running_loop(), supervisor)
@@ -311,7 +335,9 @@ class Engine:
         watcher.start()
         return watcher
 
-    async def _reload(self, supervisor: Supervisor, routing: Routing, cause: str) -> None:
+    async def _reload(
+        self, supervisor: Supervisor, routing: Routing, scales: ScaleOverrides, cause: str
+    ) -> None:
         project = await asyncio.to_thread(
             load_project, list(self.project.named) or self.project.root, self.project.overrides
         )
@@ -326,7 +352,7 @@ class Engine:
             return
         self.store.publish("spec", "engine", f"{cause} changed; reconciling")
         self.project = project = self._with_runtime(project)
-        await self._apply(project, supervisor, routing)
+        await self._apply(project, supervisor, routing, scales)
 
 
 async def _print_events(queue: asyncio.Queue[Event], on_event: Callable[[Event], None] | None) -> None:

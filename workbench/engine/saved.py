@@ -1,5 +1,6 @@
-"""What must survive an engine restart: each endpoint's port, keys and traffic override, and
-the secret that signs tokens. Kept in `.workbench/state.json`, mode 0600 (it holds keys)."""
+"""What must survive an engine restart: each endpoint's port, keys, traffic override and its
+deployments' scale overrides, and the secret that signs tokens. Kept in `.workbench/state.json`,
+mode 0600 (it holds keys)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ class SavedEndpoint:
     mirror_traffic: dict[str, int] | None = None
     overridden: dict[str, Any] | None = None
     """The YAML traffic the override replaced: a new YAML traffic clears the override."""
+    scales: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """deployment -> {instance_count, overridden: the YAML's count it replaced, autoscale: the
+    autoscale settings it was decided under}: `workbench scale` and autoscale decisions."""
 
 
 class SavedState:
@@ -36,6 +40,7 @@ class SavedState:
                 traffic=item.get("traffic"),
                 mirror_traffic=item.get("mirror_traffic"),
                 overridden=item.get("overridden"),
+                scales=dict(item.get("scales") or {}),
             )
 
     def endpoint(self, name: str) -> SavedEndpoint:
@@ -53,6 +58,7 @@ class SavedState:
                         "traffic": saved.traffic,
                         "mirror_traffic": saved.mirror_traffic,
                         "overridden": saved.overridden,
+                        "scales": saved.scales,
                     }
                     for name, saved in self.endpoints.items()
                 },

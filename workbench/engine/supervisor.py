@@ -9,12 +9,14 @@ why and what to do.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
 from workbench.engine import reconcile
 from workbench.engine.context import Context
 from workbench.engine.deployments import DeploymentRunner
+from workbench.engine.scaling import ScaleOverrides
 from workbench.errors import NotFound
 from workbench.spec import Project
 from workbench.spec.deployment import DeploymentSpec
@@ -31,11 +33,18 @@ class Supervisor:
         self.fingerprints: dict[reconcile.Key, str] = {}
         self._deleting: dict[reconcile.Key, asyncio.Task[None]] = {}
 
-    def apply(self, project: Project, traffic_of: TrafficOf) -> list[str]:
-        """Start what brings the deployments in line with `project`; what was started."""
+    def apply(self, project: Project, traffic_of: TrafficOf, scales: ScaleOverrides) -> list[str]:
+        """Start what brings the deployments in line with `project` and the scale overrides in
+        force; what was started."""
         self.ctx.settings = project.settings
         self.ctx.runtimes.settings = project.settings
-        specs = {(e.name, d.name): d for e in project.endpoints for d in e.deployments}
+        specs = {
+            (e.name, d.name): _scaled(d, e.name, project, scales)
+            for e in project.endpoints
+            for d in e.deployments
+        }
+        for key in self.deployments.keys() - specs.keys():
+            scales.forget(*key)
         desired = {
             key: reconcile.Desired(
                 reconcile.fingerprint(
@@ -161,3 +170,10 @@ class Supervisor:
         await asyncio.gather(*(runner.delete() for runner in self.deployments.values()))
         await asyncio.gather(*list(self._deleting.values()), return_exceptions=True)
         self.deployments.clear()
+
+
+def _scaled(spec: DeploymentSpec, endpoint: str, project: Project, scales: ScaleOverrides) -> DeploymentSpec:
+    """The deployment as desired: the YAML's, with the scale override in force."""
+    autoscale = project.settings.deployment(endpoint, spec.name).autoscale
+    count = scales.count_for(endpoint, spec.name, spec.instance_count, autoscale)
+    return spec if count is None else dataclasses.replace(spec, instance_count=count)

@@ -5,6 +5,8 @@
      ├── StartupError              an engine, environment or instance could not start (exit 3)
      │    └── MissingExtra         a feature's optional extra is not installed
      ├── EngineError               talking to a running engine failed (exit 1)
+     │    ├── NotSaved             a control action's state could not be written: nothing changed
+     │    └── NotFound             no such endpoint, deployment or instance
      └── PromoteError              a remote host refused or failed a promote (exit 4)
 
 A bug in the workbench itself is any other exception: it is never dressed up as one of these;
@@ -79,6 +81,11 @@ class PromoteError(WorkbenchError):
     message says which step, why, and the fix."""
 
     exit_code = 4
+
+
+class NotSaved(EngineError):
+    """A control action whose new state could not be written (a full disk): nothing changed; the
+    control API answers 507."""
 
 
 class NotFound(EngineError):

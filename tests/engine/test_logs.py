@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
+import pytest
+
+from tests.engine.harness import deployment_yaml, engine, folder_with, until
 from workbench.engine.instances import log_tail
 from workbench.engine.logrotation import logs_under, rotate_if_large
+from workbench.logfile import GENERATIONS, MAX_LOG_BYTES, PIPE_CHUNK
 
 
 def test_a_log_past_its_bound_rotates_and_its_writer_carries_on(tmp_path: Path) -> None:
@@ -36,3 +41,27 @@ def test_a_tail_reads_as_many_lines_as_asked(tmp_path: Path) -> None:
     assert tail[-1].startswith("line 4999 ")
     assert log_tail(log, 10_000)[0].startswith("line 0 ")
     assert log_tail(tmp_path / "missing.log", 5) == []
+
+
+CHATTY = (
+    "def init():\n    pass\n\n\n"
+    "def run(data):\n    line = 'x' * 1_000_000\n    for _ in range(200):\n        print(line)\n"
+    "    return 'printed'\n"
+)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_200_mb_printed_by_run_leave_at_most_the_bound_on_disk(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"chatty.py": CHATTY}, {"blue": deployment_yaml("blue", "chatty.py")})
+    with engine(folder, tmp_path) as running:
+        (endpoint,) = running.wait_settled(120)
+        instance = endpoint.deployments[0].instances[0]
+        answer = httpx.post(f"{instance.url}/score", json={}, timeout=240)  # straight to the instance
+        assert answer.json() == "printed"
+        log = folder / ".workbench" / "logs" / "tests" / "blue" / "blue-0" / "inference-server.log"
+        until(lambda: sum(p.stat().st_size for p in log.parent.glob("inference-server.log*")) > 0)
+        assert httpx.post(f"{instance.url}/score", json={}, timeout=240).status_code == 200  # still serving
+    kept = sorted(log.parent.glob("inference-server.log*"))
+    assert [p.name for p in kept] == [f"inference-server.log{s}" for s in ("", ".1", ".2", ".3")]
+    assert sum(p.stat().st_size for p in kept) <= (GENERATIONS + 1) * MAX_LOG_BYTES + PIPE_CHUNK

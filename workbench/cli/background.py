@@ -57,6 +57,8 @@ class EngineArguments:
             "workbench",
             "up",
             "--headless",
+            "--log-file",
+            str(engine_log(root)),
             *(["--runtime", self.runtime] if self.runtime else []),
             *(["--all-traffic", self.all_traffic] if self.all_traffic else []),
             *(argument for value in self.sets for argument in ("--set", value)),

@@ -57,6 +57,7 @@ def add_parser(commands: Any) -> None:
         help="the address scoring URIs listen on (default 127.0.0.1); one outside loopback is served "
         "only over HTTPS",
     )
+    up.add_argument("--log-file", type=Path, help=argparse.SUPPRESS)  # where a background engine writes
     up.add_argument("--tls-cert", type=Path, metavar="FILE", help="with --listen: the certificate (PEM)")
     up.add_argument("--tls-key", type=Path, metavar="FILE", help="with --listen: its private key (PEM)")
     up.add_argument(
@@ -214,6 +215,11 @@ def _run_headless(project: Any, args: argparse.Namespace) -> int:
     from workbench.engine.engine import Engine
     from workbench.engine.tls import listen_for
     from workbench.layout import ProjectFiles
+
+    if args.log_file is not None:  # a background engine: its output bounded as it is written
+        from workbench.logfile import BoundedLog, capture_output
+
+        capture_output(BoundedLog(args.log_file))
 
     def show(event: Event) -> None:
         print(event.line(), flush=True)

@@ -33,7 +33,7 @@ from workbench.engine.prometheus import exposition
 from workbench.engine.routing import Routing
 from workbench.engine.store import Store
 from workbench.engine.supervisor import Supervisor
-from workbench.errors import EngineError, NotFound
+from workbench.errors import EngineError, NotFound, NotSaved
 from workbench.layout import ProjectFiles
 from workbench.spec.deployment import MAX_INSTANCES
 from workbench.spec.faults import Faults
@@ -360,12 +360,15 @@ class ControlApi:
 async def _errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """The one place that turns a refusal into an answer: NotFound is 404, any other EngineError
-    400, with its message (the client turns them back: client._raise_for)."""
+    """The one place that turns a refusal into an answer: NotFound is 404, NotSaved 507 (Insufficient
+    Storage: nothing changed), any other EngineError 400, with its message (the client turns them
+    back: client._raise_for)."""
     try:
         return await handler(request)
     except NotFound as exc:
         return web.json_response({"message": str(exc)}, status=404)
+    except NotSaved as exc:
+        return web.json_response({"message": str(exc)}, status=507)
     except EngineError as exc:
         return web.json_response({"message": str(exc)}, status=400)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.engine.store import Store
+from workbench.errors import NotSaved
 from workbench.router.endpoint import DeploymentFigures
 from workbench.spec import Project
 from workbench.spec.autoscale import Autoscale, Rule
@@ -145,7 +146,7 @@ class Autoscaler:
         )
         try:
             self.scale(key[0], key[1], target, "autoscale")
-        except OSError as exc:  # the override could not be written: nothing changes, and it is said
+        except NotSaved as exc:  # the override could not be written: nothing changes, and it is said
             self.store.publish(
                 "autoscale",
                 f"{key[0]}/{key[1]}",

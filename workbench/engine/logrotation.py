@@ -1,11 +1,11 @@
-"""Every log the workbench writes stays bounded: past MAX_LOG_BYTES a log is rotated, a few
-generations kept (`inference-server.log.1` is the newest of them).
+"""The logs that are not written through a bounded writer stay bounded too: past MAX_LOG_BYTES a
+log is rotated, a few generations kept (`build.log.1` is the newest of them).
 
-The writers are many (instances' own output, the engine's, the router's access log, the storage
-initializer's) and all append (O_APPEND), some from other processes; so a log is rotated by copy
-and truncate, as logrotate's copytruncate does: the writers carry on at the start of the same
-file, nobody needs to reopen anything. Lines written during the copy itself may be lost; that
-is the price of not touching the writers.
+Instances' output, a background engine's and the routers' access logs are bounded as they are
+written (workbench/logfile.py). What is left (the storage initializer's and the environment
+builds' logs, written by other programs with O_APPEND) is checked every CHECK_S and rotated by
+copy and truncate, as logrotate's copytruncate does: the writers carry on at the start of the
+same file. A bounded writer never lets its file pass the limit, so the two never meet.
 """
 
 from __future__ import annotations

@@ -191,13 +191,13 @@ class Routing:
         endpoint = self.project.endpoint(name)
         assert endpoint is not None
         saved = self.saved.endpoint(name)
-        saved.traffic = {k: v for k, v in traffic.items()}
-        saved.mirror_traffic = {k: v for k, v in new_mirror.items() if v > 0}
-        saved.overridden = {
-            "traffic": dict(endpoint.spec.traffic),
-            "mirror_traffic": dict(endpoint.spec.mirror_traffic),
-        }
-        self.saved.save()
+        with self.saved.changing():  # on disk first, or nothing changes
+            saved.traffic = {k: v for k, v in traffic.items()}
+            saved.mirror_traffic = {k: v for k, v in new_mirror.items() if v > 0}
+            saved.overridden = {
+                "traffic": dict(endpoint.spec.traffic),
+                "mirror_traffic": dict(endpoint.spec.mirror_traffic),
+            }
         self.refresh()
         self.store.publish(
             "endpoint",
@@ -219,10 +219,10 @@ class Routing:
         if router.table.auth_mode != "key":
             raise EngineError(f"Endpoint '{name}' does not use keys for authentication.")
         try:
-            router.keys.regenerate(key_type)
+            with self.saved.changing():  # the new key serves only once it is on disk
+                router.keys.regenerate(key_type)
         except ValueError as exc:
             raise EngineError(str(exc)) from exc
-        self.saved.save()
         self.store.publish("endpoint", name, f"{key_type} key regenerated")
 
     def metrics(self, name: str) -> EndpointMetrics:

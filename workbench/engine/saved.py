@@ -1,15 +1,25 @@
 """What must survive an engine restart: each endpoint's port, keys, traffic override and its
 deployments' scale overrides, and the secret that signs tokens. Kept in `.workbench/state.json`,
-mode 0600 (it holds keys)."""
+mode 0600 (it holds keys).
+
+A control action changes it all or nothing (`changing()`): the change is made, written whole and
+synced; when the write fails (a full disk) the change is undone in place, on the very objects the
+routers hold, before anything serves with it, and NotSaved says why.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import errno
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from workbench.engine.files import read_json, write_json
+from workbench.errors import NotSaved
 from workbench.router.credentials import EndpointKeys
 
 
@@ -47,21 +57,48 @@ class SavedState:
         return self.endpoints.setdefault(name, SavedEndpoint())
 
     def save(self) -> None:
-        write_json(
-            self.path,
-            {
-                "token_secret": self.token_secret,
-                "endpoints": {
-                    name: {
-                        "port": saved.port,
-                        "keys": {"primary": saved.keys.primary, "secondary": saved.keys.secondary},
-                        "traffic": saved.traffic,
-                        "mirror_traffic": saved.mirror_traffic,
-                        "overridden": saved.overridden,
-                        "scales": saved.scales,
-                    }
-                    for name, saved in self.endpoints.items()
-                },
+        """Write the state whole; NotSaved when it cannot be (the file keeps its last state)."""
+        try:
+            write_json(self.path, self._document(), private=True)
+        except OSError as exc:
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            why = "the disk is full" if full else (exc.strerror or str(exc))
+            raise NotSaved(f"{self.path} could not be written ({why}): nothing changed") from exc
+
+    @contextlib.contextmanager
+    def changing(self) -> Iterator[None]:
+        """The changes made in the block stay only if they are written: a failed write undoes them
+        in place and raises NotSaved."""
+        before = copy.deepcopy(self._document())
+        yield
+        try:
+            self.save()
+        except NotSaved:
+            self._restore(before)
+            raise
+
+    def _document(self) -> dict[str, Any]:
+        return {
+            "token_secret": self.token_secret,
+            "endpoints": {
+                name: {
+                    "port": saved.port,
+                    "keys": {"primary": saved.keys.primary, "secondary": saved.keys.secondary},
+                    "traffic": saved.traffic,
+                    "mirror_traffic": saved.mirror_traffic,
+                    "overridden": saved.overridden,
+                    "scales": saved.scales,
+                }
+                for name, saved in self.endpoints.items()
             },
-            private=True,
-        )
+        }
+
+    def _restore(self, document: dict[str, Any]) -> None:
+        for name in set(self.endpoints) - set(document["endpoints"]):
+            del self.endpoints[name]
+        for name, item in document["endpoints"].items():
+            saved = self.endpoint(name)
+            saved.port = item["port"]
+            saved.keys.primary, saved.keys.secondary = item["keys"]["primary"], item["keys"]["secondary"]
+            saved.traffic, saved.mirror_traffic = item["traffic"], item["mirror_traffic"]
+            saved.overridden, saved.scales = item["overridden"], item["scales"]

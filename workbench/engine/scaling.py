@@ -26,22 +26,14 @@ class ScaleOverrides:
         self, endpoint: str, deployment: str, count: int, yaml_count: int, autoscale: Autoscale | None
     ) -> None:
         """Records `count` as the deployment's desired instance count, written to disk first: a
-        failed write raises and changes nothing."""
+        failed write raises NotSaved and changes nothing."""
         scales = self.saved.endpoint(endpoint).scales
-        before = scales.get(deployment)
-        scales[deployment] = {
-            "instance_count": count,
-            "overridden": yaml_count,
-            "autoscale": _said(autoscale),
-        }
-        try:
-            self.saved.save()
-        except BaseException:
-            if before is None:
-                scales.pop(deployment, None)
-            else:
-                scales[deployment] = before
-            raise
+        with self.saved.changing():
+            scales[deployment] = {
+                "instance_count": count,
+                "overridden": yaml_count,
+                "autoscale": _said(autoscale),
+            }
 
     def count_for(
         self, endpoint: str, deployment: str, yaml_count: int, autoscale: Autoscale | None

@@ -36,6 +36,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 
 from workbench.errors import StartupError
+from workbench.logfile import BoundedLog
 from workbench.runtimes.base import GpuAssignment, InstanceSpec, Placement, RunningInstance
 from workbench.spec.deployment import AZURE_APP_ROOT
 
@@ -404,11 +405,11 @@ class DockerRuntime:
             except docker.errors.DockerException:
                 return -1
             if container.attrs.get("State", {}).get("OOMKilled"):
-                with instance.spec.log_file.open("a") as log:
-                    log.write(
-                        f"OOMKilled: the container went over its memory limit "
-                        f"({(instance.spec.memory_bytes or 0) / 2**30:.1f} GiB, from the instance type)\n"
-                    )
+                limit = (instance.spec.memory_bytes or 0) / 2**30
+                said = f"OOMKilled: the container went over its memory limit ({limit:.1f} GiB)\n"
+                log = BoundedLog(instance.spec.log_file)
+                log.write(said.encode())
+                log.close()
             return status
 
         return await asyncio.to_thread(wait)
@@ -489,12 +490,15 @@ def _device_requests(gpus: GpuAssignment | None) -> list[docker.types.DeviceRequ
 
 
 def _copy_logs(container: Container, log_file: Path) -> None:
-    """The container's output, as it comes, into the instance's inference-server log."""
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(docker.errors.DockerException, OSError), log_file.open("ab") as out:
-        for chunk in container.logs(stream=True, follow=True):
-            out.write(chunk)
-            out.flush()
+    """The container's output, as it comes, into the instance's inference-server log, bounded as
+    it is written (workbench/logfile.py)."""
+    log = BoundedLog(log_file)
+    try:
+        with contextlib.suppress(docker.errors.DockerException):
+            for chunk in container.logs(stream=True, follow=True):
+                log.write(chunk)
+    finally:
+        log.close()
 
 
 def _tar(files: Mapping[str, bytes]) -> io.BytesIO:

@@ -1,7 +1,9 @@
 """Instances as child processes: the workbench server in the deployment's environment.
 
 Each instance runs in its own session (process group), so stopping it also stops its worker
-processes, and a crashed engine's instances can be found and stopped by group.
+processes, and a crashed engine's instances can be found and stopped by group. Its output comes
+through a pipe into a log bounded as it is written (workbench/logfile.py): a chatty `run()`
+never fills the disk, and a full disk never fails a request.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import psutil
 
+from workbench.logfile import BoundedLog, start_pump
 from workbench.runtimes.base import InstanceSpec, OnTheHost, RunningInstance
 
 MEMORY_POLL_S = 0.5
+PUMP_DRAIN_S = 5.0
+"""How long the output of an instance that has ended may take to reach its log."""
 
 
 class ProcessRuntime(OnTheHost):
@@ -27,6 +33,7 @@ class ProcessRuntime(OnTheHost):
 
     def __init__(self) -> None:
         self._processes: dict[str, asyncio.subprocess.Process] = {}
+        self._logs: dict[str, tuple[BoundedLog, threading.Thread]] = {}
         self._can_mount: bool | None = None
 
     async def start(self, spec: InstanceSpec) -> RunningInstance:
@@ -38,17 +45,26 @@ class ProcessRuntime(OnTheHost):
                 self._can_mount = await mount_namespaces()
             if self._can_mount:  # else the files' mode (0444) keeps every user but root out
                 command = read_only_command(spec.read_only, command)
-        with spec.log_file.open("ab") as log:
+        log = BoundedLog(spec.log_file)
+        reader, writer = os.pipe()
+        try:
             process = await asyncio.create_subprocess_exec(
                 *command,
                 cwd=spec.app_root,
                 env=dict(spec.environment),
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
+                stdout=writer,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
             )
+        except BaseException:
+            os.close(reader)
+            log.close()
+            raise
+        finally:
+            os.close(writer)  # the instance and its workers hold it now: the pipe ends with them
         self._processes[spec.name] = process
+        self._logs[spec.name] = (log, start_pump(reader, log, spec.name))
         return RunningInstance(spec, process.pid, f"http://127.0.0.1:{spec.port}")
 
     async def stop(self, instance: RunningInstance, grace_s: float = 5.0) -> None:
@@ -74,9 +90,10 @@ class ProcessRuntime(OnTheHost):
 
     async def wait(self, instance: RunningInstance) -> int:
         process = self._processes[instance.spec.name]
+        log, pumping = self._logs[instance.spec.name]
         watch = None
         if instance.spec.memory_bytes:
-            watch = asyncio.ensure_future(_hold_to_memory(process, instance.spec))
+            watch = asyncio.ensure_future(_hold_to_memory(process, instance.spec, log))
         try:
             code = await process.wait()
         finally:
@@ -84,10 +101,13 @@ class ProcessRuntime(OnTheHost):
                 watch.cancel()
         # The parent has gone: its workers must not go on answering on its port.
         _signal_group(process.pid, signal.SIGKILL)
+        await asyncio.to_thread(pumping.join, PUMP_DRAIN_S)  # its last words, before they are read
+        log.close()
+        self._logs.pop(instance.spec.name, None)
         return code
 
 
-async def _hold_to_memory(process: asyncio.subprocess.Process, spec: InstanceSpec) -> None:
+async def _hold_to_memory(process: asyncio.subprocess.Process, spec: InstanceSpec, log: BoundedLog) -> None:
     """The instance type's memory for a process: the resident memory of the instance's process
     group (the server and its workers) is checked every MEMORY_POLL_S; past the limit the group
     is killed and the log says OOMKilled, as Docker's limit does."""
@@ -96,12 +116,11 @@ async def _hold_to_memory(process: asyncio.subprocess.Process, spec: InstanceSpe
         await asyncio.sleep(MEMORY_POLL_S)
         used = await asyncio.to_thread(_group_memory, process.pid)
         if used > spec.memory_bytes:
-            with spec.log_file.open("a") as log:
-                log.write(
-                    f"OOMKilled: the instance went over its memory limit ({used / 2**30:.2f} GiB used, "
-                    f"{spec.memory_bytes / 2**30:.1f} GiB from the instance type; `memory_limit: false` "
-                    "in workbench.yaml lifts it)\n"
-                )
+            log.write(
+                f"OOMKilled: the instance went over its memory limit ({used / 2**30:.2f} GiB used, "
+                f"{spec.memory_bytes / 2**30:.1f} GiB from the instance type; `memory_limit: false` "
+                "in workbench.yaml lifts it)\n".encode()
+            )
             _signal_group(process.pid, signal.SIGKILL)
             return
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
 from workbench import running
 from workbench.contract import Credentials, DebugSession, EndpointMetrics, MirrorBodies, Recording, Telemetry
@@ -68,7 +67,7 @@ class EngineClient:
             path = candidate / CONNECTION
             if path.is_file():
                 info = json.loads(path.read_text())
-                if not _alive(int(info.get("pid", 0))):
+                if not running.alive(int(info.get("pid", 0)), info.get("started")):
                     raise EngineError(
                         f"no engine is running for {candidate} (pid {info.get('pid')} ended without "
                         f"cleaning up): start one with `workbench up {candidate}`"
@@ -161,7 +160,7 @@ class EngineClient:
         False if it still runs after `timeout_s`."""
         self._request("POST", "/v1/shutdown")
         deadline = time.monotonic() + timeout_s
-        while _alive(self.pid):
+        while running.alive(self.pid, None):
             if time.monotonic() > deadline:
                 return False
             time.sleep(STOP_POLL_S)
@@ -324,18 +323,6 @@ def _log_params(
         "lines": str(lines),
         "follow": "1" if follow else "0",
     }
-
-
-def _alive(pid: int) -> bool:
-    """The process exists and has not ended (a zombie waiting for its parent has ended)."""
-    if pid <= 0:
-        return False
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:
-        return True
 
 
 def _raise_for(response: httpx.Response) -> None:

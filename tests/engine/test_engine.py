@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import stat
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -248,6 +249,48 @@ def test_commands_outside_a_project_find_the_one_engine_running_and_list_several
     assert "2 run elsewhere; name one with --project" in both.stderr
     assert str(first.resolve()) in both.stderr
     assert str(second.resolve()) in both.stderr
+
+
+def test_a_connection_file_whose_pid_another_program_holds_now_blocks_nothing(tmp_path: Path) -> None:
+    """An engine is its pid and its start time: a crashed engine's pid reused by another program
+    (here a sleep that started after the engine did) is not taken for the engine."""
+    folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
+    stranger = subprocess.Popen(["sleep", "300"])
+    try:
+        connection = folder / ".workbench" / "connection.json"
+        connection.parent.mkdir(parents=True)
+        left = {"url": "http://127.0.0.1:9", "token": "t", "pid": stranger.pid, "started": 1.0}
+        connection.write_text(json.dumps(left))
+        asked = run_workbench("status", "--project", str(folder))
+        assert asked.returncode == 1
+        assert "ended without cleaning up" in asked.stderr
+        with engine(folder, tmp_path) as running:
+            (endpoint,) = running.wait_settled(120)
+            assert endpoint.deployments[0].provisioning_state is ProvisioningState.SUCCEEDED
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_corrupt_state_file_stops_up_and_the_keys_come_back_from_the_good_copy(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
+    with engine(folder, tmp_path) as running:
+        running.wait_settled(120)
+        keys = json.loads(run_workbench("credentials", "tests", "--json", "--project", str(folder)).stdout)
+    state = folder / ".workbench" / "state.json"
+    cut = state.read_text()[:40]
+    state.write_text(cut)  # cut short, as a crash of a careless writer leaves it
+    refused = run_workbench("up", "--headless", str(folder), timeout=60)
+    assert refused.returncode == 3
+    assert f"{state} does not parse" in refused.stderr
+    assert f"`cp {state}.good {state}` restores it" in refused.stderr
+    assert state.read_text() == cut  # left as it was, not replaced by a fresh state
+    subprocess.run(["cp", f"{state}.good", str(state)], check=True)
+    with engine(folder, tmp_path) as restarted:
+        restarted.wait_settled(120)
+        again = json.loads(run_workbench("credentials", "tests", "--json", "--project", str(folder)).stdout)
+    assert again == keys
 
 
 def test_event_stream_and_log_follow(tmp_path: Path) -> None:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import psutil
 from aiohttp import web
 
 from workbench import running
@@ -145,6 +144,7 @@ class Engine:
                     "url": f"http://127.0.0.1:{port}",
                     "token": token,
                     "pid": _pid(),
+                    "started": running.started_at(_pid()),
                     "root": str(self.project.root),
                 },
                 private=True,
@@ -208,7 +208,7 @@ class Engine:
         info = read_json(self.files.connection, None)
         if (
             isinstance(info, dict)
-            and psutil.pid_exists(int(info.get("pid", 0)))
+            and running.alive(int(info.get("pid", 0)), info.get("started"))
             and int(info["pid"]) != _pid()
         ):
             raise StartupError(

@@ -88,6 +88,11 @@ class Generation:
         return self.spec.request_settings.request_timeout_ms / 1000
 
 
+INSTANCE_MARK = "WORKBENCH_INSTANCE"
+"""In every instance's environment, and its workers': which instance of which project it is, so that
+orphan cleanup signals only processes it can prove are the workbench's (orphans.py)."""
+
+
 def instance_spec(
     generation: Generation,
     name: str,
@@ -114,6 +119,7 @@ def instance_spec(
         "SERVICE_NAME": generation.endpoint,
         "WORKBENCH_ADMIN_TOKEN": generation.admin_token,
         "WORKBENCH_REUSE_INIT": "1" if generation.settings.reuse_init else "0",
+        INSTANCE_MARK: f"{name}@{generation.folder}",
         "AZUREML_INFERENCE_PYTHON_PATH": os.path.dirname(place.python),
         **(generation.collecting.environment() if generation.collecting else {}),
         **spec.environment_variables,

@@ -40,7 +40,7 @@ from workbench.contract import Failure
 from workbench.dev.debugger import provide_debugpy
 from workbench.engine import failures
 from workbench.engine.context import Context
-from workbench.engine.generation import Generation, instance_spec
+from workbench.engine.generation import INSTANCE_MARK, Generation, instance_spec
 from workbench.errors import EngineError, StartupError, bug_summary
 from workbench.runtimes.base import InstanceSpec, RunningInstance
 from workbench.state import InstancePhase, InstanceState
@@ -334,7 +334,7 @@ class InstanceRunner:
         )
         self.state.exit_code = None
         if running.pid is not None:
-            self.ctx.registry.add(spec.name, running.pid)
+            self.ctx.registry.add(spec.name, running.pid, spec.environment.get(INSTANCE_MARK, ""))
         self.on_change()
         exited = asyncio.ensure_future(runtime.wait(running))
         try:

@@ -2,6 +2,10 @@
 deployments' scale overrides, and the secret that signs tokens. Kept in `.workbench/state.json`,
 mode 0600 (it holds keys).
 
+A file that does not parse is not replaced: the engine refuses to start, naming it and the last
+good copy kept beside it (`state.json.good`, written after every save), since starting afresh
+would mint new keys and a new port and drop every override.
+
 A control action changes it all or nothing (`changing()`): the change is made, written whole and
 synced; when the write fails (a full disk) the change is undone in place, on the very objects the
 routers hold, before anything serves with it, and NotSaved says why.
@@ -12,14 +16,15 @@ from __future__ import annotations
 import contextlib
 import copy
 import errno
+import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.engine.files import read_json, write_json
-from workbench.errors import NotSaved
+from workbench.engine.files import write_json
+from workbench.errors import NotSaved, StartupError
 from workbench.router.credentials import EndpointKeys
 
 
@@ -39,7 +44,7 @@ class SavedEndpoint:
 class SavedState:
     def __init__(self, path: Path) -> None:
         self.path = path
-        data = read_json(path, {})
+        data = _read(path)
         self.token_secret: str = data.get("token_secret") or secrets.token_urlsafe(32)
         self.endpoints: dict[str, SavedEndpoint] = {}
         for name, item in dict(data.get("endpoints", {})).items():
@@ -53,6 +58,10 @@ class SavedState:
                 scales=dict(item.get("scales") or {}),
             )
 
+    @property
+    def good_copy(self) -> Path:
+        return self.path.with_name(self.path.name + ".good")
+
     def endpoint(self, name: str) -> SavedEndpoint:
         return self.endpoints.setdefault(name, SavedEndpoint())
 
@@ -60,6 +69,7 @@ class SavedState:
         """Write the state whole; NotSaved when it cannot be (the file keeps its last state)."""
         try:
             write_json(self.path, self._document(), private=True)
+            write_json(self.good_copy, self._document(), private=True)
         except OSError as exc:
             full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
             why = "the disk is full" if full else (exc.strerror or str(exc))
@@ -102,3 +112,27 @@ class SavedState:
             saved.keys.primary, saved.keys.secondary = item["keys"]["primary"], item["keys"]["secondary"]
             saved.traffic, saved.mirror_traffic = item["traffic"], item["mirror_traffic"]
             saved.overridden, saved.scales = item["overridden"], item["scales"]
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The saved state; {} when there is none; a StartupError when the file is not what was saved."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or not isinstance(data.get("endpoints", {}), dict):
+            raise ValueError("not the workbench's state")
+        return data
+    except ValueError as exc:
+        good = path.with_name(path.name + ".good")
+        restore = (
+            f"the last good copy is {good}: `cp {good} {path}` restores it"
+            if good.is_file()
+            else "no good copy is kept"
+        )
+        raise StartupError(
+            f"{path} does not parse ({exc}); it holds the endpoints' keys, ports and overrides, so it is "
+            f"not replaced: {restore}, or remove it to start afresh with new keys"
+        ) from exc

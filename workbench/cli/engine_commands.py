@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,7 +122,7 @@ def add_parser(commands: Any) -> None:
     )
     fault.add_argument("endpoint")
     fault.add_argument("deployment")
-    fault.add_argument("--latency-ms", type=float, default=0.0)
+    fault.add_argument("--latency-ms", type=_latency_ms, default=0.0)
     fault.add_argument("--error-rate", type=float, default=0.0, metavar="0..1")
     fault.add_argument("--status", type=int, default=503, help="the injected errors' status (default 503)")
     fault.add_argument("--drop-rate", type=float, default=0.0, metavar="0..1")
@@ -284,6 +285,17 @@ def run_scale(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _latency_ms(value: str) -> float:
+    """A finite number of milliseconds, at most ten minutes (the engine's bound too)."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0 <= number <= 600_000:  # a NaN fails this too
+        raise argparse.ArgumentTypeError(f"a number of milliseconds from 0 to 600000, not {value!r}")
+    return number
 
 
 def instance_id(client: EngineClient, endpoint: str, deployment: str, instance: str) -> str:

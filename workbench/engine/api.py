@@ -27,6 +27,7 @@ from pathlib import Path
 from aiohttp import web
 
 from workbench.contract import Telemetry
+from workbench.engine.bodies import body_of, flag, instance_name, number, shares, text, whole
 from workbench.engine.deployments import DeploymentRunner
 from workbench.engine.instances import log_tail
 from workbench.engine.prometheus import exposition
@@ -44,6 +45,9 @@ from workbench.telemetry.processes import ProcessSampler
 CONTAINERS = ("inference-server", "storage-initializer", "build", "router")
 FOLLOW_POLL_S = 0.2
 FOLLOW_CHUNK = 64 * 1024
+MAX_LOG_LINES = 1_000_000
+MAX_FAULT_LATENCY_MS = 600_000.0
+"""Ten minutes: more than any request timeout (Azure's largest is 180 s), less than forever."""
 
 
 class ControlApi:
@@ -102,18 +106,16 @@ class ControlApi:
         return web.json_response(self.routing.credentials(request.match_info["name"]).to_json())
 
     async def regenerate(self, request: web.Request) -> web.Response:
-        body = await request.json()
+        body = await body_of(request)
         name = request.match_info["name"]
-
-        self.routing.regenerate(name, str(body.get("key_type")))
+        self.routing.regenerate(name, str(text(body, "key_type", "")))
         return web.json_response({"status": "ok"})
 
     async def traffic(self, request: web.Request) -> web.Response:
-        body = await request.json()
+        body = await body_of(request)
         name = request.match_info["name"]
-        traffic = {str(k): int(v) for k, v in dict(body.get("traffic") or {}).items()}
-        mirror = body.get("mirror_traffic")
-        mirror = None if mirror is None else {str(k): int(v) for k, v in dict(mirror).items()}
+        traffic = shares(body, "traffic") or {}
+        mirror = shares(body, "mirror_traffic")
         problems = self.routing.set_traffic(name, traffic, mirror)
         if problems:
             return web.json_response({"message": "; ".join(problems), "problems": problems}, status=400)
@@ -121,8 +123,8 @@ class ControlApi:
         return web.json_response({"status": "ok"})
 
     async def recording(self, request: web.Request) -> web.Response:
-        body = await request.json() if request.can_read_body else {}
-        recording = self.routing.recording(request.match_info["name"], bool(body.get("on")))
+        body = await body_of(request)
+        recording = self.routing.recording(request.match_info["name"], flag(body, "on"))
         return web.json_response(recording.to_json())
 
     async def metrics(self, request: web.Request) -> web.Response:
@@ -172,44 +174,39 @@ class ControlApi:
         )
 
     async def faults(self, request: web.Request) -> web.Response:
-        body = await request.json() if request.can_read_body else {}
+        body = await body_of(request)
         try:
             faults = Faults(
-                latency_ms=float(body.get("latency_ms", 0)),
-                error_rate=float(body.get("error_rate", 0)),
-                error_status=int(body.get("error_status", 503)),
-                drop_rate=float(body.get("drop_rate", 0)),
+                latency_ms=number(body, "latency_ms", 0, low=0, high=MAX_FAULT_LATENCY_MS),
+                error_rate=number(body, "error_rate", 0, low=0, high=1),
+                error_status=whole(body, "error_status", 503, low=400, high=599),
+                drop_rate=number(body, "drop_rate", 0, low=0, high=1),
             )
-        except (TypeError, ValueError) as exc:
+        except ValueError as exc:
             raise EngineError(f"faults: {exc}") from exc
         self.routing.set_faults(request.match_info["name"], request.match_info["deployment"], faults)
         return web.json_response({"faults": faults.describe()})
 
     async def pressure(self, request: web.Request) -> web.Response:
-        body = await request.json() if request.can_read_body else {}
+        body = await body_of(request)
         runner = self.supervisor.runner(request.match_info["name"], request.match_info["deployment"])
-        try:
-            cores, memory_mb, seconds = (
-                int(body.get("cpu_cores", 0)),
-                int(body.get("memory_mb", 0)),
-                float(body.get("seconds", 30)),
-            )
-        except (TypeError, ValueError) as exc:
-            raise EngineError(f"pressure: {exc}") from exc
-        instance = body.get("instance") or None
+        cores = whole(body, "cpu_cores", 0, low=0, high=1024)
+        memory_mb = whole(body, "memory_mb", 0, low=0, high=1024 * 1024)
+        seconds = number(body, "seconds", 30, low=0, high=24 * 3600)
+        instance = text(body, "instance") or None
         said = await runner.pressure(None if instance is None else str(instance), cores, memory_mb, seconds)
         return web.json_response({"pressure": said})
 
     async def kill(self, request: web.Request) -> web.Response:
         runner = self.supervisor.runner(request.match_info["name"], request.match_info["deployment"])
-        await runner.kill(request.match_info["instance"])
+        await runner.kill(instance_name(request.match_info["instance"]))
         return web.json_response({"status": "killed"})
 
     async def reload(self, request: web.Request) -> web.Response:
         return self._start(request, lambda runner, _: runner.reload_code("reload requested"))
 
     async def scale(self, request: web.Request) -> web.Response:
-        body = await request.json()
+        body = await body_of(request)
         count = body.get("instance_count")
         if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_INSTANCES:
             return web.json_response(
@@ -230,13 +227,13 @@ class ControlApi:
         return self._start(request, lambda runner, _: runner.restart_all("rolling restart requested"))
 
     async def debug(self, request: web.Request) -> web.Response:
-        body = await request.json() if request.can_read_body else {}
-        instance = request.match_info["instance"]
+        body = await body_of(request)
+        instance = instance_name(request.match_info["instance"])
         runner = self.supervisor.runner(request.match_info["name"], request.match_info["deployment"])
-        if body.get("stop"):
+        if flag(body, "stop"):
             await runner.stop_debugging(instance)
             return web.json_response({"status": "debugger off"})
-        session = await runner.debug(instance, wait=bool(body.get("wait")))
+        session = await runner.debug(instance, wait=flag(body, "wait"))
         return web.json_response(session.to_json())
 
     def _start(
@@ -299,12 +296,14 @@ class ControlApi:
                 },
                 status=400,
             )
-        path = self._resolve_log(endpoint, deployment, container, request.query.get("instance", "0"))
+        path = self._resolve_log(
+            endpoint, deployment, container, instance_name(request.query.get("instance", "0"))
+        )
         if path is None:
             return web.json_response(
                 {"message": f"no such endpoint, deployment or instance: {endpoint}/{deployment}"}, status=404
             )
-        lines = int(request.query.get("lines", "5000"))
+        lines = _lines(request.query.get("lines", "5000"))
         response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
         await response.prepare(request)
         try:
@@ -347,13 +346,19 @@ class ControlApi:
     async def reconcile_now(self, request: web.Request) -> web.Response:
         """Load the project from its files and apply it now (a promote that has just replaced
         them asks, rather than waiting for the file watcher)."""
-        body = await request.json() if request.can_read_body else {}
-        self.reconcile(str(body.get("cause") or "requested"))
+        body = await body_of(request)
+        self.reconcile(text(body, "cause") or "requested")
         return web.json_response({"status": "reconciling"}, status=202)
 
     async def stop(self, request: web.Request) -> web.Response:
         asyncio.get_running_loop().call_soon(self.shutdown)
         return web.json_response({"status": "stopping"})
+
+
+def _lines(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) <= MAX_LOG_LINES:
+        raise EngineError(f"lines must be a whole number from 1 to {MAX_LOG_LINES}, not {value!r}")
+    return int(value)
 
 
 @web.middleware

@@ -84,6 +84,9 @@ class Call:
     on_finish: list[Callable[[Call, float], None]] = field(default_factory=list)
     throttle: Throttle | None = None
     request_delay_ms: int = 0
+    delayed_s: float = 0.0
+    """Latency injected on purpose before the instance sees the request: it counts toward the
+    deployment's request timeout, as any time the request spends does."""
 
 
 Step = Callable[["Pipeline", Call], Awaitable[Reply | None]]
@@ -163,13 +166,20 @@ class Pipeline:
     # -- sending -----------------------------------------------------------------------------
 
     async def send(
-        self, request: Request, request_id: str, route: DeploymentRoute, target: Target, client_id: str = ""
+        self,
+        request: Request,
+        request_id: str,
+        route: DeploymentRoute,
+        target: Target,
+        client_id: str = "",
+        *,
+        spent_s: float = 0.0,
     ) -> Answer:
         headers = [(k, v) for k, v in request.headers if k.lower() not in NOT_FORWARDED]
         headers.append(("x-request-id", request_id))
         if client_id:
             headers.append(("x-ms-client-request-id", client_id))
-        timeout_s = DEBUGGING_TIMEOUT_S if target.debugging else route.request_timeout_s
+        timeout_s = DEBUGGING_TIMEOUT_S if target.debugging else route.request_timeout_s - spent_s
         path = request.target
         if route.scoring_path is not None and request.path == "/score":
             path = route.scoring_path + (f"?{request.query_string}" if request.query_string else "")
@@ -267,7 +277,12 @@ async def inject_faults(pipeline: Pipeline, call: Call) -> Reply | None:
     if faults is None:
         return None
     if faults.latency_ms:
+        timeout_s = route.request_timeout_s if route is not None else 0.0
+        if timeout_s and faults.latency_ms / 1000 >= timeout_s:  # the request times out first
+            await asyncio.sleep(timeout_s)
+            return Reply.text(408, UPSTREAM_TIMEOUT)
         await asyncio.sleep(faults.latency_ms / 1000)
+        call.delayed_s = faults.latency_ms / 1000
     outcome = faults.outcome(pipeline.rng)
     if outcome == "drop":
         return Reply.json(502, {"message": UPSTREAM_RESET})
@@ -304,7 +319,9 @@ async def forward(pipeline: Pipeline, call: Call) -> Reply | None:
         tried.add(target.id)
         call.target = target.id
         try:
-            answer = await pipeline.send(call.request, call.request_id, route, target, call.client_request_id)
+            answer = await pipeline.send(
+                call.request, call.request_id, route, target, call.client_request_id, spent_s=call.delayed_s
+            )
         except Refused:
             continue  # refused before any byte was sent: another instance may take it
         except asyncio.TimeoutError:

@@ -30,6 +30,7 @@ from tests.engine.harness import (
 )
 from workbench.client import EngineClient
 from workbench.contract import Failure
+from workbench.runtimes.cgroups import Cgroups
 from workbench.spec import interpreters
 from workbench.state import InstancePhase, ProvisioningState
 
@@ -332,6 +333,31 @@ def test_up_detach_returns_once_serving_and_down_stops_it(tmp_path: Path) -> Non
     assert stopped.returncode == 0, stopped.stderr
     assert not connection.exists()
     assert not psutil.pid_exists(engine_pid) or psutil.Process(engine_pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_an_allocation_past_the_instance_type_is_stopped_before_it_answers(tmp_path: Path) -> None:
+    """With control groups (root here), the kernel stops the allocation itself: run() never
+    answers 200 with 3.8 GB in a 3.5 GiB instance, and the restart says OOMKilled."""
+    cgroups = Cgroups.find()
+    if cgroups is None:
+        if os.environ.get("WORKBENCH_CI") == "1":
+            pytest.fail("no control groups this engine may make, and CI must run every test")
+        pytest.skip("no control groups this process may make (root, or a delegated subtree)")
+    script = (
+        "def init():\n    pass\n\n\n"
+        "def run(data):\n    held = [b'x' * 2**27 for _ in range(29)]  # 3.9 GB, 128 MiB at a time\n"
+        "    return len(held)\n"
+    )
+    small = deployment_yaml("blue", "score.py").replace("Standard_DS3_v2", "Standard_DS1_v2")
+    folder = folder_with(tmp_path, {"score.py": script}, {"blue": small})
+    with engine(folder, tmp_path) as running:
+        (endpoint,) = running.wait_settled(120)
+        instance = endpoint.deployments[0].instances[0]
+        with pytest.raises(httpx.HTTPError):  # the connection ends with the process: no answer
+            httpx.post(f"{instance.url}/score", json={}, timeout=120)
+        running.wait_for_output("OOMKilled: the instance went over its memory limit (3.5 GiB", 60)
+        running.wait_for(lambda eps: eps[0].deployments[0].instances[0].state is InstancePhase.READY, 120)
+    assert f"memory and CPUs by {cgroups.describe}" in running.output()
 
 
 def test_a_process_over_its_instance_types_memory_is_oom_killed(tmp_path: Path) -> None:

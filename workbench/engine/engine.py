@@ -40,6 +40,7 @@ from workbench.engine.supervisor import Supervisor
 from workbench.errors import StartupError, bug_summary
 from workbench.layout import FOLDER, ProjectFiles
 from workbench.router.listen import LOCAL, Listen
+from workbench.runtimes.process import ProcessRuntime
 from workbench.spec import Project, load_project
 from workbench.spec.project import SPEC_SUFFIXES
 from workbench.state import Event
@@ -101,10 +102,13 @@ class Engine:
         async with aiohttp.ClientSession() as http:
             runtimes = Runtimes(self.project.root, self.project.settings)
             for kind in sorted(runtimes.in_use(self.project)):
-                left = await runtimes.get(kind).remove_orphans(self.project.root)
+                runtime = runtimes.get(kind)
+                left = await runtime.remove_orphans(self.project.root)
                 if left:
                     message = f"removed {len(left)} container(s) left by a previous engine"
                     self.store.publish("engine", "engine", message)
+                if isinstance(runtime, ProcessRuntime):
+                    self.store.publish("engine", "engine", f"instance types' limits: {runtime.limits}")
             collectors = DataCollectors(self.files.collected)
             ctx = Context(
                 self.files,

@@ -69,8 +69,13 @@ def crash_backoff(crashes: int) -> float:
     return min(MAX_CRASH_BACKOFF_S, CRASH_BACKOFF_S * 2.0 ** (crashes - 2))
 
 
-def exit_cause(code: int | None) -> str:
-    """What an exit code says, in words: a negative one is the signal that killed it."""
+def exit_cause(code: int | None, running: RunningInstance | None = None) -> str:
+    """What an exit code says, in words: a negative one is the signal that killed it; an instance
+    its runtime saw killed for its memory is OOMKilled, as Azure reports it."""
+    if running is not None and running.oom_killed:
+        limit = running.spec.memory_bytes
+        over = f" ({limit / 2**30:.1f} GiB, the instance type's)" if limit else ""
+        return f"OOMKilled: the instance went over its memory limit{over}; {exit_cause(code)}"
     if code is None:
         return "exited"
     if code < 0:
@@ -342,7 +347,7 @@ class InstanceRunner:
             if not await self._until_ready(exited):
                 if exited.done():
                     self.state.exit_code = exited.result()
-                    return False, exit_cause(self.state.exit_code), 0.0
+                    return False, exit_cause(self.state.exit_code, self.running), 0.0
                 waited = time.monotonic() - started
                 return False, f"readiness probe never succeeded in {waited:.0f} s", 0.0
             if self._leaving:
@@ -401,7 +406,7 @@ class InstanceRunner:
         if self.debugging is not None:
             await asyncio.wait([exited])  # no probes under the debugger (and never cancel `exited`)
             self.state.exit_code = exited.result()
-            return exit_cause(self.state.exit_code)
+            return exit_cause(self.state.exit_code, self.running)
         liveness = self.generation.liveness
         readiness = self.generation.readiness
         failures = 0
@@ -426,7 +431,7 @@ class InstanceRunner:
                 self.ctx.store.publish("instance", self.subject, f"{cause}; restarting", "warning")
                 return cause
         self.state.exit_code = exited.result()
-        return exit_cause(self.state.exit_code)
+        return exit_cause(self.state.exit_code, self.running)
 
     async def _healthy(self, timeout_s: float, path: str) -> bool:
         running = self.running

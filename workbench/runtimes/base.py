@@ -37,7 +37,8 @@ class InstanceSpec:
     """Host folder -> path inside, read-only (Docker runtime)."""
     cpus: float | None = None
     memory_bytes: int | None = None
-    """Limits of the deployment's instance type (Docker runtime)."""
+    """Limits of the deployment's instance type (a container's; a process's through cgroups where
+    the engine can make them, else its memory by polling)."""
     gpus: GpuAssignment | None = None
     """GPUs passed through (Docker runtime); None for none."""
     outside_network: bool = True
@@ -72,6 +73,8 @@ class RunningInstance:
     host_pid: int | None = None
     """A process on this machine whose family is the instance, to measure but never to signal:
     a container's first process, where its Docker engine runs here."""
+    oom_killed: bool = False
+    """Set by the runtime before `wait` returns: it was killed for going over its memory."""
 
     @property
     def measured_pid(self) -> int | None:

@@ -405,6 +405,7 @@ class DockerRuntime:
             except docker.errors.DockerException:
                 return -1
             if container.attrs.get("State", {}).get("OOMKilled"):
+                instance.oom_killed = True
                 limit = (instance.spec.memory_bytes or 0) / 2**30
                 said = f"OOMKilled: the container went over its memory limit ({limit:.1f} GiB)\n"
                 log = BoundedLog(instance.spec.log_file)

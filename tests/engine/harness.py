@@ -44,8 +44,18 @@ class RunningEngine:
                 if check(state):
                     return state
             if time.monotonic() > deadline:
-                raise TimeoutError(f"condition not reached in {timeout} s:\n{self.output()}")
+                raise TimeoutError(f"condition not reached in {timeout} s:\n{self.stuck()}")
             time.sleep(0.1)
+
+    def stuck(self) -> str:
+        """The engine's output with what each of its tasks waits on (SIGUSR1 makes it say)."""
+        if self.process.poll() is None:
+            with contextlib.suppress(OSError):
+                os.kill(self.process.pid, signal.SIGUSR1)
+                deadline = time.monotonic() + 10
+                while "--- task" not in self.output() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+        return self.output()
 
     def wait_settled(self, timeout: float = 300) -> list[EndpointState]:
         """Until no deployment is Creating or Updating."""

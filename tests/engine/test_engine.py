@@ -294,6 +294,16 @@ def test_a_corrupt_state_file_stops_up_and_the_keys_come_back_from_the_good_copy
     assert again == keys
 
 
+def test_sigusr1_makes_the_engine_say_what_each_task_waits_on(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
+    with engine(folder, tmp_path) as running:
+        running.wait_settled(120)
+        said = running.stuck()
+        assert "--- task reconcile" in said
+        assert running.process.poll() is None  # said, and still serving
+        assert running.status()[0].deployments[0].provisioning_state is ProvisioningState.SUCCEEDED
+
+
 def test_event_stream_and_log_follow(tmp_path: Path) -> None:
     folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
     with engine(folder, tmp_path) as running:

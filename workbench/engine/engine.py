@@ -14,6 +14,7 @@ import dataclasses
 import os
 import secrets
 import signal
+import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,7 @@ class Engine:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, self.request_stop)
+            loop.add_signal_handler(signal.SIGUSR1, _print_tasks)
             watcher: Watcher | None = None
             reconciler: asyncio.Task[None] | None = None
             try:
@@ -364,6 +366,15 @@ async def _print_events(queue: asyncio.Queue[Event], on_event: Callable[[Event],
         event = await queue.get()
         if on_event is not None:
             on_event(event)
+
+
+def _print_tasks() -> None:
+    """SIGUSR1: every task of the engine's loop with where it waits, on stderr (the engine's log),
+    for a user or a test to see what an engine that seems stuck is waiting on."""
+    for task in asyncio.all_tasks():
+        print(f"--- task {task.get_name()}", file=sys.stderr)
+        task.print_stack(limit=12, file=sys.stderr)
+    sys.stderr.flush()
 
 
 def _more_open_files() -> None:

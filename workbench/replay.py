@@ -53,7 +53,7 @@ def replay(
             if record.get("body") is None or record.get("answer") is None:
                 result.skipped += 1  # a body too large to have been kept
                 continue
-            recorded: list[list[str]] = record["headers"]  # type: ignore[assignment]
+            recorded: list[list[str]] = record["headers"]
             sent = {k: v for k, v in recorded if k.lower() not in ("host", "content-length")}
             answer = http.request(
                 str(record["method"]),

@@ -52,14 +52,31 @@ def test_recorded_requests_replay_against_changed_code(tmp_path: Path) -> None:
         )
         recordings = folder / ".workbench" / "recordings"
         until(lambda: len(list(recordings.glob("*.jsonl"))) == 1, 60)
-        for values in ([1, 2, 3], [4, 5], [10]):
+        for values in ([1, 2, 3], [4, 5]):
             assert httpx.post(uri, json={"data": values}, headers=headers, timeout=30).status_code == 200
+        key = headers["Authorization"].removeprefix("Bearer ")
+        carrying = {
+            **headers,
+            "X-Api-Key": key,
+            "X-Forwarded-Credential": "c",
+            "X-Custom": key,
+            "X-Trace": "t1",
+        }
+        answered = httpx.post(f"{uri}?api_key={key}&x=1", json={"data": [10]}, headers=carrying, timeout=30)
+        assert answered.status_code == 200
         recorder.send_signal(signal.SIGINT)  # Ctrl-C ends the recording
         out, err = recorder.communicate(timeout=60)
         assert "recorded 3 request(s)" in out, out + err
         (file,) = recordings.glob("*.jsonl")
         assert stat.S_IMODE(file.stat().st_mode) == 0o600
-        assert "authorization" not in file.read_text().lower()  # credentials are never kept
+        kept = file.read_text()
+        assert "authorization" not in kept.lower()  # credentials are never kept: by name,
+        assert "x-api-key" not in kept.lower()
+        assert "X-Forwarded-Credential" not in kept
+        assert key not in kept  # by value, whatever they are called,
+        assert "api_key" not in kept  # in the query string too
+        assert '"/score?x=1"' in kept  # and the rest is kept
+        assert '["x-trace", "t1"]' in kept.lower()
 
         same = run_workbench("replay", str(file), "tests", "--project", str(folder), timeout=60)
         assert same.returncode == 0, same.stdout + same.stderr
@@ -87,3 +104,10 @@ def test_recorded_requests_replay_against_changed_code(tmp_path: Path) -> None:
         )
         assert forgiven.returncode == 0, forgiven.stdout
         assert "3 same, 0 different" in forgiven.stdout
+
+        broken = tmp_path / "broken.jsonl"
+        broken.write_text(file.read_text().splitlines()[0] + "\n{not json\n")
+        refused = run_workbench("replay", str(broken), "tests", "--project", str(folder))
+        assert refused.returncode == 1
+        assert f"{broken}:2: not JSON" in refused.stderr
+        assert "Traceback" not in refused.stderr

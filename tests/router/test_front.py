@@ -175,8 +175,15 @@ def test_headers_over_the_limit_are_431_whether_they_arrive_at_once_or_slowly(lo
         writer.close()
         within = await exchange(port, b"GET /c HTTP/1.1\r\nConnection: close\r\n" + header * 50 + b"\r\n")
         assert answers(within) == [(200, b"/c")]
+        # one field past the instance server's own limit (8190) is refused here, not passed on
+        wide = await exchange(port, b"GET /d HTTP/1.1\r\nX-Wide: " + b"w" * 9000 + b"\r\n\r\n")
+        assert wide.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+        fits = b"X-Wide: " + b"w" * 8180 + b"\r\n"
+        assert answers(
+            await exchange(port, b"GET /e HTTP/1.1\r\nConnection: close\r\n" + fits + b"\r\n")
+        ) == [(200, b"/e")]
 
-    assert [r.target for r in serve(loop_kind, scenario)] == ["/c"]
+    assert [r.target for r in serve(loop_kind, scenario)] == ["/c", "/e"]
 
 
 def test_a_slow_reader_of_large_pipelined_answers_gets_them_all_intact(loop_kind: str) -> None:

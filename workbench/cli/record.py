@@ -46,8 +46,16 @@ def run_record(args: argparse.Namespace) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
+    from workbench.errors import WorkbenchError
     from workbench.replay import replay
+    from workbench.router.recorder import RecordingError, read_records
 
+    try:
+        read_records(args.recording)  # every line checked before anything is sent
+    except RecordingError as exc:
+        raise WorkbenchError(f"{exc}: not a recording `workbench record` wrote") from exc
+    except OSError as exc:
+        raise WorkbenchError(f"cannot read {args.recording}: {exc.strerror}") from exc
     with engine_client(args) as client:
         uri, needed = client.scoring(args.endpoint, args.deployment)
         headers = {k: v for k, v in needed.items() if k != "Content-Type"}  # each request keeps its own

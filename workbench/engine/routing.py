@@ -269,7 +269,10 @@ class Routing:
         elif not on:
             raise EngineError(f"endpoint {endpoint} is not recording")
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        router.recorder = Recorder(self.files.recordings / f"{endpoint}-{stamp}.jsonl")
+        keys = router.keys
+        router.recorder = Recorder(
+            self.files.recordings / f"{endpoint}-{stamp}.jsonl", lambda: (keys.primary, keys.secondary)
+        )
         self.store.publish("endpoint", endpoint, f"recording requests to {router.recorder.path}")
         return Recording(str(router.recorder.path), 0, recording=True)
 

@@ -11,7 +11,8 @@ handler; what it does on the wire:
   closed after the answer; nothing of it is kept;
 - `Expect: 100-continue` answered before the body is read; chunked request bodies decoded;
 - a body over `max_body` is 413, a request line and headers over `max_head_bytes` (counted as
-  sent: names, values and separators) or with more than `max_headers` fields are 431, a request
+  sent: names, values and separators), a field over `max_field_bytes` (the instance server's
+  limit) or more than `max_headers` fields are 431, a request
   that does not parse is 400, CONNECT and protocol upgrades are 403 (as Envoy answers upgrades a
   route does not allow), each closing the connection;
 - HEAD answers carry the length of the body they do not send;
@@ -48,6 +49,10 @@ class Limits:
     """Envoy's default limit (60 KiB) on the cloud's front door, rounded up."""
     max_headers: int = 100
     """Envoy's default max_headers_count."""
+    max_field_bytes: int = 8190
+    """One header field, name and value: the instance server's own limit (aiohttp's and gunicorn's
+    8190), so that a field the instance would refuse is refused here, 431, not passed on to
+    come back as a 424."""
     head_timeout_s: float = 60.0
     """nginx's client_header_timeout."""
     body_gap_s: float = 60.0
@@ -283,6 +288,8 @@ class _Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._grow_head(len(name) + len(value) + 4)  # ": " and CRLF
+        if len(name) + len(value) + 2 > self.limits.max_field_bytes:
+            raise _Refusal(431, f"A header field over {self.limits.max_field_bytes} bytes")
         if len(self._headers) >= self.limits.max_headers:
             raise _Refusal(431, f"More than {self.limits.max_headers} header fields")
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))

@@ -116,6 +116,7 @@ def test_failing_init_ends_failed_with_reason_and_others_unaffected(tmp_path: Pa
         assert blue.failure is None
         assert red.instances[0].state is InstancePhase.FAILED
         assert red.instances[0].restarts == 2
+        assert red.instances[0].pid is None  # its process has ended: no pid in status or metrics
         logs = run_workbench("logs", "tests", "red", "--lines", "50", "--project", str(folder))
         assert "User's init function failed" in logs.stdout
         text_status = run_workbench("status", "--project", str(folder)).stdout

@@ -369,6 +369,8 @@ class InstanceRunner:
                 # Its whole process tree, even when the parent has gone (its workers may not have).
                 await runtime.stop(running)
                 self.ctx.registry.remove(spec.name)
+                if self.state.pid == running.measured_pid:  # a process that has ended has no pid
+                    self.state.pid = None
             if not exited.done():
                 exited.cancel()
             if self.running is running:

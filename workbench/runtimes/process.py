@@ -38,6 +38,7 @@ class ProcessRuntime(OnTheHost):
         self._processes: dict[str, asyncio.subprocess.Process] = {}
         self._logs: dict[str, tuple[BoundedLog, threading.Thread]] = {}
         self._groups: dict[str, InstanceGroup] = {}
+        self._can_mount: bool | None = None
         self.cgroups: Cgroups | None = Cgroups.find() if use_cgroups else None
         """Where instances' limits are enforced; None: memory polled, CPU not bounded."""
 

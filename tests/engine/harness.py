@@ -142,6 +142,9 @@ def engine(
         leftovers = [
             pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
         ]
+        for pid in leftovers:  # failed, but leaves nothing behind for the tests after it
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
         assert leftovers == [], f"instances left running: {leftovers}"
 
 

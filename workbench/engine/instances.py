@@ -439,13 +439,7 @@ class InstanceRunner:
         running = self.running
         if running is None:
             return False
-        try:
-            async with self.ctx.http.get(
-                running.url + path, timeout=aiohttp.ClientTimeout(total=timeout_s)
-            ) as response:
-                return response.status == 200
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-            return False
+        return await self.ctx.prober.healthy(running.url, path, timeout_s)
 
     def _reason(self, cause: str) -> tuple[str, Failure | None]:
         """Azure's words for a container that gave up, with the log's last lines; and the

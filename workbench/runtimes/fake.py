@@ -34,6 +34,12 @@ class FakeRuntime(OnTheHost):
     async def kill(self, instance: RunningInstance) -> None:
         self.exit(instance.spec.name, -9)
 
+    async def healthy(self, url: str, path: str, timeout_s: float) -> bool:
+        """The double's probe (engine/probes.py's Prober): an instance is healthy until it exits."""
+        port = int(url.rsplit(":", 1)[1])
+        started = [s for s in self.started if s.port == port]
+        return bool(started) and not self._exits[started[-1].name].done()
+
     def exit(self, name: str, code: int) -> None:
         """Make the named instance exit with `code`, as a crash would."""
         future = self._exits.get(name)

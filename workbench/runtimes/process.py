@@ -48,7 +48,6 @@ class ProcessRuntime(OnTheHost):
         if self.cgroups is not None:
             return f"memory and CPUs by {self.cgroups.describe}"
         return "memory by polling every 0.5 s (no cgroups this engine may make), CPUs not bounded"
-        self._can_mount: bool | None = None
 
     async def start(self, spec: InstanceSpec) -> RunningInstance:
         spec.log_file.parent.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,8 @@ def _deployment(endpoint: EndpointState, deployment: DeploymentState, only: str 
         lines.append(f"    last reload: {deployment.last_reload}")
     if deployment.faults:
         lines.append(f"    faults injected: {deployment.faults}")
+    if deployment.scaled:
+        lines.append(f"    scaled: {deployment.scaled}")
     return lines
 
 

@@ -69,6 +69,9 @@ class DeploymentState:
     for one knows it is done when this grows."""
     faults: str | None = None
     """Faults injected on purpose (`workbench fault`), in words; None when there are none."""
+    scaled: str | None = None
+    """A scale override in force (`workbench scale`, autoscale), in words; None when the YAML's
+    instance_count holds."""
 
 
 @dataclass
@@ -150,6 +153,7 @@ def endpoints_from_json(data: list[dict[str, Any]]) -> list[EndpointState]:
                 failure=failure_or_none(d.get("failure")),
                 reloads=int(d.get("reloads", 0)),
                 faults=d.get("faults"),
+                scaled=d.get("scaled"),
             )
             for d in item["deployments"]
         ]

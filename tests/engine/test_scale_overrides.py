@@ -56,6 +56,9 @@ def test_scale_holds_across_traffic_a_comment_and_a_restart_and_yields_to_the_ya
         assert ready(running) == 2
         status = json.loads(run_workbench("status", "--json", "--project", str(folder)).stdout)
         assert status[0]["deployments"][0]["instance_count"] == 2
+        assert status[0]["deployments"][0]["scaled"] == "2 instance(s) by override; the YAML says 1"
+        said = run_workbench("status", "--project", str(folder)).stdout
+        assert "scaled: 2 instance(s) by override; the YAML says 1" in said
 
     with engine(folder, tmp_path) as restarted:  # the override is saved with the keys
         restarted.wait_for(lambda eps: ready(restarted) == 2, 120)

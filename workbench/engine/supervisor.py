@@ -38,11 +38,8 @@ class Supervisor:
         force; what was started."""
         self.ctx.settings = project.settings
         self.ctx.runtimes.settings = project.settings
-        specs = {
-            (e.name, d.name): _scaled(d, e.name, project, scales)
-            for e in project.endpoints
-            for d in e.deployments
-        }
+        written = {(e.name, d.name): d for e in project.endpoints for d in e.deployments}
+        specs = {key: _scaled(spec, key[0], project, scales) for key, spec in written.items()}
         for key in self.deployments.keys() - specs.keys():
             scales.forget(*key)
         desired = {
@@ -80,6 +77,9 @@ class Supervisor:
                 self.fingerprints[key] = desired[key].fingerprint
                 self.deployments[key].update(specs[key])
                 started.append(f"update {key[0]}/{key[1]}")
+        for key, runner in self.deployments.items():
+            if key in specs:
+                runner.state.scaled = _override_said(specs[key].instance_count, written[key].instance_count)
         return started
 
     def _carries_traffic(self, key: reconcile.Key, traffic_of: TrafficOf) -> bool:
@@ -177,3 +177,7 @@ def _scaled(spec: DeploymentSpec, endpoint: str, project: Project, scales: Scale
     autoscale = project.settings.deployment(endpoint, spec.name).autoscale
     count = scales.count_for(endpoint, spec.name, spec.instance_count, autoscale)
     return spec if count is None else dataclasses.replace(spec, instance_count=count)
+
+
+def _override_said(wanted: int, written: int) -> str | None:
+    return None if wanted == written else f"{wanted} instance(s) by override; the YAML says {written}"

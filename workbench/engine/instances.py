@@ -148,9 +148,7 @@ class InstanceRunner:
         self.settled.clear()
         self.failure = self.code_failure = None
         self.state.restarts += 1
-        self.state.state = InstancePhase.STARTING
-        self.ctx.store.publish("instance", self.subject, f"restarting ({cause})")
-        self.on_change()
+        self._become(InstancePhase.STARTING, f"restarting ({cause})")
         self.start()
 
     async def debug(self, *, wait: bool) -> Debugging:
@@ -234,17 +232,17 @@ class InstanceRunner:
         timeout), then stop every process of the instance."""
         urls = self.routes() if drain else []
         self._leaving = True
-        self.ready.clear()
         if self.state.state is InstancePhase.READY:
-            self.state.state = InstancePhase.DRAINING
-        self.on_change()
+            self._become(InstancePhase.DRAINING)
+        else:
+            self.ready.clear()
+            self.on_change()
         if urls:
             await self.ctx.drain(self.generation.endpoint, urls, self.generation.drain_s)
         await self._cancel_life()
         await self._retire(drain=False)
-        self.state.state = InstancePhase.STOPPED
         self.state.pid = None
-        self.on_change()
+        self._become(InstancePhase.STOPPED)
 
     async def _cancel_life(self) -> None:
         if self._task is not None:
@@ -285,27 +283,15 @@ class InstanceRunner:
                 delay = BOOT_RETRY_S * 2 ** (boot_failures - 1)
             if boot_failures >= MAX_BOOT_FAILURES:
                 self.failure, self.code_failure = self._reason(cause)
-                self.state.state = InstancePhase.FAILED
                 self.settled.set()
-                self.ctx.store.publish(
-                    "instance",
-                    self.subject,
-                    f"Failed: start-up failed {boot_failures} times ({cause})",
-                    "error",
-                )
-                self.on_change()
+                said = f"Failed: start-up failed {boot_failures} times ({cause})"
+                self._become(InstancePhase.FAILED, said, "error")
                 await self._retire()
                 return
             self.state.restarts += 1
-            self.state.state = InstancePhase.CRASHED
             when = f"in {delay:.1f} s" if delay else "at once"
-            self.ctx.store.publish(
-                "instance",
-                self.subject,
-                f"{cause}; restarting {when} (restart {self.state.restarts})",
-                "warning",
-            )
-            self.on_change()
+            said = f"{cause}; restarting {when} (restart {self.state.restarts})"
+            self._become(InstancePhase.CRASHED, said, "warning")
             await asyncio.sleep(delay)
 
     def _launch_name(self) -> str:
@@ -332,15 +318,10 @@ class InstanceRunner:
             self.state.exit_code = None
             return False, f"could not start: {exc}", 0.0
         self.running = running
-        self.state.state, self.state.url, self.state.pid = (
-            InstancePhase.STARTING,
-            running.url,
-            running.measured_pid,
-        )
-        self.state.exit_code = None
+        self.state.url, self.state.pid, self.state.exit_code = running.url, running.measured_pid, None
         if running.pid is not None:
             self.ctx.registry.add(spec.name, running.pid, spec.environment.get(INSTANCE_MARK, ""))
-        self.on_change()
+        self._become(InstancePhase.STARTING)
         exited = asyncio.ensure_future(runtime.wait(running))
         try:
             started = time.monotonic()
@@ -352,14 +333,9 @@ class InstanceRunner:
                 return False, f"readiness probe never succeeded in {waited:.0f} s", 0.0
             if self._leaving:
                 return True, "stopped", 0.0
-            self.state.state = InstancePhase.READY
-            self.ready.set()
             self.settled.set()
-            if self.state.restarts:
-                self.ctx.store.publish(
-                    "instance", self.subject, f"ready again after restart {self.state.restarts}"
-                )
-            self.on_change()
+            again = f"ready again after restart {self.state.restarts}" if self.state.restarts else None
+            self._become(InstancePhase.READY, again)
             await self._retire()
             ready_at = time.monotonic()
             cause = await self._probe_until_exit(exited)
@@ -419,21 +395,29 @@ class InstanceRunner:
             if await self._healthy(liveness.timeout, self.generation.probe_paths[0]):
                 failures = 0
                 if self.state.state is InstancePhase.UNREADY and not self._leaving:
-                    self.state.state = InstancePhase.READY
-                    self.ready.set()
-                    self.on_change()
+                    self._become(InstancePhase.READY)
                 continue
             failures += 1
             if failures >= readiness.failure_threshold and self.state.state is InstancePhase.READY:
-                self.state.state = InstancePhase.UNREADY
-                self.ready.clear()
-                self.on_change()
+                self._become(InstancePhase.UNREADY)
             if failures >= liveness.failure_threshold:
                 cause = f"liveness probe failed {failures} times"
                 self.ctx.store.publish("instance", self.subject, f"{cause}; restarting", "warning")
                 return cause
         self.state.exit_code = exited.result()
         return exit_cause(self.state.exit_code, self.running)
+
+    def _become(self, phase: InstancePhase, said: str | None = None, severity: str = "info") -> None:
+        """The one transition of the instance's phase: its state, whether it takes requests, the
+        event that says why (when there is one), and the change published, in that order."""
+        self.state.state = phase
+        if phase is InstancePhase.READY:
+            self.ready.set()
+        else:
+            self.ready.clear()
+        if said is not None:
+            self.ctx.store.publish("instance", self.subject, said, severity)
+        self.on_change()
 
     async def _healthy(self, timeout_s: float, path: str) -> bool:
         running = self.running

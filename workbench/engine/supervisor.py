@@ -135,9 +135,7 @@ class Supervisor:
                 state = EndpointState(name=endpoint.name)
                 store.endpoints.append(state)
                 store.publish("endpoint", endpoint.name, "Succeeded: endpoint created")
-            state.auth_mode = endpoint.spec.auth_mode.value
-            state.traffic = dict(endpoint.spec.traffic)
-            state.mirror_traffic = dict(endpoint.spec.mirror_traffic)
+            state.auth_mode = endpoint.spec.auth_mode.value  # its traffic: the routing's to write, alone
             state.provisioning_state = ProvisioningState.SUCCEEDED
 
     def runner(self, endpoint: str, deployment: str) -> DeploymentRunner:

@@ -115,6 +115,9 @@ CASES = [
     ("returns_none", "POST", "/score", {"content": b"{}"}),
     ("returns_numpy", "POST", "/score", {"content": b"{}"}),
     ("run_raises", "POST", "/score", {"content": b"{}"}),
+    ("run_exits", "POST", "/score", {"content": b"exit"}),
+    ("echo", "OPTIONS", "/", {}),
+    ("echo", "OPTIONS", "/swagger.json", {}),
     (
         "request_headers",
         "POST",
@@ -157,6 +160,48 @@ def test_same_answer_as_azmlinfsrv(
     servers: ServerPool, fixture: str, method: str, path: str, request_args: dict[str, object]
 ) -> None:
     compare(servers, fixture, method, path, **request_args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parity
+def test_a_run_that_calls_sys_exit_answers_500_and_the_server_goes_on(servers: ServerPool) -> None:
+    for _ in range(2):  # the same worker answers the next request
+        compare(servers, "run_exits", "POST", "/score", content=b"exit")
+        compare(servers, "run_exits", "POST", "/score", content=b"next")
+
+
+CORS = {"AML_CORS_ORIGINS": "http://a.example, http://b.example"}
+CORS_CASES = [
+    (
+        "OPTIONS",
+        "/score",
+        {
+            "Origin": "http://a.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, authorization",
+        },
+    ),
+    ("OPTIONS", "/score", {"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}),
+    ("POST", "/score", {"Origin": "http://b.example", "Content-Type": "application/json"}),
+    ("POST", "/score", {"Origin": "http://evil.example"}),
+    ("GET", "/", {"Origin": "http://a.example"}),
+    ("OPTIONS", "/", {"Origin": "http://a.example", "Access-Control-Request-Method": "GET"}),
+]
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize(("method", "path", "headers"), CORS_CASES)
+def test_cors_for_the_listed_origins_as_azmlinfsrv(
+    servers: ServerPool, method: str, path: str, headers: dict[str, str]
+) -> None:
+    content = b"{}" if method == "POST" else None
+    real, ours = compare(servers, "echo", method, path, env=CORS, headers=headers, content=content)
+    for name in (
+        "access-control-allow-origin",
+        "access-control-allow-headers",
+        "access-control-allow-methods",
+        "vary",
+    ):
+        assert ours.header_values(name) == real.header_values(name), name
 
 
 ID_CASES = [

@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from workbench.server import debug
+from workbench.server.cors import cors_headers
 from workbench.server.logs import RequestLog
 from workbench.server.pressure import Pressure, PressureError
 from workbench.server.reload import Reloader
@@ -61,6 +62,20 @@ class Reply:
     body: bytes
     headers: list[tuple[str, str]] = field(default_factory=list)
     run_ms: float | None = None
+    bare: bool = False
+    """Sent as gunicorn sends its own errors under azmlinfsrv: no request ids, no x-ms headers."""
+
+
+GUNICORN_ERROR = (
+    b"<html>\n  <head>\n    <title>Internal Server Error</title>\n  </head>\n  <body>\n"
+    b"    <h1><p>Internal Server Error</p></h1>\n    \n  </body>\n</html>\n"
+)
+"""gunicorn's own 500, byte for byte: what azmlinfsrv answers when run() escapes Flask (a
+SystemExit) or its worker times out."""
+
+
+def gunicorn_error() -> Reply:
+    return Reply(500, GUNICORN_ERROR, [("Content-Type", "text/html")], bare=True)
 
 
 class ScoringApp:
@@ -94,9 +109,9 @@ class ScoringApp:
         self.routes: dict[
             str, tuple[frozenset[str], Callable[[web.Request, RequestIds], Awaitable[Reply]]]
         ] = {
-            "/": (frozenset({"GET", "HEAD"}), self.health),
+            "/": (frozenset({"GET", "HEAD", "OPTIONS"}), self.health),
             "/score": (frozenset({"GET", "POST", "OPTIONS", "HEAD"}), self.score),
-            "/swagger.json": (frozenset({"GET", "HEAD"}), self.swagger),
+            "/swagger.json": (frozenset({"GET", "HEAD", "OPTIONS"}), self.swagger),
         }
 
     def build(self) -> web.Application:
@@ -131,7 +146,9 @@ class ScoringApp:
             return _response(_error(405, NOT_ALLOWED))
         ids = request_ids(request)
         reply = _error(431, ids.error) if ids.error else await handler(request, ids)
-        reply.headers.extend(self._id_headers(request, ids))
+        if not reply.bare:
+            reply.headers.extend(self._id_headers(request, ids))
+            reply.headers.extend(cors_headers(self.settings.cors_origins, request.method, request.headers))
         if reply.run_ms is not None:
             reply.headers.append(("x-ms-run-fn-exec-ms", f"{reply.run_ms:.3f}"))
         if request.path != "/":
@@ -161,9 +178,13 @@ class ScoringApp:
     # -- routes ------------------------------------------------------------------------------
 
     async def health(self, request: web.Request, ids: RequestIds) -> Reply:
+        if request.method == "OPTIONS":
+            return _options()
         return Reply(200, b"Healthy", [("Content-Type", "text/html; charset=utf-8")])
 
     async def swagger(self, request: web.Request, ids: RequestIds) -> Reply:
+        if request.method == "OPTIONS":
+            return _options()
         try:
             document = self.scoring.swagger.get(request.query.get("version", "2"))
         except SwaggerNotFound as exc:
@@ -205,7 +226,7 @@ class ScoringApp:
             logger.critical(f"WORKER TIMEOUT (pid:{os.getpid()}): run() took over {stuck_after:g} s")
             self.replacing = True
             self.on_worker_timeout()
-            return _error(500, f"Worker timeout after {stuck_after:g} s", run_function_failed=True)
+            return gunicorn_error()
         logger.error(f"Encountered Exception: scoring timeout after {timeout} ms; run() keeps running")
         return _error(500, f"Scoring timeout after {timeout} ms", run_function_failed=True)
 
@@ -292,6 +313,9 @@ def invoke(script: UserScript, incoming: Incoming) -> Reply:
         result, run_ms = script.run(arguments, incoming.header_dict())
     except UserCodeFailed as exc:
         cause = exc.__cause__ or exc
+        if isinstance(cause, SystemExit):  # past Flask, as under azmlinfsrv: gunicorn answers it
+            logger.error("Error handling request: " + "".join(traceback.format_exception(cause)))
+            return gunicorn_error()
         logger.error("Encountered Exception: " + "".join(traceback.format_exception(cause)))
         return _error(500, SCRIPT_FAILED, run_function_failed=True)
     if hasattr(result, "status_code") and hasattr(result, "get_data"):
@@ -347,6 +371,11 @@ def _new_request_id() -> str:
     """A version-4 UUID from the fast PRNG: request ids need uniqueness, not secrecy, and
     uuid4() costs a system call per request."""
     return str(uuid.UUID(int=random.getrandbits(128), version=4))
+
+
+def _options() -> Reply:
+    """Flask's automatic OPTIONS answer for a GET route, as azmlinfsrv gives it."""
+    return Reply(200, b"", [("Content-Type", "text/html; charset=utf-8"), ("Allow", "HEAD, OPTIONS, GET")])
 
 
 def _error(status: int, message: str, *, run_function_failed: bool = False) -> Reply:

@@ -51,8 +51,6 @@ def main(argv: list[str] | None = None) -> None:
     for flag in ("appinsights_instrumentation_key", "config_file", "health_port"):
         if getattr(args, flag) is not None:
             logger.warning(f"--{flag} is accepted for azmlinfsrv compatibility but not implemented; ignored")
-    if settings.cors_origins:
-        logger.warning("CORS (AML_CORS_ORIGINS, --access_control_allow_origins) is not implemented; ignored")
     replaced = os.environ.pop(LISTEN_FD, None)
     if replaced is not None:  # a worker replaced after a WORKER TIMEOUT: same socket, init() again
         index = int(os.environ.pop(WORKER_INDEX, "0"))

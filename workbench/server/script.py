@@ -219,7 +219,7 @@ class UserScript:
                 result = self.user_run(**arguments, request_headers=headers)
             else:
                 result = self.user_run(**arguments)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in run() answers 500; the server goes on
             raise UserCodeFailed("Caught an unhandled exception from the user script") from exc
         return result, (time.perf_counter() - start) * 1000
 

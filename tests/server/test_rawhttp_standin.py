@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+import werkzeug.exceptions
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
+
 from workbench.server.rawhttp import AMLRequest
 
 
@@ -48,3 +53,25 @@ def test_urlencoded_and_multipart_forms_and_files(tmp_path: Path) -> None:
     assert (tmp_path / "saved.png").read_bytes() == b"\x89PNG\x00\xff"
     assert upload.values.to_dict() == {"label": "cat"}
     assert request("", "application/json", b"{}").files == {}
+
+
+def test_cookies_headers_full_path_and_get_json_as_werkzeugs_request() -> None:
+    """The stand-in against the real thing (werkzeug, what Flask's request is): what a script reads."""
+    headers = [("Cookie", "session=abc; theme=dark"), ("X-Custom", "1"), ("Content-Type", "text/plain")]
+    ours = AMLRequest("POST", "/score", "a=1&b=2", headers, b"not json", "127.0.0.1:5001")
+    real = Request(
+        EnvironBuilder(
+            path="/score", query_string="a=1&b=2", method="POST", headers=headers, data=b"not json"
+        ).get_environ()
+    )
+    assert ours.cookies.to_dict() == real.cookies.to_dict()
+    assert {k: v for k, v in ours.headers.items() if k != "Content-Length"} == {
+        k: v for k, v in real.headers.items() if k not in ("Host", "Content-Length")
+    }
+    assert dict(ours.headers)["X-Custom"] == dict(real.headers)["X-Custom"]
+    assert ours.full_path == real.full_path
+    with pytest.raises(werkzeug.exceptions.UnsupportedMediaType):
+        real.get_json()
+    with pytest.raises(Exception, match="415 Unsupported Media Type"):
+        ours.get_json()
+    assert ours.get_json(silent=True) is real.get_json(silent=True) is None

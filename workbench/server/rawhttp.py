@@ -17,6 +17,7 @@ import json
 import sys
 import types
 from collections.abc import Callable, Iterable, Mapping
+from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -80,6 +81,30 @@ class _Headers(list):  # type: ignore[type-arg]
             return self[name]
         except KeyError:
             return default
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self)
+
+    def keys(self) -> list[str]:
+        return [k for k, _ in self]
+
+    def values(self) -> list[str]:
+        return [v for _, v in self]
+
+    def getlist(self, name: str) -> list[str]:
+        return [v for k, v in self if k.lower() == name.lower()]
+
+
+class UnsupportedMediaType(Exception):
+    """What Flask's get_json() raises for a body that is not declared JSON (werkzeug's 415)."""
+
+    code = 415
+    description = (
+        "Did not attempt to load JSON data because the request Content-Type was not 'application/json'."
+    )
+
+    def __init__(self) -> None:
+        super().__init__(f"415 Unsupported Media Type: {self.description}")
 
 
 class AMLResponse:
@@ -217,6 +242,10 @@ class AMLRequest:
         self._body = body
         self.host = host
         self.url = f"http://{host}{path}" + (f"?{query}" if query else "")
+        self.full_path = f"{path}?{query}"
+        self.cookies = MultiDict(
+            (name, morsel.value) for name, morsel in SimpleCookie(self.headers.get("Cookie") or "").items()
+        )
         self.args = MultiDict(parse_qsl(query, keep_blank_values=True))
         self.mimetype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         self.content_type = self.headers.get("Content-Type")
@@ -256,7 +285,9 @@ class AMLRequest:
 
     def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
         if not (force or self.is_json):
-            return None
+            if silent:
+                return None
+            raise UnsupportedMediaType()
         try:
             return json.loads(self._body)
         except ValueError:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.server.conftest import ServerPool
-from tests.server.harness import Server
+from tests.server.harness import FIXTURES, Server, running
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 COMPARED_HEADERS = (
@@ -256,3 +258,21 @@ def test_real_aml_response_classes_are_used_where_installed(
     real = send(servers.get("azmlinfsrv", fixture), method, path, **request_args)  # type: ignore[arg-type]
     ours = send(servers.get("workbench-in-azmlinfsrv-env", fixture), method, path, **request_args)  # type: ignore[arg-type]
     assert_same(real, ours)
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("kind", ["azmlinfsrv", "workbench"])
+def test_a_run_past_the_scoring_timeout_is_interrupted_and_the_next_request_served(
+    kind: str, tmp_path: Path
+) -> None:
+    """azmlinfsrv's alarm interrupts run(); so does the workbench: the run that timed out never
+    finishes its loop, and the next request does not wait for it."""
+    script = tmp_path / "busy.py"
+    shutil.copy(FIXTURES / "busy.py", script)
+    with running(kind, script, env={"SCORING_TIMEOUT_MS": "1000"}, log_dir=tmp_path) as server:
+        late = httpx.post(server.url + "/score", content=b'{"busy": 30}', timeout=60)
+        assert late.status_code == 500
+        assert late.json() == {"message": "Scoring timeout after 1000 ms"}
+        quick = httpx.post(server.url + "/score", content=b'{"busy": 0}', timeout=60)
+        assert quick.status_code == 200
+    assert not (tmp_path / "busy-finished.txt").exists()  # the 30 s loop was cut short

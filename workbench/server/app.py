@@ -227,7 +227,11 @@ class ScoringApp:
             self.replacing = True
             self.on_worker_timeout()
             return gunicorn_error()
-        logger.error(f"Encountered Exception: scoring timeout after {timeout} ms; run() keeps running")
+        logger.error(f"Encountered Exception: scoring timeout after {timeout} ms; run() interrupted")
+        future.remove_done_callback(self._finished)  # answered now, whatever the old thread does
+        self._finished(None)
+        self.runner.abandon()  # as azmlinfsrv's alarm: run() interrupted, the next request served at once
+        self.runner = RunThread(asyncio.get_running_loop())
         return _error(500, f"Scoring timeout after {timeout} ms", run_function_failed=True)
 
     def _started(self) -> None:

@@ -119,6 +119,9 @@ CASES = [
     ("run_raises", "POST", "/score", {"content": b"{}"}),
     ("run_exits", "POST", "/score", {"content": b"exit"}),
     ("echo", "OPTIONS", "/", {}),
+    ("echo", "GET", "//score", {}),
+    ("echo", "POST", "//score", {"content": b"x"}),
+    ("schema_standard", "POST", "/score", {"headers": JSON, "content": b'{"name": "\xff"}'}),
     ("echo", "OPTIONS", "/swagger.json", {}),
     (
         "request_headers",
@@ -208,6 +211,7 @@ def test_cors_for_the_listed_origins_as_azmlinfsrv(
 
 ID_CASES = [
     {},
+    {"x-request-id": ""},
     {"x-request-id": "A"},
     {"x-ms-request-id": "B"},
     {"x-ms-client-request-id": "C"},

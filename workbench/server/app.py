@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import random
+import re
 import signal
 import time
 import traceback
@@ -31,7 +32,14 @@ from workbench.server.pressure import Pressure, PressureError
 from workbench.server.reload import Reloader
 from workbench.server.runner import RunThread
 from workbench.server.scoring import Scoring
-from workbench.server.script import BadInput, Incoming, UnsupportedMethod, UserCodeFailed, UserScript
+from workbench.server.script import (
+    INTERNAL_ERROR,
+    BadInput,
+    Incoming,
+    UnsupportedMethod,
+    UserCodeFailed,
+    UserScript,
+)
 from workbench.server.settings import Settings
 from workbench.server.swagger import SwaggerNotFound
 
@@ -45,7 +53,6 @@ NOT_FOUND = (
 )
 NOT_ALLOWED = "The method is not allowed for the requested URL."
 SCRIPT_FAILED = "An unexpected error occurred in scoring script. Check the logs for more info."
-INTERNAL_ERROR = "An unexpected internal error occurred. Check the logs for more info."
 
 
 @dataclass
@@ -138,7 +145,8 @@ class ScoringApp:
         self.request_seen.set()
         if request.path.startswith(ADMIN_PREFIX) and self.settings.admin_token:
             return await self.admin(request)
-        route = self.routes.get(request.path)
+        path = request.path
+        route = self.routes.get(path) or self.routes.get(_merged_slashes(path))
         if route is None:
             return _response(_error(404, NOT_FOUND))
         methods, handler = route
@@ -350,7 +358,9 @@ def _http_reply(response: Any, run_ms: float) -> Reply:
 def request_ids(request: web.Request) -> RequestIds:
     """The id mapping of azmlinfsrv, with its 431 limits (docs/azure.md, "The inference server's
     contract")."""
-    request_id = request.headers.get("x-request-id") or _new_request_id()
+    request_id = request.headers.get("x-request-id")
+    if request_id is None:  # an empty one is kept empty, and neither id is sent back, as azmlinfsrv does
+        request_id = _new_request_id()
     if len(request_id) > HEADER_LIMIT:
         return RequestIds(error=f"x-request-id must not exceed {HEADER_LIMIT} characters")
     legacy = request.headers.get("x-ms-request-id", "")
@@ -369,6 +379,11 @@ def request_ids(request: web.Request) -> RequestIds:
             error=f"x-ms-request-id and x-ms-client-request-id must not exceed {HEADER_LIMIT} characters",
         )
     return RequestIds(request_id, legacy, client)
+
+
+def _merged_slashes(path: str) -> str:
+    """`//score` as `/score`: werkzeug merges repeated slashes before azmlinfsrv's routes see them."""
+    return re.sub("/{2,}", "/", path)
 
 
 def _new_request_id() -> str:

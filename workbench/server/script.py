@@ -37,8 +37,20 @@ class UserCodeFailed(Exception):
     """init() or run() raised; the user's exception is the cause."""
 
 
+INTERNAL_ERROR = "An unexpected internal error occurred. Check the logs for more info."
+
+
 class BadInput(Exception):
     status = 400
+
+
+class UndecodableInput(BadInput):
+    """A body declared JSON that is not UTF-8: azmlinfsrv's Flask fails inside, a 500."""
+
+    status = 500
+
+    def __init__(self) -> None:
+        super().__init__(INTERNAL_ERROR)
 
 
 class UnsupportedInput(BadInput):
@@ -191,8 +203,13 @@ class UserScript:
         ):
             raise UnsupportedInput("Expects Content-Type to be application/json")
         try:
-            body = json.loads(request.body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            text = request.body.decode("utf-8")
+        except UnicodeDecodeError:
+            logger.error("Encountered Exception: the JSON body is not UTF-8")
+            raise UndecodableInput() from None
+        try:
+            body = json.loads(text)
+        except json.JSONDecodeError as exc:
             if request.body:
                 raise BadInput(f"POST body could not be decoded as JSON: {exc}") from None
             raise BadInput("POST body is empty. Expecting a JSON dictionary.") from None

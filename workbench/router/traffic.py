@@ -41,7 +41,8 @@ def choose(
         for name in deployments:
             if name.lower() == wanted:
                 return Route(name, pinned=True)
-        raise NoRoute(f"Deployment '{header}' does not exist for this endpoint. {NO_VALID_DEPLOYMENTS}")
+        # Azure's text as it is, then what the workbench knows: the header named no deployment
+        raise NoRoute(f"{NO_VALID_DEPLOYMENTS} (workbench: no deployment '{header}' in this endpoint)")
     weighted = [(name, share) for name, share in traffic.items() if share > 0 and name in deployments]
     if not weighted:
         raise NoRoute(NO_VALID_DEPLOYMENTS)

@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import run_workbench
 from tests.engine.harness import ECHO, deployment_yaml, engine, folder_with
+from workbench.client import EngineClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -66,6 +67,8 @@ def test_a_full_disk_changes_nothing_and_scoring_goes_on(tmp_path: Path) -> None
             scaled = run_workbench("scale", "tests", "blue", "2", *project)
             assert scaled.returncode == 1
             assert "the disk is full" in scaled.stderr
+            with EngineClient.for_folder(folder) as client:  # a recording on: its writes fail
+                client.recording("tests", on=True)
 
             answers = [
                 httpx.post(url, json={"n": n}, headers=old, timeout=30).status_code for n in range(200)

@@ -11,7 +11,7 @@ from workbench.contract import Credentials, EndpointMetrics, MirrorBodies, Netwo
 from workbench.engine.collection import DataCollectors
 from workbench.engine.saved import SavedState
 from workbench.engine.store import Store
-from workbench.errors import EngineError, NotFound
+from workbench.errors import EngineError, NotFound, NotSaved
 from workbench.layout import ProjectFiles
 from workbench.router.credentials import TokenSigner
 from workbench.router.endpoint import DeploymentFigures, EndpointRouter
@@ -270,9 +270,14 @@ class Routing:
             raise EngineError(f"endpoint {endpoint} is not recording")
         stamp = time.strftime("%Y%m%d-%H%M%S")
         keys = router.keys
-        router.recorder = Recorder(
-            self.files.recordings / f"{endpoint}-{stamp}.jsonl", lambda: (keys.primary, keys.secondary)
-        )
+        try:
+            router.recorder = Recorder(
+                self.files.recordings / f"{endpoint}-{stamp}.jsonl", lambda: (keys.primary, keys.secondary)
+            )
+        except OSError as exc:
+            raise NotSaved(
+                f"the recording could not be created ({exc.strerror}): nothing is recorded"
+            ) from exc
         self.store.publish("endpoint", endpoint, f"recording requests to {router.recorder.path}")
         return Recording(str(router.recorder.path), 0, recording=True)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import os
 import re
@@ -62,13 +63,19 @@ class Recorder:
             "status": reply.status,
             "answer": _encoded(reply.body),
         }
-        self._file.write(json.dumps(record) + "\n")
+        try:
+            self._file.write(json.dumps(record) + "\n")
+        except OSError:  # a full disk: the recording ends there; the request it recorded is unharmed
+            self.failed = True
+            self.close()
+            return
         self.count += 1
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            with contextlib.suppress(OSError):
+                file.close()
 
 
 def _encoded(body: bytes) -> str | None:

@@ -288,6 +288,15 @@ class DeploymentRunner:
         self._pressure, self._pressure_ends = "", None
         self.ctx.on_change()
 
+    def show_faults(self, injected: str) -> None:
+        """The faults the routing applies to this deployment, as its state says them (with the
+        pressure applied here): the routing tells, the runner writes."""
+        self.state.faults = "; ".join(filter(None, [injected, self.pressure_said()])) or None
+
+    def show_override(self, said: str | None) -> None:
+        """The scale override the reconcile loop applies, in words (None: the YAML's count)."""
+        self.state.scaled = said
+
     def pressure_said(self) -> str:
         """The pressure applied now, in words ("" for none)."""
         return f"pressure: {self._pressure}" if self._pressure else ""

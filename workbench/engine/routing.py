@@ -96,7 +96,7 @@ class Routing:
             for name, runner in self.deployments_of(endpoint.name).items():
                 settings = runner.spec.request_settings
                 faults, said = self._faults(endpoint.name, name)
-                runner.state.faults = "; ".join(filter(None, [said, runner.pressure_said()])) or None
+                runner.show_faults(said)
                 routes[name] = DeploymentRoute(
                     name=name,
                     provisioning_state=runner.state.provisioning_state.value,

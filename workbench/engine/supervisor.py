@@ -79,7 +79,7 @@ class Supervisor:
                 started.append(f"update {key[0]}/{key[1]}")
         for key, runner in self.deployments.items():
             if key in specs:
-                runner.state.scaled = _override_said(specs[key].instance_count, written[key].instance_count)
+                runner.show_override(_override_said(specs[key].instance_count, written[key].instance_count))
         return started
 
     def _carries_traffic(self, key: reconcile.Key, traffic_of: TrafficOf) -> bool:

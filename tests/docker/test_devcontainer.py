@@ -43,6 +43,9 @@ def test_devcontainer_opens_the_deployment_in_its_own_image(tmp_path: Path) -> N
     assert config["forwardPorts"] == [5001]
     assert config["workspaceFolder"] == "/var/azureml-app/onlinescoring"
     assert config["containerEnv"]["AZUREML_MODEL_DIR"].startswith("/var/azureml-app/azureml-models/")
+    assert (
+        "WORKER_COUNT" not in config["containerEnv"]
+    )  # one worker unless told, as Azure and the engine run it
 
     def local(text: str) -> str:
         return text.replace("${localWorkspaceFolder}", str(folder))

@@ -41,8 +41,8 @@ class EngineArguments:
     """What `workbench up` passes on to the engine it starts in the background."""
 
     runtime: str | None = None
-    named: Path | None = None
-    """A file named on the command line: the project is then that file, not the folder."""
+    named: tuple[Path, ...] = ()
+    """Files named on the command line: the project is then those files, not the folder."""
     all_traffic: str | None = None
     sets: tuple[str, ...] = ()
     """`--set KEY=VALUE` values, passed on as they were given."""
@@ -64,7 +64,7 @@ class EngineArguments:
             *(argument for value in self.sets for argument in ("--set", value)),
             *(["--listen", self.listen] if self.listen else []),
             *(["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])] if self.tls else []),
-            str(self.named or root),
+            *(map(str, self.named) if self.named else [str(root)]),
         ]
 
 

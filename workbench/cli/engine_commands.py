@@ -29,9 +29,17 @@ def add_parser(commands: Any) -> None:
     up = commands.add_parser(
         "up",
         help="run a folder's endpoints locally",
-        description="Start the engine for a folder's endpoints.",
+        description="Start the engine for a folder's endpoints, or for the spec files named (an "
+        "endpoint, its deployments: only what they name and refer to starts).",
     )
-    up.add_argument("path", nargs="?", type=Path, default=Path("."), metavar="PATH")
+    up.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        default=[Path(".")],
+        metavar="PATH",
+        help="a folder, or spec files of one folder (any extension a script gives them); default .",
+    )
     up.add_argument(
         "--runtime",
         choices=["process", "docker"],
@@ -144,6 +152,7 @@ def run_up(args: argparse.Namespace) -> int:
     from workbench.promote.remote import chosen_remote
     from workbench.spec import load_project
 
+    args.path = args.paths[0]  # the folder, or the first file named: where messages point
     remote = chosen_remote(args.remote)
     if remote is not None:
         from workbench.cli.connect import remote_of
@@ -154,9 +163,10 @@ def run_up(args: argparse.Namespace) -> int:
     dashboard = not (args.detach or args.headless) and sys.stdin.isatty() and sys.stdout.isatty()
     if dashboard:  # something on screen at once: the dashboard's first frame takes seconds
         print(f"workbench: reading {args.path}", file=sys.stderr, flush=True)
-    project = load_project(args.path, parse_overrides(args.set)).raise_for_errors()
+    project = load_project(args.paths, parse_overrides(args.set)).raise_for_errors()
     for problem in project.problems:
         print(problem.format(), file=sys.stderr)
+    _refuse_new_values_for_a_running_engine(project.root, args)
     if args.all_traffic and not any(e.deployment(args.all_traffic) for e in project.endpoints):
         raise StartupError(f"--all-traffic {args.all_traffic}: no endpoint has a deployment of that name")
     if args.detach:
@@ -197,10 +207,29 @@ def run_up(args: argparse.Namespace) -> int:
     return run_dashboard(project.root, _engine_arguments(args))
 
 
+def _refuse_new_values_for_a_running_engine(root: Path, args: argparse.Namespace) -> None:
+    """A second `up` for a folder whose engine runs attaches to it as it is: files named or
+    `--set` values given now would be silently ignored, so they are refused, saying why."""
+    from workbench.cli.background import running_engine
+
+    named = [p for p in args.paths if p.is_file()]
+    if not (args.set or named or args.runtime or args.all_traffic):
+        return
+    running = running_engine(root)
+    if running is None:
+        return
+    running.close()
+    given = " ".join([*(f"--set {s}" for s in args.set), *map(str, named)])
+    raise StartupError(
+        f"an engine already runs for {root}, with the files and values it started with; {given or 'these'} "
+        f"would not be applied: `workbench down --project {root}` first, then `workbench up` with them"
+    )
+
+
 def _engine_arguments(args: argparse.Namespace) -> EngineArguments:
     from workbench.cli.background import EngineArguments
 
-    named = args.path.resolve() if args.path.is_file() else None
+    named = tuple(p.resolve() for p in args.paths if p.is_file())
     return EngineArguments(
         runtime=args.runtime,
         named=named,

@@ -1,6 +1,8 @@
 """`--set KEY=VALUE`, as `az ml online-deployment create -f FILE --set ...` applies it: a value
 put at a dotted path of the YAML before it is read, so placeholders and per-run values need no
-edit of the file. With files named, it applies to them; with a folder, to its deployment files.
+edit of the file. With files named, it applies to those whose kind has the key (an endpoint's
+`auth_mode`, a deployment's `instance_count`), as `az ml` applies it to the one file of one
+command; with a folder, to its deployment files. A key that no file took is an error.
 
     --set instance_count=2
     --set environment_variables.MODEL_NAME=resnet

@@ -20,9 +20,17 @@ from typing import TypeVar
 import yaml
 
 from workbench.errors import SpecError
-from workbench.spec.assets import AssetRef, EnvironmentSpec, ModelSpec, read_environment, read_model
-from workbench.spec.deployment import CODE_HINT, DeploymentSpec, needs_code, read_deployment
-from workbench.spec.endpoint import EndpointSpec, read_endpoint
+from workbench.spec.assets import (
+    ENVIRONMENT_KEYS,
+    MODEL_KEYS,
+    AssetRef,
+    EnvironmentSpec,
+    ModelSpec,
+    read_environment,
+    read_model,
+)
+from workbench.spec.deployment import CODE_HINT, DEPLOYMENT_KEYS, DeploymentSpec, needs_code, read_deployment
+from workbench.spec.endpoint import ENDPOINT_KEYS, EndpointSpec, read_endpoint
 from workbench.spec.local import FILE_NAMES, LocalSettings, read_local_settings
 from workbench.spec.overrides import Override
 from workbench.spec.overrides import apply as apply_overrides
@@ -93,9 +101,21 @@ def load_project(paths: Path | Sequence[Path], overrides: Sequence[Override] = (
     loaded = _Loaded()
     for file in files:
         _load_file(file, file in explicit, loaded, problems, overrides=overrides, named=bool(explicit))
+    for override in overrides:
+        if override not in loaded.applied:
+            problems.error(
+                Location(targets[0]),
+                "--set",
+                f"{override.path[0]} is a key of no file it was given to ({override})",
+                "--set applies to the files whose kind has the key: an endpoint's or a deployment's",
+            )
     quiet = Problems()
+    named_endpoints = {e.name for e in loaded.endpoints}
     for file in context:  # what named files refer to (their endpoint, models, environments), never more
         _load_file(file, False, loaded, quiet, deployments=False)
+    if explicit:  # the other endpoints of their folder: only those the named deployments belong to
+        wanted = named_endpoints | {d.endpoint_name for d in loaded.deployments}
+        loaded.endpoints = [e for e in loaded.endpoints if e.name in wanted]
     settings = _local_settings(root, targets, problems)
     deployments = [_resolve(d, loaded, problems) for d in loaded.deployments]
     endpoints = _assemble(loaded.endpoints, deployments, problems)
@@ -143,6 +163,8 @@ SPEC_SUFFIXES = (".yml", ".yaml")
 
 @dataclass
 class _Loaded:
+    applied: set[Override] = dataclasses.field(default_factory=set)
+    """The `--set` values that some file took."""
     endpoints: list[EndpointSpec] = dataclasses.field(default_factory=list)
     deployments: list[DeploymentSpec] = dataclasses.field(default_factory=list)
     models: list[ModelSpec] = dataclasses.field(default_factory=list)
@@ -195,7 +217,10 @@ def _load_file(
     if overrides and (
         explicit or (not named and kind in (FileKind.DEPLOYMENT, FileKind.KUBERNETES_DEPLOYMENT))
     ):
-        apply_overrides(root, overrides)
+        keys = KEYS_OF.get(kind, ()) if kind is not None else ()
+        fitting = [o for o in overrides if o.path[0] in keys]  # as az ml: only its own file's keys
+        apply_overrides(root, fitting)
+        loaded.applied.update(fitting)
     if kind is None:
         if explicit:
             problems.error(
@@ -223,6 +248,17 @@ def _load_file(
         environment = read_environment(Reader(file, problems), root, "", file.parent, registered=True)
         if environment:
             loaded.environments.append(environment)
+
+
+KEYS_OF = {
+    FileKind.ENDPOINT: ENDPOINT_KEYS,
+    FileKind.KUBERNETES_ENDPOINT: ENDPOINT_KEYS,
+    FileKind.DEPLOYMENT: DEPLOYMENT_KEYS,
+    FileKind.KUBERNETES_DEPLOYMENT: DEPLOYMENT_KEYS,
+    FileKind.MODEL: MODEL_KEYS,
+    FileKind.ENVIRONMENT: ENVIRONMENT_KEYS,
+}
+"""The top-level keys each kind of file has: where a `--set` value can go."""
 
 
 def classify(root: yaml.Node) -> FileKind | None:

@@ -35,6 +35,13 @@ def test_named_files_start_only_what_they_name_and_set_goes_where_the_key_is(tmp
         assert [e["name"] for e in status] == ["tests"]  # not the folder's other endpoint
         deployments = {d["name"]: d["instance_count"] for d in status[0]["deployments"]}
         assert deployments == {"blue": 2, "green": 2}  # --set instance_count: the deployments' key
+        said = (folder / ".workbench" / "engine.log").read_text()
+        assert "the environment is the image python:3.11-slim alone: as a process" in said  # no conda file
+
+        quoted = run_workbench("traffic", "tests", "blue=90 green=10", "--project", str(folder))  # az's form
+        assert quoted.returncode == 0, quoted.stderr
+        status = json.loads(run_workbench("status", "--json", "--project", str(folder)).stdout)
+        assert status[0]["traffic"] == {"blue": 90, "green": 10}
 
         again = run_workbench("up", "--detach", str(blue), "--set", "instance_count=3", timeout=60)
         assert again.returncode == 3

@@ -111,8 +111,9 @@ def _current(client: EngineClient, endpoint: str) -> tuple[dict[str, int], dict[
 
 
 def _shares(items: list[str]) -> dict[str, int]:
+    """`blue=90 green=10` as separate words, or as one quoted word as `az ml ... --traffic` takes it."""
     shares: dict[str, int] = {}
-    for item in items:
+    for item in (word for given in items for word in given.split()):
         name, _, value = item.partition("=")
         if not name or not value.strip().lstrip("-").isdigit():
             raise WorkbenchError(f"expected DEPLOYMENT=PERCENT, got '{item}'")

@@ -72,6 +72,22 @@ class Preparer:
             wanted = self._with_azmlinfsrv(wanted, kind)
         for warning in wanted.warnings:
             self.ctx.store.publish("build", self.subject, f"warning: {warning}", "warning")
+        environment = spec.environment
+        if (
+            self.ctx.runtimes.images(kind) is None
+            and environment is not None
+            and environment.image is not None
+            and environment.conda_file is None
+            and not nocode.is_nocode_mlflow(spec)
+        ):
+            self.ctx.store.publish(
+                "build",
+                self.subject,
+                f"warning: the environment is the image {environment.image} alone: as a process, its "
+                "packages are not installed here (only what the inference server needs), so imports "
+                "of them fail; `workbench up --runtime docker` runs it in its image",
+                "warning",
+            )
         request = await self._gpus(spec, kind)
         python, image = await self._environment(spec, wanted, kind, logs / "build.log")
         folder = self.ctx.files.staged(self.endpoint, spec.name) / f"g{number}"

@@ -133,6 +133,14 @@ def test_the_quickstart_promoted_serves_rolls_out_a_change_with_no_failure_and_i
             answer = httpx.post(uri, content=request, headers=pinned, timeout=30)
             assert answer.json() == {"v2": pytest.approx(expected)}  # what it served before
 
+            rehearsed = run_workbench(
+                "promote", "staging", "--rollback", "--dry-run", cwd=folder, timeout=600
+            )
+            assert rehearsed.returncode == 0, rehearsed.stdout + rehearsed.stderr
+            assert "(dry run: nothing changes)" in rehearsed.stdout
+            answer = httpx.post(uri, content=request, headers=pinned, timeout=30)
+            assert answer.json() == {"v2": pytest.approx(expected)}  # still the second release
+
             back = run_workbench("promote", "staging", "--rollback", cwd=folder, timeout=600)
             assert back.returncode == 0, back.stdout + back.stderr
             answer = httpx.post(uri, content=request, headers=pinned, timeout=30)

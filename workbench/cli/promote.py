@@ -51,7 +51,7 @@ def run_promote(args: argparse.Namespace) -> int:
         print(line, flush=True)
 
     if args.rollback is not None:
-        return rollback(remote, args.rollback or None, say)
+        return rollback(remote, args.rollback or None, say, dry_run=args.dry_run)
     project = load_project(args.path, parse_overrides(args.set)).raise_for_errors()
     for problem in project.problems:
         print(problem.format(), file=sys.stderr)

@@ -108,8 +108,9 @@ def promote(
     return 0
 
 
-def rollback(remote: RemoteHost, release: str | None, say: Say) -> int:
-    """Applies an earlier release again: the one before the current, or `release`."""
+def rollback(remote: RemoteHost, release: str | None, say: Say, *, dry_run: bool = False) -> int:
+    """Applies an earlier release again: the one before the current, or `release`; with
+    `dry_run`, says what it would do and changes nothing."""
     with connected(remote) as ssh:
         agent = RemoteHostAgent(ssh)
         engine = agent.engine()
@@ -129,6 +130,11 @@ def rollback(remote: RemoteHost, release: str | None, say: Say) -> int:
         target, held = agent.manifest(release), agent.manifest(current) if current else None
         assert target is not None
         steps = plan(_as_manifest(target), held)
+        if dry_run:
+            say(f"would roll {remote.name} back from {current} to {release} (dry run: nothing changes)")
+            for line in steps.lines():
+                say(line)
+            return 0
         if engine["engine"] is None:
             _activate(agent, release, remote, say)
             _start(agent, remote, say)

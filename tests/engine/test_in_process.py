@@ -6,7 +6,6 @@ plain objects; each behaviour also has its end-to-end test with real processes
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -28,11 +27,6 @@ from workbench.state import InstancePhase, ProvisioningState
 
 def no_traffic(endpoint: str) -> tuple[dict[str, int], dict[str, int]]:
     return {}, {}
-
-
-async def until(check: Callable[[], bool]) -> None:
-    while not check():
-        await asyncio.sleep(0.01)
 
 
 def test_scale_overrides_hold_until_the_yaml_count_changes(spec_folder: SpecFolder, tmp_path: Path) -> None:

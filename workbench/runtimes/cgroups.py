@@ -85,11 +85,10 @@ class Cgroups:
             controllers = base / "cgroup.controllers"
             with contextlib.suppress(OSError):
                 if {"memory", "cpu"} <= set(controllers.read_text().split()):
-                    parent = base / _own_v2_path(base) / GROUP
-                    if _usable(parent):
-                        with contextlib.suppress(OSError):
-                            (parent / "cgroup.subtree_control").write_text("+memory +cpu")
-                        return cls(2, (parent,))
+                    # under the root (root's), else under this process's own group (a delegated one)
+                    for parent in (base / GROUP, base / _own_v2_path(base) / GROUP):
+                        if _usable(parent) and _controls(parent):
+                            return cls(2, (parent,))
         return None
 
     @classmethod
@@ -136,6 +135,16 @@ def _own_v2_path(base: Path) -> str:
             if line.startswith("0::"):
                 return line[3:].lstrip("/")
     return ""
+
+
+def _controls(parent: Path) -> bool:
+    """Whether groups made under `parent` get the memory and cpu controllers (v2)."""
+    with contextlib.suppress(OSError):
+        (parent / "cgroup.subtree_control").write_text("+memory +cpu")
+    try:
+        return {"memory", "cpu"} <= set((parent / "cgroup.subtree_control").read_text().split())
+    except OSError:
+        return False
 
 
 def _usable(folder: Path) -> bool:

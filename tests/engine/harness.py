@@ -53,7 +53,7 @@ class RunningEngine:
             with contextlib.suppress(OSError):
                 os.kill(self.process.pid, signal.SIGUSR1)
                 deadline = time.monotonic() + 30  # a busy machine: the loop may be slow to say it
-                while "--- task" not in self.output() and time.monotonic() < deadline:
+                while "--- tasks end" not in self.output() and time.monotonic() < deadline:
                     time.sleep(0.05)
         return self.output()
 

@@ -15,7 +15,6 @@ and stops. Instances that serve nothing (still starting, crashed, failed) leave 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import shutil
 import time
@@ -25,6 +24,7 @@ from typing import Any
 
 from workbench.contract import DebugSession
 from workbench.dev.vscode import attach_configuration, write_attach_configuration
+from workbench.engine import eventloop
 from workbench.engine.blobs import BlobStore
 from workbench.engine.context import Context
 from workbench.engine.generation import Generation
@@ -115,9 +115,7 @@ class DeploymentRunner:
 
         async def run() -> None:
             if previous is not None and not previous.done():
-                previous.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await previous
+                await eventloop.cancelled(previous)
             async with self._lock:
                 self._busy = True
                 self.unprepared = False
@@ -149,9 +147,7 @@ class DeploymentRunner:
 
     async def _cancel_operation(self) -> None:
         if self.operation is not None and not self.operation.done():
-            self.operation.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.operation
+            await eventloop.cancelled(self.operation)
 
     async def _create(self) -> Outcome:
         self.generation = await self.preparer.prepare(self.spec)

@@ -374,6 +374,7 @@ def _print_tasks() -> None:
     for task in asyncio.all_tasks():
         print(f"--- task {task.get_name()}", file=sys.stderr)
         task.print_stack(limit=12, file=sys.stderr)
+    print("--- tasks end", file=sys.stderr)
     sys.stderr.flush()
 
 

@@ -33,3 +33,15 @@ def run(main: Coroutine[Any, Any, T]) -> T:
 def name() -> str:
     """The running loop's kind, for the engine's first event."""
     return "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"
+
+
+async def cancelled(task: asyncio.Task[Any], nudge_s: float = 1.0) -> None:
+    """Cancel `task` and return once it has ended. Python before 3.12 can lose a cancellation
+    inside `asyncio.wait_for` when the awaited thing completes at that very moment (gh-86296):
+    the task then goes on as if never cancelled, and awaiting it would wait forever. So the
+    cancellation is repeated until the task is done."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=nudge_s)
+    if not task.cancelled():
+        task.exception()  # retrieved: an error it ended with is its own to report, not this wait's

@@ -24,7 +24,6 @@ server's included) must never look like a hung instance and get it restarted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import os
 import signal
@@ -38,7 +37,7 @@ import aiohttp
 
 from workbench.contract import Failure
 from workbench.dev.debugger import provide_debugpy
-from workbench.engine import failures
+from workbench.engine import eventloop, failures
 from workbench.engine.context import Context
 from workbench.engine.generation import INSTANCE_MARK, Generation, instance_spec
 from workbench.errors import EngineError, StartupError, bug_summary
@@ -246,9 +245,7 @@ class InstanceRunner:
 
     async def _cancel_life(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await eventloop.cancelled(self._task)
             self._task = None
 
     async def _retire(self, *, drain: bool = True) -> None:
@@ -257,8 +254,13 @@ class InstanceRunner:
         if old is None:
             return
         self.on_change()
-        if drain:
-            await self.ctx.drain(self.generation.endpoint, [old.url], self.generation.drain_s)
+        try:
+            if drain:
+                await self.ctx.drain(self.generation.endpoint, [old.url], self.generation.drain_s)
+        finally:  # cancelled while it drains (a stop, a scale-down): it is still stopped, never left running
+            await asyncio.shield(self._stop_retired(old))
+
+    async def _stop_retired(self, old: RunningInstance) -> None:
         await self.generation.runtime.stop(old)
         self.ctx.registry.remove(old.spec.name)
 

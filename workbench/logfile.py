@@ -41,7 +41,6 @@ class BoundedLog:
         self.generations = generations
         self.dropped = 0
         """Bytes lost to failed writes since the last write that succeeded."""
-        self.dropped_total = 0
         self._lock = threading.Lock()
         self._fd = -1
         self._size = 0
@@ -98,7 +97,6 @@ class BoundedLog:
 
     def _drop(self, count: int) -> None:
         self.dropped += count
-        self.dropped_total += count
 
     def _rotate(self) -> None:
         """NAME → NAME.1 → NAME.2 ..., the oldest past `generations` removed; a new NAME begins."""

@@ -29,11 +29,6 @@ class AccessLog:
         self._second = -1
         self._time = ""
 
-    @property
-    def dropped_total(self) -> int:
-        """Bytes of lines lost to failed writes."""
-        return self._log.dropped_total
-
     def write(self, record: dict[str, Any]) -> None:
         second = int(time.time())
         if second != self._second:

@@ -74,6 +74,9 @@ def test_a_full_disk_changes_nothing_and_scoring_goes_on(tmp_path: Path) -> None
                 httpx.post(url, json={"n": n}, headers=old, timeout=30).status_code for n in range(200)
             ]
             assert answers == [200] * 200  # scoring needs no disk
+            with EngineClient.for_folder(folder) as client:
+                client.recording("tests", on=False)
+            running.wait_for_output("the recording stopped early:")
             after = json.loads(run_workbench("credentials", "tests", "--json", *project).stdout)
             assert after == keys
             (state,) = running.status()

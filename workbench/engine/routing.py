@@ -262,6 +262,14 @@ class Routing:
         router = self._router(endpoint)
         if router.recorder is not None:
             router.recorder.close()
+            if router.recorder.failed:
+                self.store.publish(
+                    "endpoint",
+                    endpoint,
+                    f"the recording stopped early: {router.recorder.path} could not be written (the requests "
+                    "it held in memory then are lost with it)",
+                    "warning",
+                )
             done = Recording(str(router.recorder.path), router.recorder.count, recording=False)
             router.recorder = None
             if not on:

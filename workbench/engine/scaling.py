@@ -10,10 +10,11 @@ scale. A comment, a traffic change or a restart leaves it in force.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from workbench.engine.saved import SavedState
-from workbench.errors import NotFound
+from workbench.errors import NotFound, NotSaved
 from workbench.spec import Project
 from workbench.spec.autoscale import Autoscale
 
@@ -46,13 +47,15 @@ class ScaleOverrides:
         if found.get("overridden") == yaml_count and found.get("autoscale") == _said(autoscale):
             return int(found["instance_count"])
         del scales[deployment]
-        self.saved.save()
+        with contextlib.suppress(NotSaved):  # dropped now; the file follows at its next save
+            self.saved.save()
         return None
 
     def forget(self, endpoint: str, deployment: str) -> None:
         """A deleted deployment's override goes with it."""
         if self.saved.endpoint(endpoint).scales.pop(deployment, None) is not None:
-            self.saved.save()
+            with contextlib.suppress(NotSaved):
+                self.saved.save()
 
 
 class Scaler:

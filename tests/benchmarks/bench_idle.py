@@ -7,6 +7,7 @@ Run: python tests/benchmarks/bench_idle.py [ROUNDS] [SECONDS]   (needs tmux)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import shutil
@@ -42,7 +43,10 @@ def main(rounds: int, seconds: float) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         project = Path(shutil.copytree(REPO / "examples" / "quickstart", Path(scratch) / "quickstart"))
         terminal = Terminal(f"bench-idle-{uuid.uuid4().hex[:8]}", 120, 35)
-        command = f"cd {shlex.quote(str(project))} && {shlex.quote(sys.executable)} -m workbench up ."
+        command = (
+            f"cd {shlex.quote(str(project))} && {shlex.quote(sys.executable)} -m workbench up . ; "
+            "echo workbench exited; sleep 600"
+        )
         terminal.start(f"env -u COLUMNS -u LINES TERM=xterm-256color sh -c {shlex.quote(command)}")
         reference = subprocess.Popen([sys.executable, "-c", IDLE_LOOP])
         try:
@@ -67,7 +71,8 @@ def main(rounds: int, seconds: float) -> None:
         finally:
             terminal.press("q")
             reference.kill()
-            time.sleep(3)
+            with contextlib.suppress(AssertionError):  # quitting stops the engine: until it has
+                terminal.wait_for("workbench exited", timeout=60)
             terminal.stop()
 
 

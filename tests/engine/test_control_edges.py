@@ -34,14 +34,18 @@ BODIES = [
 ]
 
 
+def control_api(folder: Path) -> httpx.Client:
+    """The engine's control API, as its connection file names it, with its token."""
+    connection = json.loads((folder / ".workbench" / "connection.json").read_text())
+    token = {"Authorization": f"Bearer {connection['token']}"}
+    return httpx.Client(base_url=connection["url"], headers=token, timeout=30)
+
+
 def test_malformed_control_requests_are_4xx_with_a_message(tmp_path: Path) -> None:
     folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
     with engine(folder, tmp_path) as running:
         running.wait_settled(120)
-        connection = json.loads((folder / ".workbench" / "connection.json").read_text())
-        api = httpx.Client(
-            base_url=connection["url"], headers={"Authorization": f"Bearer {connection['token']}"}, timeout=30
-        )
+        api = control_api(folder)
         answers = {}
         for route in ROUTES:
             for body in BODIES:
@@ -71,10 +75,7 @@ def test_injected_latency_counts_toward_the_request_timeout(tmp_path: Path) -> N
     )
     with engine(folder, tmp_path) as running:
         (endpoint,) = running.wait_settled(120)
-        connection = json.loads((folder / ".workbench" / "connection.json").read_text())
-        api = httpx.Client(
-            base_url=connection["url"], headers={"Authorization": f"Bearer {connection['token']}"}, timeout=30
-        )
+        api = control_api(folder)
         assert api.post(f"{DEPLOYMENT}/faults", json={"latency_ms": 1500}).status_code == 200
         late = httpx.post(endpoint.scoring_uri or "", json={}, headers=key_headers(folder), timeout=30)
         assert late.status_code == 408  # 1.5 s of latency past a 1 s timeout: as Azure answers

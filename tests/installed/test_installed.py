@@ -70,6 +70,18 @@ def workbench(
     )
 
 
+def installed_python(installed: Path, *args: str, cwd: Path) -> str:
+    """What the installed environment's Python prints, run as a user's shell runs it."""
+    return subprocess.run(
+        [str(installed / "venv" / "bin" / "python"), *args],
+        cwd=cwd,
+        env=environment(installed),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
 def wheel_of(installed: Path) -> Path:
     (wheel,) = (installed / "dist").glob("endpoint_workbench-*.whl")
     return wheel
@@ -88,15 +100,7 @@ def test_the_wheel_holds_every_file_the_package_reads(installed: Path) -> None:
 
 
 def test_the_tool_runs_from_its_own_environment_not_the_checkout(installed: Path, tmp_path: Path) -> None:
-    python = installed / "venv" / "bin" / "python"
-    where = subprocess.run(
-        [str(python), "-c", "import workbench; print(workbench.__file__)"],
-        cwd=tmp_path,
-        env=environment(installed),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    where = installed_python(installed, "-c", "import workbench; print(workbench.__file__)", cwd=tmp_path)
     assert where.startswith(str(installed / "venv")), where
     version = workbench(installed, "--version", cwd=tmp_path)
     assert version.returncode == 0
@@ -105,17 +109,9 @@ def test_the_tool_runs_from_its_own_environment_not_the_checkout(installed: Path
 
 def test_promote_sends_exactly_the_installed_distribution(installed: Path, tmp_path: Path) -> None:
     """The wheel promote ships from an installed tool holds the installed wheel's files, byte for byte."""
-    python = installed / "venv" / "bin" / "python"
     script = "import sys; from pathlib import Path; from workbench.promote.wheel import build_wheel; "
     script += "print(build_wheel(Path(sys.argv[1])))"
-    out = subprocess.run(
-        [str(python), "-c", script, str(tmp_path / "sent")],
-        cwd=tmp_path,
-        env=environment(installed),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    out = installed_python(installed, "-c", script, str(tmp_path / "sent"), cwd=tmp_path)
     original, sent = zipfile.ZipFile(wheel_of(installed)), zipfile.ZipFile(out)
     record = [n for n in original.namelist() if n.endswith("/RECORD")]
     assert sorted(original.namelist()) == sorted(sent.namelist())

@@ -45,6 +45,8 @@ class Recorder:
         self.secrets = secrets
         """The endpoint's keys now: a value that holds one is never written, whatever its name."""
         self.count = 0
+        self.failed = False
+        """The file could not be written: the recording stopped early."""
         self._file: IO[str] | None = open(  # noqa: SIM115 (closed by close())
             os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8"
         )

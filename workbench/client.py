@@ -197,10 +197,12 @@ class EngineClient:
             self._request("POST", f"/v1/endpoints/{endpoint}/recording", {"on": on}).json()
         )
 
-    def reconcile(self, cause: str) -> None:
+    def reconcile(self, cause: str, *, wait: bool = False) -> list[str]:
         """Have the engine load its project's files again and apply them (a "reconciled" event
-        says what it started)."""
-        self._request("POST", "/v1/reconcile", {"cause": cause})
+        says what it started). With `wait`, return once they are applied, with the errors that
+        kept them from applying (none: they apply, and deployments start or change)."""
+        answer = self._request("POST", "/v1/reconcile", {"cause": cause, "wait": wait})
+        return [str(p) for p in answer.json().get("problems", [])] if wait else []
 
     def credentials(self, endpoint: str) -> Credentials:
         return Credentials.from_json(self._get(f"/v1/endpoints/{endpoint}/credentials").json())

@@ -42,6 +42,8 @@ def _deployment(endpoint: EndpointState, deployment: DeploymentState, only: str 
         lines.append(f"    faults injected: {deployment.faults}")
     if deployment.scaled:
         lines.append(f"    scaled: {deployment.scaled}")
+    if deployment.autoscale:
+        lines.append(f"    autoscale: {deployment.autoscale}")
     return lines
 
 

@@ -72,6 +72,8 @@ class DeploymentState:
     scaled: str | None = None
     """A scale override in force (`workbench scale`, autoscale), in words; None when the YAML's
     instance_count holds."""
+    autoscale: str | None = None
+    """The autoscale settings it follows (workbench.yaml, `az monitor autoscale`), in words."""
 
 
 @dataclass
@@ -154,6 +156,7 @@ def endpoints_from_json(data: list[dict[str, Any]]) -> list[EndpointState]:
                 reloads=int(d.get("reloads", 0)),
                 faults=d.get("faults"),
                 scaled=d.get("scaled"),
+                autoscale=d.get("autoscale"),
             )
             for d in item["deployments"]
         ]

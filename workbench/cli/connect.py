@@ -1,6 +1,7 @@
 """Which engine a command talks to: the project's own (found from `--project`, else the current
-folder or the nearest above it; outside any project, the one engine this user runs), or the
-engine on a remote host (`--remote NAME` or $WORKBENCH_REMOTE), reached through SSH."""
+folder or the nearest above it; outside any project, the one engine this user runs), a local
+workspace's (`--workspace NAME`, what azlocal creates), or the engine on a remote host (`--remote
+NAME` or $WORKBENCH_REMOTE), reached through SSH."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ def add_target_arguments(parser: Any) -> None:
         "any, the one engine running)",
     )
     parser.add_argument(
+        "--workspace",
+        metavar="NAME",
+        help="the engine of a local workspace, as azlocal creates them (instead of a project folder)",
+    )
+    parser.add_argument(
         "--remote",
         metavar="NAME",
         help="the engine on a remote of workbench.yaml, through SSH (default: $WORKBENCH_REMOTE, else local)",
@@ -39,7 +45,8 @@ def engine_client(args: argparse.Namespace) -> Iterator[EngineClient]:
     if name is None:
         from workbench.client import EngineClient
 
-        with EngineClient.for_folder(folder, anywhere=args.project is None) as client:
+        anywhere = args.project is None and getattr(args, "workspace", None) is None
+        with EngineClient.for_folder(folder, anywhere=anywhere) as client:
             yield client
         return
     with remote_client(remote_of(folder, name)) as remote:
@@ -47,9 +54,23 @@ def engine_client(args: argparse.Namespace) -> Iterator[EngineClient]:
 
 
 def project_folder(args: argparse.Namespace) -> Path:
-    """The folder `--project` names, else the current one."""
+    """The folder `--project` names, else the workspace `--workspace` names, else the current one."""
     folder: Path | None = args.project
+    workspace: str | None = getattr(args, "workspace", None)
+    if folder is None and workspace is not None:
+        return workspace_folder(workspace)
     return folder if folder is not None else Path(".")
+
+
+def workspace_folder(name: str) -> Path:
+    """The folder of an existing local workspace."""
+    from workbench.errors import WorkbenchError
+    from workbench.workspace.folder import Workspace
+
+    workspace = Workspace(name)
+    if not workspace.exists:
+        raise WorkbenchError(f"no workspace named {name!r}: azlocal makes one with its first command")
+    return workspace.root
 
 
 def read_request_file(path: Path) -> bytes:

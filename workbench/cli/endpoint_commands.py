@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.cli.connect import add_target_arguments, engine_client, read_request_file
 from workbench.errors import EngineError, WorkbenchError
+from workbench.spec.endpoint import parse_shares
 
 if TYPE_CHECKING:
     from workbench.client import EngineClient
@@ -67,8 +68,8 @@ def run_regenerate(args: argparse.Namespace) -> int:
 def run_traffic(args: argparse.Namespace) -> int:
     with engine_client(args) as client:
         if args.shares or args.mirror:
-            traffic = _shares(args.shares) if args.shares else _current(client, args.endpoint)[0]
-            mirror = _shares([args.mirror]) if args.mirror else None
+            traffic = parse_shares(args.shares) if args.shares else _current(client, args.endpoint)[0]
+            mirror = parse_shares([args.mirror]) if args.mirror else None
             client.set_traffic(args.endpoint, traffic, mirror)
         traffic, mirror = _current(client, args.endpoint)
     for name, share in traffic.items():
@@ -82,7 +83,7 @@ def run_invoke(args: argparse.Namespace) -> int:
     body = read_request_file(args.request_file)
     with engine_client(args) as client:
         if args.deployment:
-            _check_deployment(client, args.endpoint, args.deployment)
+            check_deployment(client, args.endpoint, args.deployment)
         answer = client.invoke(args.endpoint, body, args.deployment)
     sys.stdout.write(answer.body + ("\n" if not answer.body.endswith("\n") else ""))
     if not answer.ok:
@@ -91,8 +92,8 @@ def run_invoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_deployment(client: EngineClient, endpoint: str, deployment: str) -> None:
-    """As Azure's client does before it sends anything."""
+def check_deployment(client: EngineClient, endpoint: str, deployment: str) -> None:
+    """As Azure's client does before it sends anything (azlocal's invoke too)."""
     for state in client.status():
         if state.name == endpoint:
             if not state.deployments:
@@ -108,14 +109,3 @@ def _current(client: EngineClient, endpoint: str) -> tuple[dict[str, int], dict[
         if state.name == endpoint:
             return state.traffic, state.mirror_traffic
     raise EngineError(f"Local endpoint ({endpoint}) does not exist.")
-
-
-def _shares(items: list[str]) -> dict[str, int]:
-    """`blue=90 green=10` as separate words, or as one quoted word as `az ml ... --traffic` takes it."""
-    shares: dict[str, int] = {}
-    for item in (word for given in items for word in given.split()):
-        name, _, value = item.partition("=")
-        if not name or not value.strip().lstrip("-").isdigit():
-            raise WorkbenchError(f"expected DEPLOYMENT=PERCENT, got '{item}'")
-        shares[name.strip()] = int(value)
-    return shares

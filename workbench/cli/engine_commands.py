@@ -75,6 +75,11 @@ def add_parser(commands: Any) -> None:
         help="open the dashboard on the engine a promote started on this remote (through SSH); "
         "quitting leaves it running",
     )
+    up.add_argument(
+        "--workspace",
+        metavar="NAME",
+        help="a local workspace (what azlocal creates) instead of a folder",
+    )
     up.set_defaults(run=run_up)
 
     status = commands.add_parser("status", help="show endpoints, deployments and instances")
@@ -152,6 +157,10 @@ def run_up(args: argparse.Namespace) -> int:
     from workbench.promote.remote import chosen_remote
     from workbench.spec import load_project
 
+    if args.workspace is not None:
+        from workbench.cli.connect import workspace_folder
+
+        args.paths = [workspace_folder(args.workspace)]
     args.path = args.paths[0]  # the folder, or the first file named: where messages point
     remote = chosen_remote(args.remote)
     if remote is not None:

@@ -58,7 +58,7 @@ class ControlApi:
         *,
         token: str,
         shutdown: Callable[[], None],
-        reconcile: Callable[[str], None],
+        reconcile: Callable[[str], asyncio.Future[list[str]]],
         scale: Callable[[str, str, int, str], None],
         routing: Routing,
         supervisor: Supervisor,
@@ -345,10 +345,14 @@ class ControlApi:
 
     async def reconcile_now(self, request: web.Request) -> web.Response:
         """Load the project from its files and apply it now (a promote that has just replaced
-        them asks, rather than waiting for the file watcher)."""
+        them asks, rather than waiting for the file watcher). With `"wait": true`, the answer
+        comes once they are applied, with the errors that kept them from applying."""
         body = await body_of(request)
-        self.reconcile(text(body, "cause") or "requested")
-        return web.json_response({"status": "reconciling"}, status=202)
+        applied = self.reconcile(text(body, "cause") or "requested")
+        if body.get("wait") is not True:
+            return web.json_response({"status": "reconciling"}, status=202)
+        problems = await applied
+        return web.json_response({"status": "failed" if problems else "reconciled", "problems": problems})
 
     async def stop(self, request: web.Request) -> web.Response:
         asyncio.get_running_loop().call_soon(self.shutdown)

@@ -17,7 +17,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -46,6 +46,8 @@ from workbench.spec import Project, load_project
 from workbench.spec.project import SPEC_SUFFIXES
 from workbench.state import Event
 
+T = TypeVar("T")
+
 OPEN_FILES = 65536
 CODE_DEBOUNCE_S = 0.05
 """An editor's save (temporary file, rename, metadata) lands within a few milliseconds; waiting
@@ -72,6 +74,9 @@ class Engine:
         self._stop = asyncio.Event()
         self._changed = asyncio.Event()
         self._causes: set[str] = set()
+        self._waiting: list[asyncio.Future[list[str]]] = []
+        """Who waits for the reload of the causes recorded so far (`workbench`'s and `azlocal`'s
+        commands that change files and then report what came of it)."""
         self._overridden: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._code_watcher: Watcher | None = None
@@ -222,10 +227,14 @@ class Engine:
                 "`workbench down` stops it"
             )
 
-    def request_reconcile(self, cause: str) -> None:
-        """Record that a file changed; the reconcile loop reads the folder again and applies it."""
+    def request_reconcile(self, cause: str) -> asyncio.Future[list[str]]:
+        """Record that a file changed; the reconcile loop reads the folder again and applies it.
+        The future says, once that reload is applied, the errors that kept it from applying."""
         self._causes.add(cause)
+        done: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        self._waiting.append(done)
         self._changed.set()
+        return done
 
     def request_apply(self, cause: str) -> None:
         """Record that an override changed (a scale); the reconcile loop applies the desired state
@@ -244,15 +253,22 @@ class Engine:
             self._changed.clear()
             causes, self._causes = ", ".join(sorted(self._causes)), set()
             overridden, self._overridden = "; ".join(sorted(self._overridden)), set()
+            waiting, self._waiting = self._waiting, []
             if causes:
-                await self._guarded(self._reload(supervisor, routing, scales, causes))
+                problems = await self._guarded(self._reload(supervisor, routing, scales, causes))
+                for done in waiting:
+                    if not done.done():
+                        done.set_result(
+                            ["reconciling failed: see the engine's events"] if problems is None else problems
+                        )
             else:
                 self.store.publish("spec", "engine", f"{overridden}; reconciling")
                 await self._guarded(self._apply(self.project, supervisor, routing, scales))
 
-    async def _guarded(self, work: Coroutine[Any, Any, None]) -> None:
+    async def _guarded(self, work: Coroutine[Any, Any, T]) -> T | None:
+        """What `work` gives, or None when it failed (said as an event)."""
         try:
-            await work
+            return await work
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as exc:
@@ -262,6 +278,7 @@ class Engine:
                 f"reconciling failed: {bug_summary(exc)}; a workbench bug, the rest keeps running",
                 "error",
             )
+            return None
 
     async def _apply(
         self, project: Project, supervisor: Supervisor, routing: Routing, scales: ScaleOverrides
@@ -343,7 +360,8 @@ class Engine:
 
     async def _reload(
         self, supervisor: Supervisor, routing: Routing, scales: ScaleOverrides, cause: str
-    ) -> None:
+    ) -> list[str]:
+        """Read the files again and apply them; the errors that kept them from applying."""
         project = await asyncio.to_thread(
             load_project, list(self.project.named) or self.project.root, self.project.overrides
         )
@@ -355,10 +373,11 @@ class Engine:
                 f"{cause} changed but has errors; nothing changed:\n  " + "\n  ".join(problems),
                 "error",
             )
-            return
+            return problems
         self.store.publish("spec", "engine", f"{cause} changed; reconciling")
         self.project = project = self._with_runtime(project)
         await self._apply(project, supervisor, routing, scales)
+        return []
 
 
 async def _print_events(queue: asyncio.Queue[Event], on_event: Callable[[Event], None] | None) -> None:

@@ -80,6 +80,8 @@ class Supervisor:
         for key, runner in self.deployments.items():
             if key in specs:
                 runner.show_override(_override_said(specs[key].instance_count, written[key].instance_count))
+                autoscale = project.settings.deployment(key[0], key[1]).autoscale
+                runner.state.autoscale = autoscale.describe() if autoscale is not None else None
         return started
 
     def _carries_traffic(self, key: reconcile.Key, traffic_of: TrafficOf) -> bool:

@@ -61,12 +61,16 @@ class Rule:
         }[self.operator]
 
     def describe(self, figure: float) -> str:
+        """Why it held: "RequestsPerMinute average 612.0 > 600 over 1 min"."""
+        return f"{self.metric} {self.aggregation.lower()} {figure:.1f} {self._comparison()}"
+
+    def describe_condition(self) -> str:
+        """What it watches: "RequestsPerMinute average > 600 over 1 min"."""
+        return f"{self.metric} {self.aggregation.lower()} {self._comparison()}"
+
+    def _comparison(self) -> str:
         sign = {"GreaterThan": ">", "GreaterThanOrEqual": ">=", "LessThan": "<", "LessThanOrEqual": "<="}
-        minutes = self.time_window_s / 60
-        return (
-            f"{self.metric} {self.aggregation.lower()} {figure:.1f} {sign[self.operator]} {self.threshold:g} "
-            f"over {minutes:g} min"
-        )
+        return f"{sign[self.operator]} {self.threshold:g} over {self.time_window_s / 60:g} min"
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,14 @@ class Autoscale:
     default: int
     rules: tuple[Rule, ...]
     time_scale: float = 1.0
+
+    def describe(self) -> str:
+        """In words: 1..5 instances; out 2 when CpuUtilizationPercentage average > 70 over 5 min; ..."""
+        rules = [
+            f"{'out' if r.direction == 'Increase' else 'in'} {r.value} when {r.describe_condition()}"
+            for r in self.rules
+        ]
+        return "; ".join([f"{self.minimum}..{self.maximum} instances", *rules])
 
 
 def seconds(text: str) -> float | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from workbench.errors import WorkbenchError
 from workbench.spec.names import read_name
 from workbench.spec.problems import Location, Problems
 from workbench.spec.reader import Reader, join
@@ -216,3 +217,15 @@ def traffic_rules(traffic: Mapping[str, int], mirror: Mapping[str, int], deploym
                 "mirror traffic"
             )
     return problems
+
+
+def parse_shares(items: Iterable[str]) -> dict[str, int]:
+    """`blue=90 green=10` as separate words, or as one quoted word as `az ml online-endpoint
+    update --traffic` takes it."""
+    shares: dict[str, int] = {}
+    for item in (word for given in items for word in given.split()):
+        name, _, value = item.partition("=")
+        if not name or not value.strip().lstrip("-").isdigit():
+            raise WorkbenchError(f"expected DEPLOYMENT=PERCENT, got '{item}'")
+        shares[name.strip()] = int(value)
+    return shares

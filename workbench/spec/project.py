@@ -39,6 +39,9 @@ from workbench.spec.reader import Reader
 from workbench.spec.source import read_yaml
 
 MAX_DEPLOYMENTS_PER_ENDPOINT = 20
+WORKSPACE_MARK = "workspace.json"
+"""In a folder that a local workspace keeps (`azlocal`, workbench/workspace/): a folder that may
+hold no endpoint yet, as a new workspace holds none."""
 T = TypeVar("T", ModelSpec, EnvironmentSpec)
 
 
@@ -120,8 +123,14 @@ def load_project(paths: Path | Sequence[Path], overrides: Sequence[Override] = (
     deployments = [_resolve(d, loaded, problems) for d in loaded.deployments]
     endpoints = _assemble(loaded.endpoints, deployments, problems)
     _check_settings(settings, endpoints, problems)
-    _check_outside(root, deployments, problems)
-    if root.is_dir() and not loaded.endpoints and not problems.has_errors:
+    if not (root / WORKSPACE_MARK).is_file():  # a workspace's paths are absolute: all outside it
+        _check_outside(root, deployments, problems)
+    if (
+        root.is_dir()
+        and not loaded.endpoints
+        and not problems.has_errors
+        and not (root / WORKSPACE_MARK).is_file()
+    ):
         problems.error(
             Location(root),
             "",

@@ -36,7 +36,7 @@ def create(ctx: Context) -> Any:
         version = assets.next_version(ctx.workspace, kind, name)
         staged = stage(kind, args.file, overrides, fields={**fields, "version": version})
     path = ctx.workspace.asset_file(kind, name, version)
-    if path.is_file() or ctx.workspace.asset_file(kind, name, version, archived=True).is_file():
+    if path.is_file():
         raise WorkbenchError(
             f"{kind} {name}:{version} already exists; a registered version never changes "
             "(give another --version)"

@@ -105,6 +105,25 @@ class Context:
             )
         return state
 
+    def redeploy(self, endpoint: str, deployment: str) -> DeploymentState:
+        """An update that changes nothing in the YAML: Azure deploys it again all the same, with
+        its model and code staged again. Here they are staged again and reloaded in place, and a
+        failed deployment's instances start afresh; then as `wait_for_deployment`."""
+        client = self.engine()
+        before = self.deployment_state(endpoint, deployment)
+        assert before is not None
+        client.reload(endpoint, deployment)
+        self._wait(
+            lambda: _reloaded(self.deployment_state(endpoint, deployment), before.reloads), "the reload"
+        )
+        if before.provisioning_state is ProvisioningState.FAILED:
+            restarts = {i.id: i.restarts for i in before.instances}
+            client.restart_all(endpoint, deployment)
+            self._wait(
+                lambda: _restarted(self.deployment_state(endpoint, deployment), restarts), "the restart"
+            )
+        return self.wait_for_deployment(endpoint, deployment)
+
     def wait_until_gone(self, endpoint: str, deployment: str | None = None) -> None:
         def gone() -> bool | None:
             if deployment is None:
@@ -139,6 +158,20 @@ class Missing(WorkbenchError):
 
 class DeploymentFailed(WorkbenchError):
     """A deployment that ended Failed, as Azure's ResourceNotReady."""
+
+
+def _reloaded(state: DeploymentState | None, reloads: int) -> bool | None:
+    return True if state is not None and state.reloads > reloads else None
+
+
+def _restarted(state: DeploymentState | None, restarts: dict[str, int]) -> bool | None:
+    """Every instance restarted since, and none still starting."""
+    if state is None:
+        return True
+    fresh = all(
+        i.restarts > restarts.get(i.id, -1) and i.state is not InstancePhase.STARTING for i in state.instances
+    )
+    return True if fresh else None
 
 
 def _settled(state: EndpointState | None) -> EndpointState | None:

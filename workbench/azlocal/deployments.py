@@ -69,6 +69,7 @@ def update(ctx: Context) -> Any:
         raise Missing("--name/-n and --endpoint-name/-e")
     path = _existing(ctx, str(endpoint), str(name))
     origin = args.file if args.file is not None else path
+    before = path.read_text()
     staged = stage(
         "deployment",
         origin,
@@ -78,10 +79,17 @@ def update(ctx: Context) -> Any:
     with ctx.workspace.changing() as change:
         change.write(path, staged, resource=_resource(str(endpoint), str(name)))
     ctx.applied(change, f"deployment {name} of {endpoint} updated")
+    endpoint, name = str(endpoint), str(name)
+    unchanged = path.read_text() == before  # deployed again all the same, as Azure does
     if args.no_wait:
+        if unchanged:
+            ctx.engine().reload(endpoint, name)
         return None
-    ctx.wait_for_deployment(str(endpoint), str(name))
-    return show_one(ctx, str(endpoint), str(name))
+    if unchanged:
+        ctx.redeploy(endpoint, name)
+    else:
+        ctx.wait_for_deployment(endpoint, name)
+    return show_one(ctx, endpoint, name)
 
 
 def show(ctx: Context) -> Any:

@@ -16,6 +16,12 @@ from workbench.spec.endpoint import parse_shares
 from workbench.spec.overrides import parse_overrides
 from workbench.workspace.staging import ENDPOINT_SCHEMA, peek, stage
 
+NO_LOCAL_DEPLOYMENT = (
+    "This local endpoint does not have any deployments, so it cannot be invoked."
+    "Please use 'az ml online-deployment create --local' before invoking."
+)
+"""Azure's words, its missing space included (azure-behaviour.md 3.1)."""
+
 
 def create(ctx: Context) -> Any:
     args = ctx.args
@@ -115,6 +121,10 @@ def invoke(ctx: Context) -> Any:
     if args.request_file is None:
         raise Missing("--request-file/-r")
     body = read_request_file(args.request_file)
+    if args.name in ctx.workspace.info().get("local_endpoints", []) and not ctx.workspace.deployments(
+        args.name
+    ):
+        raise WorkbenchError(NO_LOCAL_DEPLOYMENT)
     if args.deployment_name:
         check_deployment(ctx.engine(), args.name, args.deployment_name)
     answer = ctx.engine().invoke(args.name, body, args.deployment_name)

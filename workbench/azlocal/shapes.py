@@ -125,7 +125,7 @@ def asset(where: Where, data: dict[str, Any], found: Asset) -> dict[str, Any]:
         "name": found.name,
         "properties": data.get("properties") or {},
         "resourceGroup": where.group,
-        "stage": "Archived" if found.archived else "Development",
+        "stage": data.get("stage") or "Development",
         "tags": {**(data.get("tags") or {}), **LOCAL},
         "version": found.version,
     }

@@ -113,8 +113,10 @@ class Routing:
                     if self.collectors is not None
                     else None,
                 )
-            router.update(RouteTable(endpoint.spec.auth_mode.value, traffic, mirror, routes))
             settings_of = self.project.settings.endpoints.get(endpoint.name)
+            no_auth = settings_of is not None and settings_of.auth == "none"
+            auth_mode = "none" if no_auth else endpoint.spec.auth_mode.value
+            router.update(RouteTable(auth_mode, traffic, mirror, routes))
             emulated = settings_of is not None and settings_of.limits == "azure"
             router.limit(AZURE if emulated else None)
             state.limits = (
@@ -210,6 +212,8 @@ class Routing:
 
     def credentials(self, name: str) -> Credentials:
         router = self._router(name)
+        if router.table.auth_mode == "none":
+            raise EngineError(f"Endpoint '{name}' is a local endpoint: it asks no key or token (auth: none)")
         if router.table.auth_mode == "key":
             return Credentials(primary_key=router.keys.primary, secondary_key=router.keys.secondary)
         return self.signer.issue(name)

@@ -25,8 +25,10 @@ MODEL_KEYS = (
 )  # fmt: skip
 ENVIRONMENT_KEYS = (
     "$schema", "name", "version", "image", "conda_file", "build", "inference_config",
-    "os_type", "description", "tags", "properties", "datastore",
+    "os_type", "description", "tags", "properties", "datastore", "stage",
 )  # fmt: skip
+ARCHIVED = "Archived"
+"""The stage of an archived asset version: out of `@latest`, still usable by its version."""
 ANONYMOUS_ENVIRONMENT = "CliV2AnonymousEnvironment"
 _REMOTE_PATH = re.compile(r"^(azureml|https?|wasbs?|abfss?)://", re.IGNORECASE)
 _REF = re.compile(r"^azureml:(?P<name>[A-Za-z0-9_.-]+)(?::(?P<version>[^:@]+)|@(?P<label>latest))$")
@@ -40,6 +42,7 @@ class ModelSpec:
     """Absolute local path of the model file or folder."""
     type: str
     declared_at: Location = field(compare=False)
+    archived: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class EnvironmentSpec:
     inference_config: InferenceConfig | None
     os_type: str
     declared_at: Location = field(compare=False)
+    archived: bool = field(default=False, compare=False)
 
     @property
     def is_custom_container(self) -> bool:
@@ -140,7 +144,7 @@ def read_model(
         return None
     if name is None:  # an inline model without a name gets a content-derived one and version 1
         name = hashlib.sha256(str(path).encode()).hexdigest()[:32]
-    return ModelSpec(name, version or "1", path, model_type, reader.at(node))
+    return ModelSpec(name, version or "1", path, model_type, reader.at(node), _archived(reader, found, key))
 
 
 def read_environment(
@@ -191,7 +195,22 @@ def read_environment(
     if name is None:
         name = ANONYMOUS_ENVIRONMENT
         version = version or _content_hash(image, conda, build)
-    return EnvironmentSpec(name, version or "1", image, conda, build, inference, os_type, reader.at(node))
+    return EnvironmentSpec(
+        name,
+        version or "1",
+        image,
+        conda,
+        build,
+        inference,
+        os_type,
+        reader.at(node),
+        _archived(reader, found, key),
+    )
+
+
+def _archived(reader: Reader, found: dict[str, yaml.Node], key: str) -> bool:
+    stage = reader.string(found["stage"], join(key, "stage")) if "stage" in found else None
+    return stage == ARCHIVED
 
 
 def _build_context(reader: Reader, node: yaml.Node, key: str, base: Path) -> BuildContext | None:

@@ -7,6 +7,7 @@
       my-endpoint:
         port: 18080
         limits: azure             # emulate Azure's endpoint-wide limits (default: none)
+        auth: none                # no key or token, as Azure's local mode (default: the YAML's auth_mode)
         deployments:
           blue: {runtime: docker, gpus: all, server: azmlinfsrv, reuse_init: false, memory_limit: true}
     secrets:
@@ -44,6 +45,7 @@ FILE_NAMES = ("workbench.yaml", "workbench.yml")
 RUNTIMES = ("process", "docker")
 SERVERS = ("workbench", "azmlinfsrv")
 LIMITS = ("none", "azure")
+AUTH = ("endpoint", "none")
 _TOP_KEYS = ("runtime", "base_image", "build", "endpoints", "secrets", "remotes")
 
 
@@ -83,6 +85,9 @@ class EndpointSettings:
     deployments: Mapping[str, DeploymentSettings] = field(default_factory=dict)
     limits: str = "none"
     """"azure": requests per second, active requests and bandwidth throttled at Azure's numbers."""
+    auth: str = "endpoint"
+    """"none": no key or token asked, as Azure's local mode (`az ml ... --local`); "endpoint":
+    the endpoint YAML's auth_mode."""
 
 
 @dataclass(frozen=True)
@@ -189,7 +194,7 @@ def _endpoints(reader: Reader, node: yaml.Node) -> dict[str, EndpointSettings]:
     endpoints: dict[str, EndpointSettings] = {}
     for name, entry in reader.entries(node, "endpoints"):
         key = join("endpoints", name)
-        found = reader.fields(entry, key, ("port", "deployments", "limits"))
+        found = reader.fields(entry, key, ("port", "deployments", "limits", "auth"))
         if found is None:
             continue
         port = (
@@ -202,7 +207,8 @@ def _endpoints(reader: Reader, node: yaml.Node) -> dict[str, EndpointSettings]:
             for dep_name, dep_node in reader.entries(found["deployments"], f"{key}.deployments"):
                 deployments[dep_name] = _deployment(reader, dep_node, f"{key}.deployments.{dep_name}")
         limits = reader.choice(found["limits"], f"{key}.limits", LIMITS) if "limits" in found else None
-        endpoints[name] = EndpointSettings(port, deployments, limits or "none")
+        auth = reader.choice(found["auth"], f"{key}.auth", AUTH) if "auth" in found else None
+        endpoints[name] = EndpointSettings(port, deployments, limits or "none", auth or "endpoint")
     return endpoints
 
 

@@ -345,8 +345,9 @@ def _resolve(spec: DeploymentSpec, loaded: _Loaded, problems: Problems) -> Deplo
 
 def _find(ref: AssetRef, assets: Iterable[T], spec: DeploymentSpec, key: str, problems: Problems) -> T | None:
     named = [a for a in assets if a.name == ref.name]
-    if ref.version is None and named:
-        return max(named, key=lambda a: _version_order(a.version))
+    current = [a for a in named if not a.archived]  # @latest skips archived versions, as Azure's
+    if ref.version is None and current:
+        return max(current, key=lambda a: _version_order(a.version))
     match = next((a for a in named if a.version == ref.version), None)
     if match is None:
         known = sorted({f"{a.name}:{a.version}" for a in assets})

@@ -1,8 +1,8 @@
 """Registered models and environments of a workspace, by name and version, as `az ml model create`
 and `az ml environment create` register them. Each version is a staged file beside the
 endpoints', so `azureml:name:version` and `azureml:name@latest` resolve in the deployments'
-YAML as they do in a project folder. An archived version moves to `archived/`: out of lists and
-of `@latest`, as in Azure (and, unlike Azure, no longer usable by its version either).
+YAML as they do in a project folder. An archived version says `stage: Archived` in its file: out
+of lists and of `@latest`, still usable by its version, as in Azure.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import NotFound, WorkbenchError
+from workbench.spec.assets import ARCHIVED
 from workbench.workspace.folder import Change, Workspace
+from workbench.workspace.staging import stage
 
 KINDS = ("model", "environment")
 
@@ -31,11 +33,10 @@ class Asset:
 
 
 def assets(workspace: Workspace, kind: str, *, archived: bool = False) -> list[Asset]:
-    """Every version of every `kind` asset, by name and then version (numbers as numbers)."""
-    found = [_asset(kind, path, False) for path in workspace.root.glob(f"{kind}.*.yml")]
-    if archived:
-        found += [_asset(kind, path, True) for path in (workspace.root / "archived").glob(f"{kind}.*.yml")]
-    return sorted(found, key=lambda a: (a.name, _order(a.version)))
+    """Every version of every `kind` asset (`archived`: those archived too), by name and then
+    version (numbers as numbers)."""
+    found = [_asset(workspace, kind, path) for path in workspace.root.glob(f"{kind}.*.yml")]
+    return sorted((a for a in found if archived or not a.archived), key=lambda a: (a.name, _order(a.version)))
 
 
 def find(workspace: Workspace, kind: str, name: str, version: str | None) -> Asset:
@@ -60,12 +61,10 @@ def next_version(workspace: Workspace, kind: str, name: str) -> str:
 
 
 def archive(change: Change, asset: Asset) -> None:
-    if asset.archived:
-        return
-    target = change.workspace.asset_file(asset.kind, asset.name, asset.version, archived=True)
-    change.write(target, asset.file.read_text())
-    change.remove(asset.file)
-    change.info.setdefault("resources", {}).setdefault(asset.resource, {})["archived"] = True
+    if not asset.archived:
+        change.write(
+            asset.file, stage(asset.kind, asset.file, fields={"stage": ARCHIVED}), resource=asset.resource
+        )
 
 
 def staged_name_and_version(data: dict[str, Any], kind: str) -> tuple[str, str | None]:
@@ -76,9 +75,9 @@ def staged_name_and_version(data: dict[str, Any], kind: str) -> tuple[str, str |
     return name, None if version is None else str(version)
 
 
-def _asset(kind: str, path: Path, archived: bool) -> Asset:
+def _asset(workspace: Workspace, kind: str, path: Path) -> Asset:
     name, _, version = path.name[len(kind) + 1 : -len(".yml")].rpartition(".")
-    return Asset(kind, name, version, path, archived)
+    return Asset(kind, name, version, path, workspace.read(path).get("stage") == ARCHIVED)
 
 
 def _order(version: str) -> tuple[int, int, str]:

@@ -1,7 +1,7 @@
 """Autoscale settings of a workspace, as `az monitor autoscale` makes them: a setting targets a
 deployment's resource id and has profiles (capacity and rules); kept in workspace.json in Azure
 Monitor's own shape, and applied as the deployment's `autoscale` in the workspace's
-workbench.yaml (spec/autoscale.py), which the engine's autoscaler follows.
+workbench.yaml (spec/autoscale.py, written by folder.py), which the engine's autoscaler follows.
 
 The engine applies one profile: the one without a recurrence ("default"). Profiles with a
 recurrence (a weekend's) are kept and shown, not switched to (docs/differences.md).
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import re
 from typing import Any
-
-import yaml
 
 from workbench.errors import WorkbenchError
 from workbench.spec.autoscale import METRICS
@@ -139,10 +137,12 @@ def new_profile(
     return profile
 
 
-def settings_yaml(settings: dict[str, dict[str, Any]], deployments: set[tuple[str, str]]) -> str:
-    """workbench.yaml for the workspace: each enabled setting's default profile as its
-    deployment's `autoscale`, for deployments that exist."""
-    endpoints: dict[str, Any] = {}
+def in_force(
+    settings: dict[str, dict[str, Any]], deployments: set[tuple[str, str]]
+) -> dict[tuple[str, str], Any]:
+    """Each enabled setting's default profile as its deployment's `autoscale` of workbench.yaml
+    (spec/autoscale.py), for the deployments that exist."""
+    applied: dict[tuple[str, str], Any] = {}
     for setting in settings.values():
         endpoint, deployment = target_of(str(setting["targetResourceUri"]))
         if (
@@ -155,17 +155,13 @@ def settings_yaml(settings: dict[str, dict[str, Any]], deployments: set[tuple[st
         if profile is None:
             continue
         capacity = profile["capacity"]
-        autoscale = {
+        applied[(endpoint, deployment)] = {
             "minimum": int(capacity["minimum"]),
             "maximum": int(capacity["maximum"]),
             "default": int(capacity["default"]),
             "rules": [_workbench_rule(rule) for rule in profile.get("rules", [])],
         }
-        endpoints.setdefault(endpoint, {"deployments": {}})["deployments"][deployment] = {
-            "autoscale": autoscale
-        }
-    header = "# written by azlocal from the workspace's autoscale settings (az monitor autoscale)\n"
-    return header + (yaml.safe_dump({"endpoints": endpoints}, sort_keys=True) if endpoints else "{}\n")
+    return applied
 
 
 def _workbench_rule(rule: dict[str, Any]) -> dict[str, Any]:

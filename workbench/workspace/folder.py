@@ -9,7 +9,6 @@ $XDG_DATA_HOME/endpoint-workbench/workspaces/<name>/    mode 0700
   deployment.<endpoint>.<deployment>.yml
   model.<name>.<version>.yml            registered assets, resolved by azureml:name:version
   environment.<name>.<version>.yml
-  archived/                             archived asset versions, out of @latest
   workbench.yaml                        the autoscale settings of its deployments (autoscale.py)
   .workbench/                           the engine's own files, as in every project
 
@@ -40,7 +39,7 @@ from workbench.spec import load_project
 from workbench.spec.local import FILE_NAMES
 from workbench.spec.problems import Problem
 from workbench.spec.project import SPEC_SUFFIXES, WORKSPACE_MARK, Project
-from workbench.workspace.autoscale import settings_yaml
+from workbench.workspace.autoscale import in_force
 from workbench.workspace.staging import Staged
 
 DEFAULT_NAME = "local"
@@ -109,8 +108,8 @@ class Workspace:
     def deployment_file(self, endpoint: str, deployment: str) -> Path:
         return self.root / f"deployment.{endpoint}.{deployment}.yml"
 
-    def asset_file(self, kind: str, name: str, version: str, *, archived: bool = False) -> Path:
-        return (self.root / "archived" if archived else self.root) / f"{kind}.{name}.{version}.yml"
+    def asset_file(self, kind: str, name: str, version: str) -> Path:
+        return self.root / f"{kind}.{name}.{version}.yml"
 
     @property
     def settings_file(self) -> Path:
@@ -183,20 +182,15 @@ class Change:
         if resource is not None:
             self.info.get("resources", {}).pop(resource, None)
 
-    def deployments(self) -> set[tuple[str, str]]:
-        """The endpoints' deployments as they will be."""
-        prefix = "deployment."
-        names = {p.name for p in self.workspace.root.glob("deployment.*.yml")} - {
-            p.name for p in self.removals
-        }
-        names |= {
-            p.name for p in self.writes if p.parent == self.workspace.root and p.name.startswith(prefix)
-        }
-        pairs = (name[len(prefix) : -len(".yml")].split(".", 1) for name in names)
-        return {(pair[0], pair[1]) for pair in pairs if len(pair) == 2}
+    def names(self, kind: str) -> set[str]:
+        """The names after `kind.` of the files there will be: "my-endpoint", "my-endpoint.blue"."""
+        root, prefix = self.workspace.root, f"{kind}."
+        names = {p.name for p in root.glob(f"{prefix}*.yml")} - {p.name for p in self.removals}
+        names |= {p.name for p in self.writes if p.parent == root and p.name.startswith(prefix)}
+        return {name[len(prefix) : -len(".yml")] for name in names}
 
     def commit(self) -> None:
-        self.settings = settings_yaml(self.info.get("autoscale", {}), self.deployments())
+        self.settings = self._settings_yaml()
         self._check()
         root = self.workspace.root
         for path, staged in self.writes.items():
@@ -206,6 +200,25 @@ class Change:
             path.unlink(missing_ok=True)
         _write_whole(self.workspace.settings_file, self.settings)
         _write_whole(root / WORKSPACE_MARK, json.dumps(self.info, indent=2))
+
+    def _settings_yaml(self) -> str:
+        """workbench.yaml as the workspace's records say: no auth for the endpoints made with
+        --local, and the autoscale settings in force."""
+        endpoints = self.names("endpoint")
+        deployments = {(e, d) for e, _, d in (n.partition(".") for n in self.names("deployment"))}
+        local = [e for e in self.info.get("local_endpoints", []) if e in endpoints]
+        self.info["local_endpoints"] = local
+        settings: dict[str, Any] = {e: {"auth": "none"} for e in local}
+        for (endpoint, deployment), autoscale in in_force(
+            self.info.get("autoscale", {}), deployments
+        ).items():
+            settings.setdefault(endpoint, {}).setdefault("deployments", {})[deployment] = {
+                "autoscale": autoscale
+            }
+        header = (
+            "# written by azlocal from the workspace's records (--local endpoints, az monitor autoscale)\n"
+        )
+        return header + (yaml.safe_dump({"endpoints": settings}, sort_keys=True) if settings else "{}\n")
 
     def _check(self) -> None:
         """Read the workspace as it would be, in a scratch copy of its spec files (their paths

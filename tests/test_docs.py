@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import QUICKSTART, REPO, run_workbench
 from tests.engine.harness import copy_project
+from workbench.azlocal.commands import COMMANDS, parser_for
 from workbench.cli import build_parser
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -67,6 +68,49 @@ def test_every_command_line_in_the_docs_matches_its_help() -> None:
         for option in OPTION.findall(" ".join(words)):
             if option not in options:
                 wrong.append(f"{doc.name}: `{line}`: {name} takes no {option}")
+    assert wrong == []
+
+
+AZLOCAL_INLINE = re.compile(r"`(azlocal [^`\n]+)`")
+AZLOCAL = re.compile(r"(?:^|&&|;|\||\$\(|alias az=)\s*(azlocal [^;&|#)]*)")
+
+
+def azlocal_lines() -> list[tuple[Path, str]]:
+    found = []
+    for doc in DOCS:
+        text = doc.read_text()
+        for block in BLOCK.findall(text):
+            for line in block.splitlines():
+                found += [(doc, m.group(1).strip()) for m in AZLOCAL.finditer(line)]
+        found += [(doc, m.group(1).strip()) for m in AZLOCAL_INLINE.finditer(BLOCK.sub("", text))]
+    return found
+
+
+def test_every_azlocal_line_in_the_docs_names_a_command_it_has_and_its_options() -> None:
+    """Table rows write alternatives as `create\\|update`: each alternative is checked."""
+    lines = azlocal_lines()
+    assert len(lines) > 10
+    wrong = []
+    for doc, line in lines:
+        words = line.replace("\\|", "|").split()[1:]
+        path = [w for w in words if not w.startswith("-")][:4]
+        path = path[: next((i for i, w in enumerate(path) if not re.fullmatch(r"[a-z-]+(\|[a-z-]+)*", w)), 4)]
+        if not path:
+            continue
+        alternatives = [
+            tuple(w.split("|")[i] if "|" in w else w for w in path)
+            for i in range(max(len(w.split("|")) for w in path))
+        ]
+        for wanted in alternatives:
+            command = next((c for c in COMMANDS if wanted[: len(c.words)] == c.words), None)
+            if command is None:
+                if not any(c.words[: len(wanted)] == wanted for c in COMMANDS):
+                    wrong.append(f"{doc.name}: `{line}`: azlocal has no {' '.join(wanted)}")
+                continue
+            options = {s for action in parser_for(command)._actions for s in action.option_strings}
+            for option in OPTION.findall(" ".join(w for w in words if w.startswith("-"))):
+                if option not in options:
+                    wrong.append(f"{doc.name}: `{line}`: azlocal {' '.join(command.words)} takes no {option}")
     assert wrong == []
 
 

@@ -221,3 +221,51 @@ def _answer(url: str, body: object, into: list[object]) -> bool:
         return False
     into.append(response.json())
     return True
+
+
+def test_azlocal_is_installed_and_runs_a_script_from_another_folder(installed: Path, tmp_path: Path) -> None:
+    """`azlocal`, the wheel's second console script, as a user's shell runs it: an endpoint with
+    -n alone, a deployment from a file, an invoke; its workspace under the user's data folder."""
+    (tmp_path / "src").mkdir()
+    shutil.copy(REPO / "fixtures" / "score" / "echo.py", tmp_path / "src" / "score.py")
+    (tmp_path / "model.txt").write_text("weights\n")
+    (tmp_path / "blue.yml").write_text(
+        "name: blue\nendpoint_name: anything\nmodel:\n  path: model.txt\ncode_configuration:\n  code: src\n"
+        "  scoring_script: score.py\nenvironment:\n  image: python:3.11-slim\n"
+        "instance_type: Standard_DS3_v2\n"
+    )
+    (tmp_path / "request.json").write_text('{"x": 1}')
+    env = {
+        **environment(installed),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path),
+    }
+    script = (
+        "set -e\n"
+        "azlocal ml online-endpoint create -n installed-ep -o none\n"
+        "azlocal ml online-deployment create -n blue -e installed-ep -f blue.yml --all-traffic "
+        "--query provisioning_state -o tsv\n"
+        "azlocal ml online-endpoint invoke -n installed-ep --request-file request.json\n"
+    )
+    try:
+        done = subprocess.run(
+            ["bash", "-c", script],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        subprocess.run(
+            [str(installed / "venv" / "bin" / "workbench"), "down", "--workspace", "local"],
+            env=env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    state, answer = done.stdout.splitlines()
+    assert state == "Succeeded"
+    assert json.loads(json.loads(answer)) == {"echo": '{"x": 1}'}

@@ -7,9 +7,9 @@ Each round, in a fresh workspace with its engine already running (warm: as the s
 a day runs), as azureml-examples' cli/deploy-safe-rollout-online-endpoints.sh does it: create the
 endpoint, blue with all traffic, scale blue to 2, green, mirror 10% to green and off again,
 split 90/10, all traffic to green, delete blue, delete the endpoint (the deletes wait: no
---no-wait). Timed per step and in all. The reference: as many `azlocal account show` calls (a Python start, azlocal's
-import, a print: what any command costs before it does anything). Medians of the rounds; Azure
-documents minutes per deployment.
+--no-wait). Timed per step and in all. The reference: as many `azlocal account show` calls (a
+Python start, azlocal's import, a print: what any command costs before it does anything).
+Medians of the rounds; Azure documents minutes per deployment.
 """
 
 from __future__ import annotations

@@ -265,8 +265,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.reply(200, {"byoc": True, "path": self.path, "got": body.decode(),
-                         "model_dir": os.environ.get("AZUREML_MODEL_DIR")})
+        model_dir = os.environ.get("AZUREML_MODEL_DIR")
+        self.reply(200, {"byoc": True, "path": self.path, "got": body.decode(), "model_dir": model_dir,
+                         "model_files": sorted(os.listdir(os.path.join(model_dir, "model")))})
 
     def reply(self, status, answer):
         data = json.dumps(answer).encode()
@@ -298,7 +299,8 @@ def test_a_custom_container_runs_its_own_server_behind_the_router(
     (folder / "model").mkdir()
     (folder / "model" / "weights.bin").write_bytes(b"\0" * 10)
     (folder / "blue.yml").write_text(
-        "name: blue\nendpoint_name: tests\ninstance_type: Standard_DS3_v2\nmodel: {path: model}\n"
+        "name: blue\nendpoint_name: tests\ninstance_type: Standard_DS3_v2\n"
+        "model: {name: weights, version: 3, path: model}\nmodel_mount_path: /var/tfserving-model-mount\n"
         "environment:\n"
         f"  image: {image}\n"
         "  inference_config:\n"
@@ -315,7 +317,10 @@ def test_a_custom_container_runs_its_own_server_behind_the_router(
         assert body["byoc"] is True
         assert body["path"] == "/predict"
         assert body["got"] == '{"data": 1}'
-        assert body["model_dir"].startswith("/var/azureml-app/azureml-models/")
+        assert body["model_dir"] == "/var/tfserving-model-mount/weights/3", (
+            "model_mount_path, as Azure mounts it"
+        )
+        assert body["model_files"] == ["weights.bin"]
         (container,) = containers_of(client, folder)
         assert container.attrs["Config"]["Cmd"] == ["python3", "/srv/server.py"]  # the image's own
         assert container.attrs["HostConfig"]["CapDrop"] == ["ALL"]

@@ -320,7 +320,7 @@ def test_an_r_script_is_not_read_as_python_and_unapplied_keys_are_said(spec_fold
     assert project.ok, [p.format() for p in project.problems]
     (warning,) = [p for p in project.problems if not p.is_error]
     assert warning.key == "model_mount_path"
-    assert "not applied locally" in warning.message
+    assert "applied by the Docker runtime" in warning.message
 
 
 def test_no_code_mlflow_and_triton_models_need_no_scoring_script_or_environment(

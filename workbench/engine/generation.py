@@ -105,7 +105,12 @@ def instance_spec(
     """Everything a runtime needs to start instance number `serial` of `generation`."""
     staged, spec = generation.staged, generation.spec
     place = generation.runtime.place(
-        generation.folder, staged.app_root, staged.model_dir, generation.server_code, generation.python
+        generation.folder,
+        staged.app_root,
+        staged.model_dir,
+        generation.server_code,
+        generation.python,
+        model_mount=spec.model_mount_path,
     )
     environment = {
         "PATH": host_environment.get("PATH", "/usr/bin:/bin"),

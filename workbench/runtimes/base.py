@@ -85,9 +85,18 @@ class Runtime(Protocol):
     kind: str
 
     def place(
-        self, staged: Path, app_root: Path, model_dir: Path | None, server_code: Path, python: Path
+        self,
+        staged: Path,
+        app_root: Path,
+        model_dir: Path | None,
+        server_code: Path,
+        python: Path,
+        *,
+        model_mount: str | None = None,
     ) -> Placement:
-        """How the instance sees its staged files, its server code and its interpreter."""
+        """How the instance sees its staged files, its server code and its interpreter;
+        `model_mount`: the deployment's model_mount_path, where a runtime that can mount puts the
+        models instead."""
 
     async def remove_orphans(self, project: Path) -> list[str]:
         """Remove what an engine for `project` left behind when it was killed; their names."""
@@ -115,8 +124,16 @@ class OnTheHost:
     process registry (instances.json), not by the runtime."""
 
     def place(
-        self, staged: Path, app_root: Path, model_dir: Path | None, server_code: Path, python: Path
+        self,
+        staged: Path,
+        app_root: Path,
+        model_dir: Path | None,
+        server_code: Path,
+        python: Path,
+        *,
+        model_mount: str | None = None,
     ) -> Placement:
+        """The files where they are: a model_mount_path is not applied (spec/deployment.py says so)."""
         return Placement(str(app_root), str(model_dir or ""), str(server_code), str(python))
 
     async def gpu_problem(self) -> str | None:

@@ -110,13 +110,25 @@ class DockerRuntime:
     # -- files -----------------------------------------------------------------------------------
 
     def place(
-        self, staged: Path, app_root: Path, model_dir: Path | None, server_code: Path, python: Path
+        self,
+        staged: Path,
+        app_root: Path,
+        model_dir: Path | None,
+        server_code: Path,
+        python: Path,
+        *,
+        model_mount: str | None = None,
     ) -> Placement:
         """The staged code under /var/azureml-app, the models under its azureml-models, as Azure
-        lays them out; the server's code at /opt/workbench."""
+        lays them out; the server's code at /opt/workbench. With a model_mount_path, the models
+        (azureml-models/<name>/<version>) are mounted there instead: <mount>/<name>/<version>."""
         inside_app = f"{APP}/{app_root.relative_to(staged).as_posix()}"
         inside_model = f"{APP}/{model_dir.relative_to(staged).as_posix()}" if model_dir else ""
         mounts = {str(staged): APP, str(server_code): SERVER_CODE}
+        if model_mount and model_dir is not None:
+            models = model_dir.parent.parent  # azureml-models/, above <name>/<version>
+            mounts[str(models)] = model_mount.rstrip("/")
+            inside_model = f"{model_mount.rstrip('/')}/{model_dir.relative_to(models).as_posix()}"
         return Placement(inside_app, inside_model, SERVER_CODE, PYTHON, mounts)
 
     # -- images ----------------------------------------------------------------------------------

@@ -510,8 +510,8 @@ def _mount_path(reader: Reader, node: yaml.Node | None) -> str | None:
         reader.warning(
             node,
             "model_mount_path",
-            "not applied locally: the model stays where Azure puts it by default "
-            f"({AZURE_APP_ROOT}/azureml-models/<name>/<version>), and AZUREML_MODEL_DIR says so",
+            "applied by the Docker runtime (the model at <path>/<name>/<version>, AZUREML_MODEL_DIR "
+            "says so); a process instance finds it where AZUREML_MODEL_DIR says instead",
         )
     return path
 

@@ -352,3 +352,19 @@ def test_a_problem_in_a_file_two_deployments_share_is_said_once(tmp_path: Path) 
     conda.write_text(conda.read_text().replace("python=3.11", "python=3.97"))
     said = messages(project)
     assert len([m for m in said if "asks for Python 3.97" in m]) == 1, said
+
+
+@pytest.mark.parametrize("placeholder", ["<MODEL_VERSION>", "${MODEL_VERSION}", "{{MODEL_VERSION}}"])
+def test_a_model_version_left_a_placeholder_is_an_error_saying_how_to_fill_it(
+    spec_folder: SpecFolder, placeholder: str
+) -> None:
+    model = f"model:\n  name: m\n  version: {placeholder}\n  path: model.pkl\n"
+    folder = spec_folder(project_files(blue__yml=deployment().replace("model:\n  path: model.pkl\n", model)))
+
+    (problem,) = load_project(folder).problems
+
+    assert problem.format(relative_to=folder) == (
+        "blue.yml:5:12: model.version: "
+        f"{'{{...}}' if placeholder.startswith('{{') else repr(placeholder)} is a placeholder that was never "
+        "filled (--set model.version=1, for one)"
+    )

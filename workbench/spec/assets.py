@@ -27,6 +27,7 @@ ENVIRONMENT_KEYS = (
     "$schema", "name", "version", "image", "conda_file", "build", "inference_config",
     "os_type", "description", "tags", "properties", "datastore", "stage",
 )  # fmt: skip
+_PLACEHOLDER = re.compile(r"<[^>]*>|\$\{|\{\{")
 ARCHIVED = "Archived"
 """The stage of an archived asset version: out of `@latest`, still usable by its version."""
 ANONYMOUS_ENVIRONMENT = "CliV2AnonymousEnvironment"
@@ -136,7 +137,7 @@ def read_model(
     if "type" in found:
         model_type = reader.choice(found["type"], join(key, "type"), MODEL_TYPES) or model_type
     name = reader.string(found["name"], join(key, "name")) if "name" in found else None
-    version = reader.text(found["version"], join(key, "version")) if "version" in found else None
+    version = _version(reader, found["version"], join(key, "version")) if "version" in found else None
     if registered and name is None:
         reader.error(node, join(key, "name"), "Missing data for required field.")
         ok = False
@@ -186,7 +187,7 @@ def read_environment(
     if "os_type" in found:
         os_type = reader.choice(found["os_type"], join(key, "os_type"), ("linux", "windows")) or os_type
     name = reader.string(found["name"], join(key, "name")) if "name" in found else None
-    version = reader.text(found["version"], join(key, "version")) if "version" in found else None
+    version = _version(reader, found["version"], join(key, "version")) if "version" in found else None
     if registered and name is None:
         reader.error(node, join(key, "name"), "Missing data for required field.")
         ok = False
@@ -206,6 +207,21 @@ def read_environment(
         reader.at(node),
         _archived(reader, found, key),
     )
+
+
+def _version(reader: Reader, node: yaml.Node, key: str) -> str | None:
+    """An asset's version; a placeholder that a script was to fill (`<MODEL_VERSION>`,
+    `${VERSION}`, `{{version}}`) is an error that says how to fill it, not a version."""
+    fill = f"--set {key}=1, for one"
+    braced = isinstance(node, yaml.MappingNode) and node.flow_style and len(node.value) == 1
+    if braced and isinstance(node.value[0][0], yaml.MappingNode):  # {{VERSION}} reads as a mapping
+        reader.error(node, key, "{{...}} is a placeholder that was never filled", fill)
+        return None
+    version = reader.text(node, key)
+    if version is not None and _PLACEHOLDER.search(version):
+        reader.error(node, key, f"'{version}' is a placeholder that was never filled", fill)
+        return None
+    return version
 
 
 def _archived(reader: Reader, found: dict[str, yaml.Node], key: str) -> bool:

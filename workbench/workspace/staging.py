@@ -77,7 +77,8 @@ def stage(
         found = read_yaml(origin, problems)
         if not isinstance(found, yaml.MappingNode):
             if not problems.has_errors:
-                problems.error(Location(origin), "", f"an {kind} file is a YAML mapping of keys to values")
+                article = "an" if kind[0] in "aeiou" else "a"
+                problems.error(Location(origin), "", f"{article} {kind} file is a YAML mapping of keys to values")
             raise SpecError(tuple(problems))
         root, original = found, read_yaml(origin, Problems())
         apply(root, overrides)

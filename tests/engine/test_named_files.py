@@ -48,6 +48,14 @@ def test_named_files_start_only_what_they_name_and_set_goes_where_the_key_is(tmp
         assert "an engine already runs for" in again.stderr
         assert "--set instance_count=3" in again.stderr
         assert "would not be applied" in again.stderr
+
+        assert run_workbench("down", "--project", str(folder), timeout=120).returncode == 0
+        alone = run_workbench("up", "--detach", str(endpoint), str(blue), timeout=180)  # green left out
+        assert alone.returncode == 0, alone.stdout + alone.stderr
+        status = json.loads(run_workbench("status", "--json", "--project", str(folder)).stdout)
+        assert status[0]["traffic"] == {}, "the saved 90/10 names green, which is not running"
+        said = (folder / ".workbench" / "engine.log").read_text()
+        assert "the traffic saved by an earlier run gives green a share, and it is not running now" in said
     finally:
         run_workbench("down", "--project", str(folder), timeout=120)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from workbench.contract import Credentials, EndpointMetrics, MirrorBodies, Network, Recording
 from workbench.engine.collection import DataCollectors
-from workbench.engine.saved import SavedState
+from workbench.engine.saved import SavedEndpoint, SavedState
 from workbench.engine.store import Store
 from workbench.errors import EngineError, NotFound, NotSaved
 from workbench.layout import ProjectFiles
@@ -49,6 +49,7 @@ class Routing:
         self.routers: dict[str, EndpointRouter] = {}
         self.project: Project | None = None
         self._announced: set[str] = set()
+        self._stale_said: set[tuple[str, tuple[str, ...]]] = set()
 
     async def apply(self, project: Project) -> None:
         self.project = project
@@ -169,10 +170,32 @@ class Routing:
         base = {"traffic": dict(endpoint.spec.traffic), "mirror_traffic": dict(endpoint.spec.mirror_traffic)}
         saved = self.saved.endpoint(name)
         traffic, mirror = base["traffic"], base["mirror_traffic"]
-        if saved.traffic is not None and saved.overridden == base:
-            traffic, mirror = dict(saved.traffic), dict(saved.mirror_traffic or {})
         names = [d.name for d in endpoint.deployments] + list(self.deployments_of(name))
+        if (
+            saved.traffic is not None
+            and saved.overridden == base
+            and not self._names_absent(name, saved, names)
+        ):
+            traffic, mirror = dict(saved.traffic), dict(saved.mirror_traffic or {})
         return spelled_as(traffic, names), spelled_as(mirror, names)
+
+    def _names_absent(self, name: str, saved: SavedEndpoint, names: list[str]) -> bool:
+        """Whether the saved split gives a share to a deployment that is not there now (the files
+        named this time leave it out): then the YAML's split holds, and that is said once."""
+        present = {n.lower() for n in names}
+        shares = {**(saved.traffic or {}), **(saved.mirror_traffic or {})}
+        absent = tuple(sorted(d for d, share in shares.items() if share and d.lower() not in present))
+        if absent and (name, absent) not in self._stale_said:
+            self._stale_said.add((name, absent))
+            self.store.publish(
+                "endpoint",
+                name,
+                f"the traffic saved by an earlier run gives {', '.join(absent)} a share, and "
+                f"{'it is' if len(absent) == 1 else 'they are'} not running now: the endpoint YAML's "
+                "traffic holds instead",
+                "warning",
+            )
+        return bool(absent)
 
     async def drain(self, name: str, urls: Sequence[str], timeout_s: float) -> None:
         router = self.routers.get(name)

@@ -78,7 +78,9 @@ def stage(
         if not isinstance(found, yaml.MappingNode):
             if not problems.has_errors:
                 article = "an" if kind[0] in "aeiou" else "a"
-                problems.error(Location(origin), "", f"{article} {kind} file is a YAML mapping of keys to values")
+                problems.error(
+                    Location(origin), "", f"{article} {kind} file is a YAML mapping of keys to values"
+                )
             raise SpecError(tuple(problems))
         root, original = found, read_yaml(origin, Problems())
         apply(root, overrides)

@@ -22,6 +22,17 @@ from __future__ import annotations
 from pathlib import Path
 
 FOLDER = ".workbench"
+OUTPUT_MARK = ".workbench-output"
+"""In a folder the workbench writes for the user (an export): what is there is never uploaded,
+staged or shipped by promote, though the folder sits in the project (its keys included)."""
+
+
+def mark_as_output(folder: Path) -> None:
+    (folder / OUTPUT_MARK).write_text(
+        "written by the endpoint workbench: never staged, uploaded or promoted from here\n"
+    )
+
+
 CONNECTION = Path(FOLDER) / "connection.json"
 """The running engine's connection file, relative to the project."""
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_workbench
 from tests.engine.harness import ECHO, deployment_yaml, folder_with
 from workbench.errors import PromoteError
+from workbench.layout import mark_as_output
 from workbench.promote import manifest as manifests
 from workbench.promote.manifest import build_manifest, plan
 from workbench.spec import load_project
@@ -82,3 +84,22 @@ def test_a_model_outside_the_project_cannot_be_promoted(tmp_path: Path) -> None:
     project = load_project(folder).raise_for_errors()  # a warning locally
     with pytest.raises(PromoteError, match="outside the project folder"):
         build_manifest(project, wheel="w")
+
+
+def test_what_the_workbench_exported_into_the_project_is_never_shipped(tmp_path: Path) -> None:
+    """`workbench export azureml` and `export kubernetes` run in the project folder, as the README
+    shows them: their folders (the router's keys, copies of models) stay here."""
+    folder = project_with_two_deployments(tmp_path)
+    exported = run_workbench("export", "azureml", cwd=folder)
+    assert exported.returncode == 0, exported.stderr
+    assert (folder / "azureml-export" / "deploy.sh").is_file()
+    kubernetes = folder / "kubernetes-export"
+    kubernetes.mkdir()
+    mark_as_output(kubernetes)  # as export_kubernetes marks its folder
+    (kubernetes / "router.secrets.env").write_text("PRIMARY_KEY=secret\n")
+
+    manifest = build_manifest(load_project(folder).raise_for_errors(), wheel="w")
+
+    assert "code/echo.py" in manifest.files
+    shipped = [p for p in manifest.files if p.startswith(("azureml-export/", "kubernetes-export/"))]
+    assert shipped == []

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from workbench.layout import mark_as_output
 from workbench.spec import Project
 from workbench.spec.deployment import DeploymentSpec
 from workbench.spec.overrides import apply as apply_overrides
@@ -53,6 +54,7 @@ def export_azureml(project: Project, folder: Path) -> Export:
     project.raise_for_errors()
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
+    mark_as_output(folder)
     result = Export(folder)
     for asset in _referenced_assets(project):
         written = _write(asset, project, result, folder / "assets" / asset.name, overrides=False)

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from workbench.layout import mark_as_output
 from workbench.router.credentials import new_key
 from workbench.router.standalone import PRIMARY_KEY, SECONDARY_KEY, TOKEN_SECRET, RouterConfig, Upstream
 from workbench.spec import Project
@@ -79,6 +80,7 @@ def export_kubernetes(project: Project, images: Images, out: Path, *, gateway: s
     resources: list[str] = []
     generators: list[dict[str, Any]] = []
     out.mkdir(parents=True, exist_ok=True)
+    mark_as_output(out)
     for endpoint in project.endpoints:
         folder = out / endpoint.name
         folder.mkdir(exist_ok=True)

@@ -4,7 +4,8 @@ then finds them.
 - `.amlignore` at the folder's root is honoured, else `.gitignore` (Azure uses one, the first);
   what it leaves out is listed.
 - The workbench's own `.workbench/` is never part of it (`model: path: .` is common), nor are
-  `__pycache__` and `.git`.
+  `__pycache__` and `.git`, nor a folder the workbench wrote for the user (an export, which holds
+  keys and copies of models: its `.workbench-output` mark says so).
 - Symbolic links are followed, as an upload follows them: their target's content is staged, a
   link into a folder brings that folder's files. A link that leads outside the project is
   followed and said; a dangling link and a folder loop are said and left out. Nothing staged is
@@ -19,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 import pathspec
 
-from workbench.layout import FOLDER
+from workbench.layout import FOLDER, OUTPUT_MARK
 
 IGNORE_FILES = (".amlignore", ".gitignore")
 ALWAYS_LEFT_OUT = (FOLDER, "__pycache__", ".git")
@@ -101,6 +102,9 @@ def _walk(
             if project is not None and not real.is_relative_to(project):
                 selection.notes.append(f"followed {name}: a link to {real}, outside the project")
         if is_dir:
+            if (real / OUTPUT_MARK).is_file():
+                selection.left_out.append(f"{name}/ (written by the workbench)")
+                continue
             if real in seen:  # the folders this one is in, as their real paths
                 selection.notes.append(f"left out {name}: a link back into a folder it is in (a loop)")
                 continue

@@ -8,21 +8,23 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from workbench.layout import ProjectFiles
 from workbench.promote.remote import AGENT_SOURCE
 
 
-def agent(command: str, folder: Path) -> dict[str, object]:
+def agent(command: str, folder: Path, *args: str, given: object = None) -> dict[str, Any]:
     """`command` run as promote runs it on a host: the agent's source given to `python3 -c`."""
     said = subprocess.run(
-        [sys.executable, "-c", AGENT_SOURCE, command, str(folder)],
+        [sys.executable, "-c", AGENT_SOURCE, command, str(folder), *args],
+        input=json.dumps(given) if given is not None else None,
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     )
-    answer: dict[str, object] = json.loads(said.stdout)
+    answer: dict[str, Any] = json.loads(said.stdout)
     return answer
 
 
@@ -33,3 +35,36 @@ def test_the_agent_finds_the_engine_where_the_layout_writes_its_connection_file(
     info = {"url": "http://127.0.0.1:1", "token": "t", "pid": os.getpid()}  # a live pid: this test's
     files.connection.write_text(json.dumps(info))
     assert agent("engine", tmp_path)["engine"] == info
+
+
+def test_one_promote_at_a_time_and_the_lock_says_who_holds_it(tmp_path: Path) -> None:
+    first = {"holder": "ana@laptop", "command": "promote", "token": "a"}
+    assert agent("lock", tmp_path, given=first) == {"locked": True}
+    second = agent("lock", tmp_path, given={"holder": "bo@desk", "command": "rollback", "token": "b"})
+    assert second["locked"] is False
+    assert (second["held"]["holder"], second["held"]["command"]) == ("ana@laptop", "promote")
+    assert agent("unlock", tmp_path, "b")["released"] is False, "only its holder gives it back"
+    assert agent("unlock", tmp_path, "a")["released"] is True
+    assert agent("lock", tmp_path, given={"holder": "bo@desk", "token": "b"}) == {"locked": True}
+    assert agent("unlock", tmp_path)["released"] is True, "--lock release: a stale one, whoever held it"
+    assert agent("lock-status", tmp_path) == {"held": None}
+
+
+def test_pruning_keeps_the_releases_that_served_never_a_failed_one_in_their_place(tmp_path: Path) -> None:
+    releases = tmp_path / ".promote" / "releases"
+    releases.mkdir(parents=True)
+    outcomes = {"r1": "live", "r2": "live", "r3": "failed", "r4": "failed", "r5": "live"}
+    for release, outcome in outcomes.items():
+        (releases / f"{release}.json").write_text(json.dumps({"id": release, "files": {}, "deployments": {}}))
+        agent("outcome", tmp_path, release, outcome, given={"by": "ana@laptop"})
+    history = agent("history", tmp_path)["history"]
+    assert {r: h["outcome"] for r, h in history.items()} == {
+        "r1": "superseded", "r2": "superseded", "r3": "failed", "r4": "failed", "r5": "live",
+    }  # fmt: skip
+
+    pruned = agent("prune", tmp_path, "r5", "2")["pruned"]
+
+    assert pruned == ["r1", "r3", "r4"], "keep_releases 2: the two last that served, failed ones out"
+    assert agent("history", tmp_path)["releases"] == ["r2", "r5"]
+    assert agent("history", tmp_path)["history"]["r3"]["pruned"] is True, "its record stays"
+    assert agent("prune", tmp_path, "r5", "1")["pruned"] == ["r2"]

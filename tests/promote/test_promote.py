@@ -141,10 +141,30 @@ def test_the_quickstart_promoted_serves_rolls_out_a_change_with_no_failure_and_i
             answer = httpx.post(uri, content=request, headers=pinned, timeout=30)
             assert answer.json() == {"v2": pytest.approx(expected)}  # still the second release
 
+            lock = host.home / path / ".promote" / "lock"
+            lock.write_text(json.dumps({"holder": "bo@desk", "command": "promote", "token": "t", "since": 0}))
+            refused = run_workbench("promote", "staging", "--rollback", cwd=folder, timeout=600)
+            assert refused.returncode == 4
+            assert "staging is locked by bo@desk (promote)" in refused.stderr
+            assert "--lock release" in refused.stderr
+            released = run_workbench("promote", "staging", "--lock", "release", cwd=folder)
+            assert "released staging's lock, held by bo@desk (promote)" in released.stdout
+            assert not lock.exists()
+
             back = run_workbench("promote", "staging", "--rollback", cwd=folder, timeout=600)
             assert back.returncode == 0, back.stdout + back.stderr
             answer = httpx.post(uri, content=request, headers=pinned, timeout=30)
-            assert answer.json() == pytest.approx(expected)  # the first release, by hand
+            assert answer.json() == pytest.approx(expected)  # the first release, by hand: not the failed one
+            assert not lock.exists(), "a promote gives its lock back"
+
+            history = run_workbench("releases", "staging", cwd=folder)
+            assert history.returncode == 0, history.stderr
+            newest_first = [line for line in history.stdout.splitlines() if not line.startswith(" ")]
+            assert len(newest_first) == 3, history.stdout
+            assert "  failed " in newest_first[0], "the third release, rolled back automatically"
+            assert "  rolled back " in newest_first[1], "the second, rolled back by hand"
+            assert "  live (current) " in newest_first[2], "the first, serving again"
+            assert "the rollout failed" in history.stdout, "the failure's reason is kept"
 
         status = run_workbench("status", "--remote", "staging", cwd=folder)
         assert status.returncode == 0, status.stderr

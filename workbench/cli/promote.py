@@ -35,8 +35,21 @@ def add_parser(commands: Any) -> None:
         metavar="RELEASE",
         help="apply an earlier release again (default: the one before the current)",
     )
+    promote.add_argument(
+        "--lock",
+        choices=("status", "release"),
+        help="who holds the remote's promote lock; release it (a promote killed outright leaves it)",
+    )
     add_set_argument(promote)
     promote.set_defaults(run=run_promote)
+
+    listing = commands.add_parser(
+        "releases",
+        help="a remote's releases: who sent each, when, from which commit, and how it went",
+    )
+    listing.add_argument("remote", metavar="REMOTE", help="a name under remotes: in workbench.yaml")
+    listing.add_argument("path", nargs="?", type=Path, default=Path("."), metavar="PATH")
+    listing.set_defaults(run=run_releases)
 
 
 def run_promote(args: argparse.Namespace) -> int:
@@ -50,9 +63,23 @@ def run_promote(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         print(line, flush=True)
 
+    if args.lock is not None:
+        from workbench.promote.promote import lock_command
+
+        return lock_command(remote, args.lock, say)
     if args.rollback is not None:
         return rollback(remote, args.rollback or None, say, dry_run=args.dry_run)
     project = load_project(args.path, parse_overrides(args.set)).raise_for_errors()
     for problem in project.problems:
         print(problem.format(), file=sys.stderr)
     return promote(project, remote, say, dry_run=args.dry_run, keep_traffic=args.keep_traffic)
+
+
+def run_releases(args: argparse.Namespace) -> int:
+    from workbench.cli.connect import remote_of
+    from workbench.promote.promote import list_releases
+
+    folder = args.path if args.path.is_dir() else args.path.parent
+    for line in list_releases(remote_of(folder, args.remote)):
+        print(line)
+    return 0

@@ -10,6 +10,9 @@ one JSON object on stdout. The remote folder:
     FOLDER/.promote/blobs/       every file sent, by content (sha256), read-only
     FOLDER/.promote/releases/    one manifest per release (ID.json), the last few kept
     FOLDER/.promote/current      the release the project holds now
+    FOLDER/.promote/history.json each release's record: who, when, commit, and its outcome (live,
+                                 failed with the reason, rolled back, superseded)
+    FOLDER/.promote/lock         who promotes now (holder, command, since): one at a time
     FOLDER/.promote/venv/        the workbench, installed from the wheel the laptop sent
     FOLDER/.promote/*.log        what installs and engine starts said
 
@@ -186,8 +189,79 @@ def record(folder: str, manifest: dict[str, Any]) -> None:
     answer({"recorded": manifest["id"]})
 
 
-def activate(folder: str, release: str, keep: int) -> None:
-    """The project becomes `release`: whole files linked into place, then the old ones removed."""
+GOOD = ("live", "superseded")
+"""Outcomes of releases that served: the ones a rollback may go back to, and pruning keeps."""
+
+
+def lock(folder: str, holder: dict[str, Any]) -> None:
+    """Take the host's promote lock for `holder` (who, where, which command), or say who has it."""
+    path = os.path.join(folder, ".promote", "lock")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        answer({"locked": False, "held": held_lock(folder)})
+        return
+    with os.fdopen(fd, "w") as f:
+        json.dump({**holder, "since": time.time()}, f)
+    answer({"locked": True})
+
+
+def held_lock(folder: str) -> dict[str, Any] | None:
+    try:
+        with open(os.path.join(folder, ".promote", "lock")) as f:
+            held: dict[str, Any] = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {"holder": "unknown (an unreadable lock file)", "since": 0}
+    return held
+
+
+def unlock(folder: str, token: str | None) -> None:
+    """Give the lock back: the holder's own (its token), or any (`--lock release`, a stale one)."""
+    held = held_lock(folder)
+    if held is not None and (token is None or held.get("token") == token):
+        os.unlink(os.path.join(folder, ".promote", "lock"))
+        answer({"released": True, "held": held})
+        return
+    answer({"released": False, "held": held})
+
+
+def history(folder: str) -> dict[str, dict[str, Any]]:
+    try:
+        with open(os.path.join(folder, ".promote", "history.json")) as f:
+            found: dict[str, dict[str, Any]] = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return found
+
+
+def write_history(folder: str, records: dict[str, dict[str, Any]]) -> None:
+    path = os.path.join(folder, ".promote", "history.json")
+    with open(path + ".part", "w") as f:
+        json.dump(records, f, indent=1)
+    os.replace(path + ".part", path)
+
+
+def outcome(folder: str, release: str, result: str, details: dict[str, Any]) -> None:
+    """Record how `release` went; a release that goes live makes the one live before superseded."""
+    records = history(folder)
+    if result == "live":
+        for other, record in records.items():
+            if other != release and record.get("outcome") == "live":
+                record["outcome"] = "superseded"
+    record = records.setdefault(release, {})
+    record.update(details)
+    record["outcome"] = result
+    record["outcome_at"] = time.time()
+    write_history(folder, records)
+    answer({"release": release, "outcome": result})
+
+
+def activate(folder: str, release: str) -> None:
+    """The project becomes `release`: whole files linked into place, then the old ones removed.
+    Nothing is pruned here: the release it replaces is what a failed rollout goes back to."""
     manifest = manifest_of(folder, release)
     project = os.path.join(folder, "project")
     os.makedirs(project, exist_ok=True)
@@ -226,8 +300,7 @@ def activate(folder: str, release: str, keep: int) -> None:
     with open(os.path.join(folder, ".promote", "current.part"), "w") as f:
         f.write(release)
     os.replace(os.path.join(folder, ".promote", "current.part"), os.path.join(folder, ".promote", "current"))
-    pruned = prune(folder, keep, release)
-    answer({"release": release, "previous": before, "changed": changed, "removed": removed, "pruned": pruned})
+    answer({"release": release, "previous": before, "changed": changed, "removed": removed})
 
 
 def releases(folder: str) -> list[str]:
@@ -239,11 +312,18 @@ def releases(folder: str) -> list[str]:
 
 
 def prune(folder: str, keep: int, active: str) -> list[str]:
-    """Only the last `keep` releases are kept (the active one always), and the blobs they use."""
+    """The last `keep` releases that served are kept, the active one always, and the blobs they
+    use; releases that never served (failed, rolled back) go. Their records stay in the history."""
     names = releases(folder)
-    dropped = [n for n in names[:-keep] if n != active] if keep < len(names) else []
+    records = history(folder)
+    good = [n for n in names if records.get(n, {}).get("outcome") in GOOD]
+    kept = set(good[-max(1, keep) :]) | {active}
+    dropped = [n for n in names if n not in kept]
     for name in dropped:
         os.unlink(os.path.join(folder, RELEASES, name + ".json"))
+        if name in records:
+            records[name]["pruned"] = True
+    write_history(folder, records)
     used = set()
     for name in releases(folder):
         for digest, _, executable in manifest_of(folder, name)["files"].values():
@@ -362,7 +442,7 @@ def at_boot(command: list[str]) -> str:
     return "not restarted with the host: neither a systemd user manager nor cron is available"
 
 
-WRITERS = ("receive", "record", "activate", "install", "start")
+WRITERS = ("receive", "record", "activate", "install", "start", "lock", "outcome", "prune")
 
 
 def private(folder: str) -> None:
@@ -385,7 +465,19 @@ def main(argv: list[str]) -> None:
     elif command == "record":
         record(folder, json.load(sys.stdin))
     elif command == "activate":
-        activate(folder, argv[2], int(argv[3]))
+        activate(folder, argv[2])
+    elif command == "prune":
+        answer({"pruned": prune(folder, int(argv[3]), argv[2])})
+    elif command == "lock":
+        lock(folder, json.load(sys.stdin))
+    elif command == "unlock":
+        unlock(folder, argv[2] if len(argv) > 2 else None)
+    elif command == "lock-status":
+        answer({"held": held_lock(folder)})
+    elif command == "outcome":
+        outcome(folder, argv[2], argv[3], json.load(sys.stdin))
+    elif command == "history":
+        answer({"history": history(folder), "releases": releases(folder), "current": current(folder)})
     elif command == "install":
         install(folder, argv[2], argv[3])
     elif command == "engine":

@@ -31,6 +31,7 @@ from typing import Any
 
 from workbench.client import EngineClient
 from workbench.errors import PromoteError
+from workbench.promote import releases
 from workbench.promote.manifest import FileEntry, Manifest, Plan, build_manifest, needs_gpus, plan
 from workbench.promote.remote import AGENT_SOURCE, RemoteEngineClient, RemoteHostAgent
 from workbench.promote.ssh import Ssh, connected
@@ -70,63 +71,93 @@ def promote(
         for line in steps.lines():
             say(line)
         if dry_run:
+            holder = agent.call("lock-status")["held"]
+            if holder is not None:
+                say(releases.held_by(remote, holder))
             return 0
-        _ship(ssh, agent, manifest, wheel, say)
-        agent.call("record", input_bytes=json.dumps(manifest.to_json()).encode())
-        installed = agent.call("install", manifest.wheel, wheel.name, timeout_s=1200)["installed"]
-        if installed:
-            say("the workbench is installed on the remote (its version is the one here)")
-        previous = engine["current"]
-        if engine["engine"] is not None and installed:
-            say("the workbench itself changed: the remote engine restarts on it (its endpoints pause)")
-            with RemoteEngineClient(ssh, engine["engine"], agent) as client:
-                client.shutdown()
-            engine["engine"] = None
-        if engine["engine"] is None:
-            _activate(agent, manifest.id, remote, say)
-            _start(agent, remote, say)
-            with RemoteEngineClient(ssh, agent.engine()["engine"], agent) as client:
-                failed = _settle(client, list(steps.create) + list(steps.update), say)
-                if failed:
-                    raise PromoteError("deployments failed on the remote:\n" + "\n".join(failed))
-                _traffic(client, project, keep_traffic, say)
-                _tell(client, remote, say)
-            return 0
-        with RemoteEngineClient(ssh, engine["engine"], agent) as client:
-            failed = _roll_out(client, agent, release=manifest.id, steps=steps, remote=remote, say=say)
-            if failed:
-                if previous is not None:
-                    say(f"rolling back to release {previous}")
-                    _roll_out(
-                        client, agent, release=previous, steps=_changed_back(steps), remote=remote, say=say
-                    )
-                raise PromoteError(
-                    "the rollout failed, the remote serves the previous release again:\n" + "\n".join(failed)
-                )
-            _traffic(client, project, keep_traffic, say)
-            _tell(client, remote, say)
+        with releases.locked(agent, remote, "promote"):
+            _ship(ssh, agent, manifest, wheel, say)
+            agent.call("record", input_bytes=json.dumps(manifest.to_json()).encode())
+            changed = {
+                "create": steps.create,
+                "update": steps.update,
+                "delete": steps.delete,
+                "files": len(steps.send),
+            }
+            releases.record(
+                agent, manifest.id, "rolling out", **releases.provenance(project.root), changed=changed
+            )
+            try:
+                installed = agent.call("install", manifest.wheel, wheel.name, timeout_s=1200)["installed"]
+                if installed:
+                    say("the workbench is installed on the remote (its version is the one here)")
+                _apply(
+                    ssh, agent, remote, project=project, release=manifest.id, engine=engine, steps=steps,
+                    say=say, restart=installed, keep_traffic=keep_traffic,
+                )  # fmt: skip
+            except PromoteError as exc:
+                releases.record(agent, manifest.id, "failed", reason=str(exc)[:1000])
+                raise
+            releases.record(agent, manifest.id, "live")
+            _prune(agent, remote, manifest.id, say)
     return 0
 
 
+def _apply(
+    ssh: Ssh,
+    agent: RemoteHostAgent,
+    remote: RemoteHost,
+    *,
+    project: Project,
+    release: str,
+    engine: dict[str, Any],
+    steps: Plan,
+    say: Say,
+    restart: bool,
+    keep_traffic: bool,
+) -> None:
+    """The release onto the host: the engine started on it (`restart`: the workbench there has
+    changed, and a running engine restarts on it), or rolled out by the running engine (and the
+    release before it brought back when that fails)."""
+    previous = engine["current"]
+    if engine["engine"] is not None and restart:
+        say("the workbench itself changed: the remote engine restarts on it (its endpoints pause)")
+        with RemoteEngineClient(ssh, engine["engine"], agent) as client:
+            client.shutdown()
+        engine["engine"] = None
+    if engine["engine"] is None:
+        _activate(agent, release, say)
+        _start(agent, remote, say)
+        with RemoteEngineClient(ssh, agent.engine()["engine"], agent) as client:
+            failed = _settle(client, list(steps.create) + list(steps.update), say)
+            if failed:
+                raise PromoteError("deployments failed on the remote:\n" + "\n".join(failed))
+            _traffic(client, project, keep_traffic, say)
+            _tell(client, remote, say)
+        return
+    with RemoteEngineClient(ssh, engine["engine"], agent) as client:
+        failed = _roll_out(client, agent, release=release, steps=steps, say=say)
+        if failed:
+            if previous is not None:
+                say(f"rolling back to release {previous}")
+                _roll_out(client, agent, release=previous, steps=_changed_back(steps), say=say)
+                releases.record(agent, previous, "live")
+            raise PromoteError(
+                "the rollout failed, the remote serves the previous release again:\n" + "\n".join(failed)
+            )
+        _traffic(client, project, keep_traffic, say)
+        _tell(client, remote, say)
+
+
 def rollback(remote: RemoteHost, release: str | None, say: Say, *, dry_run: bool = False) -> int:
-    """Applies an earlier release again: the one before the current, or `release`; with
+    """Applies an earlier release that served again: the last before the current, or `release`;
+    all or nothing (a rollback that fails brings the current release back, and says so). With
     `dry_run`, says what it would do and changes nothing."""
     with connected(remote) as ssh:
         agent = RemoteHostAgent(ssh)
         engine = agent.engine()
-        kept: list[str] = engine["releases"]
         current = engine["current"]
-        if release is None:
-            older = [r for r in kept if current is None or r < current]
-            if not older:
-                raise PromoteError(
-                    f"{remote.name} keeps no release before {current} (kept: {', '.join(kept)})"
-                )
-            release = older[-1]
-        if release not in kept:
-            raise PromoteError(
-                f"{remote.name} keeps no release {release} (kept: {', '.join(kept) or 'none'})"
-            )
+        release = releases.rollback_target(agent, remote, release)
         target, held = agent.manifest(release), agent.manifest(current) if current else None
         assert target is not None
         steps = plan(_as_manifest(target), held)
@@ -135,16 +166,54 @@ def rollback(remote: RemoteHost, release: str | None, say: Say, *, dry_run: bool
             for line in steps.lines():
                 say(line)
             return 0
-        if engine["engine"] is None:
-            _activate(agent, release, remote, say)
-            _start(agent, remote, say)
-            return 0
-        with RemoteEngineClient(ssh, engine["engine"], agent) as client:
-            failed = _roll_out(client, agent, release=release, steps=steps, remote=remote, say=say)
-        if failed:
-            raise PromoteError("the rollback's rollout failed:\n" + "\n".join(failed))
+        with releases.locked(agent, remote, "rollback"):
+            if engine["engine"] is None:
+                _activate(agent, release, say)
+                _start(agent, remote, say)
+            else:
+                with RemoteEngineClient(ssh, engine["engine"], agent) as client:
+                    failed = _roll_out(client, agent, release=release, steps=steps, say=say)
+                    if failed and current is not None:
+                        say(f"the rollback failed: bringing release {current} back")
+                        _roll_out(client, agent, release=current, steps=_changed_back(steps), say=say)
+                if failed:
+                    releases.record(agent, release, "failed", reason=failed[0][:500])
+                    raise PromoteError(
+                        f"the rollback's rollout failed; {remote.name} serves {current} as before:\n"
+                        + "\n".join(failed)
+                    )
+            releases.record(agent, release, "live")
+            if current is not None:
+                releases.record(agent, current, "rolled back")
         say(f"{remote.name} serves release {release}")
     return 0
+
+
+def lock_command(remote: RemoteHost, action: str, say: Say) -> int:
+    """`promote R --lock status|release`."""
+    with connected(remote) as ssh:
+        agent = RemoteHostAgent(ssh)
+        if action == "status":
+            say(releases.held_by(remote, agent.call("lock-status")["held"]))
+            return 0
+        released = agent.call("unlock")
+        if released["held"] is None:
+            say(f"{remote.name} was not locked")
+        else:
+            held = released["held"]
+            say(f"released {remote.name}'s lock, held by {held.get('holder')} ({held.get('command')})")
+    return 0
+
+
+def list_releases(remote: RemoteHost) -> list[str]:
+    with connected(remote) as ssh:
+        return releases.listed(RemoteHostAgent(ssh))
+
+
+def _prune(agent: RemoteHostAgent, remote: RemoteHost, live: str, say: Say) -> None:
+    pruned = agent.call("prune", live, str(remote.keep_releases))["pruned"]
+    if pruned:
+        say(f"releases pruned (keep_releases {remote.keep_releases}): {', '.join(pruned)}")
 
 
 # -- the steps ----------------------------------------------------------------------------------
@@ -209,8 +278,8 @@ def _ship(ssh: Ssh, agent: RemoteHostAgent, manifest: Manifest, wheel: Path, say
     sent.done()
 
 
-def _activate(agent: RemoteHostAgent, release: str, remote: RemoteHost, say: Say) -> dict[str, Any]:
-    result: dict[str, Any] = agent.call("activate", release, str(remote.keep_releases))
+def _activate(agent: RemoteHostAgent, release: str, say: Say) -> dict[str, Any]:
+    result: dict[str, Any] = agent.call("activate", release)
     say(f"release {release}: {result['changed']} file(s) placed, {result['removed']} removed")
     return result
 
@@ -232,12 +301,12 @@ def _start(agent: RemoteHostAgent, remote: RemoteHost, say: Say) -> None:
 
 
 def _roll_out(
-    client: EngineClient, agent: RemoteHostAgent, *, release: str, steps: Plan, remote: RemoteHost, say: Say
+    client: EngineClient, agent: RemoteHostAgent, *, release: str, steps: Plan, say: Say
 ) -> list[str]:
     """Applies `release` to the running engine and waits for its deployments; what failed."""
     before = {f"{e.name}/{d.name}": d.reloads for e in client.status() for d in e.deployments}
     marker = _last_event(client)
-    _activate(agent, release, remote, say)
+    _activate(agent, release, say)
     client.reconcile(f"promote {release}")
     reconciled = _wait_event(client, marker, lambda m: m.startswith("reconciled:"), RECONCILE_TIMEOUT_S)
     say(f"remote engine {reconciled}")

@@ -68,3 +68,23 @@ def test_pruning_keeps_the_releases_that_served_never_a_failed_one_in_their_plac
     assert agent("history", tmp_path)["releases"] == ["r2", "r5"]
     assert agent("history", tmp_path)["history"]["r3"]["pruned"] is True, "its record stays"
     assert agent("prune", tmp_path, "r5", "1")["pruned"] == ["r2"]
+
+
+def test_an_engine_start_tells_what_this_start_said_not_the_earlier_ones(tmp_path: Path) -> None:
+    workbench = tmp_path / ".promote" / "venv" / "bin" / "workbench"
+    workbench.parent.mkdir(parents=True)
+    counter = tmp_path / "starts"
+    workbench.write_text(f'#!/bin/sh\necho x >> {counter}\necho "start number $(/usr/bin/wc -l < {counter})"\n')
+    workbench.chmod(0o755)
+    said = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", AGENT_SOURCE, "start", str(tmp_path), "process"],
+            env={"PATH": "/nonexistent"},  # no systemctl, no crontab: nothing set up at boot here
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        said.append(json.loads(done.stdout)["said"])
+    assert said == [["start number 1"], ["start number 2"]]

@@ -393,7 +393,9 @@ def start(folder: str, runtime: str, listen: list[str]) -> None:
     project = os.path.join(folder, "project")
     workbench = os.path.join(folder, ".promote", "venv", "bin", "workbench")
     command = [workbench, "up", "--detach", "--runtime", runtime, *listen, project]
-    with open(os.path.join(folder, ".promote", "engine-start.log"), "a") as log:
+    path = os.path.join(folder, ".promote", "engine-start.log")
+    with open(path, "a") as log:
+        said_before = log.tell()  # what earlier starts said stays in the file, not in this answer
         done = subprocess.run(
             command,
             stdout=log,
@@ -402,7 +404,8 @@ def start(folder: str, runtime: str, listen: list[str]) -> None:
             start_new_session=True,
             check=False,
         )
-    with open(os.path.join(folder, ".promote", "engine-start.log")) as f:
+    with open(path) as f:
+        f.seek(said_before)
         tail = f.read().splitlines()[-20:]
     answer({"exit_code": done.returncode, "said": tail, "boot": at_boot(command)})
 

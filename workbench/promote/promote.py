@@ -351,9 +351,23 @@ def _traffic(client: EngineClient, project: Project, keep: bool, say: Say) -> No
     if keep:
         say("traffic kept as the remote had it (--keep-traffic)")
         return
+    running = {e.name: e for e in client.status()}
     for endpoint in project.endpoints:
-        if endpoint.spec.traffic or endpoint.spec.mirror_traffic:
-            client.set_traffic(endpoint.name, dict(endpoint.spec.traffic), dict(endpoint.spec.mirror_traffic))
+        wanted, mirror = dict(endpoint.spec.traffic), dict(endpoint.spec.mirror_traffic)
+        if not (wanted or mirror):
+            continue
+        now = running.get(endpoint.name)
+        if (
+            now is not None
+            and _shares(now.traffic) == _shares(wanted)
+            and _shares(now.mirror_traffic) == _shares(mirror)
+        ):
+            continue  # as the spec says already: no change, no event
+        client.set_traffic(endpoint.name, wanted, mirror)
+
+
+def _shares(split: dict[str, int]) -> dict[str, int]:
+    return {name.lower(): share for name, share in split.items() if share}
 
 
 def _tell(client: EngineClient, remote: RemoteHost, say: Say) -> None:

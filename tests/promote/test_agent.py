@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from workbench.layout import ProjectFiles
 from workbench.promote.remote import AGENT_SOURCE
 
@@ -74,7 +76,9 @@ def test_an_engine_start_tells_what_this_start_said_not_the_earlier_ones(tmp_pat
     workbench = tmp_path / ".promote" / "venv" / "bin" / "workbench"
     workbench.parent.mkdir(parents=True)
     counter = tmp_path / "starts"
-    workbench.write_text(f'#!/bin/sh\necho x >> {counter}\necho "start number $(/usr/bin/wc -l < {counter})"\n')
+    workbench.write_text(
+        f'#!/bin/sh\necho x >> {counter}\necho "start number $(/usr/bin/wc -l < {counter})"\n'
+    )
     workbench.chmod(0o755)
     said = []
     for _ in range(2):
@@ -88,3 +92,34 @@ def test_an_engine_start_tells_what_this_start_said_not_the_earlier_ones(tmp_pat
         )
         said.append(json.loads(done.stdout)["said"])
     assert said == [["start number 1"], ["start number 2"]]
+
+
+@pytest.mark.parametrize("path", ["../outside.txt", "/etc/cron.d/x", ".workbench/state.json", "a/../../b"])
+def test_a_release_naming_a_path_outside_the_project_is_refused(tmp_path: Path, path: str) -> None:
+    digest = "ab" * 32
+    blob = tmp_path / ".promote" / "blobs" / digest[:2] / digest
+    blob.parent.mkdir(parents=True)
+    blob.write_text("x")
+    release = {"id": "r1", "files": {path: [digest, 1, False]}, "deployments": {}}
+    refused = subprocess.run(
+        [sys.executable, "-c", AGENT_SOURCE, "record", str(tmp_path)],
+        input=json.dumps(release),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert refused.returncode != 0
+    assert f"names {path}, outside the project: refused" in refused.stderr
+    (tmp_path / ".promote" / "releases").mkdir()
+    (tmp_path / ".promote" / "releases" / "r1.json").write_text(json.dumps(release))  # written by hand
+    activated = subprocess.run(
+        [sys.executable, "-c", AGENT_SOURCE, "activate", str(tmp_path), "r1"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert activated.returncode != 0
+    assert not (tmp_path / "outside.txt").exists()
+    assert not (tmp_path / "project" / ".workbench").exists()

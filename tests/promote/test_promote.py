@@ -11,6 +11,7 @@ import shlex
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -170,6 +171,7 @@ def test_the_quickstart_promoted_serves_rolls_out_a_change_with_no_failure_and_i
         assert status.returncode == 0, status.stderr
         assert "blue  Succeeded  1/1 ready  traffic 90%" in status.stdout
 
+        masters_before = set(Path(tempfile.gettempdir()).glob("workbench-ssh-*"))
         follow = subprocess.Popen(
             [
                 sys.executable,
@@ -197,6 +199,8 @@ def test_the_quickstart_promoted_serves_rolls_out_a_change_with_no_failure_and_i
             reader.join(30)
             if follow.stdout is not None:
                 follow.stdout.close()
+        left = set(Path(tempfile.gettempdir()).glob("workbench-ssh-*")) - masters_before
+        assert left == set(), "SIGTERM closes the SSH master and its forwards, as Ctrl-C does"
 
         traffic = run_workbench(
             "traffic", "quickstart", "blue=50", "green=50", "--remote", "staging", cwd=folder

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupted)
     try:
         code: int = args.run(args)
     except SpecError as exc:
@@ -61,6 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     return code
+
+
+def _interrupted(*_: object) -> None:
+    """SIGTERM (`kill`, a supervisor, a test's terminate) ends a command as Ctrl-C does, so that
+    what it opened is closed on the way out: a --remote command's SSH master and forwards, a
+    tunnel. The engine and `serve` handle it themselves."""
+    raise KeyboardInterrupt
 
 
 def run() -> None:

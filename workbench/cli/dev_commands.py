@@ -66,7 +66,6 @@ def _debug_through_tunnel(client: RemoteEngineClient, session: DebugSession, arg
     """The remote instance's debugpy through the SSH forward, kept open until Ctrl-C; launch.json
     written here, with the remote's code folder mapped to this project's."""
     import contextlib
-    import signal
 
     from workbench.cli.interrupt import until_interrupted
     from workbench.dev.vscode import write_attach_configuration
@@ -91,11 +90,7 @@ def _debug_through_tunnel(client: RemoteEngineClient, session: DebugSession, arg
     _tell_debug_session(tunnelled, args)
     print("the SSH tunnel stays open until Ctrl-C", file=sys.stderr, flush=True)
 
-    def interrupted(*_: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)  # a kill ends the tunnel as Ctrl-C does
-    with contextlib.suppress(KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C, or a kill (workbench/cli/__init__.py)
         until_interrupted()
     return 0
 

@@ -176,8 +176,20 @@ def manifest_of(folder: str, release: str) -> dict[str, Any]:
     return manifest
 
 
+def inside_project(relative: str) -> bool:
+    """Whether a manifest's path stays in the project and out of the engine's own files: never
+    absolute, never `..`, never `.workbench/` (its keys and state are the host's)."""
+    parts = relative.replace("\\", "/").split("/")
+    return (
+        bool(relative) and not relative.startswith("/") and ".." not in parts and parts[0] != WORKBENCH_FOLDER
+    )
+
+
 def record(folder: str, manifest: dict[str, Any]) -> None:
-    """Keeps a release's manifest; its blobs must all be there."""
+    """Keeps a release's manifest; its blobs must all be there, its paths inside the project."""
+    outside = [p for p in manifest["files"] if not inside_project(p)]
+    if outside:
+        raise SystemExit(f"release {manifest['id']} names {outside[0]}, outside the project: refused")
     lacking = [p for p, e in manifest["files"].items() if not os.path.isfile(blob_path(folder, e[0], e[2]))]
     if lacking:
         raise SystemExit(f"release {manifest['id']} lacks {len(lacking)} file(s), {lacking[0]} first")
@@ -263,6 +275,9 @@ def activate(folder: str, release: str) -> None:
     """The project becomes `release`: whole files linked into place, then the old ones removed.
     Nothing is pruned here: the release it replaces is what a failed rollout goes back to."""
     manifest = manifest_of(folder, release)
+    outside = [p for p in manifest["files"] if not inside_project(p)]
+    if outside:  # a manifest written by hand, or by something else than promote
+        raise SystemExit(f"release {release} names {outside[0]}, outside the project: refused")
     project = os.path.join(folder, "project")
     os.makedirs(project, exist_ok=True)
     changed = removed = 0

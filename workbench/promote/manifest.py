@@ -49,6 +49,8 @@ class Manifest:
     wheel: str = ""
     sources: dict[str, Path] = field(default_factory=dict, repr=False)
     """relative path -> the file here (not sent)"""
+    notes: tuple[str, ...] = field(default=(), repr=False)
+    """What the selection of files says (a link followed out of the project): promote says it."""
 
     @property
     def size(self) -> int:
@@ -109,7 +111,7 @@ def build_manifest(project: Project, wheel: str) -> Manifest:
     }
     now = time.time()
     release = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + f"-{int(now * 1000) % 1000:03d}"
-    return Manifest(release, files, deployments, wheel, sources)
+    return Manifest(release, files, deployments, wheel, sources, tuple(selection.notes))
 
 
 def plan(local: Manifest, remote: Mapping[str, Any] | None) -> Plan:

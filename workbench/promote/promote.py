@@ -64,6 +64,8 @@ def promote(
         say(f"preflight: {remote.host} answers over SSH")
         wheel = build_wheel(Path(scratch))
         manifest = build_manifest(project, _sha256(wheel))
+        for note in manifest.notes:
+            say(f"ship: {note}")
         _preflight(agent, remote, manifest, needs_gpus(project), say)
         engine = agent.engine()
         held = agent.manifest(engine["current"]) if engine["current"] else None

@@ -14,6 +14,8 @@
   logs/<ep>/router.access.log   the endpoint's access log
   tls/                   a self-signed certificate for a listen address that is not loopback
   promote-digests.json   the project's file digests by size and time, for promote
+  secrets.json           on a promote's host: the values of workbench.yaml's {env: NAME} secrets,
+                         sent over SSH by promote, never in a release (mode 0600)
   recordings/            requests recorded for a replay (`workbench record`), mode 0600
 """
 
@@ -101,6 +103,11 @@ class ProjectFiles:
     @property
     def recordings(self) -> Path:
         return self.root / "recordings"
+
+    @property
+    def secrets(self) -> Path:
+        """Values of `{env: NAME}` secrets that promote sent to this host (agent.py writes it)."""
+        return self.root / "secrets.json"
 
     @property
     def promote_digests(self) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -123,3 +124,13 @@ def test_a_release_naming_a_path_outside_the_project_is_refused(tmp_path: Path, 
     assert activated.returncode != 0
     assert not (tmp_path / "outside.txt").exists()
     assert not (tmp_path / "project" / ".workbench").exists()
+
+
+def test_secrets_are_kept_in_the_engines_folder_mode_0600_and_never_said_back(tmp_path: Path) -> None:
+    said = agent("secrets", tmp_path, given={"TEAM_KEY": "s3cr3t"})
+    assert said == {"changed": True, "count": 1}
+    path = ProjectFiles(tmp_path / "project").secrets
+    assert json.loads(path.read_text()) == {"TEAM_KEY": "s3cr3t"}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert agent("secrets", tmp_path, given={"TEAM_KEY": "s3cr3t"})["changed"] is False
+    assert agent("secrets", tmp_path, given={"TEAM_KEY": "rotated"})["changed"] is True

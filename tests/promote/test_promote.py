@@ -360,3 +360,65 @@ def test_a_remote_given_a_certificate_serves_https_and_invoke_reaches_it(
         run_workbench("down", "--remote", "staging", cwd=folder)
         wipe(host, path)
         wipe(host, tls.name)
+
+
+@pytest.mark.timeout(1500)
+def test_env_secrets_reach_the_remote_over_ssh_never_in_a_release_and_rotate(
+    tmp_path: Path, host: RemoteHostForTests
+) -> None:
+    folder, path = promoted_project(tmp_path, host)
+    reference = "azureml://connections/team/credentials/key"
+    (folder / "workbench.yaml").write_text(
+        host.workbench_yaml("staging", path) + f"secrets:\n  {reference}: {{env: TEAM_KEY}}\n"
+    )
+    blue = folder / "blue-deployment.yml"
+    blue.write_text(blue.read_text() + f"environment_variables:\n  TEAM_KEY: ${{{{{reference}}}}}\n")
+    endpoint = folder / "endpoint.yml"
+    stores = "properties: {enforce_access_to_default_secret_stores: enabled}\n"
+    endpoint.write_text(endpoint.read_text() + "identity: {type: system_assigned}\n" + stores)
+    remote_folder = host.home / path
+    try:
+        unset = run_workbench("promote", "staging", cwd=folder, timeout=600)
+        assert unset.returncode == 2, "checked with the spec, before anything moves"
+        assert "TEAM_KEY reads $TEAM_KEY, which is not set here" in unset.stdout + unset.stderr
+
+        first = run_workbench("promote", "staging", cwd=folder, timeout=1200, env={"TEAM_KEY": "first-value"})
+        assert first.returncode == 0, first.stdout + first.stderr
+        secrets = remote_folder / "project" / ".workbench" / "secrets.json"
+        assert json.loads(secrets.read_text()) == {"TEAM_KEY": "first-value"}
+        assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
+        shipped = [
+            p
+            for p in (remote_folder / ".promote").rglob("*")
+            if p.is_file() and b"first-value" in p.read_bytes()
+        ]
+        assert shipped == [], "never in a release, a blob or a log"
+        assert "first-value" not in first.stdout + first.stderr
+        assert _container_values(remote_folder / "project", "blue", "TEAM_KEY") == {"first-value"}
+
+        second = run_workbench(
+            "promote", "staging", cwd=folder, timeout=600, env={"TEAM_KEY": "second-value"}
+        )
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert "secrets changed: the deployments that read them roll out" in second.stdout
+        assert "update quickstart/blue" in second.stdout, "a new generation of instances reads the new value"
+        assert json.loads(secrets.read_text()) == {"TEAM_KEY": "second-value"}
+        assert _container_values(remote_folder / "project", "blue", "TEAM_KEY") == {"second-value"}
+    finally:
+        run_workbench("down", "--remote", "staging", cwd=folder)
+        wipe(host, path)
+
+
+def _container_values(project: Path, deployment: str, variable: str) -> set[str]:
+    """`variable` in the environment of each running container of the remote deployment (the
+    Docker engine is this machine's: the remote host's user runs its containers here)."""
+    import docker  # noqa: PLC0415
+
+    client = docker.from_env()
+    labels = [f"workbench.project={project}", f"workbench.deployment={deployment}"]
+    try:
+        containers = client.containers.list(filters={"label": labels})
+        environments = [dict(i.split("=", 1) for i in c.attrs["Config"]["Env"]) for c in containers]
+        return {environment.get(variable, "") for environment in environments}
+    finally:
+        client.close()

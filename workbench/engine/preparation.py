@@ -8,12 +8,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from workbench.engine import nocode
+from workbench.engine import nocode, secret_values
 from workbench.engine.blobs import BlobStore
 from workbench.engine.collection import PAYLOAD_COLLECTIONS, Collecting
 from workbench.engine.context import Context
@@ -233,21 +232,4 @@ class Preparer:
         return await self.ctx.collectors.listen(self.endpoint, spec.name, collector)
 
     def _secrets(self, spec: DeploymentSpec) -> dict[str, str]:
-        values: dict[str, str] = {}
-        for variable, reference in spec.secret_references().items():
-            secret = self.ctx.settings.secrets.get(reference)
-            value = None
-            if secret is not None:
-                value = secret.literal if secret.literal is not None else os.environ.get(secret.env or "")
-            if value is None and secret is not None and secret.env is not None:
-                raise StartupError(
-                    f"SecretsInjectionError: {reference} ({variable}) reads ${secret.env}, which is not set "
-                    f"in the engine's environment: export {secret.env}=... before `workbench up`"
-                )
-            if value is None:
-                raise StartupError(
-                    f"SecretsInjectionError: no local value for {reference} ({variable}); "
-                    "give one under secrets: in workbench.yaml"
-                )
-            values[variable] = value
-        return values
+        return secret_values.resolve(spec, self.ctx.settings, self.ctx.files)

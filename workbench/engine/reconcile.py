@@ -58,7 +58,9 @@ class Replace:
 Action = Create | Delete | Scale | Replace
 
 
-def fingerprint(deployment: DeploymentSpec, runtime: str, settings: DeploymentSettings | None = None) -> str:
+def fingerprint(
+    deployment: DeploymentSpec, runtime: str, settings: DeploymentSettings | None = None, secrets: str = ""
+) -> str:
     """The part of a deployment that decides how its instances run; a change means new instances.
     Only what defines an instance counts, never where it was declared: a comment or a moved key
     in the YAML changes nothing."""
@@ -75,6 +77,7 @@ def fingerprint(deployment: DeploymentSpec, runtime: str, settings: DeploymentSe
         deployment.egress_public_network_access,
         deployment.data_collector,
         settings,
+        secrets,  # the digest of its secrets' values: a rotated secret rolls it out
     )
     return hashlib.sha256(_canonical(parts).encode()).hexdigest()[:16]
 

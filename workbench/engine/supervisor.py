@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from workbench.engine import reconcile
+from workbench.engine import reconcile, secret_values
 from workbench.engine.context import Context
 from workbench.engine.deployments import DeploymentRunner
 from workbench.engine.scaling import ScaleOverrides
@@ -45,7 +45,10 @@ class Supervisor:
         desired = {
             key: reconcile.Desired(
                 reconcile.fingerprint(
-                    spec, project.settings.runtime_for(*key), project.settings.deployment(*key)
+                    spec,
+                    project.settings.runtime_for(*key),
+                    project.settings.deployment(*key),
+                    secret_values.digest(spec, project.settings, self.ctx.files),
                 ),
                 spec.instance_count,
             )

@@ -6,7 +6,8 @@ one JSON object on stdout. The remote folder:
 
     FOLDER/                      mode 0700: the remote user's alone
     FOLDER/project/              the project, as the engine serves it (its .workbench/ inside:
-                                 the engine's state, keys and logs)
+                                 the engine's state, keys and logs, and secrets.json: the values
+                                 of workbench.yaml's {env: NAME} secrets, sent over SSH)
     FOLDER/.promote/blobs/       every file sent, by content (sha256), read-only
     FOLDER/.promote/releases/    one manifest per release (ID.json), the last few kept
     FOLDER/.promote/current      the release the project holds now
@@ -271,6 +272,25 @@ def outcome(folder: str, release: str, result: str, details: dict[str, Any]) -> 
     answer({"release": release, "outcome": result})
 
 
+def secrets(folder: str, values: dict[str, str]) -> None:
+    """The values of the project's `{env: NAME}` secrets, where the engine reads them
+    (project/.workbench/secrets.json, mode 0600): outside every release, never said back."""
+    state = os.path.join(folder, "project", WORKBENCH_FOLDER)
+    os.makedirs(state, mode=0o700, exist_ok=True)
+    path = os.path.join(state, "secrets.json")
+    try:
+        with open(path) as f:
+            changed = json.load(f) != values
+    except (OSError, ValueError):
+        changed = True
+    if changed:
+        fd = os.open(path + ".part", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(values, f)
+        os.replace(path + ".part", path)
+    answer({"changed": changed, "count": len(values)})
+
+
 def activate(folder: str, release: str) -> None:
     """The project becomes `release`: whole files linked into place, then the old ones removed.
     Nothing is pruned here: the release it replaces is what a failed rollout goes back to."""
@@ -460,7 +480,7 @@ def at_boot(command: list[str]) -> str:
     return "not restarted with the host: neither a systemd user manager nor cron is available"
 
 
-WRITERS = ("receive", "record", "activate", "install", "start", "lock", "outcome", "prune")
+WRITERS = ("receive", "record", "activate", "install", "start", "lock", "outcome", "prune", "secrets")
 
 
 def private(folder: str) -> None:
@@ -484,6 +504,8 @@ def main(argv: list[str]) -> None:
         record(folder, json.load(sys.stdin))
     elif command == "activate":
         activate(folder, argv[2])
+    elif command == "secrets":
+        secrets(folder, json.load(sys.stdin))
     elif command == "prune":
         answer({"pruned": prune(folder, int(argv[3]), argv[2])})
     elif command == "lock":

@@ -22,6 +22,7 @@ import functools
 import hashlib
 import io
 import json
+import os
 import tarfile
 import tempfile
 import time
@@ -72,6 +73,9 @@ def promote(
         steps = plan(manifest, held)
         for line in steps.lines():
             say(line)
+        secret_values = _env_secrets(project, remote)
+        if secret_values:
+            say(f"secrets: {len(secret_values)} {{env:}} value(s) sent over SSH, never in a release")
         if dry_run:
             holder = agent.call("lock-status")["held"]
             if holder is not None:
@@ -89,6 +93,9 @@ def promote(
             releases.record(
                 agent, manifest.id, "rolling out", **releases.provenance(project.root), changed=changed
             )
+            sent = json.dumps(secret_values).encode()
+            if secret_values and agent.call("secrets", input_bytes=sent)["changed"]:
+                say("secrets changed: the deployments that read them roll out")  # the engine sees it
             try:
                 installed = agent.call("install", manifest.wheel, wheel.name, timeout_s=1200)["installed"]
                 if installed:
@@ -210,6 +217,19 @@ def lock_command(remote: RemoteHost, action: str, say: Say) -> int:
 def list_releases(remote: RemoteHost) -> list[str]:
     with connected(remote) as ssh:
         return releases.listed(RemoteHostAgent(ssh))
+
+
+def _env_secrets(project: Project, remote: RemoteHost) -> dict[str, str]:
+    """The values here of workbench.yaml's `{env: NAME}` secrets: the remote engine reads them
+    from what promote sends over SSH (agent.py's `secrets`), as this engine reads them here."""
+    names = sorted({s.env for s in project.settings.secrets.values() if s.env})
+    missing = [n for n in names if n not in os.environ]
+    if missing:
+        raise PromoteError(
+            f"secrets: {', '.join('$' + n for n in missing)} not set here: export them; promote sends "
+            f"their values to {remote.name} over SSH, kept there apart from every release"
+        )
+    return {name: os.environ[name] for name in names}
 
 
 def _prune(agent: RemoteHostAgent, remote: RemoteHost, live: str, say: Say) -> None:

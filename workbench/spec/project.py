@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -20,6 +21,7 @@ from typing import TypeVar
 import yaml
 
 from workbench.errors import SpecError
+from workbench.layout import ProjectFiles
 from workbench.spec.assets import (
     ENVIRONMENT_KEYS,
     MODEL_KEYS,
@@ -122,7 +124,7 @@ def load_project(paths: Path | Sequence[Path], overrides: Sequence[Override] = (
     settings = _local_settings(root, targets, problems)
     deployments = [_resolve(d, loaded, problems) for d in loaded.deployments]
     endpoints = _assemble(loaded.endpoints, deployments, problems)
-    _check_settings(settings, endpoints, problems)
+    _check_settings(root, settings, endpoints, problems)
     if not (root / WORKSPACE_MARK).is_file():  # a workspace's paths are absolute: all outside it
         _check_outside(root, deployments, problems)
     if (
@@ -140,6 +142,17 @@ def load_project(paths: Path | Sequence[Path], overrides: Sequence[Override] = (
     reported = [p for p in problems.sorted() if p.location.file not in context]
     return Project(
         root, tuple(endpoints), settings, tuple(reported), tuple(files), tuple(targets), tuple(overrides)
+    )
+
+
+def _sent_secrets(root: Path) -> set[str]:
+    """The `{env: NAME}` values a promote sent to this host (the engine reads them there)."""
+    try:
+        sent = json.loads(ProjectFiles(root).secrets.read_text())
+    except (OSError, ValueError):
+        return set()
+    return (
+        {name for name, value in sent.items() if isinstance(value, str)} if isinstance(sent, dict) else set()
     )
 
 
@@ -461,7 +474,9 @@ def _check_endpoint(endpoint: Endpoint, problems: Problems) -> None:
             )
 
 
-def _check_settings(settings: LocalSettings, endpoints: list[Endpoint], problems: Problems) -> None:
+def _check_settings(
+    root: Path, settings: LocalSettings, endpoints: list[Endpoint], problems: Problems
+) -> None:
     by_name = {e.name: e for e in endpoints}
     for name, endpoint_settings in settings.endpoints.items():
         key = f"endpoints.{name}"
@@ -482,6 +497,7 @@ def _check_settings(settings: LocalSettings, endpoints: list[Endpoint], problems
                     deployment_key,
                     f"endpoint '{name}' has no deployment named '{deployment_name}'",
                 )
+    sent = _sent_secrets(root)
     for endpoint in endpoints:
         for deployment in endpoint.deployments:
             for variable, reference in deployment.secret_references().items():
@@ -492,9 +508,9 @@ def _check_settings(settings: LocalSettings, endpoints: list[Endpoint], problems
                         deployment.where(key),
                         key,
                         f"secret reference {reference} has no local value",
-                        "give one under secrets: in workbench.yaml",
+                        "give one under secrets: in workbench.yaml as {env: NAME}",
                     )
-                elif secret.env is not None and secret.env not in os.environ:
+                elif secret.env is not None and secret.env not in os.environ and secret.env not in sent:
                     key = f"secrets.{reference}.env"
                     problems.error(
                         settings.where(key),

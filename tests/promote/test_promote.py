@@ -88,6 +88,9 @@ def test_the_quickstart_promoted_serves_rolls_out_a_change_with_no_failure_and_i
     require_program("tmux")
     folder, path = promoted_project(tmp_path, host)
     try:
+        rehearsal = run_workbench("promote", "staging", "--dry-run", cwd=folder, timeout=600)
+        assert rehearsal.returncode == 0, rehearsal.stdout + rehearsal.stderr
+        assert "engine: not running on" in rehearsal.stdout
         first = run_workbench("promote", "staging", cwd=folder, timeout=1200)
         assert first.returncode == 0, first.stdout + first.stderr
         assert "deployment quickstart/blue: create" in first.stdout
@@ -113,13 +116,18 @@ def test_the_quickstart_promoted_serves_rolls_out_a_change_with_no_failure_and_i
             score.write_text(
                 score.read_text().replace("return result.tolist()", 'return {"v2": result.tolist()}')
             )
+            rehearsal = run_workbench("promote", "staging", "--dry-run", cwd=folder, timeout=600)
+            assert "deployment quickstart/blue: update (reload in place" in rehearsal.stdout
+            assert "engine: keeps running" in rehearsal.stdout
+            assert "ship: 1 file(s)" in rehearsal.stdout, "the host has every other file"
             with PacedLoad(uri, key, request) as load:
                 until(lambda: len(load.answers) >= 10, 120)
                 second = run_workbench("promote", "staging", cwd=folder, timeout=600)
                 served = len(load.answers)
                 until(lambda: len(load.answers) >= served + 5, 60)  # and it serves on
             assert second.returncode == 0, second.stdout + second.stderr
-            assert "files: 1 to send" in second.stdout
+            assert "files: 1 changed since the release there" in second.stdout
+            assert "deployment quickstart/blue: update (reload in place" in second.stdout
             assert "deployment quickstart/blue: update" in second.stdout
             assert load.failures == [], load.failures[:5]
             assert len(load.answers) >= 20

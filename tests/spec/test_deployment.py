@@ -74,7 +74,8 @@ def test_secret_reference_without_local_value_is_a_warning(spec_folder: SpecFold
         "unless the endpoint has `properties: {enforce_access_to_default_secret_stores: enabled}` (with a "
         "system-assigned identity) or its identity was granted the readers' roles",
         "blue.yml:12:3: environment_variables.API_KEY: warning: secret reference "
-        "azureml://connections/c/target has no local value (give one under secrets: in workbench.yaml as {env: NAME})",
+        "azureml://connections/c/target has no local value "
+        "(give one under secrets: in workbench.yaml as {env: NAME})",
     ]
 
 

@@ -8,12 +8,11 @@ one by one. A traffic-only change yields no deployment action at all.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from workbench.spec.canonical import canonical
 from workbench.spec.deployment import DeploymentSpec
 from workbench.spec.local import DeploymentSettings
 
@@ -79,24 +78,7 @@ def fingerprint(
         settings,
         secrets,  # the digest of its secrets' values: a rotated secret rolls it out
     )
-    return hashlib.sha256(_canonical(parts).encode()).hexdigest()[:16]
-
-
-def _canonical(value: object) -> str:
-    """A stable text of `value`: dataclasses by the fields they compare on (a declaration's place
-    is kept out with compare=False), mappings sorted, paths and enums by value."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = [f for f in dataclasses.fields(value) if f.compare]
-        inner = ", ".join(f"{f.name}={_canonical(getattr(value, f.name))}" for f in fields)
-        return f"{type(value).__name__}({inner})"
-    if isinstance(value, Mapping):
-        items = sorted((str(k), _canonical(v)) for k, v in value.items())
-        return "{" + ", ".join(f"{k!r}: {v}" for k, v in items) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_canonical(v) for v in value) + "]"
-    if isinstance(value, enum.Enum):
-        return repr(value.value)
-    return repr(value)
+    return hashlib.sha256(canonical(parts).encode()).hexdigest()[:16]
 
 
 def plan(desired: Mapping[Key, Desired], observed: Mapping[Key, Observed]) -> list[Action]:

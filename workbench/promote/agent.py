@@ -417,10 +417,23 @@ def engine(folder: str) -> None:
         with open(path) as f:
             info = json.load(f)
         os.kill(int(info["pid"]), 0)
+        found: dict[str, Any] | None = info
     except (OSError, ValueError, KeyError):
-        answer({"engine": None, "current": current(folder), "releases": releases(folder), "project": project})
-        return
-    answer({"engine": info, "current": current(folder), "releases": releases(folder), "project": project})
+        found = None
+    try:
+        with open(os.path.join(folder, ".promote", "venv", "installed-wheel")) as f:
+            wheel = f.read().strip()
+    except OSError:
+        wheel = None
+    answer(
+        {
+            "engine": found,
+            "current": current(folder),
+            "releases": releases(folder),
+            "project": project,
+            "installed_wheel": wheel,
+        }
+    )
 
 
 def start(folder: str, runtime: str, listen: list[str]) -> None:

@@ -9,6 +9,7 @@ one-line edit reads only the edited file.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ from typing import Any
 from workbench.errors import PromoteError
 from workbench.layout import ProjectFiles
 from workbench.spec import Project
+from workbench.spec.canonical import canonical
 from workbench.spec.deployment import DeploymentSpec
 from workbench.spec.skus import find_sku
 from workbench.spec.upload import select
@@ -51,6 +53,9 @@ class Manifest:
     """relative path -> the file here (not sent)"""
     notes: tuple[str, ...] = field(default=(), repr=False)
     """What the selection of files says (a link followed out of the project): promote says it."""
+    parts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """"endpoint/deployment" -> digests of what starts new instances ("spec"), of its code and of
+    its model, and its instance count: what a change of it will do (Plan.kind)."""
 
     @property
     def size(self) -> int:
@@ -61,6 +66,7 @@ class Manifest:
             "id": self.id,
             "files": {p: e.to_json() for p, e in self.files.items()},
             "deployments": self.deployments,
+            "parts": self.parts,
             "wheel": self.wheel,
         }
 
@@ -76,10 +82,15 @@ class Plan:
     update: list[str]
     delete: list[str]
     unchanged: list[str]
+    kinds: dict[str, str] = field(default_factory=dict)
+    """An updated deployment -> what its update does: "replace" (new instances, ready before the
+    old ones stop), "reload in place" (code or model), "scale"; absent: not known (a release
+    recorded by an older workbench)."""
 
     def lines(self) -> list[str]:
         said = [
-            f"files: {len(self.send)} to send ({self.send_bytes / 1e6:.1f} MB), {len(self.remove)} to remove",
+            f"files: {len(self.send)} changed since the release there ({self.send_bytes / 1e6:.1f} MB), "
+            f"{len(self.remove)} to remove",
             *(f"  send   {p}" for p in self.send[:20]),
             *([f"  ... and {len(self.send) - 20} more"] if len(self.send) > 20 else []),
             *(f"  remove {p}" for p in self.remove[:20]),
@@ -90,8 +101,19 @@ class Plan:
             ("remove", self.delete),
             ("keep", self.unchanged),
         ):
-            said += [f"deployment {name}: {verb}" for name in names]
+            said += [
+                f"deployment {name}: {verb}{_kind(self.kinds.get(name)) if verb == 'update' else ''}"
+                for name in names
+            ]
         return said
+
+
+def _kind(kind: str | None) -> str:
+    return {
+        "replace": " (replace: new instances start, the old ones stop once they are ready)",
+        "reload": " (reload in place: code or model changed, the instances keep serving)",
+        "scale": " (scale: only the instance count changed)",
+    }.get(kind or "", "")
 
 
 def build_manifest(project: Project, wheel: str) -> Manifest:
@@ -109,9 +131,10 @@ def build_manifest(project: Project, wheel: str) -> Manifest:
     deployments = {
         f"{d.endpoint_name}/{d.name}": _deployment_digest(root, d, files) for d in _deployments(project)
     }
+    parts = {f"{d.endpoint_name}/{d.name}": _parts(root, d, files, project) for d in _deployments(project)}
     now = time.time()
     release = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + f"-{int(now * 1000) % 1000:03d}"
-    return Manifest(release, files, deployments, wheel, sources, tuple(selection.notes))
+    return Manifest(release, files, deployments, wheel, sources, tuple(selection.notes), parts)
 
 
 def plan(local: Manifest, remote: Mapping[str, Any] | None) -> Plan:
@@ -119,17 +142,74 @@ def plan(local: Manifest, remote: Mapping[str, Any] | None) -> Plan:
     held_files: Mapping[str, list[Any]] = remote["files"] if remote else {}
     held_deployments: Mapping[str, str] = remote["deployments"] if remote else {}
     send = sorted(p for p, e in local.files.items() if held_files.get(p, [None])[0] != e.digest)
+    held_parts: Mapping[str, Mapping[str, Any]] = remote.get("parts", {}) if remote else {}
+    updated = sorted(
+        n for n, d in local.deployments.items() if n in held_deployments and held_deployments[n] != d
+    )
+    kinds = {n: kind for n in updated if (kind := _change(held_parts.get(n), local.parts.get(n))) is not None}
     return Plan(
         send=send,
         send_bytes=sum(local.files[p].size for p in send),
         remove=sorted(set(held_files) - set(local.files)),
         create=sorted(set(local.deployments) - set(held_deployments)),
-        update=sorted(
-            n for n, d in local.deployments.items() if n in held_deployments and held_deployments[n] != d
-        ),
+        update=updated,
         delete=sorted(set(held_deployments) - set(local.deployments)),
         unchanged=sorted(n for n, d in local.deployments.items() if held_deployments.get(n) == d),
+        kinds=kinds,
     )
+
+
+def _change(held: Mapping[str, Any] | None, local: Mapping[str, Any] | None) -> str | None:
+    """What an update does, from what changed: the instances' definition, their files, or only
+    how many there are."""
+    if not held or not local:
+        return None
+    if held.get("spec") != local.get("spec"):
+        return "replace"
+    if held.get("code") != local.get("code") or held.get("model") != local.get("model"):
+        return "reload"
+    if held.get("count") != local.get("count"):
+        return "scale"
+    return None
+
+
+def _parts(
+    root: Path, deployment: DeploymentSpec, files: Mapping[str, FileEntry], project: Project
+) -> dict[str, Any]:
+    """Digests of what makes new instances (the spec but its count, code and model, its
+    environment's files and its local settings), of its code and of its model; its count."""
+    code = deployment.code_configuration.code if deployment.code_configuration else None
+    model = deployment.model.path if deployment.model else None
+    spec = dataclasses.replace(
+        deployment, instance_count=0, code_configuration=None, model=None, model_ref=None, file=Path()
+    )
+    settings = project.settings.deployment(deployment.endpoint_name, deployment.name)
+    defining = [canonical(spec), canonical(settings)]
+    environment = deployment.environment
+    for path in (
+        environment.conda_file.path if environment and environment.conda_file else None,
+        environment.build.path if environment and environment.build else None,
+    ):
+        if path is not None:
+            defining.append(_files_digest(root, [path], files))
+    if deployment.code_configuration is not None:
+        defining.append(deployment.code_configuration.scoring_script)
+    return {
+        "spec": hashlib.sha256("\n".join(defining).encode()).hexdigest()[:16],
+        "code": _files_digest(root, [code], files) if code else "",
+        "model": _files_digest(root, [model], files) if model else "",
+        "count": deployment.instance_count,
+    }
+
+
+def _files_digest(root: Path, paths: list[Path], files: Mapping[str, FileEntry]) -> str:
+    hasher = hashlib.sha256()
+    for path in paths:
+        prefix = path.resolve().relative_to(root.resolve()).as_posix()
+        for relative in sorted(files):
+            if prefix in (".", "") or relative == prefix or relative.startswith(prefix + "/"):
+                hasher.update(f"{relative}\0{files[relative].digest}\n".encode())
+    return hasher.hexdigest()
 
 
 def needs_gpus(project: Project) -> bool:
@@ -160,13 +240,7 @@ def _inputs(deployment: DeploymentSpec) -> list[Path]:
 
 
 def _deployment_digest(root: Path, deployment: DeploymentSpec, files: Mapping[str, FileEntry]) -> str:
-    hasher = hashlib.sha256()
-    for path in _inputs(deployment):
-        prefix = path.resolve().relative_to(root.resolve()).as_posix()
-        for relative in sorted(files):
-            if prefix in (".", "") or relative == prefix or relative.startswith(prefix + "/"):
-                hasher.update(f"{relative}\0{files[relative].digest}\n".encode())
-    return hasher.hexdigest()
+    return _files_digest(root, _inputs(deployment), files)
 
 
 def _digests(root: Path, sources: Mapping[str, Path]) -> dict[str, FileEntry]:

@@ -77,6 +77,10 @@ def promote(
         if secret_values:
             say(f"secrets: {len(secret_values)} {{env:}} value(s) sent over SSH, never in a release")
         if dry_run:
+            sources, lacking = _lacking(agent, manifest, wheel)
+            size = sum(sources[m].stat().st_size for m in lacking)
+            say(f"ship: {len(lacking)} file(s), {size / 1e6:.1f} MB, what {remote.host} lacks of them")
+            say(_engine_plan(engine, manifest, remote))
             holder = agent.call("lock-status")["held"]
             if holder is not None:
                 say(releases.held_by(remote, holder))
@@ -253,8 +257,10 @@ def _preflight(agent: RemoteHostAgent, remote: RemoteHost, manifest: Manifest, g
     )
 
 
-def _ship(ssh: Ssh, agent: RemoteHostAgent, manifest: Manifest, wheel: Path, say: Say) -> None:
-    """The blobs the host lacks, as one tar stream, with progress."""
+def _lacking(
+    agent: RemoteHostAgent, manifest: Manifest, wheel: Path
+) -> tuple[dict[tuple[str, bool], Path], list[tuple[str, bool]]]:
+    """Every blob of the release with the file here that holds it, and those the host lacks."""
     sources: dict[tuple[str, bool], Path] = {(manifest.wheel, False): wheel}
     for relative, entry in manifest.files.items():
         sources.setdefault((entry.digest, entry.executable), manifest.sources[relative])
@@ -263,6 +269,24 @@ def _ship(ssh: Ssh, agent: RemoteHostAgent, manifest: Manifest, wheel: Path, say
         (str(d), bool(x))
         for d, x in agent.call("missing", input_bytes=json.dumps(wanted).encode())["missing"]
     ]
+    return sources, missing
+
+
+def _engine_plan(engine: dict[str, Any], manifest: Manifest, remote: RemoteHost) -> str:
+    """What happens to the remote engine, as `--dry-run` says it."""
+    if engine["engine"] is None:
+        return f"engine: not running on {remote.host}: it starts, and serves once its deployments are ready"
+    if engine.get("installed_wheel") != manifest.wheel:
+        return (
+            "engine: the workbench changed: the remote engine restarts on the new one, and scoring pauses "
+            "while it restarts"
+        )
+    return "engine: keeps running: only the deployments above change, none of the others pauses"
+
+
+def _ship(ssh: Ssh, agent: RemoteHostAgent, manifest: Manifest, wheel: Path, say: Say) -> None:
+    """The blobs the host lacks, as one tar stream, with progress."""
+    sources, missing = _lacking(agent, manifest, wheel)
     total = sum(sources[m].stat().st_size for m in missing)
     if not missing:
         say("ship: the remote has every file already")

@@ -6,6 +6,7 @@ what is missing before anything moves."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import stat
@@ -283,6 +284,13 @@ def test_the_quickstart_promoted_serves_rolls_out_a_change_with_no_failure_and_i
         after = run_workbench("status", "--remote", "staging", cwd=folder)
         assert after.returncode == 1
         assert "no engine is running on staging" in after.stderr
+        purged = run_workbench("down", "--remote", "staging", "--purge", cwd=folder)
+        assert purged.returncode == 0, purged.stderr
+        assert f"removed {host.home / path}" in purged.stdout
+        assert not (host.home / path).exists(), "folder, releases, blobs and venv: all gone"
+        project = str(host.home / path / "project")
+        unit = "workbench-" + hashlib.sha256(project.encode()).hexdigest()[:12] + ".service"
+        assert not (host.home / ".config" / "systemd" / "user" / unit).exists(), "no boot entry left behind"
     finally:
         run_workbench("down", "--remote", "staging", cwd=folder)
         wipe(host, path)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.cli.connect import add_target_arguments, engine_client
 from workbench.cli.validate import add_set_argument
 from workbench.describe import describe
-from workbench.errors import EngineError, StartupError
+from workbench.errors import EngineError, StartupError, WorkbenchError
 from workbench.spec.overrides import parse_overrides
 from workbench.state import Event, ProvisioningState
 
@@ -150,6 +150,11 @@ def add_parser(commands: Any) -> None:
 
     down = commands.add_parser("down", help="stop the engine and every instance")
     add_target_arguments(down)
+    down.add_argument(
+        "--purge",
+        action="store_true",
+        help="with --remote: also remove what promote put there (folder, releases, venv, boot entry)",
+    )
     down.set_defaults(run=run_down)
 
 
@@ -386,6 +391,15 @@ def run_fault(args: argparse.Namespace) -> int:
 
 
 def run_down(args: argparse.Namespace) -> int:
+    if args.purge:
+        from workbench.cli.connect import project_folder, remote_of
+        from workbench.promote.promote import purge
+        from workbench.promote.remote import chosen_remote
+
+        name = chosen_remote(args.remote)
+        if name is None:
+            raise WorkbenchError("--purge removes what promote put on a remote host: give --remote NAME")
+        return purge(remote_of(project_folder(args), name), lambda line: print(line, flush=True))
     with engine_client(args) as client:
         stopped = client.shutdown()
     print("engine stopped" if stopped else "engine is still stopping", file=sys.stderr)

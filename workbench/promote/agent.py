@@ -475,6 +475,7 @@ def at_boot(command: list[str]) -> str:
         enabled = subprocess.run(["systemctl", "--user", "enable", name], capture_output=True, check=False)
         if enabled.returncode == 0:
             return f"systemd user service {name} (needs `loginctl enable-linger` to start before login)"
+        os.unlink(os.path.join(unit_dir, name))  # no user manager answers: nothing would start it
     if shutil.which("crontab"):
         listed = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False)
         lines = listed.stdout.splitlines() if listed.returncode == 0 else []
@@ -491,6 +492,33 @@ def at_boot(command: list[str]) -> str:
                 return f"not restarted with the host: crontab refused the entry ({added.stderr.strip()})"
         return "cron @reboot entry"
     return "not restarted with the host: neither a systemd user manager nor cron is available"
+
+
+def purge(folder: str) -> None:
+    """What promote put on the host for this folder: its boot entry and the folder itself
+    (project, releases, blobs, venv, logs). The engine is stopped first (`workbench down --remote
+    R --purge`). Images stay: they are shared by content with every other project on the host."""
+    removed: list[str] = []
+    project = os.path.join(folder, "project")
+    unit = "workbench-" + hashlib.sha256(project.encode()).hexdigest()[:12] + ".service"
+    unit_path = os.path.expanduser(os.path.join("~/.config/systemd/user", unit))
+    if os.path.exists(unit_path):
+        if shutil.which("systemctl"):
+            subprocess.run(["systemctl", "--user", "disable", unit], capture_output=True, check=False)
+        os.unlink(unit_path)
+        removed.append(f"systemd user service {unit}")
+    if shutil.which("crontab"):
+        listed = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False)
+        lines = listed.stdout.splitlines() if listed.returncode == 0 else []
+        kept = [line for line in lines if not (line.startswith("@reboot") and f"'{project}'" in line)]
+        if kept != lines:
+            table = "\n".join(kept) + "\n"
+            subprocess.run(["crontab", "-"], input=table, text=True, capture_output=True, check=False)
+            removed.append("cron @reboot entry")
+    if os.path.isdir(folder):
+        shutil.rmtree(folder)
+        removed.append(folder)
+    answer({"removed": removed})
 
 
 WRITERS = ("receive", "record", "activate", "install", "start", "lock", "outcome", "prune", "secrets")
@@ -517,6 +545,8 @@ def main(argv: list[str]) -> None:
         record(folder, json.load(sys.stdin))
     elif command == "activate":
         activate(folder, argv[2])
+    elif command == "purge":
+        purge(folder)
     elif command == "secrets":
         secrets(folder, json.load(sys.stdin))
     elif command == "prune":

@@ -218,6 +218,25 @@ def lock_command(remote: RemoteHost, action: str, say: Say) -> int:
     return 0
 
 
+def purge(remote: RemoteHost, say: Say) -> int:
+    """`workbench down --remote R --purge`: the engine stopped, then what promote put on the host
+    for this remote removed (folder, releases, venv, boot entry); images, shared by content with
+    the host's other projects, stay (`docker image prune` there removes those nothing uses)."""
+    with connected(remote) as ssh:
+        agent = RemoteHostAgent(ssh)
+        with releases.locked(agent, remote, "purge"):
+            engine = agent.engine()
+            if engine["engine"] is not None:
+                with RemoteEngineClient(ssh, engine["engine"], agent) as client:
+                    client.shutdown()
+                say(f"the engine on {remote.host} stopped")
+            removed = agent.call("purge", timeout_s=600)["removed"]
+    for item in removed:
+        say(f"removed {item}")
+    say("images stay: other projects share them by content (`docker image prune` removes unused ones)")
+    return 0
+
+
 def list_releases(remote: RemoteHost) -> list[str]:
     with connected(remote) as ssh:
         return releases.listed(RemoteHostAgent(ssh))

@@ -226,9 +226,11 @@ class EngineClient:
     def telemetry(self) -> Telemetry:
         return Telemetry.from_json(self._get("/v1/telemetry").json())
 
-    def reload(self, endpoint: str, deployment: str) -> None:
-        """Stage the deployment's code again and reload it in place; the outcome comes as events."""
-        self._request("POST", f"/v1/endpoints/{endpoint}/deployments/{deployment}/reload")
+    def reload(self, endpoint: str, deployment: str, *, if_changed: bool = False) -> None:
+        """Stage the deployment's code again and reload it in place (`if_changed`: only if a file
+        changed since it was staged); the outcome comes as events, and its `reloads` count grows."""
+        query = "?if_changed=1" if if_changed else ""
+        self._request("POST", f"/v1/endpoints/{endpoint}/deployments/{deployment}/reload{query}")
 
     def scale(self, endpoint: str, deployment: str, instance_count: int) -> None:
         self._request(

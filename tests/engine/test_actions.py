@@ -124,6 +124,30 @@ def test_editing_the_code_reloads_it_in_place_with_no_failed_request(tmp_path: P
         assert running.status()[0].deployments[0].reloads >= 4  # finished reloads, counted: 2, 3, broken, fix
 
 
+def test_the_watcher_and_promote_asking_for_the_same_edit_reload_it_once(tmp_path: Path) -> None:
+    """A promote activates a release (the watcher sees the files) and then asks for the reload
+    itself: the second finds nothing new and reloads nothing; a reload asked by hand still does."""
+    folder = versioned_folder(tmp_path)
+    with engine(folder, tmp_path) as running, EngineClient.for_folder(folder) as control:
+        running.wait_settled(120)
+        before = running.status()[0].deployments[0].reloads
+
+        def reloads_past(count: int) -> None:
+            running.wait_for(lambda eps: eps[0].deployments[0].reloads > count, timeout=30)
+
+        def staged() -> int:
+            return sum(1 for e in events(running) if e.startswith("reload tests/blue: model and code staged"))
+
+        save_like_an_editor(folder / "code" / "score.py", VERSIONED.format(version=2))
+        reloads_past(before)
+        control.reload("tests", "blue", if_changed=True)  # as promote asks, after the watcher
+        reloads_past(before + 1)
+        assert staged() == 1
+        control.reload("tests", "blue")  # `workbench reload` by hand: it reloads all the same
+        reloads_past(before + 2)
+        assert staged() == 2
+
+
 def test_restart_scale_and_telemetry(tmp_path: Path) -> None:
     folder = versioned_folder(tmp_path)
     with engine(folder, tmp_path) as running, EngineClient.for_folder(folder) as client:

@@ -203,7 +203,11 @@ class ControlApi:
         return web.json_response({"status": "killed"})
 
     async def reload(self, request: web.Request) -> web.Response:
-        return self._start(request, lambda runner, _: runner.reload_code("reload requested"))
+        """`?if_changed=1`: only when a staged file changed (promote, after the watcher may have)."""
+        if_changed = request.query.get("if_changed") == "1"
+        return self._start(
+            request, lambda runner, _: runner.reload_code("reload requested", if_changed=if_changed)
+        )
 
     async def scale(self, request: web.Request) -> web.Response:
         body = await body_of(request)

@@ -357,18 +357,19 @@ class DeploymentRunner:
 
     # -- code reload and debugging -----------------------------------------------------------
 
-    async def reload_code(self, cause: str) -> None:
+    async def reload_code(self, cause: str, *, if_changed: bool = False) -> None:
         """Stage the model and code again in place and have every ready instance reload; each
         instance's outcome (time taken, init() run or kept, or the failure with file and line)
-        is an event."""
+        is an event. `if_changed`: only when a staged file changed (the file watcher and promote
+        both ask for the same edit; the second finds nothing new and reloads nothing)."""
         async with self._lock:
             try:
-                await self._reload_code(cause)
+                await self._reload_code(cause, if_changed=if_changed)
             finally:
                 self.state.reloads += 1
                 self.ctx.on_change()
 
-    async def _reload_code(self, cause: str) -> None:
+    async def _reload_code(self, cause: str, *, if_changed: bool) -> None:
         generation = self.generation
         if generation is None or generation.spec.code_configuration is None:
             return
@@ -384,6 +385,8 @@ class DeploymentRunner:
             )
         except StartupError as exc:
             self.ctx.store.publish("reload-failed", self.subject, str(exc), "error")
+            return
+        if if_changed and not changed:
             return
         self.ctx.store.publish(
             "reload",

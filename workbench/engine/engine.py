@@ -326,7 +326,7 @@ class Engine:
                 for runner in using
             }
             for runner in runners.values():
-                self._background(runner.reload_code(f"{names} changed"))
+                self._background(runner.reload_code(f"{names} changed", if_changed=True))
 
         self._code_watcher = Watcher(folders, changed, debounce_s=CODE_DEBOUNCE_S, flat=flat).start()
 

@@ -378,7 +378,7 @@ def _roll_out(
     for name in steps.update:
         if name not in reconciled:  # the same spec, new code or model: reloaded in place
             endpoint, deployment = name.split("/", 1)
-            client.reload(endpoint, deployment)
+            client.reload(endpoint, deployment, if_changed=True)  # the file watcher may have reloaded it
             reloaded = functools.partial(_reloaded, client, name, before.get(name, 0))
             _wait(reloaded, RECONCILE_TIMEOUT_S, f"{name} to reload")
     return _settle(client, list(steps.create) + list(steps.update), say)

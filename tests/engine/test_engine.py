@@ -215,6 +215,26 @@ def test_missing_secret_fails_the_deployment_with_secrets_injection_error(tmp_pa
     assert (endpoint.deployments[0].reason or "").startswith("SecretsInjectionError")
 
 
+def test_a_triton_no_code_deployment_fails_saying_why_once(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"echo.py": ECHO}, {})
+    (folder / "models" / "m").mkdir(parents=True)
+    (folder / "models" / "m" / "config.pbtxt").write_text('name: "m"\n')
+    (folder / "blue.yml").write_text(
+        "name: blue\nendpoint_name: tests\ninstance_type: Standard_DS3_v2\n"
+        "model: {path: models, type: triton_model}\n"
+    )
+    with engine(folder, tmp_path) as running:
+        (endpoint,) = running.wait_settled(120)
+        with EngineClient.for_folder(folder) as client:
+            said = [e.message for e in client.events() if "Triton" in e.message]
+    deployment = endpoint.deployments[0]
+    assert deployment.provisioning_state is ProvisioningState.FAILED
+    reason = deployment.reason or ""
+    assert "a Triton no-code deployment needs NVIDIA's Triton Inference Server image" in reason
+    assert said
+    assert "tests/blue:" not in reason + "".join(said), "whoever shows it names the deployment, once"
+
+
 def test_control_api_needs_its_token(tmp_path: Path) -> None:
     folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
     with engine(folder, tmp_path) as running:

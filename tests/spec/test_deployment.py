@@ -369,3 +369,10 @@ def test_a_model_version_left_a_placeholder_is_an_error_saying_how_to_fill_it(
         f"{'{{...}}' if placeholder.startswith('{{') else repr(placeholder)} is a placeholder that was never "
         "filled (--set model.version=1, for one)"
     )
+
+
+def test_an_unresolved_environment_reference_says_what_file_to_add(spec_folder: SpecFolder) -> None:
+    text = deployment(environment="environment: azureml:sk-env:3\n")
+    problems = load_project(spec_folder(project_files(blue__yml=text))).problems
+    (problem,) = [p for p in problems if p.is_error]
+    assert problem.hint == "add an environment YAML file with name sk-env and version 3"

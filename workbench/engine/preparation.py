@@ -55,7 +55,7 @@ class Preparer:
         logs = self.ctx.files.logs(self.endpoint, spec.name)
         if spec.code_configuration is None and spec.model is not None and spec.model.type == "triton_model":
             raise StartupError(
-                f"{self.subject}: a Triton no-code deployment needs NVIDIA's Triton Inference Server "
+                "a Triton no-code deployment needs NVIDIA's Triton Inference Server "
                 "image (nvcr.io/nvidia/tritonserver), which the workbench does not run yet; give it a "
                 "scoring script (code_configuration) to run it here"
             )

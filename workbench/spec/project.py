@@ -368,7 +368,7 @@ def _find(ref: AssetRef, assets: Iterable[T], spec: DeploymentSpec, key: str, pr
             spec.where(key),
             key,
             f"{key} '{ref}' is not defined in this folder",
-            f"add a {key} YAML file with name {ref.name}"
+            f"add {'an' if key[0] in 'aeiou' else 'a'} {key} YAML file with name {ref.name}"
             + (f" and version {ref.version}" if ref.version else "")
             + (f"; found {', '.join(known)}" if known else ""),
         )

@@ -44,6 +44,12 @@ class Terminal:
     def press(self, *keys: str) -> None:
         self.tmux("send-keys", "-t", "main", *keys)
 
+    def quit_stopping(self) -> None:
+        """q in the dashboard, and its question while instances serve answered: stop them."""
+        self.press("q")
+        self.wait_for("Stop the engine and every instance?")
+        self.press("s")
+
     def wait_for(self, text: str, timeout: float = 60, poll_s: float = 0.1) -> str:
         deadline = time.monotonic() + timeout
         while True:

@@ -107,7 +107,7 @@ class Event:
     """Where the user's code failed, when that is what happened."""
 
     def line(self) -> str:
-        stamp = time.strftime("%H:%M:%S", time.localtime(self.time))
+        stamp = time.strftime("%H:%M:%S", time.gmtime(self.time))  # UTC, as the logs: one clock
         return f"{stamp} {self.subject}: {self.message}"
 
     def to_json(self) -> dict[str, Any]:

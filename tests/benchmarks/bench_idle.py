@@ -69,7 +69,7 @@ def main(rounds: int, seconds: float) -> None:
                 median = statistics.median(values)
                 print(f"{name:<16} {median:5.2f} % of a core (median of {rounds} x {seconds:g} s)")
         finally:
-            terminal.press("q")
+            terminal.quit_stopping()
             reference.kill()
             with contextlib.suppress(AssertionError):  # quitting stops the engine: until it has
                 terminal.wait_for("workbench exited", timeout=60)

@@ -145,7 +145,7 @@ def startup_times(rounds: int, workbench_path: str | None) -> tuple[list[list[fl
                 figures.append(
                     first_seen(terminal, ["workbench", "endpoint workbench", "blue-0  Ready"], 120)
                 )
-                terminal.press("q")
+                terminal.quit_stopping()
                 terminal.wait_for("engine stopped", timeout=60)
             finally:
                 terminal.stop()

@@ -132,7 +132,7 @@ def test_the_dashboard_draws_the_quickstart_to_ready(installed: Path, project: P
     try:
         terminal.wait_for("blue-0  Ready", timeout=300)
         terminal.wait_for("green-0  Ready", timeout=120)
-        terminal.press("q")
+        terminal.quit_stopping()
         screen = terminal.wait_for("workbench exited with", timeout=60)
     finally:
         terminal.stop()

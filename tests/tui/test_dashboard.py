@@ -22,6 +22,7 @@ from workbench.client import EngineClient
 from workbench.state import DeploymentState, InstancePhase
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.confirm import ConfirmScreen
+from workbench.tui.screens.quit import QuitScreen
 from workbench.tui.source import LiveSource
 from workbench.tui.widgets.endpoint_tree import EndpointTree
 from workbench.tui.widgets.logs import LogPanel, router_columns
@@ -258,9 +259,12 @@ def test_keys_act_on_what_is_visible_wherever_the_focus_is(running: RunningEngin
         await pilot.press("g", "j", "enter")  # Enter drills into the deployment's logs
         assert app.query_one(TabbedContent).active == "logs"
         assert app.focused is app.query_one("#log-view")
-        await pilot.press("ctrl+c")
-        await until(pilot, lambda: "press q to quit (stops the engine)" in toasts(app), "how to quit")
-        assert "[b]" not in toasts(app)
+        await pilot.press("ctrl+c")  # instances serve: it asks, as q does
+        await until(pilot, lambda: isinstance(app.screen, QuitScreen), "the question")
+        assert "2 instance(s) serving" in app.screen.serving
+        await pilot.press("escape")  # stay
+        await until(pilot, lambda: not isinstance(app.screen, QuitScreen), "the question gone")
+        assert app.is_running
 
     drive(running, scenario)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import astuple
 from typing import Any
@@ -18,11 +20,12 @@ from tests.tui.fixed import FixedSource, quickstart
 from tests.tui.test_dashboard import until
 from tests.tui.test_snapshots import settle
 from workbench.contract import EndpointMetrics, Timeline
-from workbench.state import EndpointState
+from workbench.state import EndpointState, Event
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.confirm import ConfirmScreen
 from workbench.tui.screens.describe import DescribeScreen
 from workbench.tui.screens.mirrored import MirroredScreen
+from workbench.tui.screens.quit import QuitScreen
 from workbench.tui.widgets.endpoint_tree import EndpointTree
 from workbench.tui.widgets.logs import LogLook, LogPanel, router_columns
 from workbench.tui.widgets.metrics import DeploymentFigures, MetricsPanel
@@ -52,6 +55,8 @@ def test_the_app_closes_its_source_in_its_own_loop_as_it_ends() -> None:
             await settle(pilot)
             assert not source.closed
             await pilot.press("q")
+            await until(pilot, lambda: isinstance(app.screen, QuitScreen), "the question")
+            await pilot.press("s")
         assert source.closed, "closed by the app: after its loop, open connections fail the exit"
 
     asyncio.run(drive())
@@ -278,5 +283,82 @@ def test_killing_the_only_ready_instance_asks_first() -> None:
         await pilot.press("f", "x", "y")
         await app.workers.wait_for_complete()
         assert ("kill", "quickstart", "blue", "blue-0") in source.actions
+
+    run(scenario)
+
+
+def test_q_with_instances_serving_asks_and_offers_to_detach() -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, QuitScreen), "the question")
+        assert isinstance(app.screen, QuitScreen)
+        assert "instance(s) serving;" in app.screen.serving
+        assert "request(s) in the last 10 s" in app.screen.serving
+        await pilot.press("escape")  # stay: nothing stopped
+        await until(pilot, lambda: not isinstance(app.screen, QuitScreen), "the question gone")
+        assert app.is_running
+        await pilot.press("i", *["tab"] * 5, "q")  # a stray q where the invoke form's Send is
+        await until(pilot, lambda: isinstance(app.screen, QuitScreen), "asked again, not quit")
+        await pilot.press("d")
+        await until(pilot, lambda: app.return_value == "detach", "detached: the engine keeps serving")
+
+    run(scenario)
+
+
+def test_q_with_nothing_serving_quits_at_once() -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        await pilot.press("q")
+        await until(pilot, lambda: app.return_value == "quit", "quit without a question")
+
+    run(scenario, [dataclasses.replace(e, deployments=[]) for e in quickstart()])
+
+
+def test_escape_after_a_search_goes_back_to_following_the_log() -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        source.log_length = 300
+        await pilot.press("down", "right_square_bracket")  # blue's storage-initializer log, read anew
+        panel = app.query_one(LogPanel)
+        view = panel.query_one(Log)
+        await until(pilot, lambda: view.line_count == 300, "the log drawn")
+        await pilot.press("slash", *"line 1", "enter", "n")
+        assert panel.paused  # n holds the log still at the match
+        await pilot.press("escape")
+        assert not panel.paused, "following again"
+        assert panel.query_text == ""
+        assert app.focused is view
+        await until(pilot, lambda: view.scroll_offset.y == view.max_scroll_y > 0, "at the log's end")
+
+    run(scenario)
+
+
+def test_every_dialog_opens_in_the_middle_of_the_screen() -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        await pilot.press("down")
+        for keys, box in ((("f",), "#faults-box"), (("v",), "#describe-box"), (("f", "x"), "#confirm-box")):
+            await pilot.press(*keys)
+            opened = functools.partial(lambda wanted: bool(app.screen.query(wanted)), box)
+            await until(pilot, opened, f"{keys} opens {box}")
+            region = app.screen.query_one(box).region
+            middle = (region.x + region.width // 2, region.y + region.height // 2)
+            assert abs(middle[0] - 60) <= 2, (keys, region)  # the 120x40 screen's middle
+            assert abs(middle[1] - 20) <= 2, (keys, region)
+            await pilot.press("escape")
+            if keys == ("f", "x"):
+                await pilot.press("escape")
+
+    run(scenario)
+
+
+def test_one_clock_events_and_invokes_in_utc_as_the_logs(monkeypatch: Any) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert Event("deployment", "quickstart/blue", "Succeeded", time=0.0).line().startswith("00:00:00 ")
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        assert app.sub_title.endswith("times in UTC")
 
     run(scenario)

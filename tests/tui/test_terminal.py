@@ -95,7 +95,7 @@ def test_up_in_a_terminal_shows_the_endpoint_and_quits_cleanly(terminal: Termina
     terminal.press("3", "C-s")  # the invoke tab, send the sample request
     terminal.wait_for("HTTP 200")
 
-    terminal.press("q")
+    terminal.quit_stopping()
     terminal.wait_for("workbench exited with 0", timeout=60)
     assert "engine stopped" in terminal.screen()
     assert not (folder / ".workbench" / "connection.json").exists()
@@ -144,7 +144,7 @@ def test_a_broken_save_points_at_the_users_line_until_the_fix(terminal: Terminal
     assert beside in terminal.screen()  # ... the failure stays, under the endpoint's summary
     save_like_an_editor(score, original)  # the fix
     terminal.wait_for_gone(beside, timeout=60)
-    terminal.press("q")
+    terminal.quit_stopping()
     terminal.wait_for("workbench exited with 0", timeout=60)
 
 
@@ -163,7 +163,7 @@ def test_the_focused_pane_shows_on_its_edge_and_a_tab_switch_never_loses_it(
     unselected = _background_of(terminal, "blue-0  Ready")
     terminal.press("j")  # and the keys act on it at once: the cursor moves down to blue-0
     _until(lambda: _background_of(terminal, "blue-0  Ready") != unselected, "the cursor on blue-0", terminal)
-    terminal.press("q")
+    terminal.quit_stopping()
     terminal.wait_for("workbench exited with 0", timeout=60)
 
 
@@ -196,7 +196,7 @@ def test_search_from_the_tree_finds_highlights_and_steps(terminal: Terminal, pro
     terminal.wait_for(f"2/{count} matches")
     terminal.press("N")
     terminal.wait_for(f"1/{count} matches")
-    terminal.press("q")
+    terminal.quit_stopping()
     terminal.wait_for("workbench exited with 0", timeout=60)
 
 
@@ -240,7 +240,7 @@ def test_the_router_log_reads_as_coloured_columns_at_100_columns(terminal: Termi
             if f" {status} " in text:
                 colours[status] = cells[text.index(f" {status} ") + 1].fg
     assert colours["200"] != colours["401"], "a refusal does not look like a success"
-    terminal.press("q")
+    terminal.quit_stopping()
     terminal.wait_for("workbench exited with 0", timeout=60)
 
 

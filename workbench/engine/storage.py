@@ -62,7 +62,8 @@ class _Log:
         self._file.close()
 
     def say(self, line: str) -> None:
-        self._file.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} | storage-initializer | {line}\n")
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())  # UTC, as every log and event
+        self._file.write(f"{stamp} | storage-initializer | {line}\n")
         self._file.flush()
 
 

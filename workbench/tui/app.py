@@ -36,6 +36,7 @@ from workbench.tui.screens.error import ErrorScreen
 from workbench.tui.screens.faults import PRESSURE_MB, PRESSURE_SECONDS, FaultEditor, FaultRequest
 from workbench.tui.screens.help import HelpScreen
 from workbench.tui.screens.mirrored import MirroredScreen
+from workbench.tui.screens.quit import QuitScreen
 from workbench.tui.screens.traffic import TrafficEditor
 from workbench.tui.source import Source
 from workbench.tui.widgets.endpoint_tree import EndpointTree, Selection
@@ -99,7 +100,7 @@ class WorkbenchApp(App[str]):
         self.bind(self.quit_binding.key, self.quit_binding.action, description=self.quit_binding.description)
         self.endpoints: list[EndpointState] = []
         self.started_at = time.time()
-        self.sub_title = str(source.root)
+        self.sub_title = f"{source.root} · times in UTC"  # logs, events and invokes: one clock
         self._lost = False
         self.events: deque[Event] = deque(maxlen=EVENT_LINES)
         """What the events tab shows, kept for the describe view."""
@@ -308,8 +309,34 @@ class WorkbenchApp(App[str]):
     def action_help(self) -> None:
         self.push_screen("help")
 
-    def action_quit_engine(self) -> None:
-        self.exit("quit")
+    async def action_quit_engine(self) -> None:
+        """q: quit at once when nothing would be lost; with instances serving and the engine to
+        stop with the dashboard, ask first (stop, detach, or stay), saying what serves."""
+        instances = [i for e in self.endpoints for d in e.deployments for i in d.instances]
+        serving = sum(1 for i in instances if i.state is InstancePhase.READY)
+        if not self.quit_stops_engine or serving == 0:
+            self.exit("quit")
+            return
+        recent = await self._recent_requests()
+        said = f"{serving} instance(s) serving; " + (
+            f"{recent} request(s) in the last 10 s" if recent else "no request in the last 10 s"
+        )
+
+        def answered(choice: str | None) -> None:
+            if choice is not None:
+                self.exit(choice)
+
+        self.push_screen(QuitScreen(said), answered)
+
+    async def _recent_requests(self, seconds: int = 10) -> int:
+        total = 0
+        for endpoint in self.endpoints:
+            try:
+                metrics = await self.source.metrics(endpoint.name)
+            except WorkbenchError:
+                continue
+            total += sum(sum(d.timeline.requests[-seconds:]) for d in metrics.deployments.values())
+        return total
 
     def action_detach(self) -> None:
         self.exit("detach")
@@ -344,9 +371,8 @@ class WorkbenchApp(App[str]):
         self.main.query_one(LogPanel).action_pause()
 
     def action_help_quit(self) -> None:
-        """ctrl+c: say how to quit, in plain words (Textual's own message carries markup)."""
-        what = "stops the engine" if self.quit_stops_engine else "leaves the engine running"
-        self.notify(f"press q to quit ({what}), D to detach", title="Do you want to quit?")
+        """ctrl+c: as q (it asks while instances serve); ctrl+c again in the question stops."""
+        self.call_later(self.action_quit_engine)
 
     def action_log_container(self, step: int) -> None:
         self.action_show_tab("logs")

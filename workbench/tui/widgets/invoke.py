@@ -126,7 +126,7 @@ class InvokePanel(VerticalScroll):
         table.clear()
         for past in reversed(self.history):
             table.add_row(
-                time.strftime("%H:%M:%S", time.localtime(past.sent_at)),
+                time.strftime("%H:%M:%S", time.gmtime(past.sent_at)),
                 past.endpoint,
                 past.deployment or "traffic",
                 past.served_by or "-",

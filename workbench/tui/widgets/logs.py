@@ -196,11 +196,19 @@ class LogPanel(Vertical):
         search.focus()
 
     def action_clear_search(self) -> None:
+        """Esc: back to the log as it was before the search: every line, following again at its
+        end (a search's `n` had paused it; left paused, it stood at the buffer's first line)."""
         search = self.query_one("#log-search", Input)
         search.value = ""
         search.add_class("hidden")
+        self.query_text = ""
         self.filtering = False
-        self.query_one(TailLog).focus()
+        self._restyle()
+        self._set_paused(False)
+        self._redraw()
+        view = self.query_one(TailLog)
+        view.scroll_end(animate=False)
+        view.focus()
 
     def step(self, direction: int) -> bool:
         """To the next (1) or previous (-1) match, following paused; False with no search."""

@@ -85,8 +85,8 @@ def main(rounds: int) -> None:
             )
     sequence, floor = statistics.median(sequences), statistics.median(floors)
     print(f"safe-rollout sequence through azlocal, warm: median {sequence:.2f} s over {rounds} rounds")
-    for name, seconds in per_step.items():
-        print(f"  {name:12} {statistics.median(seconds):6.2f} s")
+    for name, timings in per_step.items():
+        print(f"  {name:12} {statistics.median(timings):6.2f} s")
     print(f"reference: {len(STEPS)} no-op commands (azlocal account show): median {floor:.2f} s")
     print(
         f"ratio: {sequence / floor:.1f}x the floor; {sequence - floor:.2f} s of work beyond starting commands"

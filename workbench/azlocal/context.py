@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from workbench.azlocal import defaults
@@ -69,6 +70,15 @@ class Context:
         problems = self.engine().reconcile(f"azlocal: {cause}", wait=True)
         if problems:
             raise WorkbenchError("the engine did not apply the change:\n" + "\n".join(problems))
+
+    def endpoint_file(self, name: str | None, option: str = "--name/-n") -> Path:
+        """The staged file of an endpoint that exists: az's errors for none given or none there."""
+        if not name:
+            raise Missing(option)
+        path = self.workspace.endpoint_file(name)
+        if not self.workspace.exists or not path.is_file():
+            raise not_found("Online endpoint", name, self.workspace.name)
+        return path
 
     def endpoint_state(self, endpoint: str) -> EndpointState | None:
         return next((e for e in self.engine().status() if e.name == endpoint), None)

@@ -25,7 +25,7 @@ def create(ctx: Context) -> Any:
     if not name or not endpoint:
         raise Missing("--name/-n and --endpoint-name/-e (or both in --file)")
     name, endpoint = str(name), str(endpoint)
-    endpoint_file = _endpoint_file(ctx, endpoint)
+    endpoint_file = ctx.endpoint_file(endpoint, "--endpoint-name/-e")
     path = ctx.workspace.deployment_file(endpoint, name)
     if path.is_file():
         raise WorkbenchError("Met error <class 'Exception'>:Deployment already exists")
@@ -107,7 +107,7 @@ def show_one(ctx: Context, endpoint: str, name: str) -> dict[str, Any]:
 
 def list_all(ctx: Context) -> Any:
     endpoint = ctx.args.endpoint_name
-    _endpoint_file(ctx, endpoint)
+    ctx.endpoint_file(endpoint, "--endpoint-name/-e")
     spec = ctx.project().endpoint(endpoint)
     state = ctx.endpoint_state(endpoint)
     where = ctx.where()
@@ -167,17 +167,8 @@ def _resource(endpoint: str, name: str) -> str:
     return f"onlineEndpoints/{endpoint}/deployments/{name}"
 
 
-def _endpoint_file(ctx: Context, endpoint: str | None) -> Path:
-    if not endpoint:
-        raise Missing("--endpoint-name/-e")
-    path = ctx.workspace.endpoint_file(endpoint)
-    if not ctx.workspace.exists or not path.is_file():
-        raise not_found("Online endpoint", endpoint, ctx.workspace.name)
-    return path
-
-
 def _existing(ctx: Context, endpoint: str | None, name: str | None) -> Path:
-    _endpoint_file(ctx, endpoint)
+    ctx.endpoint_file(endpoint, "--endpoint-name/-e")
     if not name:
         raise Missing("--name/-n")
     assert endpoint is not None

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.azlocal import shapes
-from workbench.azlocal.context import Context, Missing, not_found
+from workbench.azlocal.context import Context, Missing
 from workbench.cli.connect import read_request_file
 from workbench.cli.endpoint_commands import check_deployment
 from workbench.errors import WorkbenchError
@@ -52,7 +52,7 @@ def update(ctx: Context) -> Any:
     name = args.name or _name_in(args.file)
     if name is None:
         raise Missing("--name/-n")
-    path = _existing(ctx, name)
+    path = ctx.endpoint_file(name)
     data = ctx.workspace.read(path)
     fields: dict[str, object] = {"name": name}
     if args.traffic:
@@ -77,7 +77,7 @@ def update(ctx: Context) -> Any:
 
 
 def show(ctx: Context) -> Any:
-    _existing(ctx, ctx.args.name)
+    ctx.endpoint_file(ctx.args.name)
     return show_one(ctx, ctx.args.name)
 
 
@@ -102,7 +102,7 @@ def list_all(ctx: Context) -> Any:
 
 def delete(ctx: Context) -> Any:
     args = ctx.args
-    path = _existing(ctx, args.name)
+    path = ctx.endpoint_file(args.name)
     confirm(args.yes)
     with ctx.workspace.changing() as change:
         change.remove(path, resource=f"onlineEndpoints/{args.name}")
@@ -117,7 +117,7 @@ def delete(ctx: Context) -> Any:
 
 def invoke(ctx: Context) -> Any:
     args = ctx.args
-    _existing(ctx, args.name)
+    ctx.endpoint_file(args.name)
     if args.request_file is None:
         raise Missing("--request-file/-r")
     body = read_request_file(args.request_file)
@@ -134,13 +134,13 @@ def invoke(ctx: Context) -> Any:
 
 
 def get_credentials(ctx: Context) -> Any:
-    _existing(ctx, ctx.args.name)
+    ctx.endpoint_file(ctx.args.name)
     return ctx.engine().credentials(ctx.args.name).to_json()
 
 
 def regenerate_keys(ctx: Context) -> Any:
     args = ctx.args
-    data = ctx.workspace.read(_existing(ctx, args.name))
+    data = ctx.workspace.read(ctx.endpoint_file(args.name))
     if data.get("auth_mode", "key") != "key":
         raise WorkbenchError(f"Endpoint '{args.name}' does not use keys for authentication.")
     ctx.engine().regenerate_keys(args.name, args.key_type)
@@ -156,15 +156,6 @@ def confirm(yes: bool) -> None:
     answer = input("Are you sure you want to perform this operation? (y/n): ")
     if answer.strip().lower() not in ("y", "yes"):
         raise WorkbenchError("cancelled")
-
-
-def _existing(ctx: Context, name: str | None) -> Path:
-    if not name:
-        raise Missing("--name/-n")
-    path = ctx.workspace.endpoint_file(name)
-    if not ctx.workspace.exists or not path.is_file():
-        raise not_found("Online endpoint", name, ctx.workspace.name)
-    return path
 
 
 def _name_in(file: Path | None) -> str | None:

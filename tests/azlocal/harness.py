@@ -26,7 +26,7 @@ def init():
 
 
 def run(data):
-    return {"model": "{name}", "echo": json.loads(data)}
+    return {"model": "{name}", "echo": json.loads(data), "tag": os.environ.get("MODEL_TAG", "")}
 """
 
 DEPLOYMENT = """\

@@ -89,7 +89,7 @@ def test_the_safe_rollout_tutorial_runs_unchanged(az: Az) -> None:
     assert (blue["name"], blue["endpoint_name"], blue["provisioning_state"]) == ("blue", name, "Succeeded")
     assert blue["request_settings"]["request_timeout_ms"] == 5000
     assert json.loads((out / "invoke-blue.json").read_text()) == json.dumps(
-        {"model": "model-1", "echo": {"data": [[1, 2, 3]]}}
+        {"model": "model-1", "echo": {"data": [[1, 2, 3]]}, "tag": ""}
     ), "invoke prints the answer as a JSON string, as az does"
     assert json.loads((out / "blue-scaled.json").read_text())["instance_count"] == 2
 
@@ -316,6 +316,20 @@ def test_the_workspace_outlives_its_engine(az: Az) -> None:
         "endpoints/online/model-1/sample-request.json",
     )
     assert json.loads(json.loads(answer.stdout))["model"] == "model-1"
+    request = "endpoints/online/model-1/sample-request.json"
+    az(
+        "ml",
+        "online-deployment",
+        "update",
+        "-n",
+        "blue",
+        "-e",
+        "kept-ep",
+        "--set",
+        "environment_variables.MODEL_TAG=v2",
+    )
+    answer = az("ml", "online-endpoint", "invoke", "-n", "kept-ep", "-r", request)
+    assert json.loads(json.loads(answer.stdout))["tag"] == "v2", "update returns once new instances serve"
     account = az.json("account", "show")
     assert isinstance(account, dict)
     assert account["name"] == "endpoint workbench (local)"

@@ -112,6 +112,9 @@ class DeploymentRunner:
         self, state: ProvisioningState, why: str, work: Callable[[], Coroutine[Any, Any, Outcome]]
     ) -> asyncio.Task[None]:
         previous = self.operation
+        # Said at once, not once the task runs: whoever applied the change and then reads the
+        # state (azlocal, promote) sees the operation, never the state from before it.
+        self.state.provisioning_state = state
 
         async def run() -> None:
             if previous is not None and not previous.done():

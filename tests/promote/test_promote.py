@@ -272,7 +272,9 @@ def test_the_quickstart_promoted_serves_rolls_out_a_change_with_no_failure_and_i
             )
             terminal.start(f"env -u COLUMNS -u LINES TERM=xterm-256color sh -c {shlex.quote(command)}")
             terminal.wait_for("blue-0  Ready", timeout=120)
-            terminal.press("q")
+            terminal.press("3")  # the Invoke tab offers the project's request files, from here
+            terminal.wait_for("sample-request.json", timeout=60)
+            terminal.press("q")  # an engine it did not start: it quits at once, the engine serving on
             terminal.wait_for("dashboard exited with 0", timeout=60)
         finally:
             terminal.stop()

@@ -96,14 +96,15 @@ def run_dashboard(root: Path, arguments: EngineArguments) -> int:
         client.close()
 
 
-def run_remote_dashboard(remote: RemoteHost) -> int:
-    """The dashboard on a remote engine, through SSH; quitting or detaching leaves it running."""
+def run_remote_dashboard(remote: RemoteHost, project: Path) -> int:
+    """The dashboard on a remote engine, through SSH; quitting or detaching leaves it running.
+    Its Invoke tab offers the request files of `project`, the folder here."""
     from workbench.promote.remote import remote_client
     from workbench.tui.app import WorkbenchApp
     from workbench.tui.source import LiveSource
 
     with remote_client(remote) as client:
-        source = LiveSource(client, LOG_LINES)
+        source = LiveSource(client, LOG_LINES, files=project)
         app = WorkbenchApp(source, quit_stops_engine=False)
         app.run()  # closes the source as it ends
     print(

@@ -172,7 +172,8 @@ def run_up(args: argparse.Namespace) -> int:
         from workbench.cli.connect import remote_of
         from workbench.cli.dashboard import run_remote_dashboard
 
-        return run_remote_dashboard(remote_of(args.path if args.path.is_dir() else args.path.parent, remote))
+        folder = args.path if args.path.is_dir() else args.path.parent
+        return run_remote_dashboard(remote_of(folder, remote), folder)
 
     dashboard = not (args.detach or args.headless) and sys.stdin.isatty() and sys.stdout.isatty()
     if dashboard:  # something on screen at once: the dashboard's first frame takes seconds

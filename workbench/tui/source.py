@@ -54,9 +54,12 @@ class Source(Protocol):
 
 
 class LiveSource:
-    def __init__(self, client: EngineClient, log_lines: int) -> None:
+    def __init__(self, client: EngineClient, log_lines: int, *, files: Path | None = None) -> None:
         self.client = client
         self.root = client.root
+        self.files = files or client.root
+        """Where request files are looked for: the project here (a remote engine's root is a path
+        on its host)."""
         self.log_lines = log_lines
         self._streams = EngineStreams(client)
 
@@ -129,7 +132,7 @@ class LiveSource:
         )
 
     def request_files(self) -> list[Path]:
-        return request_files(self.root)
+        return request_files(self.files)
 
 
 def request_files(root: Path) -> list[Path]:

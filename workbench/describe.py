@@ -34,6 +34,11 @@ def _deployment(endpoint: EndpointState, deployment: DeploymentState, only: str 
     lines.extend(_instance(i) for i in deployment.instances if only is None or i.id == only)
     if deployment.failure:
         lines.append(f"    your code failed at {deployment.failure.summary()}")
+    if deployment.last_scoring_error:
+        lines.append(
+            f"    run() last failed at {deployment.last_scoring_error.summary()} "
+            f"({deployment.scoring_errors} request(s) so far)"
+        )
     if deployment.reason:
         lines.extend("    " + line for line in deployment.reason.splitlines())
     if deployment.last_reload:

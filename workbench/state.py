@@ -74,6 +74,10 @@ class DeploymentState:
     instance_count holds."""
     autoscale: str | None = None
     """The autoscale settings it follows (workbench.yaml, `az monitor autoscale`), in words."""
+    scoring_errors: int = 0
+    """Requests its run() failed (answered 424) since the engine started."""
+    last_scoring_error: Failure | None = None
+    """Where run() last failed: the project's file and line, from the instance's traceback."""
 
 
 @dataclass
@@ -157,6 +161,8 @@ def endpoints_from_json(data: list[dict[str, Any]]) -> list[EndpointState]:
                 faults=d.get("faults"),
                 scaled=d.get("scaled"),
                 autoscale=d.get("autoscale"),
+                scoring_errors=int(d.get("scoring_errors", 0)),
+                last_scoring_error=failure_or_none(d.get("last_scoring_error")),
             )
             for d in item["deployments"]
         ]

@@ -235,6 +235,38 @@ def test_a_triton_no_code_deployment_fails_saying_why_once(tmp_path: Path) -> No
     assert "tests/blue:" not in reason + "".join(said), "whoever shows it names the deployment, once"
 
 
+FAILING_RUN = """def init():
+    pass
+
+
+def run(data):
+    return 1 / 0
+"""
+
+
+def test_a_run_that_raises_is_counted_and_named_at_the_users_line(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"boom.py": FAILING_RUN}, {"blue": deployment_yaml("blue", "boom.py")})
+    with engine(folder, tmp_path) as running, EngineClient.for_folder(folder) as client:
+        running.wait_settled(120)
+        for _ in range(2):
+            assert client.invoke("tests", b'{"data": 1}', "blue").status == 424
+        running.wait_for(lambda eps: eps[0].deployments[0].last_scoring_error is not None, timeout=30)
+        running.wait_for(lambda eps: eps[0].deployments[0].scoring_errors == 2, timeout=30)
+        deployment = running.status()[0].deployments[0]
+        status = run_workbench("status", "--project", str(folder))
+    failure = deployment.last_scoring_error
+    assert failure is not None
+    assert (failure.file, failure.line, failure.error) == (
+        str(folder / "code" / "boom.py"),
+        6,
+        "ZeroDivisionError",
+    )
+    assert "run() last failed at" in status.stdout
+    assert f"{folder}/code/boom.py:6: ZeroDivisionError" in status.stdout, (
+        "the user's file, never the staged copy"
+    )
+
+
 def test_control_api_needs_its_token(tmp_path: Path) -> None:
     folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
     with engine(folder, tmp_path) as running:

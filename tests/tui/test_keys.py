@@ -17,9 +17,9 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Label, Log, Sparkline, Static
 
 from tests.tui.fixed import FixedSource, quickstart
-from tests.tui.test_dashboard import until
+from tests.tui.test_dashboard import text_of, until
 from tests.tui.test_snapshots import settle
-from workbench.contract import EndpointMetrics, Timeline
+from workbench.contract import EndpointMetrics, Failure, Timeline
 from workbench.state import EndpointState, Event
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.confirm import ConfirmScreen
@@ -362,3 +362,21 @@ def test_one_clock_events_and_invokes_in_utc_as_the_logs(monkeypatch: Any) -> No
         assert app.sub_title.endswith("times in UTC")
 
     run(scenario)
+
+
+def test_a_failing_run_shows_in_the_tree_and_the_summary_with_the_users_line() -> None:
+    endpoints = quickstart()
+    blue = endpoints[0].deployments[0]
+    blue.scoring_errors = 3
+    blue.last_scoring_error = Failure(
+        "/projects/quickstart/onlinescoring/score.py", 21, "ValueError", "bad shape"
+    )
+
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        tree = app.query_one(EndpointTree)
+        labels = " ".join(str(node.label) for node in tree.root.children[0].children)
+        assert "⚠3 score.py:21" in labels
+        shown = text_of(app, "#summary")
+        assert "⚠ blue: run() failed 3 time(s), last at onlinescoring/score.py:21: ValueError" in shown
+
+    run(scenario, endpoints)

@@ -24,11 +24,11 @@ from typing import Any
 
 from workbench.contract import DebugSession
 from workbench.dev.vscode import attach_configuration, write_attach_configuration
-from workbench.engine import eventloop
+from workbench.engine import eventloop, failures
 from workbench.engine.blobs import BlobStore
 from workbench.engine.context import Context
 from workbench.engine.generation import Generation
-from workbench.engine.instances import InstanceRunner, ReloadOutcome
+from workbench.engine.instances import InstanceRunner, ReloadOutcome, log_tail
 from workbench.engine.preparation import Preparer
 from workbench.engine.storage import refresh
 from workbench.errors import EngineError, NotFound, StartupError, bug_summary
@@ -37,6 +37,8 @@ from workbench.state import DeploymentState, InstancePhase, ProvisioningState
 
 Outcome = tuple[ProvisioningState, str]
 """How an operation ended: the state and why."""
+SCORING_ERROR_LINES = 60
+"""Of an instance's log, read for the traceback of a run() that failed."""
 
 
 class DeploymentRunner:
@@ -56,6 +58,8 @@ class DeploymentRunner:
         the next reconcile tries again, whatever changed (a secret in workbench.yaml, the network)."""
         self._lock = asyncio.Lock()
         self._busy = False
+        self._reading_error = False
+        """A scoring error's traceback is being read (the next error reads again, not meanwhile)."""
         self._serial = 0
         self._started = time.monotonic()
         self._stopping: set[asyncio.Task[None]] = set()
@@ -356,6 +360,38 @@ class DeploymentRunner:
             f"{state.value}: {why}",
             "error" if failed else "info",
             failure=self.state.failure if failed else None,
+        )
+
+    # -- the user's run() failing -------------------------------------------------------------
+
+    def model_error(self, instance_id: str) -> None:
+        """A request that run() failed (the router answered 424): counted, and the traceback it
+        logged read for the user's file and line (one read at a time; the next error reads again)."""
+        self.state.scoring_errors += 1
+        self.ctx.on_change()
+        instance = next((i for i in self.instances if i.state.id == instance_id), None)
+        if instance is None or self._reading_error:
+            return
+        self._reading_error = True
+        task = asyncio.get_running_loop().create_task(self._read_scoring_error(instance))
+        task.add_done_callback(lambda _: setattr(self, "_reading_error", False))
+
+    async def _read_scoring_error(self, instance: InstanceRunner) -> None:
+        generation = instance.generation
+        code = generation.spec.code_configuration
+        tail = await asyncio.to_thread(log_tail, instance.log_file, SCORING_ERROR_LINES)
+        lines = [generation.user_paths(line) for line in tail]
+        failure = failures.from_traceback(lines, str(code.code) if code else None)
+        if failure is None or failure == self.state.last_scoring_error:
+            return
+        self.state.last_scoring_error = failure
+        self.ctx.on_change()
+        self.ctx.store.publish(
+            "scoring-error",
+            self.subject,
+            f"run() failed at {failure.summary()} ({self.state.scoring_errors} request(s) so far)",
+            "warning",
+            failure=failure,
         )
 
     # -- code reload and debugging -----------------------------------------------------------

@@ -3,6 +3,7 @@ keys and traffic override saved, and a route table rebuilt from the deployments 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -81,7 +82,13 @@ class Routing:
             self.store.publish("endpoint", name, f"saved port {port} is taken; choosing another")
             await router.start(0)
         saved.port = router.port
+        router.on_model_error = functools.partial(self._model_error, name)
         self.routers[name] = router
+
+    def _model_error(self, endpoint: str, deployment: str, instance: str) -> None:
+        runner = self.deployments_of(endpoint).get(deployment)
+        if runner is not None:
+            runner.model_error(instance)
 
     def refresh(self) -> None:
         """Rebuild every route table from the deployments' ready instances and the traffic."""

@@ -140,6 +140,8 @@ class EndpointRouter:
             self.pipeline.handle, Limits(max_body=MAX_BODY_BYTES), admit=self.pipeline.admit
         )
         self.port = 0
+        self.on_model_error: Callable[[str, str], None] | None = None
+        """Told of each 424 (the user's run() failed): the deployment and the instance's id."""
         self.throttle: Throttle | None = None
         """Azure's endpoint-wide limits, where the endpoint emulates them."""
         self.recorder: Recorder | None = None
@@ -212,6 +214,8 @@ class EndpointRouter:
             if figures is None:  # not setdefault: it would build a DeploymentFigures every call
                 figures = self.figures[deployment] = DeploymentFigures()
             figures.add(call.response.status, latency_ms, call.target)
+            if call.response.status == 424 and call.target is not None and self.on_model_error is not None:
+                self.on_model_error(deployment, call.target)
         self._access_log.write(
             {
                 "request_id": call.request_id,

@@ -123,6 +123,9 @@ def _deployment_label(deployment: DeploymentState, share: int, mirror: int, colo
     )
     if deployment.failure is not None:  # until a fix loads
         label.append(f"  {Path(deployment.failure.file).name}:{deployment.failure.line}", "bold red")
+    elif deployment.last_scoring_error is not None:  # its run() fails: which line, how often
+        scoring = deployment.last_scoring_error
+        label.append(f"  ⚠{deployment.scoring_errors} {Path(scoring.file).name}:{scoring.line}", "yellow")
     return label
 
 

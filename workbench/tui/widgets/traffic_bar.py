@@ -60,6 +60,16 @@ class EndpointSummary(Static):
                         ("✗ ", "bold red"), (deployment.name, "bold"), ": ", (failure.summary(), "red")
                     )
                 )
+            scoring = deployment.last_scoring_error
+            if scoring is not None:
+                file = Path(scoring.file)
+                if self.root is not None and file.is_relative_to(self.root):
+                    file = file.relative_to(self.root)
+                where = dataclasses.replace(scoring, file=str(file)).summary()
+                said = f"run() failed {deployment.scoring_errors} time(s), last at {where}"
+                lines.append(
+                    Text.assemble(("⚠ ", "bold yellow"), (deployment.name, "bold"), ": ", (said, "yellow"))
+                )
             if deployment.faults:
                 lines.append(
                     Text.assemble(

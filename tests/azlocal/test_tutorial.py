@@ -6,12 +6,12 @@ the shape `az ml` prints."""
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from typing import Any
 
 from tests.azlocal.harness import Az
 from tests.conftest import require_program
+from tests.engine.harness import until
 
 # The top-level fields `az ml online-endpoint show` and `az ml online-deployment show` print for
 # managed ones (azure-ai-ml's ManagedOnlineEndpoint / ManagedOnlineDeployment, plus az's
@@ -348,9 +348,4 @@ def _json_documents(text: str) -> list[Any]:
 
 def _wait_until_no_endpoint(az: Az) -> None:
     """`delete --no-wait` returned at once; the endpoint goes a moment later."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if az.json("ml", "online-endpoint", "list") == []:
-            return
-        time.sleep(0.2)
-    raise AssertionError("the endpoint deleted with --no-wait never went")
+    until(lambda: az.json("ml", "online-endpoint", "list") == [], 120, lambda: "the endpoint never went")

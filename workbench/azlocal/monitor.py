@@ -38,7 +38,7 @@ def update(ctx: Context) -> Any:
             capacity[key] = str(given)
     if args.enabled is not None:
         setting["enabled"] = args.enabled == "true"
-    autoscale.new_profile("check", _ints(capacity), [], recurrence=None, timezone=None)  # checks the counts
+    autoscale.check_capacity(*_ints(capacity))
     return _saved(ctx, setting, f"autoscale setting {args.name} updated")
 
 

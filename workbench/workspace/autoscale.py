@@ -178,9 +178,13 @@ def _workbench_rule(rule: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _profile(name: str, minimum: int, maximum: int, count: int) -> dict[str, Any]:
+def check_capacity(minimum: int, maximum: int, count: int) -> None:
     if not 1 <= minimum <= count <= maximum:
         raise WorkbenchError(f"counts must be 1 <= min ({minimum}) <= count ({count}) <= max ({maximum})")
+
+
+def _profile(name: str, minimum: int, maximum: int, count: int) -> dict[str, Any]:
+    check_capacity(minimum, maximum, count)
     return {
         "capacity": {"default": str(count), "maximum": str(maximum), "minimum": str(minimum)},
         "fixedDate": None,

@@ -155,10 +155,11 @@ class EngineClient:
             sent_at=sent_at,
         )
 
-    def shutdown(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+    def shutdown(self, timeout_s: float = STOP_TIMEOUT_S, *, restart: bool = False) -> bool:
         """Ask the engine to stop; True once its process has ended (every instance stopped),
-        False if it still runs after `timeout_s`."""
-        self._request("POST", "/v1/shutdown")
+        False if it still runs after `timeout_s`. With `restart`, its keeper holds the ports
+        until the next engine starts (engine/keeper.py)."""
+        self._request("POST", "/v1/shutdown", {"restart": True} if restart else None)
         deadline = time.monotonic() + timeout_s
         while running.alive(self.pid, None):
             if time.monotonic() > deadline:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shlex
+import signal
 import stat
 import subprocess
 import sys
@@ -26,14 +28,12 @@ import pytest
 from tests.conftest import QUICKSTART, require_program, run_workbench
 from tests.dap import DapClient
 from tests.engine.harness import copy_project, until
+from tests.paced import PacedLoad
 from tests.promote.remote_host import RemoteHostForTests, remote_host, wipe
 from tests.terminal import Terminal
 from workbench.cli.connect import remote_of
 from workbench.engine.tls import self_signed
 from workbench.promote.remote import remote_client
-
-PACE_S = 0.05
-"""20 requests a second while a change rolls out."""
 
 
 @pytest.fixture
@@ -48,38 +48,6 @@ def promoted_project(tmp_path: Path, host: RemoteHostForTests) -> tuple[Path, st
     path = f"runs/{uuid.uuid4().hex[:12]}"
     (folder / "workbench.yaml").write_text(host.workbench_yaml("staging", path))
     return folder, path
-
-
-class PacedLoad:
-    """One request every PACE_S to the remote endpoint through the SSH forward, until stopped."""
-
-    def __init__(self, uri: str, key: str, body: bytes) -> None:
-        self.uri, self.body = uri, body
-        self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-        self.answers: list[int] = []
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> PacedLoad:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(60)
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=30) as http:
-            while not self._stop.wait(PACE_S):
-                try:
-                    answer = http.post(self.uri, content=self.body, headers=self.headers)
-                except httpx.HTTPError as exc:
-                    self.failures.append(repr(exc))
-                    continue
-                self.answers.append(answer.status_code)
-                if answer.status_code != 200:
-                    self.failures.append(f"{answer.status_code} {answer.text[:200]}")
 
 
 @pytest.mark.timeout(1500)
@@ -293,6 +261,54 @@ def test_the_quickstart_promoted_serves_rolls_out_a_change_with_no_failure_and_i
         project = str(host.home / path / "project")
         unit = "workbench-" + hashlib.sha256(project.encode()).hexdigest()[:12] + ".service"
         assert not (host.home / ".config" / "systemd" / "user" / unit).exists(), "no boot entry left behind"
+    finally:
+        run_workbench("down", "--remote", "staging", cwd=folder)
+        wipe(host, path)
+
+
+@pytest.mark.timeout(1500)
+def test_a_killed_remote_engine_and_a_workbench_upgrade_on_the_host_lose_no_request(
+    tmp_path: Path, host: RemoteHostForTests
+) -> None:
+    """The engine on the host runs under its keeper (engine/keeper.py), which holds the scoring
+    ports: killed, it is started again; upgraded by a promote, it restarts on the new workbench;
+    the requests sent meanwhile wait, and none fails."""
+    folder, path = promoted_project(tmp_path, host)
+    connection = host.home / path / "project" / ".workbench" / "connection.json"
+
+    def engine_pid() -> int | None:
+        try:
+            return int(json.loads(connection.read_text())["pid"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    try:
+        first = run_workbench("promote", "staging", cwd=folder, timeout=1200)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "if the engine stops, its keeper starts it again" in first.stdout
+        credentials = run_workbench("credentials", "quickstart", "--remote", "staging", "--json", cwd=folder)
+        key = json.loads(credentials.stdout)["primaryKey"]
+        request = (folder / "sample-request.json").read_bytes()
+        with remote_client(remote_of(folder, "staging")) as client:
+            uri = client.status()[0].scoring_uri or ""
+            with PacedLoad(uri, key, request) as load:
+                until(lambda: len(load.answers) >= 10, 120)
+                killed = engine_pid()
+                assert killed is not None
+                os.kill(killed, signal.SIGKILL)
+                until(lambda: engine_pid() not in (None, killed), 120)
+                served = len(load.answers)
+                until(lambda: len(load.answers) >= served + 20, 180)  # the engine started again serves
+
+                (host.home / path / ".promote" / "venv" / "installed-wheel").write_text("an older workbench")
+                rehearsal = run_workbench("promote", "staging", "--dry-run", cwd=folder, timeout=600)
+                assert "its keeper holds the ports, so requests wait while it restarts" in rehearsal.stdout
+                upgraded = run_workbench("promote", "staging", cwd=folder, timeout=1200)
+                served = len(load.answers)
+                until(lambda: len(load.answers) >= served + 20, 180)
+            assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+            assert "the remote engine restarts on it" in upgraded.stdout
+            assert load.failures == [], load.failures[:5]
     finally:
         run_workbench("down", "--remote", "staging", cwd=folder)
         wipe(host, path)

@@ -3,15 +3,20 @@ terminal, its event lines in `.workbench/engine.log`, found again through its co
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+from workbench import running
 from workbench.client import EngineClient
+from workbench.engine.keeper import KeeperClient, socket_path
 from workbench.errors import EngineError, StartupError
 from workbench.layout import CONNECTION, ProjectFiles
 from workbench.state import InstancePhase, ProvisioningState
@@ -68,9 +73,37 @@ class EngineArguments:
         ]
 
 
-def start_background_engine(
-    root: Path, arguments: EngineArguments = EngineArguments()
-) -> subprocess.Popen[bytes] | None:
+class Starting(Protocol):
+    """An engine being started: the keeper process this command spawned, or the engine that a
+    keeper already running started for it."""
+
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+
+    def terminate(self) -> None: ...
+
+
+class _KeptEngine:
+    """An engine that a running keeper started: not this process's child, so its end is seen,
+    its exit code is not (the keeper's log says it)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.started = running.started_at(pid)
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and not running.alive(self.pid, self.started):
+            self.returncode = -1
+        return self.returncode
+
+    def terminate(self) -> None:
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGTERM)
+
+
+def start_background_engine(root: Path, arguments: EngineArguments = EngineArguments()) -> Starting | None:
     """Start `workbench up --headless` for `root` unless one runs; return once its control API
     answers. None when an engine was already running."""
     process = spawn_engine(root, arguments)
@@ -79,20 +112,26 @@ def start_background_engine(
     return process
 
 
-def spawn_engine(
-    root: Path, arguments: EngineArguments = EngineArguments()
-) -> subprocess.Popen[bytes] | None:
-    """Start `workbench up --headless` for `root` unless one runs, and return at once (its
-    control API opens a moment later: `wait_for_control_api`). None when one was running."""
+def spawn_engine(root: Path, arguments: EngineArguments = EngineArguments()) -> Starting | None:
+    """Start `workbench up --headless` for `root` under a keeper (engine/keeper.py: it holds the
+    routers' ports and starts the engine again if it stops) unless one runs, and return at once
+    (its control API opens a moment later: `wait_for_control_api`). None when one was running.
+    A keeper that waits for the engine it stopped for a restart starts this one."""
     existing = running_engine(root)
     if existing is not None:
         existing.close()
         return None
+    keeper = KeeperClient(socket_path(root))
+    if keeper.answers():
+        try:
+            return _KeptEngine(keeper.start(arguments.command(root), dict(os.environ)))
+        except OSError as exc:
+            raise StartupError(f"the engine for {root} is starting already: {exc}") from exc
     log = engine_log(root)
     log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with open(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as sink:
         process = subprocess.Popen(
-            arguments.command(root),
+            [sys.executable, "-m", "workbench.engine.keeper", keeper.path, "--", *arguments.command(root)],
             stdin=subprocess.DEVNULL,
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -101,7 +140,7 @@ def spawn_engine(
     return process
 
 
-def wait_for_control_api(root: Path, process: subprocess.Popen[bytes]) -> None:
+def wait_for_control_api(root: Path, process: Starting) -> None:
     """Until the engine `process` for `root` answers on its control API; a StartupError with
     the end of its log if it stops first."""
     log = engine_log(root)
@@ -109,7 +148,8 @@ def wait_for_control_api(root: Path, process: subprocess.Popen[bytes]) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
-            raise StartupError(f"the engine stopped at start-up (exit code {process.returncode}):\n{tail}")
+            code = f" (exit code {process.returncode})" if process.returncode != -1 else ""
+            raise StartupError(f"the engine stopped at start-up{code}:\n{tail}")
         client = running_engine(root)
         if client is not None:
             client.close()

@@ -272,7 +272,7 @@ def _run_headless(project: Any, args: argparse.Namespace) -> int:
     listen = listen_for(ProjectFiles(project.root).tls, args.listen, args.tls_cert, args.tls_key)
     engine = Engine(project, runtime=args.runtime, all_traffic=args.all_traffic, listen=listen)
     eventloop.run(engine.run(on_event=show))
-    return 0
+    return engine.exit_code
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -401,7 +401,32 @@ def run_down(args: argparse.Namespace) -> int:
         if name is None:
             raise WorkbenchError("--purge removes what promote put on a remote host: give --remote NAME")
         return purge(remote_of(project_folder(args), name), lambda line: print(line, flush=True))
-    with engine_client(args) as client:
-        stopped = client.shutdown()
+    try:
+        with engine_client(args) as client:
+            stopped = client.shutdown()
+    except EngineError:
+        if not _stop_waiting_keeper(args):
+            raise
+        return 0
     print("engine stopped" if stopped else "engine is still stopping", file=sys.stderr)
     return 0 if stopped else 1
+
+
+def _stop_waiting_keeper(args: argparse.Namespace) -> bool:
+    """Where no engine runs but its keeper does (it waits to start one again, holding the ports),
+    the keeper is stopped, and its ports with it. Whether there was one."""
+    from workbench.cli.connect import project_folder
+    from workbench.engine.keeper import KeeperClient, socket_path
+    from workbench.promote.remote import chosen_remote
+
+    if chosen_remote(args.remote) is not None:
+        return False
+    keeper = KeeperClient(socket_path(project_folder(args)))
+    if not keeper.answers():
+        return False
+    keeper.stop()
+    print(
+        "the engine's keeper stopped (it waited to start the engine again); its ports are closed",
+        file=sys.stderr,
+    )
+    return True

@@ -57,7 +57,7 @@ class ControlApi:
         files: ProjectFiles,
         *,
         token: str,
-        shutdown: Callable[[], None],
+        shutdown: Callable[[bool], None],
         reconcile: Callable[[str], asyncio.Future[list[str]]],
         scale: Callable[[str, str, int, str], None],
         routing: Routing,
@@ -359,7 +359,10 @@ class ControlApi:
         return web.json_response({"status": "failed" if problems else "reconciled", "problems": problems})
 
     async def stop(self, request: web.Request) -> web.Response:
-        asyncio.get_running_loop().call_soon(self.shutdown)
+        """Stop the engine; `"restart": true` (promote, when the workbench on the host changed):
+        its keeper holds the ports and starts the engine again when told."""
+        body = await body_of(request)
+        asyncio.get_running_loop().call_soon(self.shutdown, body.get("restart") is True)
         return web.json_response({"status": "stopping"})
 
 

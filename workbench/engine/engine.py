@@ -31,6 +31,7 @@ from workbench.engine.collection import DataCollectors
 from workbench.engine.context import Context
 from workbench.engine.environments import EnvironmentBuilder
 from workbench.engine.files import read_json, write_json
+from workbench.engine.keeper import KEEPER_ENV, RESTART_EXIT
 from workbench.engine.orphans import ProcessRegistry
 from workbench.engine.routing import Routing
 from workbench.engine.runtimeset import Runtimes
@@ -72,6 +73,7 @@ class Engine:
         self.store = Store()
         self.builder = builder or EnvironmentBuilder()
         self._stop = asyncio.Event()
+        self.restart = False
         self._changed = asyncio.Event()
         self._causes: set[str] = set()
         self._waiting: list[asyncio.Future[list[str]]] = []
@@ -82,8 +84,15 @@ class Engine:
         self._code_watcher: Watcher | None = None
         self._code_watched: tuple[set[Path], set[Path]] = (set(), set())
 
-    def request_stop(self) -> None:
+    def request_stop(self, restart: bool = False) -> None:
+        """Stop; with `restart`, under a keeper, exit with RESTART_EXIT for it to start the
+        engine again once told (promote places a release's files in between)."""
+        self.restart = restart
         self._stop.set()
+
+    @property
+    def exit_code(self) -> int:
+        return RESTART_EXIT if self.restart and os.environ.get(KEEPER_ENV) else 0
 
     async def run(self, on_event: Callable[[Event], None] | None = None) -> None:
         # Logs hold the user's output and query strings, state.json the keys: everything in
@@ -160,6 +169,9 @@ class Engine:
                 private=True,
             )
             running.register(self.project.root, _pid())
+            if routing.keeper is not None:
+                with contextlib.suppress(OSError):
+                    routing.keeper.ready(_pid())
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, self.request_stop)
@@ -194,11 +206,13 @@ class Engine:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
+                # the routers first: under a keeper they answer what they received while their
+                # new connections wait for the next engine, which the instances never see
+                await routing.stop()
                 self.store.publish("engine", "engine", "stopping every instance")
                 await supervisor.stop_all()  # cancels builds and rollouts, drains every instance
                 for runtime in runtimes.created():
                     await runtime.remove_orphans(self.project.root)  # and whatever they shared
-                await routing.stop()
                 await collectors.close()
                 await runner.cleanup()
                 self.store.publish("engine", "engine", "stopped")

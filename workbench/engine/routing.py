@@ -3,13 +3,17 @@ keys and traffic override saved, and a route table rebuilt from the deployments 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from workbench.contract import Credentials, EndpointMetrics, MirrorBodies, Network, Recording
 from workbench.engine.collection import DataCollectors
+from workbench.engine.keeper import KeeperClient
 from workbench.engine.saved import SavedEndpoint, SavedState
 from workbench.engine.store import Store
 from workbench.errors import EngineError, NotFound, NotSaved
@@ -23,6 +27,13 @@ from workbench.router.throttle import AZURE
 from workbench.spec import Endpoint, Project
 from workbench.spec.endpoint import spelled_as, traffic_rules
 from workbench.spec.faults import Faults
+from workbench.state import ProvisioningState
+
+HOLD_LIMIT_S = 120.0
+"""The longest a socket kept across an engine's restart waits for its deployments before it is
+served anyway (a client's own timeout is often a minute or two)."""
+DRAIN_S = 30.0
+"""At a stop under a keeper, how long the routers may take to answer what they received."""
 
 DeploymentsOf = Callable[[str], Mapping[str, Any]]
 """endpoint name -> {deployment name: DeploymentRunner}"""
@@ -50,6 +61,11 @@ class Routing:
         self.routers: dict[str, EndpointRouter] = {}
         self.project: Project | None = None
         self._announced: set[str] = set()
+        self.keeper = KeeperClient.from_env()
+        self._held: dict[str, socket.socket] = {}
+        """Listening sockets taken from the keeper, not served until their endpoint is ready."""
+        self._serving: set[asyncio.Task[None]] = set()
+        self._started = time.monotonic()
         self._stale_said: set[tuple[str, tuple[str, ...]]] = set()
 
     async def apply(self, project: Project) -> None:
@@ -57,7 +73,12 @@ class Routing:
         wanted = {e.name for e in project.endpoints}
         for name in list(self.routers):
             if name not in wanted:
-                await self.routers.pop(name).stop()
+                router = self.routers.pop(name)
+                await router.stop()
+                held = self._held.pop(name, None)
+                if held is not None:
+                    held.close()
+                self._let_go(router.port)
                 self._announced.discard(name)
         for endpoint in project.endpoints:
             if endpoint.name not in self.routers:
@@ -72,18 +93,84 @@ class Routing:
         router = EndpointRouter(
             name, saved.keys, self.signer, self.files.access_log(name), listen=self.listen
         )
-        try:
-            await router.start(port)
-        except OSError as exc:
-            if pinned is not None and pinned.port:
-                raise EngineError(
-                    f"port {port} for endpoint {name} (workbench.yaml) is taken: {exc.strerror}"
-                ) from exc
-            self.store.publish("endpoint", name, f"saved port {port} is taken; choosing another")
-            await router.start(0)
+        held = self._take_held(port)
+        if held is not None:  # the engine restarted: its clients wait in this socket's queue
+            router.port = port
+            self._held[name] = held
+            asyncio.get_running_loop().call_later(HOLD_LIMIT_S, self.refresh)
+            self.store.publish(
+                "endpoint",
+                name,
+                f"port {port} kept across the engine's restart: its requests wait until the "
+                "deployments are ready",
+            )
+        else:
+            try:
+                sock = router.bind(port)
+            except OSError as exc:
+                if pinned is not None and pinned.port:
+                    raise EngineError(
+                        f"port {port} for endpoint {name} (workbench.yaml) is taken: {exc.strerror}"
+                    ) from exc
+                self.store.publish("endpoint", name, f"saved port {port} is taken; choosing another")
+                sock = router.bind(0)
+            await router.serve(sock)
+            self._hand_over(sock)
         saved.port = router.port
         router.on_model_error = functools.partial(self._model_error, name)
         self.routers[name] = router
+
+    def _held_key(self, port: int) -> str:
+        return f"{self.listen.address}:{port}"
+
+    def _take_held(self, port: int) -> socket.socket | None:
+        """The listening socket the keeper (engine/keeper.py) holds for this address and port,
+        where an engine before this one served it."""
+        if self.keeper is None or not port:
+            return None
+        try:
+            return self.keeper.take(self._held_key(port))
+        except OSError:
+            return None
+
+    def _hand_over(self, sock: socket.socket) -> None:
+        """A copy of the socket to the keeper, so that it outlives this engine."""
+        if self.keeper is None:
+            return
+        try:
+            self.keeper.hold(self._held_key(sock.getsockname()[1]), sock)
+        except OSError as exc:
+            self.store.publish(
+                "engine",
+                "engine",
+                f"the keeper did not take the port ({exc}): a restart drops requests",
+                "warning",
+            )
+
+    def _let_go(self, port: int) -> None:
+        if self.keeper is not None:
+            with contextlib.suppress(OSError):
+                self.keeper.drop(self._held_key(port))
+
+    def _serve_held(self, project: Project) -> None:
+        """Serve each held socket once its endpoint's deployments are ready (each one serves, or
+        failed), or after HOLD_LIMIT_S: the requests that waited are then answered."""
+        for endpoint in project.endpoints:
+            sock = self._held.get(endpoint.name)
+            router = self.routers.get(endpoint.name)
+            if sock is None or router is None:
+                continue
+            runners = self.deployments_of(endpoint.name)
+            ready = all(
+                (runner := runners.get(d.name)) is not None
+                and (bool(runner.targets()) or runner.state.provisioning_state is ProvisioningState.FAILED)
+                for d in endpoint.deployments
+            )
+            if ready or time.monotonic() - self._started > HOLD_LIMIT_S:
+                del self._held[endpoint.name]
+                task = asyncio.get_running_loop().create_task(router.serve(sock))
+                self._serving.add(task)
+                task.add_done_callback(self._serving.discard)
 
     def _model_error(self, endpoint: str, deployment: str, instance: str) -> None:
         runner = self.deployments_of(endpoint).get(deployment)
@@ -94,6 +181,8 @@ class Routing:
         """Rebuild every route table from the deployments' ready instances and the traffic."""
         if self.project is None:
             return
+        if self._held:
+            self._serve_held(self.project)
         for endpoint in self.project.endpoints:
             router = self.routers.get(endpoint.name)
             state = self.store.endpoint(endpoint.name)
@@ -344,9 +433,14 @@ class Routing:
         return router
 
     async def stop(self) -> None:
-        for router in self.routers.values():
-            await router.stop()
+        """Every router stopped. Under a keeper, the ports stay open in it: each router first
+        answers what it received, its new connections waiting for the next engine."""
+        drain_s = DRAIN_S if self.keeper is not None else 0.0
+        await asyncio.gather(*(router.stop(drain_s) for router in self.routers.values()))
         self.routers.clear()
+        for sock in self._held.values():
+            sock.close()
+        self._held.clear()
 
 
 def _nonzero(table: Mapping[str, int]) -> dict[str, int]:

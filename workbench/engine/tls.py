@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import shutil
 import socket
+import ssl
 import subprocess
 from pathlib import Path
 
@@ -26,7 +27,15 @@ def listen_for(folder: Path, address: str | None, certificate: Path | None, key:
         for path in (certificate, key):
             if not path.is_file():
                 raise StartupError(f"{path}: no such file (TLS certificate or key)")
-        return Listen(address, certificate, key)
+        given = Listen(address, certificate, key)
+        try:
+            given.context()
+        except (ssl.SSLError, OSError) as exc:
+            raise StartupError(
+                f"--tls-cert {certificate} and --tls-key {key} do not load as a PEM certificate and its "
+                f"private key ({exc.strerror or exc})"
+            ) from exc
+        return given
     if is_loopback(address):
         return Listen(address)
     made_certificate, made_key = self_signed(folder, address)

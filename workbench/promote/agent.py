@@ -420,6 +420,13 @@ def engine(folder: str) -> None:
         found: dict[str, Any] | None = info
     except (OSError, ValueError, KeyError):
         found = None
+    kept = False
+    if found is not None:  # under a keeper (engine/keeper.py), which holds its ports across restarts
+        try:
+            with open(f"/proc/{int(found['pid'])}/environ", "rb") as f:
+                kept = any(item.startswith(b"WORKBENCH_KEEPER=") for item in f.read().split(b"\0"))
+        except OSError:
+            kept = False
     try:
         with open(os.path.join(folder, ".promote", "venv", "installed-wheel")) as f:
             wheel = f.read().strip()
@@ -432,6 +439,7 @@ def engine(folder: str) -> None:
             "releases": releases(folder),
             "project": project,
             "installed_wheel": wheel,
+            "kept": kept,
         }
     )
 

@@ -134,9 +134,12 @@ def _apply(
     release before it brought back when that fails)."""
     previous = engine["current"]
     if engine["engine"] is not None and restart:
-        say("the workbench itself changed: the remote engine restarts on it (its endpoints pause)")
+        say(
+            "the workbench itself changed: the remote engine restarts on it (requests wait in its "
+            "keeper's sockets, none is refused)"
+        )
         with RemoteEngineClient(ssh, engine["engine"], agent) as client:
-            client.shutdown()
+            client.shutdown(restart=True)
         engine["engine"] = None
     if engine["engine"] is None:
         _activate(agent, release, say)
@@ -296,9 +299,14 @@ def _engine_plan(engine: dict[str, Any], manifest: Manifest, remote: RemoteHost)
     if engine["engine"] is None:
         return f"engine: not running on {remote.host}: it starts, and serves once its deployments are ready"
     if engine.get("installed_wheel") != manifest.wheel:
+        if engine.get("kept"):
+            return (
+                "engine: the workbench changed: the remote engine restarts on the new one; its keeper holds "
+                "the ports, so requests wait while it restarts and none is refused"
+            )
         return (
-            "engine: the workbench changed: the remote engine restarts on the new one, and scoring pauses "
-            "while it restarts"
+            "engine: the workbench changed: the remote engine restarts on the new one, and scoring stops "
+            "while it restarts (it runs without a keeper: an older workbench started it)"
         )
     return "engine: keeps running: only the deployments above change, none of the others pauses"
 
@@ -363,6 +371,7 @@ def _start(agent: RemoteHostAgent, remote: RemoteHost, say: Say) -> None:
             f"see `workbench logs ... --remote {remote.name}` or {remote.folder}/.promote/engine-start.log"
         )
     say(f"comes back with the host: {started['boot']}")
+    say("if the engine stops, its keeper starts it again; the scoring ports stay open meanwhile")
 
 
 def _roll_out(

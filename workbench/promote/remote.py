@@ -92,8 +92,8 @@ class RemoteEngineClient(EngineClient):
         parts = urlsplit(uri)
         return parts._replace(netloc=f"127.0.0.1:{self.ssh.forward(parts.port or 80)}").geturl()
 
-    def shutdown(self, timeout_s: float = 60) -> bool:
-        self._request("POST", "/v1/shutdown")
+    def shutdown(self, timeout_s: float = 60, *, restart: bool = False) -> bool:
+        self._request("POST", "/v1/shutdown", {"restart": True} if restart else None)
         answer = self.agent.call("wait-gone", str(self.pid), str(timeout_s), timeout_s=timeout_s + 30)
         return not answer["alive"]
 

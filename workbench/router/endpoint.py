@@ -153,16 +153,29 @@ class EndpointRouter:
     def scoring_uri(self) -> str:
         return self.listen.uri(self.port)
 
-    async def start(self, port: int) -> None:
-        """Listen on the listen address (127.0.0.1 unless asked), `port` (0 for any free port)."""
+    def bind(self, port: int) -> socket.socket:
+        """A listening socket on the listen address (127.0.0.1 unless asked), `port` (0 for any
+        free port); served once `serve` is called, its connections queued until then."""
         sock = socket.socket(self.listen.family(), socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.listen.address, port))
         sock.listen(4096)
+        return sock
+
+    async def serve(self, sock: socket.socket) -> None:
+        """Accept and answer on `sock`: one this router bound, or one held across an engine's
+        restart (engine/keeper.py), whose queued connections are then answered."""
         self.port = sock.getsockname()[1]
         await self._front.start(sock, self.listen.context())
 
-    async def stop(self) -> None:
+    async def start(self, port: int) -> None:
+        await self.serve(self.bind(port))
+
+    async def stop(self, drain_s: float = 0.0) -> None:
+        """Stop: at once, or (`drain_s`) no new connection accepted (they wait in the socket for
+        whoever holds it next), the requests received answered, then every connection closed."""
+        if drain_s:
+            await self._front.drain(drain_s)
         if self.recorder is not None:
             self.recorder.close()
         await self.pipeline.close()

@@ -159,6 +159,18 @@ class FrontServer:
             connection.check_timeouts(now)
         self._ticker = asyncio.get_running_loop().call_later(self.limits.tick_s, self._tick)
 
+    async def drain(self, timeout_s: float) -> None:
+        """Stop accepting and close each connection once it owes nothing: an idle one at once, one
+        with a request on the way after its answer (`Connection: close`); those left after
+        `timeout_s` are for `close`. The listening socket's queue stays with its other holders."""
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self.connections):
+            connection.finish()
+        deadline = time.monotonic() + timeout_s
+        while self.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+
     async def close(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
@@ -182,6 +194,8 @@ class _Connection(asyncio.Protocol):
         self.answering = False
         self.task: asyncio.Task[None] | None = None
         self.closing = False
+        self.last_call = False
+        """The server drains: this connection closes after the answer it owes."""
         self._discarding = False
         """The request being received was refused at its head: its body is dropped."""
         self._paused_reading = False
@@ -256,6 +270,12 @@ class _Connection(asyncio.Protocol):
         self._blocked_since = None
 
     # -- timeouts ----------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """The server stops: close once nothing is owed, at once if nothing is."""
+        self.last_call = True
+        if self._phase == "idle" and not self.answering and not self.waiting:
+            self._close()
 
     def check_timeouts(self, now: float) -> None:
         limits = self.limits
@@ -383,7 +403,7 @@ class _Connection(asyncio.Protocol):
             reply = await self.server.handler(request)
         except Exception:  # the handler's own failures are answered; this is the last resort
             reply = Reply.text(500, "router failure")
-        keep_alive = keep_alive and not self.closing
+        keep_alive = keep_alive and not self.closing and not self.last_call
         self.write(reply, keep_alive, head_only=request.method == "HEAD")
         del request, reply  # nothing of an answered request is kept while the client reads
         if self._writable is not None:

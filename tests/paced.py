@@ -4,6 +4,7 @@ an endpoint, each answer and failure kept, until the block ends."""
 from __future__ import annotations
 
 import threading
+import time
 
 import httpx
 
@@ -20,6 +21,8 @@ class PacedLoad:
         self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         self.answers: list[int] = []
         self.failures: list[str] = []
+        self.latencies_s: list[float] = []
+        """Each request's time to its answer or failure, in the order sent."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -34,11 +37,14 @@ class PacedLoad:
     def _run(self) -> None:
         with httpx.Client(timeout=60) as http:
             while not self._stop.wait(self.pace_s):
+                sent = time.perf_counter()
                 try:
                     answer = http.post(self.uri, content=self.body, headers=self.headers)
                 except httpx.HTTPError as exc:
+                    self.latencies_s.append(time.perf_counter() - sent)
                     self.failures.append(repr(exc))
                     continue
+                self.latencies_s.append(time.perf_counter() - sent)
                 self.answers.append(answer.status_code)
                 if answer.status_code != 200:
                     self.failures.append(f"{answer.status_code} {answer.text[:200]}")

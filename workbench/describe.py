@@ -3,7 +3,7 @@ text: `workbench status` prints it, the dashboard's describe view (`v`) shows it
 
 from __future__ import annotations
 
-from workbench.state import DeploymentState, EndpointState, InstancePhase, InstanceState
+from workbench.state import DeploymentState, EndpointState, InstanceState
 
 
 def describe(endpoint: EndpointState, deployment: str | None = None, instance: str | None = None) -> str:
@@ -23,7 +23,7 @@ def describe(endpoint: EndpointState, deployment: str | None = None, instance: s
 
 
 def _deployment(endpoint: EndpointState, deployment: DeploymentState, only: str | None) -> list[str]:
-    ready = sum(1 for i in deployment.instances if i.state is InstancePhase.READY)
+    ready = sum(1 for i in deployment.instances if i.serves)
     share = endpoint.traffic.get(deployment.name, 0)
     mirror = endpoint.mirror_traffic.get(deployment.name)
     traffic = f"{share}%" + (f" (+{mirror}% mirror)" if mirror else "")
@@ -57,6 +57,8 @@ def _instance(instance: InstanceState) -> str:
         f"    {instance.id}  {instance.state.value}  pid {instance.pid}  {instance.url}  "
         f"restarts {instance.restarts}"
     )
+    if instance.handing_over:
+        line += "  (its previous process serves until this one is ready)"
     if instance.exit_code is not None:
         line += f"  last exit code {instance.exit_code}"
     if instance.debug_port is not None:

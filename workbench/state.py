@@ -45,6 +45,13 @@ class InstanceState:
     """Where debugpy listens (127.0.0.1) while the instance runs under the debugger."""
     since: float = field(default_factory=time.time)
     """When it entered its phase (epoch seconds): "Starting 12s"."""
+    handing_over: bool = False
+    """Restarting while its previous process still serves, until the new one is ready."""
+
+    @property
+    def serves(self) -> bool:
+        """Ready, or its previous process serves while it restarts: counted as ready."""
+        return self.state is InstancePhase.READY or self.handing_over
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "state" and getattr(self, "state", value) is not value:
@@ -151,6 +158,7 @@ def endpoints_from_json(data: list[dict[str, Any]]) -> list[EndpointState]:
                         exit_code=i["exit_code"],
                         debug_port=i.get("debug_port"),
                         since=float(i.get("since", time.time())),
+                        handing_over=bool(i.get("handing_over", False)),
                     )
                     for i in d["instances"]
                 ],

@@ -15,6 +15,7 @@ import psutil
 from tests.conftest import run_workbench
 from tests.engine.harness import ECHO, ENDPOINT, RunningEngine, deployment_yaml, engine, folder_with
 from workbench.client import EngineClient
+from workbench.describe import describe
 from workbench.state import EndpointState, InstancePhase, ProvisioningState
 
 SLOW_INIT = (
@@ -235,7 +236,8 @@ def test_rollout_scale_down_and_restart_fail_no_request_under_load(tmp_path: Pat
         try:
             load.more(20)
             # a rolling replace after a real change
-            (folder / "blue.yml").write_text(with_env("green", extra=busy, run_s=0.2, workers=4))
+            # init() takes 1.5 s from here: the restart below has a hand-over to see
+            (folder / "blue.yml").write_text(with_env("green", 1.5, extra=busy, run_s=0.2, workers=4))
             running.wait_for(lambda eps: blue(eps)[0] is ProvisioningState.UPDATING)
             running.wait_settled(120)
             load.more(20)
@@ -250,6 +252,14 @@ def test_rollout_scale_down_and_restart_fail_no_request_under_load(tmp_path: Pat
             (instance,) = running.status()[0].deployments[0].instances
             restarted = run_workbench("restart", "tests", "blue", "--instance", instance.id, cwd=folder)
             assert restarted.returncode == 0, restarted.stderr
+            # while the new process starts, the old one serves: 1/1 ready, and said so
+            (handing_over,) = running.wait_for(
+                lambda eps: eps[0].deployments[0].instances[0].handing_over, 60
+            )
+            shown = describe(handing_over)
+            assert "1/1 ready" in shown, shown
+            assert "Starting" in shown
+            assert "its previous process serves until this one is ready" in shown
             running.wait_for(
                 lambda eps: (
                     eps[0].deployments[0].instances[0].restarts == instance.restarts + 1

@@ -103,3 +103,14 @@ def test_what_the_workbench_exported_into_the_project_is_never_shipped(tmp_path:
     assert "code/echo.py" in manifest.files
     shipped = [p for p in manifest.files if p.startswith(("azureml-export/", "kubernetes-export/"))]
     assert shipped == []
+
+
+def test_the_projects_editor_folder_is_not_sent_unless_a_deployment_reads_it(tmp_path: Path) -> None:
+    folder = project_with_two_deployments(tmp_path)
+    (folder / ".vscode").mkdir()
+    (folder / ".vscode" / "launch.json").write_text('{"configurations": []}')  # as `workbench debug` writes
+    (folder / "code" / ".vscode").mkdir()
+    (folder / "code" / ".vscode" / "settings.json").write_text("{}")  # in a code folder: Azure uploads it
+    files = build_manifest(load_project(folder).raise_for_errors(), wheel="w").files
+    assert ".vscode/launch.json" not in files
+    assert "code/.vscode/settings.json" in files

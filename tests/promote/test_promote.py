@@ -231,6 +231,8 @@ def test_the_quickstart_promoted_serves_rolls_out_a_change_with_no_failure_and_i
         assert debugging.returncode == 0
         stopped = run_workbench("debug", "quickstart", "blue", "--stop", "--remote", "staging", cwd=folder)
         assert stopped.returncode == 0, stopped.stderr
+        after_debugging = run_workbench("promote", "staging", "--dry-run", cwd=folder, timeout=600)
+        assert "launch.json" not in after_debugging.stdout, "debug's attach configuration stays here"
 
         terminal = Terminal(f"workbench-remote-{uuid.uuid4().hex[:8]}", 100, 30)
         try:
@@ -309,6 +311,37 @@ def test_a_killed_remote_engine_and_a_workbench_upgrade_on_the_host_lose_no_requ
             assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
             assert "the remote engine restarts on it" in upgraded.stdout
             assert load.failures == [], load.failures[:5]
+    finally:
+        run_workbench("down", "--remote", "staging", cwd=folder)
+        wipe(host, path)
+
+
+@pytest.mark.timeout(1500)
+def test_a_promote_repairs_deployments_that_had_failed_on_the_host(
+    tmp_path: Path, host: RemoteHostForTests
+) -> None:
+    folder, path = promoted_project(tmp_path, host)
+    score = folder / "onlinescoring" / "score.py"
+    good = score.read_text()
+    broken = '    global model\n    raise RuntimeError("no model in this release")\n'
+    score.write_text(good.replace("    global model\n", broken))
+    try:
+        first = run_workbench("promote", "staging", cwd=folder, timeout=1200)
+        assert first.returncode == 4, first.stdout + first.stderr
+        assert "no model in this release" in first.stderr
+        status = run_workbench("status", "--remote", "staging", cwd=folder)
+        assert "blue  Failed" in status.stdout, status.stdout
+
+        score.write_text(good)  # the fix, promoted onto the Failed deployments
+        fixed = run_workbench("promote", "staging", cwd=folder, timeout=1200)
+        assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+        assert "quickstart/blue: Succeeded" in fixed.stdout
+        invoked = run_workbench(
+            "invoke", "quickstart", "--request-file", "sample-request.json", "--remote", "staging", cwd=folder
+        )
+        assert invoked.returncode == 0, invoked.stderr
+        history = run_workbench("releases", "staging", cwd=folder)
+        assert "  live (current) " in history.stdout.splitlines()[0], history.stdout
     finally:
         run_workbench("down", "--remote", "staging", cwd=folder)
         wipe(host, path)

@@ -126,3 +126,58 @@ def test_token_endpoints_take_tokens_the_router_issues(servers: dict[str, Server
         ).stdout.strip()
         assert httpx.post(uri, json={}, headers={"Authorization": f"Bearer {token}"}).status_code == 200
         assert httpx.post(uri, json={}, headers={"Authorization": "Bearer x.y"}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("{not json", "is refused: not JSON: Expecting property name"),
+        ('{"endpoint": "e", "colour": "blue"}', "unexpected keyword argument 'colour'"),
+        (
+            '{"endpoint": "e", "traffic": {"blue": 90}, "deployments": {"blue": {"host": "b"}}}',
+            "traffic totals 90%; the service accepts a total of 0 or 100",
+        ),
+        (
+            '{"endpoint": "e", "traffic": {"blue": 100}, "mirror_traffic": {"blue": 10}, '
+            '"deployments": {"blue": {"host": "b"}}}',
+            "deployment 'blue' has live traffic (100%) and cannot also receive mirror traffic",
+        ),
+        ('{"endpoint": "e", "traffic": {"green": 100}}', "deployment 'green' does not exist"),
+        (
+            '{"endpoint": "e", "auth_mode": "aad_token"}',
+            "auth_mode: 'aad_token' is neither key nor aml_token",
+        ),
+    ],
+)
+def test_a_configuration_the_router_cannot_serve_is_refused_with_the_reason(
+    tmp_path: Path, text: str, said: str
+) -> None:
+    path = tmp_path / "router.json"
+    path.write_text(text)
+    refused = subprocess.run(
+        [sys.executable, "-m", "workbench.router", "--config", str(path)],
+        env={**os.environ, "PYTHONPATH": str(REPO), **KEYS},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert f"the router's configuration {path}" in refused.stderr
+    assert said in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_a_missing_configuration_is_said_without_a_traceback(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.json"
+    refused = subprocess.run(
+        [sys.executable, "-m", "workbench.router", "--config", str(missing)],
+        env={**os.environ, "PYTHONPATH": str(REPO), **KEYS},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert f"the router's configuration {missing} cannot be read" in refused.stderr
+    assert "Traceback" not in refused.stderr

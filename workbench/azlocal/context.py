@@ -98,7 +98,7 @@ class Context:
             state = self.deployment_state(endpoint, deployment)
             if state is None:
                 return None
-            ready = sum(1 for i in state.instances if i.state is InstancePhase.READY)
+            ready = sum(1 for i in state.instances if i.serves)
             phase = state.provisioning_state.value
             line = f"{endpoint}/{deployment}: {phase} ({ready}/{state.instance_count} ready)"
             if not seen or seen[-1] != line:

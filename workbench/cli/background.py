@@ -19,7 +19,7 @@ from workbench.client import EngineClient
 from workbench.engine.keeper import KeeperClient, socket_path
 from workbench.errors import EngineError, StartupError
 from workbench.layout import CONNECTION, ProjectFiles
-from workbench.state import InstancePhase, ProvisioningState
+from workbench.state import ProvisioningState
 
 START_TIMEOUT_S = 60.0
 SERVE_TIMEOUT_S = 900.0
@@ -168,7 +168,7 @@ def wait_until_serving(client: EngineClient) -> Iterator[str]:
         if endpoints and all(d.provisioning_state not in busy for e in endpoints for d in e.deployments):
             for endpoint in endpoints:
                 for deployment in endpoint.deployments:
-                    ready = sum(1 for i in deployment.instances if i.state is InstancePhase.READY)
+                    ready = sum(1 for i in deployment.instances if i.serves)
                     yield (
                         f"{endpoint.name}/{deployment.name}: {deployment.provisioning_state.value} "
                         f"({ready}/{deployment.instance_count} ready)"

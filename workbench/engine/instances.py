@@ -143,6 +143,7 @@ class InstanceRunner:
         if previous is not None:
             await self._retire()  # a restart during a restart: the oldest goes now
             self.retiring = previous
+            self.state.handing_over = True
         self.ready.clear()
         self.settled.clear()
         self.failure = self.code_failure = None
@@ -251,6 +252,7 @@ class InstanceRunner:
     async def _retire(self, *, drain: bool = True) -> None:
         """The previous process of a restart: out of the route table, drained, stopped."""
         old, self.retiring = self.retiring, None
+        self.state.handing_over = False
         if old is None:
             return
         self.on_change()

@@ -2,7 +2,8 @@
 inputs by content, and the plan that compares them with what the remote holds.
 
 The files are what Azure would upload from the project folder (`.amlignore` / `.gitignore`
-honoured, `.workbench/` never: `spec/upload.py`), hashed once per change: the digests are kept
+honoured, `.workbench/` never: `spec/upload.py`; nor the project's `.vscode/`, where `workbench
+debug` writes its attach configurations), hashed once per change: the digests are kept
 in `.workbench/promote-digests.json` (layout.py) by path, size and modification time, so a promote after a
 one-line edit reads only the edited file.
 """
@@ -119,7 +120,12 @@ def _kind(kind: str | None) -> str:
 def build_manifest(project: Project, wheel: str) -> Manifest:
     root = project.root
     selection = select(root, root)
-    sources = {str(relative): real for relative, real in selection.files}
+    inputs = [path.resolve() for d in _deployments(project) for path in _inputs(d)]
+    sources = {
+        str(relative): real
+        for relative, real in selection.files
+        if not _editor_only(root.resolve() / relative, root.resolve(), inputs)
+    }
     for deployment in _deployments(project):
         for path in _inputs(deployment):
             if not path.resolve().is_relative_to(root.resolve()):
@@ -218,6 +224,19 @@ def needs_gpus(project: Project) -> bool:
         if sku is not None and sku.gpus:
             return True
     return False
+
+
+EDITOR_FOLDER = ".vscode"
+"""The project's editor settings, with the attach configurations that `workbench debug` writes
+there: of no use to a remote engine, and new at every debug session."""
+
+
+def _editor_only(path: Path, root: Path, inputs: list[Path]) -> bool:
+    """A file of the project's own `.vscode/` that no deployment reads (one inside a code folder
+    is Azure's to upload, and is sent)."""
+    if not path.is_relative_to(root / EDITOR_FOLDER):
+        return False
+    return not any(path == i or path.is_relative_to(i) for i in inputs)
 
 
 def _deployments(project: Project) -> list[DeploymentSpec]:

@@ -39,7 +39,7 @@ from workbench.promote.ssh import Ssh, connected
 from workbench.promote.wheel import build_wheel
 from workbench.spec import Project
 from workbench.spec.local import RemoteHost, is_loopback
-from workbench.state import EndpointState, ProvisioningState
+from workbench.state import EndpointState, InstancePhase, ProvisioningState
 
 Say = Callable[[str], None]
 SPACE_FACTOR = 3
@@ -401,13 +401,24 @@ def _reloaded(client: EngineClient, name: str, before: int) -> bool:
 
 
 def _settle(client: EngineClient, changed: list[str], say: Say) -> list[str]:
-    """Waits until no deployment is creating or updating; what failed among `changed`."""
+    """Waits until no deployment is creating or updating, and no changed one that had failed is
+    starting again (a fix reloaded into a Failed deployment restarts its instances: their outcome,
+    not the old failure, is the release's); what failed among `changed`."""
     busy = (ProvisioningState.CREATING, ProvisioningState.UPDATING)
-    _wait(
-        lambda: all(d.provisioning_state not in busy for e in client.status() for d in e.deployments),
-        ROLLOUT_TIMEOUT_S,
-        "the deployments to settle",
-    )
+
+    def settled() -> bool:
+        for endpoint in client.status():
+            for deployment in endpoint.deployments:
+                if deployment.provisioning_state in busy:
+                    return False
+                retried = f"{endpoint.name}/{deployment.name}" in changed and any(
+                    i.state is InstancePhase.STARTING for i in deployment.instances
+                )
+                if retried and deployment.provisioning_state is ProvisioningState.FAILED:
+                    return False
+        return True
+
+    _wait(settled, ROLLOUT_TIMEOUT_S, "the deployments to settle")
     failed: list[str] = []
     for endpoint in client.status():
         for deployment in endpoint.deployments:

@@ -29,6 +29,7 @@ from workbench.router.credentials import EndpointKeys, TokenSigner
 from workbench.router.endpoint import EndpointRouter
 from workbench.router.listen import Listen
 from workbench.router.table import DeploymentRoute, RouteTable, Target
+from workbench.spec.endpoint import traffic_rules
 
 RESOLVE_S = 2.0
 PRIMARY_KEY = "WORKBENCH_PRIMARY_KEY"
@@ -63,9 +64,42 @@ class RouterConfig:
 
     @classmethod
     def from_json(cls, text: str) -> RouterConfig:
-        data = json.loads(text)
-        deployments = {name: Upstream(**upstream) for name, upstream in data.pop("deployments", {}).items()}
-        return cls(**data, deployments=deployments)
+        """The configuration `text` holds; a ConfigError naming what is wrong with it, each
+        rule of the service's checked (as `workbench traffic` checks them)."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError("not a JSON object")
+        try:
+            upstreams = data.pop("deployments", {})
+            deployments = {name: Upstream(**upstream) for name, upstream in upstreams.items()}
+            config = cls(**data, deployments=deployments)
+        except (TypeError, AttributeError) as exc:  # an unknown or missing field, a list for an object
+            raise ConfigError(f"{exc}".replace("__init__() ", "")) from exc
+        problems = config.problems()
+        if problems:
+            raise ConfigError("; ".join(problems))
+        return config
+
+    def problems(self) -> list[str]:
+        said = []
+        if not self.endpoint:
+            said.append("endpoint: a name is needed")
+        if self.auth_mode not in ("key", "aml_token"):
+            said.append(f"auth_mode: {self.auth_mode!r} is neither key nor aml_token")
+        if not 0 < self.port < 65536:
+            said.append(f"port: {self.port} is not a port")
+        for name, upstream in self.deployments.items():
+            if not upstream.host or not 0 < upstream.port < 65536:
+                said.append(f"deployments.{name}: needs a host and a port from 1 to 65535")
+        said += traffic_rules(self.traffic, self.mirror_traffic, set(self.deployments))
+        return said
+
+
+class ConfigError(ValueError):
+    """The router's configuration cannot be served as it is."""
 
 
 async def resolve(upstream: Upstream) -> list[str]:
@@ -122,7 +156,14 @@ def main(argv: list[str] | None = None) -> int:
         "--token", action="store_true", help="print a fresh token for a token endpoint, and exit"
     )
     args = parser.parse_args(argv)
-    config = RouterConfig.from_json(args.config.read_text())
+    try:
+        config = RouterConfig.from_json(args.config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"the router's configuration {args.config} cannot be read: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"the router's configuration {args.config} is refused: {exc}", file=sys.stderr)
+        return 2
     primary, secondary = os.environ.get(PRIMARY_KEY, ""), os.environ.get(SECONDARY_KEY, "")
     if config.auth_mode == "key" and not args.token and not (primary and secondary):
         print(f"the endpoint's keys are missing: set {PRIMARY_KEY} and {SECONDARY_KEY}", file=sys.stderr)

@@ -28,7 +28,7 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane, Tree
 from workbench.contract import Telemetry
 from workbench.errors import WorkbenchError
 from workbench.spec.deployment import MAX_INSTANCES
-from workbench.state import DeploymentState, EndpointState, Event, InstancePhase
+from workbench.state import DeploymentState, EndpointState, Event
 from workbench.tui.palette import PALETTE
 from workbench.tui.screens.confirm import ConfirmScreen
 from workbench.tui.screens.describe import DescribeScreen
@@ -313,7 +313,7 @@ class WorkbenchApp(App[str]):
         """q: quit at once when nothing would be lost; with instances serving and the engine to
         stop with the dashboard, ask first (stop, detach, or stay), saying what serves."""
         instances = [i for e in self.endpoints for d in e.deployments for i in d.instances]
-        serving = sum(1 for i in instances if i.state is InstancePhase.READY)
+        serving = sum(1 for i in instances if i.serves)
         if not self.quit_stops_engine or serving == 0:
             self.exit("quit")
             return
@@ -436,7 +436,7 @@ class WorkbenchApp(App[str]):
         def apply(request: FaultRequest | None) -> None:
             if request is None:
                 return
-            ready = [i for i in deployment.instances if i.state is InstancePhase.READY]
+            ready = [i for i in deployment.instances if i.serves]
             if request.action == "kill" and [i.id for i in ready] == [request.instance]:
 
                 def answered(yes: bool | None) -> None:

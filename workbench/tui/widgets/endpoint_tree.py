@@ -112,7 +112,7 @@ def _endpoint_label(endpoint: EndpointState) -> Text:
 def _deployment_label(deployment: DeploymentState, share: int, mirror: int, colour: str) -> Text:
     """Its name in the colour of its share in the traffic bar."""
     state = deployment.provisioning_state.value
-    ready = sum(1 for i in deployment.instances if i.state is InstancePhase.READY)
+    ready = sum(1 for i in deployment.instances if i.serves)
     traffic = f"{share}%" + (f" +{mirror}% mirror" if mirror else "")
     label = Text.assemble(
         (deployment.name, f"bold {colour}"),
@@ -134,6 +134,8 @@ def _instance_label(instance: InstanceState, now: float) -> Text:
     label = Text.assemble(instance.id, "  ", (state, state_style(state)))
     if instance.state in (InstancePhase.STARTING, InstancePhase.DRAINING, InstancePhase.CRASHED):
         label.append(f" {max(0, int(now - instance.since))}s", "dim")  # how long so far
+    if instance.handing_over:
+        label.append("  previous serves", "green")
     if instance.restarts:
         label.append(f"  ↻{instance.restarts}", "dark_orange")
     if instance.debug_port is not None:

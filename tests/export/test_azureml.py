@@ -7,12 +7,14 @@ azure-ai-ml lives in a venv of its own (`.ci/run` makes it first: `python -m tes
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.azlocal.harness import shim
 from tests.conftest import QUICKSTART, run_workbench
 from tests.engine.harness import copy_project
 from tests.server.harness import cached_venv
@@ -81,16 +83,18 @@ def test_exported_files_load_with_azure_ai_ml_and_say_what_the_project_says(tmp_
         assert seen["image"] == deployment.environment.image
 
     script = (out / "deploy.sh").read_text().splitlines()
-    commands = [line for line in script if line.startswith("az ml")]
+    commands = [line for line in script if line.startswith(("create_or_update ", "traffic ", "mirror "))]
     assert commands == [
-        "az ml online-endpoint create -f quickstart/endpoint.yml",
-        "az ml online-deployment create -f quickstart/blue-deployment.yml",
-        "az ml online-deployment create -f quickstart/green-deployment.yml",
-        "az ml online-endpoint update -n quickstart --traffic 'blue=90 green=10'",
-        "az ml online-endpoint update -n quickstart --mirror-traffic green=0",
+        "create_or_update online-endpoint quickstart/endpoint.yml -n quickstart",
+        "create_or_update online-deployment quickstart/blue-deployment.yml -n blue -e quickstart",
+        "create_or_update online-deployment quickstart/green-deployment.yml -n green -e quickstart",
+        "traffic quickstart 'blue=90 green=10'",
+        "mirror quickstart green=0",
     ]
     assert subprocess.run(["bash", "-n", str(out / "deploy.sh")], check=False).returncode == 0
     assert not any("workbench.yaml" in line for line in script)
+    assert not any(str(folder) in line or str(tmp_path) in line for line in script), "no path of this machine"
+    assert not any("az configure" in line for line in script), "az's own defaults stay the user's"
 
 
 def test_assets_the_deployments_name_are_created_first_and_load(tmp_path: Path) -> None:
@@ -105,8 +109,13 @@ def test_assets_the_deployments_name_are_created_first_and_load(tmp_path: Path) 
     out = tmp_path / "out"
     exported = run_workbench("export", "azureml", "--out", str(out), cwd=folder)
     assert exported.returncode == 0, exported.stderr
-    commands = [line for line in (out / "deploy.sh").read_text().splitlines() if line.startswith("az ml")]
-    assert commands[0] == "az ml model create -f assets/model.yml"  # before the deployment that names it
+    commands = [line for line in (out / "deploy.sh").read_text().splitlines() if "az ml model create" in line]
+    # before the deployment that names it, unless that version exists (versions are immutable)
+    assert (
+        commands[0]
+        == 'exists model show -n diabetes -v 1 || az ml model create -f assets/model.yml "${where[@]}"'
+    )
+
     assert "model: azureml:diabetes:1" in (out / "quickstart" / "blue-deployment.yml").read_text()
     check = (
         "import sys\nfrom pathlib import Path\nfrom azure.ai.ml import load_model\n"
@@ -120,3 +129,87 @@ def test_assets_the_deployments_name_are_created_first_and_load(tmp_path: Path) 
     )
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.split() == ["diabetes", "1", str((folder / "model-1" / "model").resolve())]
+
+
+@pytest.mark.timeout(900)
+def test_deploy_sh_runs_against_azlocal_again_after_a_change_moving_traffic_in_steps(tmp_path: Path) -> None:
+    """deploy.sh as `az` runs it (azlocal behind the shim): created the first time, updated the
+    second, the new share reached through a mirror stage and a small share, each gated on the
+    deployment's state; az's configuration untouched."""
+    folder = copy_project(QUICKSTART, tmp_path / "quickstart")
+    endpoint_file = folder / "endpoint.yml"
+    spec = endpoint_file.read_text()
+    endpoint_file.write_text(spec.replace("  blue: 90\n  green: 10\n", "  blue: 100\n"))
+    env = {
+        **os.environ,
+        "PATH": f"{shim(tmp_path / 'bin')}{os.pathsep}{os.environ['PATH']}",
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "AZURE_RESOURCE_GROUP": "rg",
+        "AZURE_ML_WORKSPACE": "cloudlike",
+        "TRAFFIC_STEP_S": "0",
+    }
+    out = tmp_path / "out"
+    try:
+        assert run_workbench("export", "azureml", "--out", str(out), cwd=folder).returncode == 0
+        first = subprocess.run(
+            ["bash", str(out / "deploy.sh")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert first.stdout.splitlines() == [
+            "quickstart/endpoint.yml: created",
+            "quickstart/blue-deployment.yml: created",
+            "quickstart/green-deployment.yml: created",
+            "quickstart: traffic blue=100",
+        ]
+
+        endpoint_file.write_text(spec.replace("  blue: 90\n  green: 10\n", "  blue: 50\n  green: 50\n"))
+        assert run_workbench("export", "azureml", "--out", str(out), cwd=folder).returncode == 0
+        second = subprocess.run(
+            ["bash", str(out / "deploy.sh")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert second.stdout.splitlines() == [
+            "quickstart/endpoint.yml: updated",
+            "quickstart/blue-deployment.yml: updated",
+            "quickstart/green-deployment.yml: updated",
+            "quickstart: mirror traffic green=10",
+            "quickstart: mirror traffic green=0",
+            "quickstart: traffic blue=90 green=10",
+            "quickstart: traffic blue=50 green=50",
+        ]
+        shown = subprocess.run(
+            [
+                "az",
+                "ml",
+                "online-endpoint",
+                "show",
+                "-n",
+                "quickstart",
+                "-w",
+                "cloudlike",
+                "--query",
+                "traffic",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert json.loads(shown.stdout) == {"blue": 50, "green": 50}
+        assert not (tmp_path / "config" / "endpoint-workbench" / "azlocal.json").exists(), (
+            "no az defaults set"
+        )
+    finally:
+        run_workbench("down", "--workspace", "cloudlike", env=env)

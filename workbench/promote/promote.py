@@ -365,7 +365,7 @@ def _start(agent: RemoteHostAgent, remote: RemoteHost, say: Say) -> None:
     started = agent.call("start", remote.runtime, *listen, timeout_s=ROLLOUT_TIMEOUT_S)
     for line in started["said"][-12:]:
         say(f"  {line}")
-    if started["exit_code"] != 0:
+    if started["exit_code"] != 0 and agent.engine()["engine"] is None:  # else deployments failed: said next
         raise PromoteError(
             f"the engine on {remote.host} did not come up (exit {started['exit_code']}); "
             f"see `workbench logs ... --remote {remote.name}` or {remote.folder}/.promote/engine-start.log"

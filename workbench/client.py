@@ -17,7 +17,15 @@ from typing import Any
 import httpx
 
 from workbench import running
-from workbench.contract import Credentials, DebugSession, EndpointMetrics, MirrorBodies, Recording, Telemetry
+from workbench.contract import (
+    Credentials,
+    DebugSession,
+    EndpointMetrics,
+    MirrorBodies,
+    Recording,
+    Shell,
+    Telemetry,
+)
 from workbench.errors import EngineError, NotFound
 from workbench.layout import CONNECTION
 from workbench.state import EndpointState, Event, endpoints_from_json
@@ -252,6 +260,11 @@ class EngineClient:
         """Restart the instance under debugpy; where it listens and VS Code's attach configuration."""
         path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/instances/{instance}/debug"
         return DebugSession.from_json(self._request("POST", path, {"wait": wait}).json())
+
+    def shell(self, endpoint: str, deployment: str, instance: str) -> Shell:
+        """How to open a shell inside the instance: its environment and its folder."""
+        path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/instances/{instance}/shell"
+        return Shell.from_json(self._get(path).json())
 
     def stop_debugging(self, endpoint: str, deployment: str, instance: str) -> None:
         path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/instances/{instance}/debug"

@@ -88,6 +88,29 @@ class Credentials:
 
 
 @dataclass(frozen=True)
+class Shell:
+    """How to open a shell inside an instance, in its environment and its folder: a process's
+    variables and working folder here, or `docker exec` into its container."""
+
+    argv: tuple[str, ...]
+    cwd: str | None = None
+    env: dict[str, str] | None = None
+    """The instance's variables (None: the caller's own, as for `docker exec`)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"argv": list(self.argv), "cwd": self.cwd, "env": self.env}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Shell:
+        env = data.get("env")
+        return cls(
+            tuple(str(a) for a in data["argv"]),
+            str(data["cwd"]) if data.get("cwd") else None,
+            {str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else None,
+        )
+
+
+@dataclass(frozen=True)
 class DebugSession:
     """An instance under debugpy: where it listens, whether its init() waits for a debugger, and
     VS Code's attach configuration (in VS Code's own shape), written to `launch_json` unless that

@@ -13,6 +13,7 @@ from workbench.contract import (
     EndpointMetrics,
     MirrorBodies,
     ProcessFigures,
+    Shell,
     Telemetry,
 )
 from workbench.state import (
@@ -232,6 +233,10 @@ class FixedSource:
 
     async def scale(self, endpoint: str, deployment: str, instance_count: int) -> None:
         self.actions.append(("scale", endpoint, deployment, instance_count))
+
+    async def shell(self, endpoint: str, deployment: str, instance: str) -> Shell:
+        self.actions.append(("shell", endpoint, deployment, instance))
+        return Shell(("true",))
 
     async def debug(self, endpoint: str, deployment: str, instance: str) -> DebugSession:
         self.actions.append(("debug", endpoint, deployment, instance))

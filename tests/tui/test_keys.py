@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Label, Log, Sparkline, Static
+from textual.widgets import DataTable, Label, Log, Sparkline, Static, TabbedContent
 
 from tests.tui.fixed import FixedSource, quickstart
 from tests.tui.test_dashboard import text_of, until
@@ -26,6 +26,7 @@ from workbench.tui.screens.confirm import ConfirmScreen
 from workbench.tui.screens.describe import DescribeScreen
 from workbench.tui.screens.mirrored import MirroredScreen
 from workbench.tui.screens.quit import QuitScreen
+from workbench.tui.widgets.command_line import CommandLine
 from workbench.tui.widgets.endpoint_tree import EndpointTree
 from workbench.tui.widgets.logs import LogLook, LogPanel, router_columns
 from workbench.tui.widgets.metrics import DeploymentFigures, MetricsPanel
@@ -380,3 +381,54 @@ def test_a_failing_run_shows_in_the_tree_and_the_summary_with_the_users_line() -
         assert "⚠ blue: run() failed 3 time(s), last at onlinescoring/score.py:21: ValueError" in shown
 
     run(scenario, endpoints)
+
+
+def test_a_colon_command_selects_and_shows_and_an_unknown_one_says_the_commands() -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        tree = app.query_one(EndpointTree)
+        await pilot.press("colon", *"metrics green", "enter")
+        await until(
+            pilot, lambda: app.query_one("#tabs", TabbedContent).active == "metrics", "the metrics tab"
+        )
+        assert tree.selection is not None
+        assert tree.selection.deployment == "green"
+        assert app.focused is tree, "the focus goes back to the tree"
+        await pilot.press("colon", *"logs green-0", "enter")
+        await until(
+            pilot, lambda: tree.selection is not None and tree.selection.instance == "green-0", "green-0"
+        )
+        assert app.query_one("#tabs", TabbedContent).active == "logs"
+        await pilot.press("colon", *"nonsense", "enter")
+        await until(
+            pilot, lambda: any("no command :nonsense" in str(n.message) for n in app._notifications), ""
+        )
+        await pilot.press("colon", *"logs purple", "enter")
+        said = [str(n.message) for n in app._notifications]
+        await until(
+            pilot, lambda: any("named purple" in str(n.message) for n in app._notifications), str(said)
+        )
+
+    run(scenario)
+
+
+def test_filter_narrows_the_tree_as_typed_and_escape_clears_it() -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        tree = app.query_one(EndpointTree)
+
+        def deployments() -> list[str]:
+            return [str(node.label).split()[0] for node in tree.root.children[0].children]
+
+        assert deployments() == ["blue", "green"]
+        await pilot.press("colon", *"filter", "enter")
+        await until(pilot, lambda: isinstance(app.focused, CommandLine), "the filter line")
+        await pilot.press(*"gre")
+        await until(pilot, lambda: deployments() == ["green"], "only green")
+        await pilot.press("enter")  # kept, the line closed
+        await until(pilot, lambda: app.focused is tree, "back on the tree")
+        assert deployments() == ["green"]
+        await pilot.press("colon", *"filter", "enter")
+        await until(pilot, lambda: isinstance(app.focused, CommandLine), "the filter line again")
+        await pilot.press("escape")
+        await until(pilot, lambda: deployments() == ["blue", "green"], "the filter cleared")
+
+    run(scenario)

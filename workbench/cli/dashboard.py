@@ -104,7 +104,7 @@ def run_remote_dashboard(remote: RemoteHost, project: Path) -> int:
     from workbench.tui.source import LiveSource
 
     with remote_client(remote) as client:
-        source = LiveSource(client, LOG_LINES, files=project)
+        source = LiveSource(client, LOG_LINES, files=project, remote=remote.name)
         app = WorkbenchApp(source, quit_stops_engine=False)
         app.run()  # closes the source as it ends
     print(

@@ -1,5 +1,6 @@
-"""`workbench debug` (one instance under debugpy, and VS Code's attach configuration) and
-`workbench devcontainer` (a deployment's code opened inside its own image)."""
+"""`workbench debug` (one instance under debugpy, and VS Code's attach configuration),
+`workbench shell` (a shell inside an instance) and `workbench devcontainer` (a deployment's code
+opened inside its own image)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.cli.connect import add_target_arguments, engine_client, project_folder
+from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
     from workbench.contract import DebugSession
@@ -33,6 +35,19 @@ def add_parser(commands: Any) -> None:
     add_target_arguments(debug)
     debug.set_defaults(run=run_debug)
 
+    shell = commands.add_parser(
+        "shell",
+        help="a shell inside an instance: its environment and its folder",
+        description="Open a shell inside a running instance, as `kubectl exec` or k9s' s would: for a "
+        "process, the user's shell in the instance's folder with its variables (its environment's "
+        "interpreter first on PATH); for a container, `docker exec` into it. Leave it with exit.",
+    )
+    shell.add_argument("endpoint")
+    shell.add_argument("deployment")
+    shell.add_argument("--instance", default="0", help="instance index or id (default: 0)")
+    add_target_arguments(shell)
+    shell.set_defaults(run=run_shell)
+
     devcontainer = commands.add_parser(
         "devcontainer",
         help="write .devcontainer/devcontainer.json that opens a deployment's code in its own image",
@@ -44,6 +59,23 @@ def add_parser(commands: Any) -> None:
     devcontainer.add_argument("deployment")
     devcontainer.add_argument("--project", type=Path, default=Path("."))
     devcontainer.set_defaults(run=run_devcontainer)
+
+
+def run_shell(args: argparse.Namespace) -> int:
+    from workbench.cli.engine_commands import instance_id
+    from workbench.instance_shell import command_line, open_shell
+    from workbench.promote.remote import chosen_remote
+
+    if chosen_remote(args.remote) is not None:
+        raise WorkbenchError(
+            "workbench shell opens a shell on this machine; on a remote host, `ssh` there and run "
+            "`docker exec -it CONTAINER sh` (`docker ps` names them workbench-...)"
+        )
+    with engine_client(args) as client:
+        instance = instance_id(client, args.endpoint, args.deployment, args.instance)
+        shell = client.shell(args.endpoint, args.deployment, instance)
+    print(f"{args.endpoint}/{instance}: {command_line(shell)} (exit leaves it)", file=sys.stderr, flush=True)
+    return open_shell(shell)
 
 
 def run_debug(args: argparse.Namespace) -> int:
@@ -116,7 +148,6 @@ def run_devcontainer(args: argparse.Namespace) -> int:
     from workbench.dev.devcontainer import render, write
     from workbench.engine.environments import requirements
     from workbench.engine.servercode import copy_server_code
-    from workbench.errors import WorkbenchError
     from workbench.layout import ProjectFiles
     from workbench.runtimes import docker_runtime
     from workbench.spec import load_project

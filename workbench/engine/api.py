@@ -10,6 +10,7 @@ POST /v1/endpoints/NAME/regenerate-keys | traffic
 POST /v1/endpoints/NAME/deployments/DEPLOYMENT/reload | scale | faults | pressure | restart
 POST /v1/endpoints/NAME/deployments/DEPLOYMENT/instances/ID/restart | kill
 POST /v1/endpoints/NAME/deployments/DEPLOYMENT/instances/ID/debug   {"wait": bool} or {"stop": true}
+GET  /v1/endpoints/NAME/deployments/DEPLOYMENT/instances/ID/shell   how to open a shell inside it
 POST /v1/shutdown
 
 Actions that take time (reload, scale, restart) answer 202 at once; their outcome arrives as
@@ -98,6 +99,7 @@ class ControlApi:
         app.router.add_post(deployment + "/restart", self.restart_all)
         app.router.add_post(deployment + "/instances/{instance}/restart", self.restart)
         app.router.add_post(deployment + "/instances/{instance}/debug", self.debug)
+        app.router.add_get(deployment + "/instances/{instance}/shell", self.shell)
         app.router.add_post("/v1/shutdown", self.stop)
         app.router.add_post("/v1/reconcile", self.reconcile_now)
         return app
@@ -239,6 +241,11 @@ class ControlApi:
             return web.json_response({"status": "debugger off"})
         session = await runner.debug(instance, wait=flag(body, "wait"))
         return web.json_response(session.to_json())
+
+    async def shell(self, request: web.Request) -> web.Response:
+        instance = instance_name(request.match_info["instance"])
+        runner = self.supervisor.runner(request.match_info["name"], request.match_info["deployment"])
+        return web.json_response(runner.shell(instance).to_json())
 
     def _start(
         self, request: web.Request, action: Callable[[DeploymentRunner, web.Request], Awaitable[None]]

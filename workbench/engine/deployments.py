@@ -22,7 +22,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from workbench.contract import DebugSession
+from workbench.contract import DebugSession, Shell
 from workbench.dev.vscode import attach_configuration, write_attach_configuration
 from workbench.engine import eventloop, failures
 from workbench.engine.blobs import BlobStore
@@ -256,6 +256,13 @@ class DeploymentRunner:
             known = ", ".join(i.state.id for i in self.instances) or "none"
             raise NotFound(f"deployment {self.subject} has no instance {instance_id} (it has: {known})")
         return found
+
+    def shell(self, instance_id: str) -> Shell:
+        """How to open a shell inside the instance (`workbench shell`, the dashboard's s)."""
+        instance = self.instance(instance_id)
+        if instance.running is None:
+            raise EngineError(f"{self.endpoint}/{instance_id} is not running ({instance.state.state.value})")
+        return instance.generation.runtime.shell(instance.running)
 
     async def kill(self, instance_id: str) -> None:
         await self.instance(instance_id).kill()

@@ -208,11 +208,13 @@ class Engine:
                             await task
                 # the routers first: under a keeper they answer what they received while their
                 # new connections wait for the next engine, which the instances never see
-                await routing.stop()
-                self.store.publish("engine", "engine", "stopping every instance")
-                await supervisor.stop_all()  # cancels builds and rollouts, drains every instance
-                for runtime in runtimes.created():
-                    await runtime.remove_orphans(self.project.root)  # and whatever they shared
+                try:
+                    await routing.stop()
+                finally:  # whatever a router's stop met, no instance outlives the engine
+                    self.store.publish("engine", "engine", "stopping every instance")
+                    await supervisor.stop_all()  # cancels builds and rollouts, drains every instance
+                    for runtime in runtimes.created():
+                        await runtime.remove_orphans(self.project.root)  # and whatever they shared
                 await collectors.close()
                 await runner.cleanup()
                 self.store.publish("engine", "engine", "stopped")

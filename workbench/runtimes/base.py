@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+from workbench.contract import Shell
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,9 @@ class Runtime(Protocol):
         """SIGKILL it at once, with no grace, as a host failure or the OOM killer would; `wait`
         then returns its exit code."""
 
+    def shell(self, instance: RunningInstance) -> Shell:
+        """How a user opens a shell inside it: its environment, its folder."""
+
 
 class OnTheHost:
     """For runtimes whose instances run on this machine as it is: they see the host's files where
@@ -141,3 +147,16 @@ class OnTheHost:
 
     async def remove_orphans(self, project: Path) -> list[str]:
         return []
+
+    def shell(self, instance: RunningInstance) -> Shell:
+        """The user's shell in the instance's folder with its variables (its interpreter's
+        folder first on PATH), less the engine's own admin token."""
+        spec = instance.spec
+        env = {k: v for k, v in spec.environment.items() if k not in ENGINE_ONLY}
+        env["PATH"] = os.pathsep.join([str(spec.python.parent), env.get("PATH") or os.defpath])
+        env["PS1"] = f"({spec.name}) $ "
+        return Shell((os.environ.get("SHELL") or "/bin/sh",), str(spec.app_root), env)
+
+
+ENGINE_ONLY = frozenset({"WORKBENCH_ADMIN_TOKEN"})
+"""Variables of an instance that its server takes away from the user's code, and a shell too."""

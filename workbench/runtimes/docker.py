@@ -35,7 +35,8 @@ import docker.types
 from docker.models.containers import Container
 from docker.models.networks import Network
 
-from workbench.errors import StartupError
+from workbench.contract import Shell
+from workbench.errors import EngineError, StartupError
 from workbench.logfile import BoundedLog
 from workbench.runtimes.base import GpuAssignment, InstanceSpec, Placement, RunningInstance
 from workbench.spec.deployment import AZURE_APP_ROOT
@@ -406,6 +407,16 @@ class DockerRuntime:
                 container.kill()
 
         await asyncio.to_thread(kill)
+
+    def shell(self, instance: RunningInstance) -> Shell:
+        """`docker exec` into its container, as its user, in its app folder: bash where the image
+        has it, else sh."""
+        container = self._containers.get(instance.spec.name)
+        if container is None:
+            raise EngineError(f"{instance.spec.name} has no container running")
+        folder = instance.spec.environment.get("AML_APP_ROOT", APP)
+        login = "command -v bash >/dev/null && exec bash || exec sh"
+        return Shell(("docker", "exec", "-it", "-w", folder, container.name, "sh", "-c", login))
 
     async def wait(self, instance: RunningInstance) -> int:
         container = self._containers[instance.spec.name]

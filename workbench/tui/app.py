@@ -14,6 +14,7 @@ import gc
 import time
 from collections import deque
 from collections.abc import Awaitable, Iterable
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import events, on, work
@@ -27,6 +28,7 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane, Tree
 
 from workbench.contract import Telemetry
 from workbench.errors import WorkbenchError
+from workbench.instance_shell import command_line, edit, open_shell
 from workbench.spec.deployment import MAX_INSTANCES
 from workbench.state import DeploymentState, EndpointState, Event
 from workbench.tui.palette import PALETTE
@@ -39,6 +41,7 @@ from workbench.tui.screens.mirrored import MirroredScreen
 from workbench.tui.screens.quit import QuitScreen
 from workbench.tui.screens.traffic import TrafficEditor
 from workbench.tui.source import Source
+from workbench.tui.widgets.command_line import COMMANDS, CommandLine
 from workbench.tui.widgets.endpoint_tree import EndpointTree, Selection
 from workbench.tui.widgets.invoke import InvokePanel
 from workbench.tui.widgets.logs import LogPanel
@@ -48,6 +51,8 @@ from workbench.tui.widgets.tail_log import TailLog
 from workbench.tui.widgets.traffic_bar import EndpointSummary
 
 STATUS_S = 0.5
+NARROW = 100
+"""Columns under which the layout tightens."""
 METRICS_S = 1.0
 EVENT_LINES = 2000
 TABS = ("logs", "metrics", "invoke", "mirror", "events")
@@ -82,6 +87,9 @@ class WorkbenchApp(App[str]):
         Binding("plus", "scale(1)", "add instance", show=False),
         Binding("minus", "scale(-1)", "remove instance", show=False),
         Binding("c", "copy_uri", "copy scoring URI", show=False),
+        Binding("s", "shell", "shell", tooltip="a shell inside the selected instance"),
+        Binding("colon", "command", "command", tooltip="a command: :logs blue, :traffic, :help"),
+        Binding("e", "edit", "the failing line in $EDITOR", show=False),
         Binding("y", "copy_key", "copy key or token (yank)", show=False),
         Binding("i", "show_tab('invoke')", "invoke"),
         Binding("right_square_bracket", "log_container(1)", "next log (container)", show=False),
@@ -133,12 +141,14 @@ class WorkbenchApp(App[str]):
                         yield MirrorPanel(id="mirror-panel")
                     with TabPane("Events", id="events"):
                         yield TailLog(max_lines=EVENT_LINES, id="event-log")
+        yield CommandLine(id="command-line")
         yield Footer()
 
     def on_mount(self) -> None:
         sections: list[tuple[str, list[BindingType]]] = [
             ("Dashboard", [self.quit_binding, *self.BINDINGS]),
             ("Endpoints tree", list(EndpointTree.BINDINGS)),
+            ("Commands (:)", [Binding(f":{name}", "", what) for name, what in COMMANDS.items()]),
             ("Logs tab", list(LogPanel.BINDINGS)),
             ("Invoke tab", list(InvokePanel.BINDINGS)),
             ("Traffic editor", list(TrafficEditor.BINDINGS)),
@@ -146,6 +156,7 @@ class WorkbenchApp(App[str]):
         ]
         self.install_screen(HelpScreen(sections), "help")  # built once: '?' shows it at once
         self.main.query_one(EndpointTree).focus()
+        self._fit(self.size.width)
         gc.freeze()  # what start-up built is never garbage: full collections stay short
         self.set_interval(STATUS_S, self.refresh_status)
         self.set_interval(METRICS_S, self.refresh_metrics)
@@ -278,6 +289,67 @@ class WorkbenchApp(App[str]):
         self.main.query_one(InvokePanel).target(
             endpoint.name if endpoint else None, [d.name for d in endpoint.deployments] if endpoint else []
         )
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size.width)
+
+    def _fit(self, width: int) -> None:
+        """Under NARROW columns the tree shows states as glyphs and the log drops dates."""
+        narrow = width < NARROW
+        with contextlib.suppress(NoMatches):
+            self.main.set_class(narrow, "narrow")
+            self.main.query_one(EndpointTree).set_compact(narrow)
+            self.main.query_one(LogPanel).narrow = narrow
+
+    # -- the command line: `:` commands, `/` filter on the tree ----------------------------------
+
+    def action_command(self) -> None:
+        self.main.query_one(CommandLine).open("command")
+
+    @on(CommandLine.Filter)
+    def _filter(self, event: CommandLine.Filter) -> None:
+        self.main.query_one(EndpointTree).filter_by(event.text)
+
+    @on(CommandLine.Closed)
+    def _command_line_closed(self) -> None:
+        if isinstance(self.focused, CommandLine) or self.focused is None:
+            self.main.query_one(EndpointTree).focus()
+
+    @on(CommandLine.Run)
+    async def _run(self, event: CommandLine.Run) -> None:
+        await self.run_command(event.command)
+
+    async def run_command(self, line: str) -> None:
+        """A `:` command: `logs blue`, `traffic`, `shell blue-0`, `q` (command_line.COMMANDS)."""
+        verb, _, rest = line.partition(" ")
+        verb, name = verb.lower().lstrip(":"), rest.strip()
+        if verb in ("q", "quit"):
+            await self.action_quit_engine()
+            return
+        if verb == "help":
+            self.action_help()
+            return
+        if verb == "filter":
+            tree = self.main.query_one(EndpointTree)
+            if name:
+                tree.filter_by(name)
+            else:  # typed next, applied as it is typed
+                self.call_after_refresh(self.main.query_one(CommandLine).open, "filter", tree.filter_text)
+            return
+        simple = {"traffic": self.action_traffic, "describe": self.action_describe, "edit": self.action_edit}
+        if verb not in (*TABS, *simple, "deploy", "shell"):
+            known = ", ".join(COMMANDS)
+            self.notify(f"no command :{verb}; the commands: {known}", severity="warning")
+            return
+        if name and not self.main.query_one(EndpointTree).select_named(name):
+            self.notify(f"no endpoint, deployment or instance named {name}", severity="warning")
+            return
+        if verb in TABS:
+            self.action_show_tab(verb)
+        elif verb == "shell":
+            await self.action_shell()
+        elif verb in simple:
+            simple[verb]()
 
     @on(EndpointTree.DrillIn)
     def _drill_in(self) -> None:
@@ -565,6 +637,42 @@ class WorkbenchApp(App[str]):
             return
         self.notify(doing)
         self.refresh_status()
+
+    async def action_shell(self) -> None:
+        """A shell inside the selected instance (its deployment's first): the dashboard steps
+        aside until the user leaves it (k9s' s)."""
+        selection, deployment = self.selection, self.selected_deployment
+        if selection is None or deployment is None or not deployment.instances:
+            self.notify("select an instance (or a deployment with one) for a shell", severity="warning")
+            return
+        instance = selection.instance or deployment.instances[0].id
+        try:
+            shell = await self.source.shell(selection.endpoint, deployment.name, instance)
+        except WorkbenchError as exc:
+            self.push_screen(ErrorScreen("No shell", str(exc)))
+            return
+        with self.suspend():
+            print(f"{selection.endpoint}/{instance}: {command_line(shell)}; exit returns to the dashboard")
+            try:
+                open_shell(shell)
+            except WorkbenchError as exc:
+                print(f"no shell: {exc}")
+
+    def action_edit(self) -> None:
+        """The selected deployment's failing line in $VISUAL / $EDITOR (else vi): where its code
+        last failed to load, or where run() last raised."""
+        deployment = self.selected_deployment
+        failure = deployment and (deployment.failure or deployment.last_scoring_error)
+        if deployment is None or not failure:
+            self.notify("no failure to open: select a deployment whose code failed", severity="warning")
+            return
+        path = Path(failure.file)
+        path = path if path.is_absolute() else self.source.root / path
+        if not path.is_file():
+            self.notify(f"{path} is not on this machine", severity="warning")
+            return
+        with self.suspend():
+            edit(path, failure.line)
 
     def action_copy_uri(self) -> None:
         endpoint = self.selected_endpoint

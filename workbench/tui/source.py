@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Protocol
 
 from workbench.client import EngineClient, EngineStreams, Invocation
-from workbench.contract import Credentials, DebugSession, EndpointMetrics, MirrorBodies, Telemetry
+from workbench.contract import Credentials, DebugSession, EndpointMetrics, MirrorBodies, Shell, Telemetry
+from workbench.errors import WorkbenchError
 from workbench.layout import FOLDER
 from workbench.state import EndpointState, Event
 
@@ -42,6 +43,7 @@ class Source(Protocol):
     async def scale(self, endpoint: str, deployment: str, instance_count: int) -> None: ...
     async def debug(self, endpoint: str, deployment: str, instance: str) -> DebugSession: ...
     async def stop_debugging(self, endpoint: str, deployment: str, instance: str) -> None: ...
+    async def shell(self, endpoint: str, deployment: str, instance: str) -> Shell: ...
     async def set_faults(self, endpoint: str, deployment: str, faults: dict[str, float]) -> str: ...
     async def kill(self, endpoint: str, deployment: str, instance: str) -> None: ...
     async def pressure(
@@ -54,8 +56,12 @@ class Source(Protocol):
 
 
 class LiveSource:
-    def __init__(self, client: EngineClient, log_lines: int, *, files: Path | None = None) -> None:
+    def __init__(
+        self, client: EngineClient, log_lines: int, *, files: Path | None = None, remote: str | None = None
+    ) -> None:
         self.client = client
+        self.remote = remote
+        """The remote host's name, for an engine there (its instances are not on this machine)."""
         self.root = client.root
         self.files = files or client.root
         """Where request files are looked for: the project here (a remote engine's root is a path
@@ -112,6 +118,13 @@ class LiveSource:
 
     async def stop_debugging(self, endpoint: str, deployment: str, instance: str) -> None:
         await asyncio.to_thread(self.client.stop_debugging, endpoint, deployment, instance)
+
+    async def shell(self, endpoint: str, deployment: str, instance: str) -> Shell:
+        if self.remote is not None:
+            raise WorkbenchError(
+                f"the instance runs on {self.remote}: `ssh` there and `docker exec -it CONTAINER sh`"
+            )
+        return await asyncio.to_thread(self.client.shell, endpoint, deployment, instance)
 
     async def invoke(self, endpoint: str, body: bytes, deployment: str | None) -> Invocation:
         return await asyncio.to_thread(self.client.invoke, endpoint, body, deployment)

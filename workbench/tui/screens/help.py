@@ -37,6 +37,7 @@ def _keys(key: str) -> str:
         "question_mark": "?",
         "ampersand": "&",
         "slash": "/",
+        "colon": ":",
         "plus": "+",
         "minus": "-",
         "escape": "esc",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections import deque
 
@@ -32,6 +33,7 @@ from workbench.tui.widgets.tail_log import TailLog
 
 CONTAINERS = ("inference-server", "storage-initializer", "build", "router")
 MAX_LINES = 5000
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]")
 FLUSH_S = 0.1
 BUSY_FLUSH_S = 0.5
 BUSY_LINES = 20
@@ -60,6 +62,8 @@ class LogPanel(Vertical):
         """The router's access log as it is written (JSON lines), not as columns (`J`)."""
         self.filtering = False
         """Only the lines that match the search are shown (`&`)."""
+        self.narrow = False
+        """A terminal under 100 columns: lines drop their leading date."""
         self.match = -1
         """The line (of those shown) that `n` / `N` last went to."""
         self.lines: deque[str] = deque(maxlen=MAX_LINES)
@@ -98,7 +102,10 @@ class LogPanel(Vertical):
         if len(self._pending) > BUSY_LINES and now - self._flushed_at < BUSY_FLUSH_S:
             return
         batch, self._pending, self._flushed_at = self._pending, [], now
-        self.query_one(TailLog).write_lines(batch[-MAX_LINES:])
+        shown = batch[-MAX_LINES:]
+        if self.narrow:  # the date goes: the time says enough on a narrow screen
+            shown = [DATE.sub("", line, count=1) for line in shown]
+        self.query_one(TailLog).write_lines(shown)
         if self.query_text:
             self._count()
 

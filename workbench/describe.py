@@ -19,6 +19,9 @@ def describe(endpoint: EndpointState, deployment: str | None = None, instance: s
     for state in endpoint.deployments:
         if deployment is None or state.name == deployment:
             lines.extend(_deployment(endpoint, state, instance))
+            if deployment is not None and instance is None and state.spec:  # one deployment: its YAML too
+                lines.append("    spec:")
+                lines.extend(f"      {key}: {value}" for key, value in state.spec.items())
     return "\n".join(lines)
 
 

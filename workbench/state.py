@@ -85,6 +85,8 @@ class DeploymentState:
     """Requests its run() failed (answered 424) since the engine started."""
     last_scoring_error: Failure | None = None
     """Where run() last failed: the project's file and line, from the instance's traceback."""
+    spec: dict[str, str] = field(default_factory=dict)
+    """What its YAML says, in words (DeploymentSpec.summary): file and line, model, code, ..."""
 
 
 @dataclass
@@ -171,6 +173,7 @@ def endpoints_from_json(data: list[dict[str, Any]]) -> list[EndpointState]:
                 autoscale=d.get("autoscale"),
                 scoring_errors=int(d.get("scoring_errors", 0)),
                 last_scoring_error=failure_or_none(d.get("last_scoring_error")),
+                spec={str(k): str(v) for k, v in (d.get("spec") or {}).items()},
             )
             for d in item["deployments"]
         ]

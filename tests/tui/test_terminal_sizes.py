@@ -64,6 +64,8 @@ def test_commands_filter_describe_editor_shell_and_quit_at_each_size(
         terminal.press("-l", "describe blue")
         terminal.press("Enter")
         terminal.wait_for("Describe tests/blue")
+        terminal.wait_for("spec:")  # what the YAML says
+        terminal.wait_for("instances: 1 x Standard_DS3_v2")
         terminal.press("Escape")
         terminal.wait_for_gone("Describe tests/blue")
 

@@ -45,8 +45,8 @@ class DeploymentRunner:
     def __init__(self, ctx: Context, endpoint: str, spec: DeploymentSpec, state: DeploymentState) -> None:
         self.ctx = ctx
         self.endpoint = endpoint
-        self.spec = spec
         self.state = state
+        self.spec = spec
         self.preparer = Preparer(ctx, endpoint, spec.name)
         self.generation: Generation | None = None
         self.instances: list[InstanceRunner] = []
@@ -80,6 +80,16 @@ class DeploymentRunner:
     @property
     def scoring_path(self) -> str | None:
         return self.generation.scoring_path if self.generation else None
+
+    @property
+    def spec(self) -> DeploymentSpec:
+        return self._spec
+
+    @spec.setter
+    def spec(self, spec: DeploymentSpec) -> None:
+        """The spec it runs, said in its state as it changes (the describe view shows it)."""
+        self._spec = spec
+        self.state.spec = spec.summary()
 
     def targets(self) -> list[tuple[str, str, bool]]:
         """(instance id, URL, under the debugger) for every process the router may use."""

@@ -122,6 +122,35 @@ class DeploymentSpec:
     def where(self, key: str) -> Location:
         return self.locations.get(key, Location(self.file))
 
+    def summary(self) -> dict[str, str]:
+        """What the YAML says, in words, for the describe view (variables by name only: values
+        may be secrets)."""
+        said = {"file": f"{self.file}:{self.where('name').line}"}
+        if self.model is not None:
+            said["model"] = f"{self.model.name}:{self.model.version} ({self.model.path})"
+        if self.code_configuration is not None:
+            said["code"] = str(self.code_configuration.script)
+        environment = self.environment
+        if environment is not None:
+            parts = [f"{environment.name}:{environment.version}" if environment.name else ""]
+            parts += [f"image {environment.image}" if environment.image else ""]
+            parts += [f"conda {environment.conda_file.path}" if environment.conda_file else ""]
+            said["environment"] = ", ".join(p for p in parts if p)
+        said["instances"] = f"{self.instance_count} x {self.instance_type or 'no instance type'}"
+        settings = self.request_settings
+        said["requests"] = (
+            f"timeout {settings.request_timeout_ms} ms, {settings.max_concurrent_requests_per_instance} "
+            f"at a time per instance, queue wait {settings.max_queue_wait_ms} ms"
+        )
+        for name, probe in (("liveness", self.liveness_probe), ("readiness", self.readiness_probe)):
+            said[name] = (
+                f"every {probe.period} s after {probe.initial_delay} s, timeout {probe.timeout} s, "
+                f"{probe.failure_threshold} failures"
+            )
+        if self.environment_variables:
+            said["variables"] = ", ".join(sorted(self.environment_variables))
+        return said
+
     def secret_references(self) -> dict[str, str]:
         """Environment variables whose value is `${{azureml://...}}` or `${{keyvault:...}}`,
         mapped to the reference inside the braces."""

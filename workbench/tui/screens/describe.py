@@ -1,10 +1,13 @@
 """The describe view (`v`, k9s' describe): everything `workbench status` knows of the selected
-endpoint, deployment or instance, with its last events."""
+endpoint, deployment or instance, with its last events; for a deployment, what its YAML says
+(model, code, environment, instance type, request settings, probes) and the YAML itself."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
+from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -30,6 +33,9 @@ class DescribeScreen(ModalScreen[None]):
         self.events = [e for e in events if _concerns(e.subject, endpoint.name, deployment, instance)][
             -EVENTS_SHOWN:
         ]
+        state = endpoint.deployment(deployment) if deployment and instance is None else None
+        self.yaml = _yaml_of(state.spec.get("file", "")) if state is not None else None
+        """The deployment's YAML as it is on disk, where this machine has the file."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="describe-box"):
@@ -39,6 +45,12 @@ class DescribeScreen(ModalScreen[None]):
                 yield Static(Text("last events", "bold"), classes="describe-head")
                 lines = Text("\n".join(e.line() for e in self.events) or "(none yet)")
                 yield Static(lines, id="describe-events")
+                if self.yaml is not None:
+                    path, text = self.yaml
+                    yield Static(Text(f"YAML ({path})", "bold"), classes="describe-head")
+                    yield Static(
+                        Syntax(text, "yaml", theme="ansi_dark", line_numbers=True), id="describe-yaml"
+                    )
             yield Static("esc to close", classes="dim")
 
 
@@ -49,3 +61,15 @@ def _concerns(subject: str, endpoint: str, deployment: str | None, instance: str
     if deployment is not None:
         return subject == f"{endpoint}/{deployment}" or subject.startswith(f"{endpoint}/{deployment}-")
     return subject == endpoint or subject.startswith(f"{endpoint}/")
+
+
+def _yaml_of(where: str) -> tuple[Path, str] | None:
+    """The file of "path:line" and its text; None where it is not readable here (a remote
+    engine's path)."""
+    path = Path(where.rsplit(":", 1)[0]) if where else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return path, path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None

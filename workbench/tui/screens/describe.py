@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -46,6 +45,8 @@ class DescribeScreen(ModalScreen[None]):
                 lines = Text("\n".join(e.line() for e in self.events) or "(none yet)")
                 yield Static(lines, id="describe-events")
                 if self.yaml is not None:
+                    from rich.syntax import Syntax  # noqa: PLC0415 (pygments: only when a YAML is shown)
+
                     path, text = self.yaml
                     yield Static(Text(f"YAML ({path})", "bold"), classes="describe-head")
                     yield Static(

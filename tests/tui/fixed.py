@@ -115,6 +115,8 @@ class FixedSource:
         self.actions: list[tuple[Any, ...]] = []
         self.closed = False
         self.log_length = 30
+        self.more_events: list[Event] = []
+        """Events after the first three, as a test gives them."""
         """How many lines each log has."""
 
     def now(self) -> float:
@@ -188,6 +190,8 @@ class FixedSource:
             ]
         ):
             yield Event("deployment", subject, message, T0 + n)
+        for event in self.more_events:
+            yield event
 
     async def logs(self, endpoint: str, deployment: str, container: str, instance: str) -> AsyncIterator[str]:
         for n in range(self.log_length):

@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Label, Log, Sparkline, Static, TabbedCont
 from tests.tui.fixed import FixedSource, quickstart
 from tests.tui.test_dashboard import text_of, until
 from tests.tui.test_snapshots import settle
-from workbench.contract import EndpointMetrics, Failure, Timeline
+from workbench.contract import EndpointMetrics, Failure, MirrorSummary, Timeline
 from workbench.state import EndpointState, Event
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.confirm import ConfirmScreen
@@ -432,3 +432,71 @@ def test_filter_narrows_the_tree_as_typed_and_escape_clears_it() -> None:
         await until(pilot, lambda: deployments() == ["blue", "green"], "the filter cleared")
 
     run(scenario)
+
+
+def test_vims_keys_move_through_the_log() -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        source.log_length = 300
+        await pilot.press("down", "right_square_bracket")  # blue's storage-initializer log, 300 lines
+        view = app.query_one(LogPanel).query_one(Log)
+        await until(pilot, lambda: view.line_count == 300, "the log drawn")
+        view.focus()
+        await pilot.press("g")
+        await until(pilot, lambda: view.scroll_offset.y == 0, "the first line")
+        await pilot.press("j", "j")
+        await until(pilot, lambda: view.scroll_offset.y == 2, "two lines down")
+        await pilot.press("k")
+        await until(pilot, lambda: view.scroll_offset.y == 1, "one up")
+        await pilot.press("G")
+        await until(pilot, lambda: view.scroll_offset.y == view.max_scroll_y, "the last line")
+
+    run(scenario)
+
+
+def test_one_save_pops_one_toast_and_the_events_tab_marks_warnings_and_errors() -> None:
+    source = FixedSource(quickstart())
+    now = time.time() + 5  # after the app started: these pop up
+    source.more_events = [
+        Event("reload", "quickstart/blue", "model and code staged again in 12 ms (1 file(s) changed)", now),
+        Event("reload", "quickstart/blue", "reloaded in 30 ms, init() kept", now),
+        Event("reload", "quickstart/blue", "reloaded in 31 ms, init() kept (all 2 instances)", now),
+        Event("scoring-error", "quickstart/green", "run() failed at score.py:3", now, "warning"),
+        Event("reload-failed", "quickstart/blue", "\n".join(f"line {n}" for n in range(9)), now, "error"),
+    ]
+
+    async def drive() -> None:
+        app = WorkbenchApp(source)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            toasts = [(n.title, n.severity, str(n.message)) for n in app._notifications]
+            blue = [t for t in toasts if t[0] == "quickstart/blue"]
+            assert [t[1] for t in blue] == ["information", "error"], "three reloads: one toast; the error too"
+            assert blue[1][2].count("\n") < 4, "a long message is cut: the events tab has it"
+            view = app.query_one("#event-log", Log)
+            lines = [str(line) for line in view.lines]
+            assert any(line[9:10] == "⚠" and "run() failed" in line for line in lines), lines
+            assert any(line[9:10] == "✗" for line in lines), lines
+
+    asyncio.run(drive())
+
+
+class NothingMirroredYet(FixedSource):
+    async def metrics(self, endpoint: str) -> EndpointMetrics:
+        full = await super().metrics(endpoint)
+        return dataclasses.replace(full, mirror=MirrorSummary())
+
+
+def test_the_mirror_tab_waiting_for_copies_names_the_share_in_force() -> None:
+    endpoints = quickstart()
+    endpoints[0].traffic, endpoints[0].mirror_traffic = {"blue": 100}, {"green": 20}
+    source = NothingMirroredYet(endpoints)
+
+    async def drive() -> None:
+        app = WorkbenchApp(source)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("4")
+            said = "no mirrored requests yet: green 20% of the live requests will be copied"
+            await until(pilot, lambda: said in text_of(app, "#mirror-summary"), said)
+
+    asyncio.run(drive())

@@ -77,6 +77,8 @@ def exit_cause(code: int | None, running: RunningInstance | None = None) -> str:
         return f"OOMKilled: the instance went over its memory limit{over}; {exit_cause(code)}"
     if code is None:
         return "exited"
+    if running is not None and running.killed_on_purpose:
+        return f"exited with code {code}: killed on purpose (workbench fault --kill)"
     if code < 0:
         try:
             name = signal.Signals(-code).name
@@ -204,6 +206,7 @@ class InstanceRunner:
         self.ctx.store.publish(
             "instance", self.subject, "killed on purpose (workbench fault --kill)", "warning"
         )
+        self.running.killed_on_purpose = True
         await self.generation.runtime.kill(self.running)
 
     async def pressure(self, cpu_cores: int, memory_mb: int, seconds: float) -> None:

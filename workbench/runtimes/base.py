@@ -78,6 +78,8 @@ class RunningInstance:
     a container's first process, where its Docker engine runs here."""
     oom_killed: bool = False
     """Set by the runtime before `wait` returns: it was killed for going over its memory."""
+    killed_on_purpose: bool = False
+    """Set by the engine as it kills it (`workbench fault --kill`): its end needs no guess."""
 
     @property
     def measured_pid(self) -> int | None:

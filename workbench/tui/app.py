@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.highlighter import Highlighter
+from rich.text import Text
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -57,6 +59,12 @@ METRICS_S = 1.0
 EVENT_LINES = 2000
 TABS = ("logs", "metrics", "invoke", "mirror", "events")
 SEVERITIES: dict[str, SeverityLevel] = {"info": "information", "warning": "warning", "error": "error"}
+RANKS: dict[SeverityLevel, int] = {"information": 0, "warning": 1, "error": 2}
+TOAST_QUIET_S = 3.0
+"""After a toast for a subject, later ones for it within this time pop up only if more severe."""
+TOAST_LINES = 4
+MARKS = {"warning": "⚠", "error": "✗"}
+"""An event line's mark after its time, which the events tab colours."""
 
 
 class WorkbenchApp(App[str]):
@@ -110,6 +118,8 @@ class WorkbenchApp(App[str]):
         self.started_at = time.time()
         self.sub_title = f"{source.root} · times in UTC"  # logs, events and invokes: one clock
         self._lost = False
+        self._toasted: dict[str, tuple[float, int]] = {}
+        """Per subject: when its last toast popped up, and how severe it was."""
         self.events: deque[Event] = deque(maxlen=EVENT_LINES)
         """What the events tab shows, kept for the describe view."""
 
@@ -140,7 +150,7 @@ class WorkbenchApp(App[str]):
                     with TabPane("Mirror", id="mirror"):
                         yield MirrorPanel(id="mirror-panel")
                     with TabPane("Events", id="events"):
-                        yield TailLog(max_lines=EVENT_LINES, id="event-log")
+                        yield TailLog(max_lines=EVENT_LINES, id="event-log", highlighter=EventLook())
         yield CommandLine(id="command-line")
         yield Footer()
 
@@ -207,7 +217,7 @@ class WorkbenchApp(App[str]):
             if tab == "metrics":
                 await self.main.query_one(MetricsPanel).show(endpoint, metrics, telemetry)
             else:
-                self.main.query_one(MirrorPanel).show(metrics.mirror)
+                self.main.query_one(MirrorPanel).show(metrics.mirror, endpoint.mirror_traffic)
 
     @work(group="events")
     async def follow_events(self) -> None:
@@ -219,7 +229,7 @@ class WorkbenchApp(App[str]):
         try:
             async for event in self.source.events():
                 self.events.append(event)
-                log.write_line(event.line())
+                log.write_line(_marked(event))
                 if event.time >= self.started_at:
                     self._notify_event(event)
         except WorkbenchError as exc:
@@ -231,9 +241,17 @@ class WorkbenchApp(App[str]):
         if event.severity == "info" and event.kind != "reload":
             return
         severity = SEVERITIES.get(event.severity, "information")
+        rank = RANKS[severity]
+        shown_at, shown_rank = self._toasted.get(event.subject, (0.0, -1))
+        if time.monotonic() - shown_at < TOAST_QUIET_S and rank <= shown_rank:
+            return  # one save, one toast: what follows it is in the events tab
+        self._toasted[event.subject] = (time.monotonic(), rank)
         message = event.message
         if event.failure is not None and event.failure.where not in message:
             message += f"\nat {event.failure.summary()}"  # the user's file and line
+        lines = message.splitlines()
+        if len(lines) > TOAST_LINES:  # the rest is in the events tab, not over the log
+            message = "\n".join([*lines[: TOAST_LINES - 1], "… (5: the events tab has the rest)"])
         self.notify(message, title=event.subject, severity=severity, timeout=8 if severity == "error" else 4)
 
     def _engine_lost(self, why: str) -> None:
@@ -694,3 +712,21 @@ class WorkbenchApp(App[str]):
             return
         self.copy_to_clipboard(credentials.secret)
         self.notify(f"{credentials.kind} of {endpoint.name} copied (not shown)", title="credentials copied")
+
+
+def _marked(event: Event) -> str:
+    """The event's line, a warning or an error marked after its time (the highlighter colours it)."""
+    line = event.line()
+    mark = MARKS.get(event.severity)
+    return f"{line[:8]} {mark}{line[8:]}" if mark else line
+
+
+class EventLook(Highlighter):
+    """The events tab: a warning's line yellow, an error's red."""
+
+    def highlight(self, text: Text) -> None:
+        mark = text.plain[9:10]
+        if mark == MARKS["error"]:
+            text.stylize("red")
+        elif mark == MARKS["warning"]:
+            text.stylize("yellow")

@@ -35,10 +35,15 @@ class MirrorPanel(Vertical):
             "request", "live", "status", "ms", "mirror", "status", "ms", "body"
         )
 
-    def show(self, comparison: MirrorSummary) -> None:
+    def show(self, comparison: MirrorSummary, mirror: dict[str, int] | None = None) -> None:
+        """`mirror`: the endpoint's mirror shares now, to say what an empty table waits for."""
         records = comparison.records
         summary = Text()
-        if not records:
+        shares = {name: share for name, share in (mirror or {}).items() if share}
+        if not records and shares:
+            mirrored = ", ".join(f"{name} {share}%" for name, share in shares.items())
+            summary.append(f"no mirrored requests yet: {mirrored} of the live requests will be copied", "dim")
+        elif not records:
             summary.append("no mirrored requests yet: give a deployment a mirror share (t)", "dim")
         else:
             differing = comparison.differing

@@ -11,13 +11,29 @@ matches), and a log started anew follows its end.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from rich.highlighter import Highlighter
 from textual import events
+from textual.binding import Binding, BindingType
 from textual.widgets import Log
 
 
 class TailLog(Log):
-    def __init__(self, *, max_lines: int | None = None, id: str | None = None) -> None:
-        super().__init__(max_lines=max_lines, id=id)
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "scroll_down", "down", show=False),
+        Binding("k", "scroll_up", "up", show=False),
+        Binding("g", "scroll_home", "first line", show=False),
+        Binding("G", "scroll_end", "last line", show=False),
+    ]
+    """vim's keys, as in the tree (less's too)."""
+
+    def __init__(
+        self, *, max_lines: int | None = None, id: str | None = None, highlighter: Highlighter | None = None
+    ) -> None:
+        super().__init__(max_lines=max_lines, id=id, highlight=highlighter is not None)
+        if highlighter is not None:
+            self.highlighter = highlighter
         self._rows = 0
         """How many rows the view had before its latest resize."""
 

@@ -16,6 +16,8 @@ def describe(endpoint: EndpointState, deployment: str | None = None, instance: s
         )
         if endpoint.limits:
             lines.append(f"  limits: {endpoint.limits}")
+        if endpoint.traffic_override:
+            lines.append(f"  traffic: {_shares(endpoint.traffic)}; {endpoint.traffic_override}")
     for state in endpoint.deployments:
         if deployment is None or state.name == deployment:
             lines.extend(_deployment(endpoint, state, instance))
@@ -67,3 +69,7 @@ def _instance(instance: InstanceState) -> str:
     if instance.debug_port is not None:
         line += f"  debugpy on 127.0.0.1:{instance.debug_port}"
     return line
+
+
+def _shares(table: dict[str, int]) -> str:
+    return " ".join(f"{name}={share}" for name, share in table.items()) or "none"

@@ -100,6 +100,9 @@ class EndpointState:
     deployments: list[DeploymentState] = field(default_factory=list)
     limits: str = ""
     """Which endpoint-wide limits apply: Azure's (emulated) or none, in words."""
+    traffic_override: str | None = None
+    """Where the split in force differs from the endpoint's YAML: what the YAML says, and who set
+    the one in force (`workbench traffic`, `--all-traffic`, the dashboard); None when they agree."""
 
     def deployment(self, name: str) -> DeploymentState | None:
         return next((d for d in self.deployments if d.name == name), None)
@@ -187,6 +190,7 @@ def endpoints_from_json(data: list[dict[str, Any]]) -> list[EndpointState]:
                 provisioning_state=ProvisioningState(item["provisioning_state"]),
                 deployments=deployments,
                 limits=item.get("limits", ""),
+                traffic_override=item.get("traffic_override"),
             )
         )
     return endpoints

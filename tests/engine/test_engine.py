@@ -505,6 +505,10 @@ def test_an_endpoint_without_traffic_says_how_and_up_all_traffic_gives_it(tmp_pa
         answer = httpx.post(endpoint.scoring_uri or "", json={}, headers={"Authorization": f"Bearer {key}"})
         assert answer.status_code == 200, answer.text
         assert answer.headers["azureml-model-deployment"] == "blue"
+        status = run_workbench("status", "--project", str(folder))
+        assert "traffic: blue=100; the YAML says traffic none (a change made here holds" in status.stdout, (
+            "the split in force is not endpoint.yml's: said"
+        )
     finally:
         stopped = run_workbench("down", "--project", str(folder), timeout=60)
     assert stopped.returncode == 0, stopped.stderr

@@ -224,6 +224,7 @@ class Routing:
             )
             state.scoring_uri = router.scoring_uri
             state.traffic, state.mirror_traffic = traffic, mirror
+            state.traffic_override = _override_said(endpoint, traffic, mirror)
             if endpoint.name not in self._announced and any(r.targets for r in routes.values()):
                 self._announced.add(endpoint.name)
                 self.store.publish(
@@ -441,6 +442,17 @@ class Routing:
         for sock in self._held.values():
             sock.close()
         self._held.clear()
+
+
+def _override_said(endpoint: Endpoint, traffic: Mapping[str, int], mirror: Mapping[str, int]) -> str | None:
+    """The YAML's split, where the one in force differs (an override holds); None when they agree."""
+    wanted, wanted_mirror = _nonzero(endpoint.spec.traffic), _nonzero(endpoint.spec.mirror_traffic)
+    if _nonzero(traffic) == wanted and _nonzero(mirror) == wanted_mirror:
+        return None
+    said = f"the YAML says traffic {_shares(endpoint.spec.traffic)}"
+    if endpoint.spec.mirror_traffic:
+        said += f", mirror {_shares(endpoint.spec.mirror_traffic)}"
+    return said + " (a change made here holds until the YAML's traffic changes)"
 
 
 def _nonzero(table: Mapping[str, int]) -> dict[str, int]:

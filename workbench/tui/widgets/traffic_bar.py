@@ -47,8 +47,11 @@ class EndpointSummary(Static):
         return Group(head, live, mirror, legend, *self._notes(endpoint))
 
     def _notes(self, endpoint: EndpointState) -> list[Text]:
-        """A line per deployment whose code failed, and per deployment with faults on purpose."""
+        """A line when the split in force is not the YAML's; per deployment whose code failed, whose
+        run() fails, and with faults on purpose."""
         lines = []
+        if endpoint.traffic_override:  # the split in force is not the one in endpoint.yml
+            lines.append(Text.assemble(("≠ ", "bold cyan"), (endpoint.traffic_override, "cyan")))
         for deployment in endpoint.deployments:
             if deployment.failure is not None:
                 file = Path(deployment.failure.file)

@@ -27,6 +27,7 @@ COMMANDS = {
     "promote": "workbench.cli.promote",
     "export": "workbench.cli.export",
     "load": "workbench.cli.load",
+    "rollout": "workbench.cli.rollout",
     "record": "workbench.cli.record",
     "doctor": "workbench.cli.doctor",
     "completion": "workbench.cli.completion",

@@ -1,0 +1,133 @@
+"""`workbench rollout` against a real engine and its router: a new deployment that fails a third
+of its requests is rolled back at its first step, with the figure and the threshold; a good one
+reaches 100%; Ctrl-C puts the traffic back. The rollout sends its own traffic (a rehearsal)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO, run_workbench
+from tests.engine.harness import ECHO, deployment_yaml, engine, folder_with, until
+from workbench.client import EngineClient
+
+FLAKY = (
+    "calls = 0\n\ndef init():\n    pass\n\n\ndef run(data):\n    global calls\n    calls += 1\n"
+    "    if calls % 3 == 0:\n        raise ValueError('one request in three fails')\n    return 'ok'\n"
+)
+
+
+def project(tmp_path: Path, green: str) -> Path:
+    folder = folder_with(
+        tmp_path,
+        {"echo.py": ECHO, "green.py": green},
+        {"blue": deployment_yaml("blue", "echo.py"), "green": deployment_yaml("green", "green.py")},
+    )
+    (folder / "request.json").write_text(json.dumps({"data": [1]}))
+    return folder
+
+
+def traffic(folder: Path) -> dict[str, int]:
+    with EngineClient.for_folder(folder) as client:
+        return {k: v for k, v in client.status()[0].traffic.items() if v}
+
+
+def test_a_deployment_that_fails_a_third_of_its_requests_is_rolled_back_at_its_first_step(
+    tmp_path: Path,
+) -> None:
+    folder = project(tmp_path, FLAKY)
+    with engine(folder, tmp_path) as running:
+        running.wait_settled(120)
+        with EngineClient.for_folder(folder) as client:
+            client.set_traffic("tests", {"blue": 100}, None)
+        rolled = run_workbench(
+            "rollout",
+            "tests",
+            "green",
+            "--interval",
+            "5",
+            "--request-file",
+            "request.json",
+            "--rate",
+            "40",
+            cwd=folder,
+            timeout=120,
+        )
+        assert rolled.returncode == 4, rolled.stdout + rolled.stderr
+        assert "rolled back: tests/green at 10%:" in rolled.stderr
+        assert "% of its requests failed; --max-error-rate is 1%" in rolled.stderr
+        assert "tests: traffic back to blue=100, mirror none (step 10% failed)" in rolled.stdout
+        assert "green 50%" not in rolled.stdout, "no step after the one that failed"
+        assert traffic(folder) == {"blue": 100}
+
+
+def test_a_good_deployment_reaches_all_of_the_traffic_step_by_step(tmp_path: Path) -> None:
+    folder = project(tmp_path, ECHO)
+    with engine(folder, tmp_path) as running:
+        running.wait_settled(120)
+        with EngineClient.for_folder(folder) as client:
+            client.set_traffic("tests", {"blue": 100}, None)
+        rolled = run_workbench(
+            "rollout",
+            "tests",
+            "green",
+            "--steps",
+            "20,100",
+            "--interval",
+            "3",
+            "--mirror-first",
+            "20",
+            "--request-file",
+            "request.json",
+            "--rate",
+            "10",
+            cwd=folder,
+            timeout=120,
+        )
+        assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+        said = rolled.stdout
+        assert said.index("mirror 20% to green") < said.index("green 20% (blue=80 green=20)")
+        assert said.index("green 20% (blue=80 green=20)") < said.index("green 100% (green=100)")
+        assert "tests: green takes 100%; blue kept, with no traffic" in said
+        rows = [line for line in said.splitlines() if " requests " in line and "% failed" in line]
+        assert len(rows) == 3, said  # the mirror stage and two steps, each with its figures
+        assert all(" 0.0% failed" in row for row in rows), said
+        assert traffic(folder) == {"green": 100}
+
+
+def test_ctrl_c_puts_the_traffic_back_as_it_was(tmp_path: Path) -> None:
+    folder = project(tmp_path, ECHO)
+    with engine(folder, tmp_path) as running:
+        running.wait_settled(120)
+        with EngineClient.for_folder(folder) as client:
+            client.set_traffic("tests", {"blue": 100}, None)
+        rollout = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "workbench",
+                "rollout",
+                "tests",
+                "green",
+                "--interval",
+                "600",
+                "--request-file",
+                "request.json",
+                "--rate",
+                "10",
+            ],
+            cwd=folder,
+            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        until(lambda: traffic(folder) == {"blue": 90, "green": 10}, 60)
+        rollout.send_signal(signal.SIGINT)
+        output, _ = rollout.communicate(timeout=60)
+        assert rollout.returncode != 0, output
+        assert "tests: traffic back to blue=100, mirror none (interrupted)" in output, output
+        assert traffic(folder) == {"blue": 100}

@@ -30,6 +30,18 @@ def project(tmp_path: Path, green: str) -> Path:
     return folder
 
 
+def all_to_blue(folder: Path) -> None:
+    with EngineClient.for_folder(folder) as client:
+        client.set_traffic("tests", {"blue": 100}, None)
+
+
+def rollout(folder: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """`workbench rollout tests green` with `options`, sending its own requests."""
+    return run_workbench(
+        "rollout", "tests", "green", *options, "--request-file", "request.json", cwd=folder, timeout=120
+    )
+
+
 def traffic(folder: Path) -> dict[str, int]:
     with EngineClient.for_folder(folder) as client:
         return {k: v for k, v in client.status()[0].traffic.items() if v}
@@ -41,21 +53,8 @@ def test_a_deployment_that_fails_a_third_of_its_requests_is_rolled_back_at_its_f
     folder = project(tmp_path, FLAKY)
     with engine(folder, tmp_path) as running:
         running.wait_settled(120)
-        with EngineClient.for_folder(folder) as client:
-            client.set_traffic("tests", {"blue": 100}, None)
-        rolled = run_workbench(
-            "rollout",
-            "tests",
-            "green",
-            "--interval",
-            "5",
-            "--request-file",
-            "request.json",
-            "--rate",
-            "40",
-            cwd=folder,
-            timeout=120,
-        )
+        all_to_blue(folder)
+        rolled = rollout(folder, "--interval", "5", "--rate", "40")
         assert rolled.returncode == 4, rolled.stdout + rolled.stderr
         assert "rolled back: tests/green at 10%:" in rolled.stderr
         assert "% of its requests failed; --max-error-rate is 1%" in rolled.stderr
@@ -68,24 +67,9 @@ def test_a_good_deployment_reaches_all_of_the_traffic_step_by_step(tmp_path: Pat
     folder = project(tmp_path, ECHO)
     with engine(folder, tmp_path) as running:
         running.wait_settled(120)
-        with EngineClient.for_folder(folder) as client:
-            client.set_traffic("tests", {"blue": 100}, None)
-        rolled = run_workbench(
-            "rollout",
-            "tests",
-            "green",
-            "--steps",
-            "20,100",
-            "--interval",
-            "3",
-            "--mirror-first",
-            "20",
-            "--request-file",
-            "request.json",
-            "--rate",
-            "10",
-            cwd=folder,
-            timeout=120,
+        all_to_blue(folder)
+        rolled = rollout(
+            folder, "--steps", "20,100", "--interval", "3", "--mirror-first", "20", "--rate", "10"
         )
         assert rolled.returncode == 0, rolled.stdout + rolled.stderr
         said = rolled.stdout
@@ -102,8 +86,7 @@ def test_ctrl_c_puts_the_traffic_back_as_it_was(tmp_path: Path) -> None:
     folder = project(tmp_path, ECHO)
     with engine(folder, tmp_path) as running:
         running.wait_settled(120)
-        with EngineClient.for_folder(folder) as client:
-            client.set_traffic("tests", {"blue": 100}, None)
+        all_to_blue(folder)
         rollout = subprocess.Popen(
             [
                 sys.executable,

@@ -150,16 +150,15 @@ def test_deploy_sh_runs_against_azlocal_again_after_a_change_moving_traffic_in_s
         "TRAFFIC_STEP_S": "0",
     }
     out = tmp_path / "out"
-    try:
+
+    def deploy() -> subprocess.CompletedProcess[str]:
+        """deploy.sh as exported from the project as it is now, run as a user runs it."""
         assert run_workbench("export", "azureml", "--out", str(out), cwd=folder).returncode == 0
-        first = subprocess.run(
-            ["bash", str(out / "deploy.sh")],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        script = ["bash", str(out / "deploy.sh")]
+        return subprocess.run(script, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+    try:
+        first = deploy()
         assert first.returncode == 0, first.stdout + first.stderr
         assert first.stdout.splitlines() == [
             "quickstart/endpoint.yml: created",
@@ -169,15 +168,7 @@ def test_deploy_sh_runs_against_azlocal_again_after_a_change_moving_traffic_in_s
         ]
 
         endpoint_file.write_text(spec.replace("  blue: 90\n  green: 10\n", "  blue: 50\n  green: 50\n"))
-        assert run_workbench("export", "azureml", "--out", str(out), cwd=folder).returncode == 0
-        second = subprocess.run(
-            ["bash", str(out / "deploy.sh")],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        second = deploy()
         assert second.returncode == 0, second.stdout + second.stderr
         assert second.stdout.splitlines() == [
             "quickstart/endpoint.yml: updated",

@@ -149,19 +149,19 @@ def test_token_endpoints_take_tokens_the_router_issues(servers: dict[str, Server
         ),
     ],
 )
+def router_with(config: Path) -> subprocess.CompletedProcess[str]:
+    """The standalone router started on `config`, as a cluster starts it."""
+    command = [sys.executable, "-m", "workbench.router", "--config", str(config)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), **KEYS}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
 def test_a_configuration_the_router_cannot_serve_is_refused_with_the_reason(
     tmp_path: Path, text: str, said: str
 ) -> None:
     path = tmp_path / "router.json"
     path.write_text(text)
-    refused = subprocess.run(
-        [sys.executable, "-m", "workbench.router", "--config", str(path)],
-        env={**os.environ, "PYTHONPATH": str(REPO), **KEYS},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    refused = router_with(path)
     assert refused.returncode == 2
     assert f"the router's configuration {path}" in refused.stderr
     assert said in refused.stderr
@@ -170,14 +170,7 @@ def test_a_configuration_the_router_cannot_serve_is_refused_with_the_reason(
 
 def test_a_missing_configuration_is_said_without_a_traceback(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.json"
-    refused = subprocess.run(
-        [sys.executable, "-m", "workbench.router", "--config", str(missing)],
-        env={**os.environ, "PYTHONPATH": str(REPO), **KEYS},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    refused = router_with(missing)
     assert refused.returncode == 2
     assert f"the router's configuration {missing} cannot be read" in refused.stderr
     assert "Traceback" not in refused.stderr

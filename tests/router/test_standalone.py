@@ -128,6 +128,13 @@ def test_token_endpoints_take_tokens_the_router_issues(servers: dict[str, Server
         assert httpx.post(uri, json={}, headers={"Authorization": "Bearer x.y"}).status_code == 401
 
 
+def router_with(config: Path) -> subprocess.CompletedProcess[str]:
+    """The standalone router started on `config`, as a cluster starts it."""
+    command = [sys.executable, "-m", "workbench.router", "--config", str(config)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), **KEYS}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
 @pytest.mark.parametrize(
     ("text", "said"),
     [
@@ -149,13 +156,6 @@ def test_token_endpoints_take_tokens_the_router_issues(servers: dict[str, Server
         ),
     ],
 )
-def router_with(config: Path) -> subprocess.CompletedProcess[str]:
-    """The standalone router started on `config`, as a cluster starts it."""
-    command = [sys.executable, "-m", "workbench.router", "--config", str(config)]
-    env = {**os.environ, "PYTHONPATH": str(REPO), **KEYS}
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
-
-
 def test_a_configuration_the_router_cannot_serve_is_refused_with_the_reason(
     tmp_path: Path, text: str, said: str
 ) -> None:

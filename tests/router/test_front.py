@@ -373,3 +373,55 @@ def test_connections_past_the_cap_are_refused_with_503(loop_kind: str) -> None:
 
     seen = serve(loop_kind, scenario, limits=front.Limits(max_connections=2))
     assert [r.target for r in seen] == ["/held/0", "/held/1"]
+
+
+def test_a_drain_answers_what_came_closes_the_rest_and_leaves_new_connections_queued(
+    loop_kind: str,
+) -> None:
+    """As at an engine's restart under its keeper: an idle keep-alive connection is closed at once,
+    a request on its way is answered (then `Connection: close`), a connection that sent nothing is
+    closed after QUIET_S, and a new one waits in the socket's queue for its next holder."""
+
+    async def main() -> None:
+        gate, arrived = asyncio.Event(), asyncio.Event()
+
+        async def handler(request: Request) -> Reply:
+            if request.target == "/slow":
+                arrived.set()
+                await gate.wait()
+            return Reply(200, b"done", [])
+
+        server = FrontServer(handler, front.Limits())
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        keeper = sock.dup()  # the keeper's copy: the queue outlives the server's
+        port = sock.getsockname()[1]
+        await server.start(sock)
+        idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
+        idle_writer.write(b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await idle_reader.readuntil(b"done")).startswith(b"HTTP/1.1 200")
+        busy_reader, busy_writer = await asyncio.open_connection("127.0.0.1", port)
+        busy_writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        quiet_reader, quiet_writer = await asyncio.open_connection("127.0.0.1", port)
+        await arrived.wait()
+
+        draining = asyncio.ensure_future(server.drain(30))
+        assert await idle_reader.read(-1) == b"", "the idle connection is closed at once"
+        assert not draining.done(), "a request is still owed"
+        gate.set()
+        owed = await busy_reader.read(-1)
+        assert owed.startswith(b"HTTP/1.1 200")
+        assert b"Connection: close" in owed
+        assert await quiet_reader.read(-1) == b"", "nothing was sent on it: closed"
+        await draining
+        _, queued_writer = await asyncio.open_connection("127.0.0.1", port)  # the kernel's queue takes it
+        await server.close()
+        for writer in (idle_writer, busy_writer, quiet_writer, queued_writer):
+            writer.close()
+        keeper.close()
+
+    if loop_kind == "uvloop":
+        uvloop.run(main())
+    else:
+        asyncio.run(main())

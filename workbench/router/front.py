@@ -75,6 +75,8 @@ class Limits:
         return min(1.0, self.head_timeout_s / 4, self.body_gap_s / 4, self.send_timeout_s / 4)
 
 
+QUIET_S = 1.0
+"""At a drain, how long a connection that has sent nothing is given before it is closed."""
 PIPELINED_MAX = 32
 """Complete requests waiting on one connection before it stops being read."""
 TOO_MANY_CONNECTIONS = (
@@ -167,9 +169,12 @@ class FrontServer:
             self._server.close()
         for connection in list(self.connections):
             connection.finish()
-        deadline = time.monotonic() + timeout_s
-        while self.connections and time.monotonic() < deadline:
+        started = time.monotonic()
+        while self.connections and time.monotonic() < started + timeout_s:
             await asyncio.sleep(0.02)
+            if time.monotonic() > started + QUIET_S:  # connected, yet nothing sent since: none is owed
+                for connection in list(self.connections):
+                    connection.finish(unless_quiet=False)
 
     async def close(self) -> None:
         if self._ticker is not None:
@@ -271,10 +276,13 @@ class _Connection(asyncio.Protocol):
 
     # -- timeouts ----------------------------------------------------------------------------
 
-    def finish(self) -> None:
-        """The server stops: close once nothing is owed, at once if nothing is."""
+    def finish(self, *, unless_quiet: bool = True) -> None:
+        """The server stops: close once nothing is owed, at once if nothing is; with
+        `unless_quiet` False, also if no byte of a request has come (a request on its way after
+        QUIET_S would not be)."""
         self.last_call = True
-        if self._phase == "idle" and not self.answering and not self.waiting:
+        idle = self._phase == "idle" or (not unless_quiet and self._phase == "head" and not self._in_head)
+        if idle and not self.answering and not self.waiting:
             self._close()
 
     def check_timeouts(self, now: float) -> None:

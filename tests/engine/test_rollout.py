@@ -114,3 +114,18 @@ def test_ctrl_c_puts_the_traffic_back_as_it_was(tmp_path: Path) -> None:
         assert rollout.returncode != 0, output
         assert "tests: traffic back to blue=100, mirror none (interrupted)" in output, output
         assert traffic(folder) == {"blue": 100}
+
+
+def test_a_slow_deployment_is_rolled_back_on_its_p99(tmp_path: Path) -> None:
+    slow = (
+        "import time\n\ndef init():\n    pass\n\n\ndef run(data):\n    time.sleep(0.25)\n    return 'late'\n"
+    )
+    folder = project(tmp_path, slow)
+    with engine(folder, tmp_path) as running:
+        running.wait_settled(120)
+        all_to_blue(folder)
+        rolled = rollout(folder, "--steps", "50,100", "--interval", "4", "--max-p99-ms", "100", "--rate", "4")
+        assert rolled.returncode == 4, rolled.stdout + rolled.stderr
+        assert "rolled back: tests/green at 50%: p99 " in rolled.stderr
+        assert "ms; --max-p99-ms is 100" in rolled.stderr
+        assert traffic(folder) == {"blue": 100}

@@ -11,13 +11,15 @@ import shutil
 import signal
 import socket
 import stat
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.conftest import run_workbench
+from tests.conftest import REPO, run_workbench
 from tests.engine.harness import ECHO, deployment_yaml, folder_with, until
 from tests.paced import PacedLoad
 from workbench.client import EngineClient
@@ -128,3 +130,44 @@ def test_the_keepers_folder_is_this_users_alone_and_its_path_short(
     path = socket_path(tmp_path / "project")
     assert len(str(path)) < 104
     assert path.parent.parent == Path(tempfile.gettempdir())
+
+
+CHILD = """
+import os, sys
+from pathlib import Path
+from workbench.engine.keeper import KeeperClient
+starts = Path(sys.argv[1])
+starts.write_text(starts.read_text() + "x" if starts.exists() else "x")
+keeper = KeeperClient.from_env()
+keeper.ready(os.getpid())
+if sys.argv[2] == "on-purpose":
+    keeper.stopping(os.getpid())
+sys.exit(1)  # an end that fails on the way out
+"""
+
+
+@pytest.mark.parametrize(("how", "restarted"), [("on-purpose", False), ("crash", True)])
+def test_the_keeper_starts_again_an_engine_that_crashed_not_one_that_stopped_on_purpose(
+    tmp_path: Path, how: str, restarted: bool
+) -> None:
+    starts = tmp_path / "starts"
+    command = [sys.executable, "-c", CHILD, str(starts), how]
+    keeper = subprocess.Popen(
+        [sys.executable, "-m", "workbench.engine.keeper", str(socket_path(tmp_path)), "--", *command],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        if restarted:
+            until(lambda: starts.exists() and len(starts.read_text()) >= 2, 30)  # started again
+            assert keeper.poll() is None
+        else:
+            output, _ = keeper.communicate(timeout=30)
+            assert keeper.returncode == 0, output
+            assert starts.read_text() == "x", "stopped on purpose: never started again"
+    finally:
+        if keeper.poll() is None:
+            keeper.terminate()
+        keeper.communicate(timeout=30)

@@ -31,7 +31,7 @@ from workbench.engine.collection import DataCollectors
 from workbench.engine.context import Context
 from workbench.engine.environments import EnvironmentBuilder
 from workbench.engine.files import read_json, write_json
-from workbench.engine.keeper import KEEPER_ENV, RESTART_EXIT
+from workbench.engine.keeper import KEEPER_ENV, RESTART_EXIT, KeeperClient
 from workbench.engine.orphans import ProcessRegistry
 from workbench.engine.routing import Routing
 from workbench.engine.runtimeset import Runtimes
@@ -86,8 +86,13 @@ class Engine:
 
     def request_stop(self, restart: bool = False) -> None:
         """Stop; with `restart`, under a keeper, exit with RESTART_EXIT for it to start the
-        engine again once told (promote places a release's files in between)."""
+        engine again once told (promote places a release's files in between). Otherwise the
+        keeper is told first that this stop is on purpose: it ends with the engine."""
         self.restart = restart
+        keeper = KeeperClient.from_env()
+        if keeper is not None and not restart:
+            with contextlib.suppress(OSError):
+                keeper.stopping(_pid())
         self._stop.set()
 
     @property

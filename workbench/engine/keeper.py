@@ -9,9 +9,10 @@ what is behind it switches).
   and port, or binds one and hands it over (SCM_RIGHTS; the keeper keeps a duplicate).
 - While no engine accepts, connections wait in the socket's queue (the kernel answers their
   handshake); the next engine accepts them once the endpoint's deployments are ready again.
-- The engine's exit says what comes next: 0 (`workbench down`) ends the keeper and its sockets;
-  RESTART_EXIT (75) waits for a `start` (promote places the new release's files first); any other
-  end, a signal included, after the engine had come up, starts it again, with a growing pause.
+- The engine's end says what comes next: a stop on purpose (`workbench down`, SIGTERM: the engine
+  says so first, and exits 0) ends the keeper and its sockets; RESTART_EXIT (75) waits for a
+  `start` (promote places the new release's files first); any other end, a crash or a kill,
+  after the engine had come up, starts it again, with a growing pause.
   An engine that stops before it ever came up ends the keeper with its exit code, so that the
   command that started it reports the failure.
 - The keeper's socket is in a folder that is this user's alone (0700); it imports nothing but the
@@ -110,6 +111,11 @@ class KeeperClient:
 
     def ready(self, pid: int) -> None:
         self.call({"op": "ready", "pid": pid})
+
+    def stopping(self, pid: int) -> None:
+        """The engine `pid` stops on purpose (`down`, SIGTERM): the keeper ends after it, even
+        if its end fails on the way out."""
+        self.call({"op": "stopping", "pid": pid})
 
     def stop(self) -> None:
         """The keeper ends, its engine stopped first if one runs, and with it the held ports."""
@@ -289,6 +295,10 @@ class Keeper:
             self._spawn()
             assert self.child is not None
             return {"pid": self.child.pid}, []
+        if op == "stopping":  # the engine stops for good: whatever its exit code, none follows
+            if self.child is not None and message.get("pid") == self.child.pid:
+                self.stopping = True
+            return {}, []
         if op == "stop":
             self._on_signal(signal.SIGTERM, None)
             return {"stopping": True}, []

@@ -500,3 +500,34 @@ def test_the_mirror_tab_waiting_for_copies_names_the_share_in_force() -> None:
             await until(pilot, lambda: said in text_of(app, "#mirror-summary"), said)
 
     asyncio.run(drive())
+
+
+class GreenWentQuiet(FixedSource):
+    """Green's last request came 30 of blue's 120 seconds ago."""
+
+    async def metrics(self, endpoint: str) -> EndpointMetrics:
+        full = await super().metrics(endpoint)
+        green = full.deployments["green"]
+        earlier = Timeline(*(values[:-30] for values in astuple(green.timeline)))
+        quiet = dataclasses.replace(green, timeline=earlier)
+        return dataclasses.replace(full, deployments={**full.deployments, "green": quiet})
+
+
+def test_a_latency_beside_no_traffic_says_how_old_it_is() -> None:
+    source = GreenWentQuiet(quickstart())
+
+    async def drive() -> None:
+        app = WorkbenchApp(source)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("2")
+            await until(pilot, lambda: len(app.query(DeploymentFigures)) == 2, "both deployments' figures")
+            heads = {
+                block.deployment: str(block.query_one(".figures-head", Static).render())
+                for block in app.query(DeploymentFigures)
+            }
+            assert "(30 s ago)" in heads["green"], heads
+            assert "0 req/s" in heads["green"], heads
+            assert "s ago" not in heads["blue"], "blue answers now: its figures are current"
+
+    asyncio.run(drive())

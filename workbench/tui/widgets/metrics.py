@@ -43,14 +43,13 @@ class DeploymentFigures(Vertical):
         p50s = [timeline.p50_ms[at[s]] if s in at else None for s in axis]
         p99s = [(timeline.p99_ms[at[s]] if s in at else None) or 0.0 for s in axis]
         now_rps = rps[-1] if rps else 0
-        recent_p50 = next((v for v in reversed(p50s) if v is not None), figures.p50_ms)
-        recent_p99 = next((v for v in reversed(p99s) if v), figures.p99_ms)
         head = Text.assemble(
             (self.deployment, "bold"),
-            f"  {now_rps:,} req/s  p50 {milliseconds(recent_p50)}  p99 {milliseconds(recent_p99)}  ",
+            f"  {now_rps:,} req/s  ",
+            *_latency(p50s, p99s, figures),
             ("total ", "dim"),
-            f"{figures.requests:,}",
         )
+        head.append(f"{figures.requests:,}")
         statuses = figures.statuses
         if statuses:
             head.append("  ")
@@ -143,3 +142,18 @@ def gpu_line(gpus: list[GpuFigures]) -> Text:
             f"{megabytes(gpu.memory_used_bytes)} / {megabytes(gpu.memory_total_bytes)}   "
         )
     return line
+
+
+def _latency(
+    p50s: list[float | None], p99s: list[float], figures: DeploymentMetrics
+) -> list[str | tuple[str, str]]:
+    """p50 and p99 of the latest second that had requests, saying how long ago when it was not
+    the last one (beside 0 req/s a figure is not a current one); since the start when none came
+    in the window."""
+    last = next((n for n in range(len(p50s) - 1, -1, -1) if p50s[n] is not None), None)
+    if last is None:
+        figures_now = f"p50 {milliseconds(figures.p50_ms)}  p99 {milliseconds(figures.p99_ms)}"
+        return [(f"idle; since the start {figures_now}  ", "dim")]
+    said = f"p50 {milliseconds(p50s[last])}  p99 {milliseconds(p99s[last])}"
+    ago = len(p50s) - 1 - last
+    return [f"{said}  "] if ago <= 1 else [(f"{said} ({ago} s ago)  ", "dim")]

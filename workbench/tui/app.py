@@ -264,8 +264,12 @@ class WorkbenchApp(App[str]):
 
     @property
     def main(self) -> Screen[Any]:
-        """The dashboard's own screen, whatever is on top of it (help, the traffic editor)."""
-        return self.screen_stack[0] if self.screen_stack else self.screen
+        """The dashboard's own screen, whatever is on top of it (help, the traffic editor).
+        NoMatches once the app has closed its screens, as a query finding nothing: an answer
+        that arrives as the app ends is dropped by the same guards."""
+        if not self.screen_stack:
+            raise NoMatches("no screen: the dashboard is closing")
+        return self.screen_stack[0]
 
     @property
     def selection(self) -> Selection | None:

@@ -14,12 +14,23 @@ import atexit
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 MAX_LOG_BYTES = 10 * 1024 * 1024
 GENERATIONS = 3
 PIPE_CHUNK = 65536
+
+
+RUN_MARK = "──── "
+"""How the line that starts each run of an instance begins: the dashboard draws it as a rule."""
+
+
+def say_started(name: str, start: int, at: float) -> str:
+    """The line written before each start of an instance, between one run's output and the next."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+    return f"{RUN_MARK}{name}: start {start} at {stamp} ────\n"
 
 
 def say_dropped(count: int) -> bytes:

@@ -86,6 +86,10 @@ def test_killed_instance_comes_back_with_its_restart_counted(tmp_path: Path) -> 
         assert httpx.post(instance.url + "/score", content=b"x").json()["pid"] == instance.pid  # type: ignore[operator]
     assert "tests/blue-0: exited with code -9: killed by SIGKILL" in running.output()
     assert "restarting at once (restart 1)" in running.output()
+    log = (folder / ".workbench" / "logs" / "tests" / "blue" / "blue-0" / "inference-server.log").read_text()
+    rules = [line for line in log.splitlines() if line.startswith("──── blue-0: start ")]
+    assert [rule.split(" at ")[0] for rule in rules] == ["──── blue-0: start 1", "──── blue-0: start 2"]
+    assert log.index(rules[1]) > log.index("Server Settings"), "the second run's lines after its rule"
 
 
 def test_failing_init_ends_failed_with_reason_and_others_unaffected(tmp_path: Path) -> None:

@@ -115,9 +115,11 @@ class FixedSource:
         self.actions: list[tuple[Any, ...]] = []
         self.closed = False
         self.log_length = 30
+        """How many lines each log has."""
+        self.more_log: list[str] = []
+        """Lines after those, as a test gives them."""
         self.more_events: list[Event] = []
         """Events after the first three, as a test gives them."""
-        """How many lines each log has."""
 
     def now(self) -> float:
         return T0 + 12
@@ -197,6 +199,8 @@ class FixedSource:
         for n in range(self.log_length):
             subject = deployment or endpoint
             yield f"2026-09-21 14:13:{n:02d},000 I [100] azmlinfsrv - {container} line {n} of {subject}"
+        for line in self.more_log:
+            yield line
 
     async def mirror_bodies(self, endpoint: str, request_id: str) -> MirrorBodies:
         n = int(request_id.rsplit("-", 1)[-1])

@@ -10,16 +10,18 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import astuple
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Label, Log, Sparkline, Static, TabbedContent
 
-from tests.tui.fixed import FixedSource, quickstart
+from tests.tui.fixed import T0, FixedSource, quickstart
 from tests.tui.test_dashboard import text_of, until
 from tests.tui.test_snapshots import settle
 from workbench.contract import EndpointMetrics, Failure, MirrorSummary, Timeline
+from workbench.logfile import say_started
 from workbench.state import EndpointState, Event
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.confirm import ConfirmScreen
@@ -529,5 +531,47 @@ def test_a_latency_beside_no_traffic_says_how_old_it_is() -> None:
             assert "(30 s ago)" in heads["green"], heads
             assert "0 req/s" in heads["green"], heads
             assert "s ago" not in heads["blue"], "blue answers now: its figures are current"
+
+    asyncio.run(drive())
+
+
+def test_the_log_says_whose_it_is_and_wraps_hides_times_saves_and_copies(tmp_path: Path) -> None:
+    source = FixedSource(quickstart(), root=tmp_path)
+    source.log_length = 3
+    long = "2026-09-21 14:14:00,000 E [100] azmlinfsrv - " + " ".join(f"word{n}" for n in range(40))
+    source.more_log = [say_started("blue-0", 2, T0).rstrip("\n"), long]
+
+    async def drive() -> None:
+        app = WorkbenchApp(source)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("down", "enter")  # blue, its log focused
+            panel = app.query_one(LogPanel)
+            view = panel.query_one(Log)
+            await until(pilot, lambda: view.line_count == 5, "the log drawn")
+            assert view.border_title == "quickstart/blue · inference-server · following"
+            assert view.lines[3].startswith("──── blue-0: start 2 at "), "a rule before the new run"
+            width = view.scrollable_content_region.width
+            assert len(view.lines[4]) > width, "cut at the edge before w"
+
+            await pilot.press("w")
+            await until(pilot, lambda: view.line_count > 5, "the long line wrapped")
+            assert all(len(line) < width for line in view.lines), list(view.lines)
+            assert view.lines[5].startswith("  "), "a wrapped line's rest is indented"
+            assert "wrapped" in str(view.border_title)
+
+            await pilot.press("w", "T")
+            await until(pilot, lambda: view.lines[0].startswith("I [100]"), "the times hidden")
+            assert "no times" in str(view.border_title)
+
+            await pilot.press("S")
+            [saved] = (tmp_path / ".workbench" / "saved-logs").iterdir()
+            assert saved.read_text().splitlines()[4] == long, "saved as written, with its time"
+
+            await pilot.press("Y")
+            assert app.clipboard.splitlines()[0].startswith("I [100] azmlinfsrv - inference-server line 0")
+
+            await pilot.press("p")
+            assert "paused" in str(view.border_title)
 
     asyncio.run(drive())

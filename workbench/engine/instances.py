@@ -41,6 +41,7 @@ from workbench.engine import eventloop, failures
 from workbench.engine.context import Context
 from workbench.engine.generation import INSTANCE_MARK, Generation, instance_spec
 from workbench.errors import EngineError, StartupError, bug_summary
+from workbench.logfile import say_started
 from workbench.runtimes.base import InstanceSpec, RunningInstance
 from workbench.state import InstancePhase, InstanceState
 
@@ -308,6 +309,15 @@ class InstanceRunner:
             return f"{self.name}-next"
         return self.name
 
+    def _mark_start(self) -> None:
+        """A line between the previous run's output and this one's (the dashboard draws a rule)."""
+        try:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            with self.log_file.open("a") as log:
+                log.write(say_started(self.state.id, self.state.restarts + 1, time.time()))
+        except OSError:
+            pass  # a full disk: the run's own lines say when it started
+
     async def _run_once(self) -> tuple[bool, str, float]:
         """Start the server and serve until it stops: whether it had become ready, why it
         ended, and for how long it was ready."""
@@ -315,6 +325,7 @@ class InstanceRunner:
         spec = instance_spec(self.generation, self._launch_name(), _free_port(), self.log_file, self.serial)
         if self.debugging is not None:
             spec = self._under_debugger(spec, self.debugging)
+        self._mark_start()
         self.state.debug_port = self.debugging.port if self.debugging else None
         try:
             running = await runtime.start(spec)

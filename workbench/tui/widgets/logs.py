@@ -8,6 +8,11 @@ kept, Esc clears it; `&` shows only the matching lines.
 
 The buffer is bounded (MAX_LINES), so hours of logs do not grow memory. While paused, new lines
 still arrive and are kept; following again shows them.
+
+The view's title says whose log it is and whether it follows; a rule starts each run of an
+instance (the engine writes it before each start). `w` wraps long lines, `T` hides their leading
+time, `S` saves the lines shown to a file, `Y` copies the lines on screen (k9s' keys where it has
+them).
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import textwrap
 import time
 from collections import deque
+from pathlib import Path
 
 from rich.highlighter import Highlighter
 from rich.text import Text
@@ -33,7 +40,13 @@ from workbench.tui.widgets.tail_log import TailLog
 
 CONTAINERS = ("inference-server", "storage-initializer", "build", "router")
 MAX_LINES = 5000
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]")
+PREFIX = re.compile(r"^(\[[^\]]+\] )?")
+"""The instance a line of a deployment's merged log came from."""
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}[ T]")
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?Z?(?: \| | )?")
+"""A line's leading date and time as the server, the storage initializer and the build write it."""
+SAVED = Path(".workbench") / "saved-logs"
+"""Where `S` writes, under the project's folder."""
 FLUSH_S = 0.1
 BUSY_FLUSH_S = 0.5
 BUSY_LINES = 20
@@ -48,6 +61,10 @@ STATUS_COLOURS = {"2": "green", "3": "cyan", "4": "yellow", "5": "bold red"}
 class LogPanel(Vertical):
     BINDINGS = [
         Binding("escape", "clear_search", "clear search", show=False),
+        Binding("w", "wrap", "wrap long lines (again: cut them)", show=False),
+        Binding("T", "timestamps", "hide / show each line's date and time", show=False),
+        Binding("S", "save", "save the lines shown to a file", show=False),
+        Binding("Y", "copy_screen", "copy the lines on screen", show=False),
     ]
     """`/` and `p` are the app's: they work wherever the focus is."""
 
@@ -64,6 +81,10 @@ class LogPanel(Vertical):
         """Only the lines that match the search are shown (`&`)."""
         self.narrow = False
         """A terminal under 100 columns: lines drop their leading date."""
+        self.wrap = False
+        """Long lines wrapped to the view's width (`w`), else cut at its edge."""
+        self.timestamps = True
+        """Lines keep their leading date and time (`T` hides them)."""
         self.match = -1
         """The line (of those shown) that `n` / `N` last went to."""
         self.lines: deque[str] = deque(maxlen=MAX_LINES)
@@ -102,10 +123,7 @@ class LogPanel(Vertical):
         if len(self._pending) > BUSY_LINES and now - self._flushed_at < BUSY_FLUSH_S:
             return
         batch, self._pending, self._flushed_at = self._pending, [], now
-        shown = batch[-MAX_LINES:]
-        if self.narrow:  # the date goes: the time says enough on a narrow screen
-            shown = [DATE.sub("", line, count=1) for line in shown]
-        self.query_one(TailLog).write_lines(shown)
+        self.query_one(TailLog).write_lines(self._drawn(batch[-MAX_LINES:]))
         if self.query_text:
             self._count()
 
@@ -125,6 +143,7 @@ class LogPanel(Vertical):
             return
         self._target = target
         self._restyle()
+        self._retitle()
         self.lines.clear()
         self._pending = []
         view = self.query_one(TailLog)
@@ -162,13 +181,32 @@ class LogPanel(Vertical):
         except WorkbenchError as exc:
             self._pending.append(f"{prefix}(log not available: {exc})")
 
+    def _drawn(self, lines: list[str]) -> list[str]:
+        """The lines as the view draws them: without their date when narrow (the time says
+        enough) or their time when `T` hid it, wrapped to the view's width when `w` asked."""
+        cut = None if self.timestamps and not self.narrow else (TIMESTAMP if not self.timestamps else DATE)
+        width = max(20, self.query_one(TailLog).scrollable_content_region.width - 1)
+        drawn: list[str] = []
+        for line in lines:
+            shown = line
+            if cut is not None:
+                prefix = PREFIX.match(line)
+                start = prefix.end() if prefix else 0
+                if cut.match(line, start):
+                    shown = line[:start] + cut.sub("", line[start:], count=1)
+            if self.wrap and len(shown) > width:
+                drawn += textwrap.wrap(shown, width, subsequent_indent="  ", drop_whitespace=False) or [shown]
+            else:
+                drawn.append(shown)
+        return drawn
+
     def _shows(self, line: str) -> bool:
         return not (self.filtering and self.query_text) or self.query_text.lower() in line.lower()
 
     def _redraw(self) -> None:
         self._pending = []
         # also drops the lines drawn with the previous search's highlights
-        self.query_one(TailLog).rewrite([line for line in self.lines if self._shows(line)])
+        self.query_one(TailLog).rewrite(self._drawn([line for line in self.lines if self._shows(line)]))
         self.match = -1
         self._count()
 
@@ -191,6 +229,62 @@ class LogPanel(Vertical):
         self.paused = paused
         self.query_one("#log-mode", Label).set_class(not paused, "hidden")
         self.query_one(TailLog).auto_scroll = not paused
+        self._retitle()
+
+    def _retitle(self) -> None:
+        """The view's title: whose log, which container, following or paused, and how drawn."""
+        target = self._target
+        if not isinstance(target, tuple):
+            title = "no log"
+        elif target[2] == "router":
+            title = f"{target[0]} · router (access log)"
+        else:
+            endpoint, deployment, container, instances = target
+            whose = (
+                f"{deployment}: {len(instances)} instances merged"
+                if len(instances) > 1
+                else (self.selection.instance if self.selection and self.selection.instance else deployment)
+            )
+            title = f"{endpoint}/{whose} · {container}"
+        how = ["paused" if self.paused else "following"]
+        how += ["wrapped"] if self.wrap else []
+        how += ["no times"] if not self.timestamps else []
+        self.query_one(TailLog).border_title = f"{title} · {', '.join(how)}"
+
+    def action_wrap(self) -> None:
+        self.wrap = not self.wrap
+        self._retitle()
+        self._redraw()
+
+    def action_timestamps(self) -> None:
+        self.timestamps = not self.timestamps
+        self._retitle()
+        self._redraw()
+
+    def on_resize(self) -> None:
+        if self.wrap:  # wrapped to the old width
+            self._redraw()
+
+    def action_save(self) -> None:
+        """The lines shown (all of them, not only the screen's) to a file in the project."""
+        lines = [line for line in self.lines if self._shows(line)]
+        name = re.sub(r"[^\w.-]+", "-", str(self.query_one(TailLog).border_title or "log").split(" · ")[0])
+        folder = self.source.root / SAVED
+        path = folder / f"{name}-{self.container}-{time.strftime('%Y%m%dT%H%M%S')}.log"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(f"{line}\n" for line in lines))
+        except OSError as exc:
+            self.notify(f"log not saved: {exc}", severity="error")
+            return
+        self.notify(f"{len(lines)} line(s) in {path}", title="log saved")
+
+    def action_copy_screen(self) -> None:
+        view = self.query_one(TailLog)
+        top = round(view.scroll_offset.y)
+        lines = list(view.lines[top : top + view.scrollable_content_region.height])
+        self.app.copy_to_clipboard("\n".join(lines))
+        self.notify(f"{len(lines)} line(s) copied", title="log copied")
 
     def action_pause(self) -> None:
         self._set_paused(not self.paused)

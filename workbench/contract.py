@@ -150,12 +150,14 @@ class DebugSession:
 
 @dataclass(frozen=True)
 class Timeline:
-    """Per complete second, oldest first: requests, p50 and p99 latency (None: no request)."""
+    """Per complete second, oldest first: requests, p50 and p99 latency (None: no request), and
+    mirrored copies sent (a mirror target's load, which its live requests do not show)."""
 
     second: list[int] = field(default_factory=list)
     requests: list[int] = field(default_factory=list)
     p50_ms: list[float | None] = field(default_factory=list)
     p99_ms: list[float | None] = field(default_factory=list)
+    mirrored: list[int] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Timeline:
@@ -164,6 +166,7 @@ class Timeline:
             [int(r) for r in data.get("requests", [])],
             [_float_or_none(v) for v in data.get("p50_ms", [])],
             [_float_or_none(v) for v in data.get("p99_ms", [])],
+            [int(m) for m in data.get("mirrored", [])],
         )
 
 

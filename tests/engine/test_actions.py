@@ -219,13 +219,17 @@ def test_timeline_summarises_each_second() -> None:
     timeline = PerSecond(clock=lambda: now[0])
     for latency in (1.0, 2.0, 3.0, 100.0):
         timeline.add(latency)
-    now[0] = 1003.5  # two quiet seconds between
+    now[0] = 1001.1
+    timeline.add_mirrored()  # a mirror target's second: copies, no live request
+    timeline.add_mirrored()
+    now[0] = 1003.5  # a quiet second between
     timeline.add(5.0)
     seconds = timeline.summary()
     assert seconds.second == [1000, 1001, 1002]
     assert seconds.requests == [4, 0, 0]
     assert seconds.p50_ms == [3.0, None, None]
     assert seconds.p99_ms == [100.0, None, None]
+    assert seconds.mirrored == [0, 2, 0]
 
 
 MODEL_SCRIPT = (

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.engine.harness import RunningEngine, engine, start_engine
+from tests.engine.harness import RunningEngine, engine, start_engine, until
 from workbench.client import EngineClient
 from workbench.contract import Credentials, DeploymentMetrics, EndpointMetrics
 from workbench.errors import EngineError
@@ -219,6 +219,9 @@ def test_mirroring_copies_about_half_without_changing_live_answers(
         with httpx.Client(headers=auth(keys.secret), timeout=30) as http:
             answers = Counter(http.post(uri, content=b"{}").json()["deployment"] for _ in range(400))
         metrics = _settled_metrics(client, "front")
+        copies = metrics.deployments["green"].mirrored - before
+        # green took no live request: its load per second is the copies, counted as each second ends
+        until(lambda: sum(client.metrics("front").deployments["green"].timeline.mirrored) >= copies, 30)
         last = metrics.mirror.recent[-1]
         bodies = client.mirror_bodies("front", last.request_id)  # the two answers, to compare by eye
         client.set_traffic("front", {"blue": 90, "green": 10}, {"green": 0})

@@ -31,7 +31,7 @@ from workbench.tui.screens.quit import QuitScreen
 from workbench.tui.widgets.command_line import CommandLine
 from workbench.tui.widgets.endpoint_tree import EndpointTree
 from workbench.tui.widgets.logs import LogLook, LogPanel, router_columns
-from workbench.tui.widgets.metrics import DeploymentFigures, MetricsPanel
+from workbench.tui.widgets.metrics import DeploymentFigures, MetricsPanel, time_ticks
 
 
 def run(
@@ -575,3 +575,48 @@ def test_the_log_says_whose_it_is_and_wraps_hides_times_saves_and_copies(tmp_pat
             assert "paused" in str(view.border_title)
 
     asyncio.run(drive())
+
+
+class GreenTakesCopies(FixedSource):
+    """Green answers no live request and takes 7 mirrored copies a second."""
+
+    async def metrics(self, endpoint: str) -> EndpointMetrics:
+        full = await super().metrics(endpoint)
+        green = full.deployments["green"]
+        seconds = green.timeline.second
+        copies = Timeline(seconds, [0] * len(seconds), [None] * len(seconds), [None] * len(seconds))
+        copies.mirrored.extend([7] * len(seconds))
+        taking = dataclasses.replace(green, timeline=copies, mirrored=7 * len(seconds))
+        return dataclasses.replace(full, deployments={**full.deployments, "green": taking})
+
+
+def test_a_mirror_target_shows_the_copies_it_takes_and_the_sparklines_have_a_time_axis() -> None:
+    async def drive() -> None:
+        app = WorkbenchApp(GreenTakesCopies(quickstart()))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("2")
+            await until(pilot, lambda: len(app.query(DeploymentFigures)) == 2, "both deployments' figures")
+            green = next(b for b in app.query(DeploymentFigures) if b.deployment == "green")
+            head = str(green.query_one(".figures-head", Static).render())
+            assert "0 req/s  +7 mirrored/s" in head, head
+            assert green.query_one(".rps", Sparkline).data == [7.0] * 120, "its load: the copies"
+            axis = str(app.query_one("#time-axis", Static).render())
+            spark = green.query_one(".rps", Sparkline)
+            start = spark.region.x - app.query_one("#time-axis", Static).content_region.x
+            assert axis.startswith("seconds ago"), axis
+            assert axis[start : start + 5] == "-120s", "the oldest second above the sparkline's first column"
+            assert axis.rstrip().endswith("now") and len(axis.rstrip()) == start + spark.size.width, axis
+
+    asyncio.run(drive())
+
+
+def test_time_ticks_spread_over_the_width_and_never_overlap() -> None:
+    axis = time_ticks(61)[15:]
+    assert time_ticks(61).startswith("seconds ago    ")
+    assert axis.startswith("-120s") and axis.endswith("now"), "the ends flush with the sparkline's"
+    for tick, share in (("-90s", 0.25), ("-60s", 0.5), ("-30s", 0.75)):
+        centre = axis.index(tick) + len(tick) // 2
+        assert centre == round(share * 60), (tick, axis)
+    assert "-90s" not in time_ticks(16), "no room: fewer ticks rather than ticks run together"
+    assert time_ticks(16).strip().endswith("now")

@@ -41,27 +41,37 @@ def percentile(ordered: list[float], share: float) -> float | None:
 
 
 class PerSecond:
-    """Requests, p50 and p99 per second over the last TIMELINE_SECONDS, for the dashboard's
-    sparklines. A second is summarised when the next one starts, so recording stays O(1)."""
+    """Requests, p50 and p99 per second over the last TIMELINE_SECONDS, and mirrored copies, for
+    the dashboard's sparklines. A second is summarised when the next one starts, so recording
+    stays O(1)."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._second = int(clock())
         self._latencies: list[float] = []
-        self.seconds: deque[tuple[int, int, float | None, float | None]] = deque(maxlen=TIMELINE_SECONDS)
+        self._mirrored = 0
+        self.seconds: deque[tuple[int, int, float | None, float | None, int]] = deque(
+            maxlen=TIMELINE_SECONDS
+        )
 
     def add(self, latency_ms: float) -> None:
         self._roll(int(self._clock()))
         self._latencies.append(latency_ms)
 
+    def add_mirrored(self) -> None:
+        self._roll(int(self._clock()))
+        self._mirrored += 1
+
     def _roll(self, now: int) -> None:
         if now == self._second:
             return
         ordered = sorted(self._latencies)
-        self.seconds.append((self._second, len(ordered), percentile(ordered, 0.5), percentile(ordered, 0.99)))
+        self.seconds.append(
+            (self._second, len(ordered), percentile(ordered, 0.5), percentile(ordered, 0.99), self._mirrored)
+        )
         for quiet in range(self._second + 1, min(now, self._second + TIMELINE_SECONDS + 1)):
-            self.seconds.append((quiet, 0, None, None))
-        self._second, self._latencies = now, []
+            self.seconds.append((quiet, 0, None, None, 0))
+        self._second, self._latencies, self._mirrored = now, [], 0
 
     def summary(self) -> Timeline:
         """Complete seconds only, oldest first, up to the one before now."""
@@ -71,6 +81,7 @@ class PerSecond:
             [s[1] for s in self.seconds],
             [s[2] for s in self.seconds],
             [s[3] for s in self.seconds],
+            [s[4] for s in self.seconds],
         )
 
 
@@ -253,6 +264,7 @@ class EndpointRouter:
             figures = self.figures[deployment] = DeploymentFigures()
         figures.mirrored += 1
         figures.mirror_statuses[status or 0] += 1
+        figures.timeline.add_mirrored()
 
     def network(self) -> Network:
         front = self._front

@@ -1,7 +1,8 @@
-"""Figures per deployment of the selected endpoint: requests per second, p50 and p99 latency as
-sparklines over the last two minutes, on one time axis for every deployment (the same second in
-the same column) and each with its scale (the largest value it shows); counts by status code;
-requests, CPU and memory per instance; and GPUs where there are any."""
+"""Figures per deployment of the selected endpoint: requests per second (a mirror target's
+copies counted, and said apart), p50 and p99 latency as sparklines over the last two minutes, on
+one time axis for every deployment (the same second in the same column, ticks above them) and
+each with its scale (the largest value it shows); counts by status code; requests, CPU and
+memory per instance; and GPUs where there are any."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from workbench.state import EndpointState
 from workbench.tui.look import megabytes, milliseconds
 
 SPARK_SECONDS = 120
+LABEL_WIDTH = 15
+"""The sparklines' labels' column (the style sheet's `.spark-label`): the time axis starts after it."""
+TICKS_S = (120, 90, 60, 30, 0)
 
 
 class DeploymentFigures(Vertical):
@@ -39,13 +43,16 @@ class DeploymentFigures(Vertical):
         """`axis`: the seconds every deployment's sparklines show, oldest first."""
         timeline = figures.timeline
         at = {second: n for n, second in enumerate(timeline.second)}
-        rps = [timeline.requests[at[s]] if s in at else 0 for s in axis]
+        mirrored = timeline.mirrored or [0] * len(timeline.second)  # an older engine sends none
+        rps = [timeline.requests[at[s]] + mirrored[at[s]] if s in at else 0 for s in axis]
+        now_mirrored = mirrored[at[axis[-1]]] if axis and axis[-1] in at else 0
         p50s = [timeline.p50_ms[at[s]] if s in at else None for s in axis]
         p99s = [(timeline.p99_ms[at[s]] if s in at else None) or 0.0 for s in axis]
         now_rps = rps[-1] if rps else 0
         head = Text.assemble(
             (self.deployment, "bold"),
-            f"  {now_rps:,} req/s  ",
+            f"  {now_rps - now_mirrored:,} req/s  ",
+            (f"+{now_mirrored:,} mirrored/s  ", "cyan") if now_mirrored else "",
             *_latency(p50s, p99s, figures),
             ("total ", "dim"),
         )
@@ -105,12 +112,6 @@ class MetricsPanel(VerticalScroll):
         samples = telemetry.instances
         newest = max((f.timeline.second[-1] for f in figures.values() if f.timeline.second), default=0)
         axis = range(newest - SPARK_SECONDS + 1, newest + 1)
-        self.query_one("#time-axis", Static).update(
-            Text(
-                f"sparklines: the last {SPARK_SECONDS} s, oldest left; every deployment on the same seconds",
-                "dim",
-            )
-        )
         if self._mounting is not None:  # an earlier show's, cancelled while it waited
             await self._mounting
             self._mounting = None
@@ -129,7 +130,26 @@ class MetricsPanel(VerticalScroll):
                 for i in (deployment.instances if deployment else [])
             ]
             block.show(figures.get(name) or DeploymentMetrics(), instances, axis)
+        axis_line = self.query_one("#time-axis", Static)
+        spark = blocks[names[0]].query_one(Sparkline).size.width  # the width of every sparkline
+        axis_line.update(Text(time_ticks(spark or axis_line.content_size.width - LABEL_WIDTH), "dim"))
         self.query_one("#gpu-line", Static).update(gpu_line(telemetry.gpus))
+
+
+def time_ticks(width: int) -> str:
+    """The sparklines' time axis: how many seconds ago each part of a sparkline `width` columns
+    wide is (`-120s`, ..., `now`), in the labels' column first "seconds ago"; every deployment's
+    sparklines show the same seconds, so one axis serves them all."""
+    if width < 10:
+        return ""
+    row = [" "] * width
+    for seconds in TICKS_S:
+        tick = f"-{seconds}s" if seconds else "now"
+        at = round((SPARK_SECONDS - seconds) / SPARK_SECONDS * (width - 1))
+        start = min(max(0, at - len(tick) // 2), width - len(tick))
+        if all(c == " " for c in row[max(0, start - 1) : start + len(tick) + 1]):
+            row[start : start + len(tick)] = tick
+    return f"{'seconds ago':<{LABEL_WIDTH}}" + "".join(row)
 
 
 def gpu_line(gpus: list[GpuFigures]) -> Text:

@@ -606,7 +606,8 @@ def test_a_mirror_target_shows_the_copies_it_takes_and_the_sparklines_have_a_tim
             start = spark.region.x - app.query_one("#time-axis", Static).content_region.x
             assert axis.startswith("seconds ago"), axis
             assert axis[start : start + 5] == "-120s", "the oldest second above the sparkline's first column"
-            assert axis.rstrip().endswith("now") and len(axis.rstrip()) == start + spark.size.width, axis
+            assert axis.rstrip().endswith("now"), axis
+            assert len(axis.rstrip()) == start + spark.size.width, "now above the sparkline's last column"
 
     asyncio.run(drive())
 
@@ -614,7 +615,8 @@ def test_a_mirror_target_shows_the_copies_it_takes_and_the_sparklines_have_a_tim
 def test_time_ticks_spread_over_the_width_and_never_overlap() -> None:
     axis = time_ticks(61)[15:]
     assert time_ticks(61).startswith("seconds ago    ")
-    assert axis.startswith("-120s") and axis.endswith("now"), "the ends flush with the sparkline's"
+    assert axis.startswith("-120s"), "flush with the sparkline's first column"
+    assert axis.endswith("now"), "flush with its last"
     for tick, share in (("-90s", 0.25), ("-60s", 0.5), ("-30s", 0.75)):
         centre = axis.index(tick) + len(tick) // 2
         assert centre == round(share * 60), (tick, axis)

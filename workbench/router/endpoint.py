@@ -50,9 +50,7 @@ class PerSecond:
         self._second = int(clock())
         self._latencies: list[float] = []
         self._mirrored = 0
-        self.seconds: deque[tuple[int, int, float | None, float | None, int]] = deque(
-            maxlen=TIMELINE_SECONDS
-        )
+        self.seconds: deque[tuple[int, int, float | None, float | None, int]] = deque(maxlen=TIMELINE_SECONDS)
 
     def add(self, latency_ms: float) -> None:
         self._roll(int(self._clock()))

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.engine.harness import deployment_yaml, engine, folder_with, until
+from tests.engine.harness import ECHO, deployment_yaml, engine, folder_with, until
 from workbench.engine.instances import log_tail
 from workbench.engine.logrotation import logs_under, rotate_if_large
 from workbench.logfile import GENERATIONS, MAX_LOG_BYTES, PIPE_CHUNK
@@ -65,3 +65,18 @@ def test_200_mb_printed_by_run_leave_at_most_the_bound_on_disk(tmp_path: Path) -
     kept = sorted(log.parent.glob("inference-server.log*"))
     assert [p.name for p in kept] == [f"inference-server.log{s}" for s in ("", ".1", ".2", ".3")]
     assert sum(p.stat().st_size for p in kept) <= (GENERATIONS + 1) * MAX_LOG_BYTES + PIPE_CHUNK
+
+
+def test_the_build_log_of_a_cached_environment_says_it_was_built_before(tmp_path: Path) -> None:
+    """Not an empty build tab: what the deployment runs in, and with which packages."""
+    logs = []
+    for name in ("first", "second"):  # the same environment: the second finds it built
+        folder = folder_with(tmp_path / name, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
+        with engine(folder, tmp_path / name) as running:
+            running.wait_settled(180)
+        logs.append((folder / ".workbench" / "logs" / "tests" / "blue" / "build.log").read_text())
+    said = logs[1].splitlines()
+    assert "Resolved" not in logs[1], "nothing built the second time"
+    assert said[0].endswith("built before, from the cache; nothing to build"), said
+    assert "| build | environment " in said[0]
+    assert "packages: aiohttp" in said[1], said

@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import itertools
 import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -151,13 +152,20 @@ class Preparer:
         try:
             if images is not None:
                 base = await images.base_for(environment, progress)
-                if not await images.is_built(wanted, base):
+                built = await images.is_built(wanted, base)
+                if not built:
                     progress("image not built yet; building")
                 image = await images.ensure(wanted, base, log, progress)
+                if built:
+                    _say_cached(log, f"image {image}", wanted)
                 return Path(images.python), image
-            if not self.ctx.builder.is_built(wanted):
+            built = self.ctx.builder.is_built(wanted)
+            if not built:
                 progress("environment not in the cache; building")
-            return await self.ctx.builder.ensure(wanted, log, progress), None
+            python = await self.ctx.builder.ensure(wanted, log, progress)
+            if built:
+                _say_cached(log, f"environment {python.parent.parent}", wanted)
+            return python, None
         except StartupError as exc:  # Azure's code for it, then what failed; the log has the rest
             raise StartupError(
                 f"ImageBuildFailure: {exc} (see `workbench logs ... --container build`)"
@@ -233,3 +241,17 @@ class Preparer:
 
     def _secrets(self, spec: DeploymentSpec) -> dict[str, str]:
         return secret_values.resolve(spec, self.ctx.settings, self.ctx.files)
+
+
+def _say_cached(log: Path, what: str, wanted: Requirements) -> None:
+    """The build log of a deployment whose environment was built before says so, rather than
+    staying empty: what it runs in, and with which packages."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    packages = ", ".join(wanted.packages) or "none"
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as out:
+            out.write(f"{stamp} | build | {what}: built before, from the cache; nothing to build\n")
+            out.write(f"{stamp} | build | python {wanted.python}; packages: {packages}\n")
+    except OSError:
+        pass  # a full disk: the events say it was cached

@@ -32,6 +32,8 @@ from workbench.tui.widgets.command_line import CommandLine
 from workbench.tui.widgets.endpoint_tree import EndpointTree
 from workbench.tui.widgets.logs import LogLook, LogPanel, router_columns
 from workbench.tui.widgets.metrics import DeploymentFigures, MetricsPanel, time_ticks
+from workbench.tui.widgets.mirror import MirrorPanel
+from workbench.tui.widgets.sortable_table import SortableTable, order
 
 
 def run(
@@ -622,3 +624,50 @@ def test_time_ticks_spread_over_the_width_and_never_overlap() -> None:
         assert centre == round(share * 60), (tick, axis)
     assert "-90s" not in time_ticks(16), "no room: fewer ticks rather than ticks run together"
     assert time_ticks(16).strip().endswith("now")
+
+
+def test_tab_from_the_tree_goes_to_what_the_tab_shows_never_to_a_tab_strip() -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        await pilot.press("tab")
+        assert app.focused is not None
+        assert app.focused.id == "log-view", "the log: the first Tab skips the tab strips"
+        await pilot.press("shift+tab")
+        assert isinstance(app.focused, EndpointTree)
+        await pilot.press("3", "tab")  # the invoke tab: its first field
+        assert app.focused is not None
+        assert app.focused.id == "invoke-file", app.focused
+
+    run(scenario)
+
+
+def test_a_table_sorts_by_a_column_both_ways_and_keeps_its_order_through_a_refill() -> None:
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        await pilot.press("4")  # the mirror tab: newest first, req-2 req-1 req-0
+        await app.workers.wait_for_complete()
+        table = app.query_one("#mirror-table", SortableTable)
+        table.focus()
+
+        def ids() -> list[str]:
+            return [str(table.get_row_at(n)[0]) for n in range(table.row_count)]
+
+        assert ids() == ["req-2", "req-1", "req-0"]
+        await pilot.press(*["o"] * 6)  # request, live, status, ms, mirror, then the mirror's status
+        assert ids()[-1] == "req-0", "its mirror answered 500: after the 200s"
+        assert [c.label.plain for c in table.ordered_columns][5] == "status ▲"
+        await pilot.press("O")
+        assert ids()[0] == "req-0"
+        assert [c.label.plain for c in table.ordered_columns][5] == "status ▼"
+        app.query_one(MirrorPanel)._rows = []  # the next poll refills the table
+        await until(pilot, lambda: app.query_one(MirrorPanel)._rows != [], "the table refilled")
+        assert ids()[0] == "req-0", "the order kept"
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, MirroredScreen), "the two answers")
+        assert isinstance(app.screen, MirroredScreen)
+        assert app.screen.bodies.request_id == "req-0", "the row chosen, wherever sorting put it"
+
+    run(scenario)
+
+
+def test_cells_sort_as_numbers_where_they_are_numbers() -> None:
+    cells = ["12.0 ms", "9.5 ms", Text("424"), "200", "blue", "-", "1,200"]
+    assert sorted(cells, key=order) == ["9.5 ms", "12.0 ms", "200", Text("424"), "1,200", "-", "blue"]

@@ -20,7 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Header, TabbedContent, TabPane, Tree
+from textual.widgets import Footer, Header, TabbedContent, TabPane, Tabs, Tree
 
 from workbench.contract import Telemetry
 from workbench.errors import WorkbenchError
@@ -40,6 +40,7 @@ from workbench.tui.widgets.invoke import InvokePanel
 from workbench.tui.widgets.logs import LogPanel
 from workbench.tui.widgets.metrics import MetricsPanel
 from workbench.tui.widgets.mirror import MirrorPanel
+from workbench.tui.widgets.sortable_table import SortableTable
 from workbench.tui.widgets.tail_log import TailLog
 from workbench.tui.widgets.traffic_bar import EndpointSummary
 
@@ -134,12 +135,15 @@ class WorkbenchApp(EngineActions):
             ("Dashboard", [self.quit_binding, *self.BINDINGS]),
             ("Endpoints tree", list(EndpointTree.BINDINGS)),
             ("Commands (:)", [Binding(f":{name}", "", what) for name, what in COMMANDS.items()]),
-            ("Logs tab", list(LogPanel.BINDINGS)),
+            ("Logs tab", [*LogPanel.BINDINGS, *TailLog.BINDINGS]),
             ("Invoke tab", list(InvokePanel.BINDINGS)),
+            ("Tables (invoke history, mirror)", list(SortableTable.BINDINGS)),
             ("Traffic editor", list(TrafficEditor.BINDINGS)),
             ("Fault editor", list(FaultEditor.BINDINGS)),
         ]
         self.install_screen(HelpScreen(sections), "help")  # built once: '?' shows it at once
+        for strip in self.main.query(Tabs):  # 1-5 and [ ] choose tabs: Tab goes to what they show
+            strip.can_focus = False
         self.main.query_one(EndpointTree).focus()
         self._fit(self.size.width)
         gc.freeze()  # what start-up built is never garbage: full collections stay short

@@ -20,6 +20,7 @@ from textual.widgets import Button, DataTable, Select, Static, TextArea
 from workbench.client import Invocation
 from workbench.errors import WorkbenchError
 from workbench.tui.source import Source
+from workbench.tui.widgets.sortable_table import SortableTable
 
 BY_TRAFFIC = "(by traffic)"
 HISTORY = 50
@@ -32,6 +33,8 @@ class InvokePanel(VerticalScroll):
     (and every field here) for the tree, so that the dashboard's keys work again."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "leave", "leave the field", show=False)]
+    can_focus = False
+    """Tab goes to its first field, not to the panel around them."""
 
     def action_leave(self) -> None:
         self.app.query_one("#tree").focus()
@@ -58,11 +61,10 @@ class InvokePanel(VerticalScroll):
             yield Button("Send ^s", id="invoke-send", variant="primary")
         yield TextArea(_first_file(files), id="invoke-body", soft_wrap=True)
         yield Static(Text("(nothing sent yet: ctrl+s sends the body above)", "dim"), id="invoke-answer")
-        table: DataTable[str] = DataTable(id="invoke-history", cursor_type="row")
-        yield table
+        yield SortableTable(id="invoke-history")
 
     def on_mount(self) -> None:
-        table = self.query_one("#invoke-history", DataTable)
+        table = self.query_one("#invoke-history", SortableTable)
         table.add_columns("time", "endpoint", "asked", "served by", "status", "latency")
 
     def target(self, endpoint: str | None, deployments: list[str]) -> None:
@@ -91,7 +93,7 @@ class InvokePanel(VerticalScroll):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        index = len(self.history) - 1 - event.cursor_row
+        index = int(event.row_key.value or -1)  # the row's place in the history, however sorted
         if 0 <= index < len(self.history):
             self._show(self.history[index])
 
@@ -122,9 +124,9 @@ class InvokePanel(VerticalScroll):
             return
         self.history.append(answer)
         del self.history[:-HISTORY]
-        table = self.query_one("#invoke-history", DataTable)
+        table = self.query_one("#invoke-history", SortableTable)
         table.clear()
-        for past in reversed(self.history):
+        for index, past in reversed(list(enumerate(self.history))):
             table.add_row(
                 time.strftime("%H:%M:%S", time.gmtime(past.sent_at)),
                 past.endpoint,
@@ -132,7 +134,9 @@ class InvokePanel(VerticalScroll):
                 past.served_by or "-",
                 Text(str(past.status), style="green" if past.ok else "red"),
                 f"{past.latency_ms:.1f} ms",
+                key=str(index),
             )
+        table.resort()
         self._show(answer)
 
     def _show(self, answer: Invocation) -> None:

@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Static
 
 from workbench.contract import MirrorRecord, MirrorSummary
 from workbench.tui.look import milliseconds
+from workbench.tui.widgets.sortable_table import SortableTable
 
 
 class MirrorPanel(Vertical):
@@ -27,11 +28,10 @@ class MirrorPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="mirror-summary")
-        table: DataTable[str | Text] = DataTable(id="mirror-table", cursor_type="row")
-        yield table
+        yield SortableTable(id="mirror-table")
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(
+        self.query_one(SortableTable).add_columns(
             "request", "live", "status", "ms", "mirror", "status", "ms", "body"
         )
 
@@ -66,10 +66,11 @@ class MirrorPanel(Vertical):
         if ids == self._rows:
             return
         self._rows = ids
-        table = self.query_one(DataTable)
+        table = self.query_one(SortableTable)
         table.clear()
         for record in recent:
             table.add_row(*_row(record), key=record.request_id)
+        table.resort()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

@@ -26,8 +26,11 @@ from workbench.state import EndpointState, Event
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.confirm import ConfirmScreen
 from workbench.tui.screens.describe import DescribeScreen
+from workbench.tui.screens.help import HelpScreen
 from workbench.tui.screens.mirrored import MirroredScreen
 from workbench.tui.screens.quit import QuitScreen
+from workbench.tui.screens.traffic import TrafficEditor
+from workbench.tui.settings import DashboardSettings, load
 from workbench.tui.widgets.command_line import CommandLine
 from workbench.tui.widgets.endpoint_tree import EndpointTree
 from workbench.tui.widgets.logs import LogLook, LogPanel, router_columns
@@ -671,3 +674,53 @@ def test_a_table_sorts_by_a_column_both_ways_and_keeps_its_order_through_a_refil
 def test_cells_sort_as_numbers_where_they_are_numbers() -> None:
     cells = ["12.0 ms", "9.5 ms", Text("424"), "200", "blue", "-", "1,200"]
     assert sorted(cells, key=order) == ["9.5 ms", "12.0 ms", "200", Text("424"), "1,200", "-", "blue"]
+
+
+def test_the_users_settings_choose_the_theme_and_keys_and_a_typo_is_said_not_fatal(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    settings = tmp_path / "endpoint-workbench" / "dashboard.yaml"
+    settings.parent.mkdir()
+    settings.write_text("theme: nord\nkeys:\n  traffic: T\n  quit: ctrl+q\n  trafic: x\n")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        assert app.theme == "nord"
+        [warning] = [n for n in app._notifications if n.title == "dashboard settings"]
+        assert "no key has the id 'trafic'" in warning.message
+        assert "traffic" in warning.message, "the ids that exist"
+        await pilot.press("t")
+        await pilot.pause()
+        assert not isinstance(app.screen, TrafficEditor), "t is not traffic any more"
+        await pilot.press("T")
+        await until(pilot, lambda: isinstance(app.screen, TrafficEditor), "T opens the traffic editor")
+        await pilot.press("escape", "question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
+        assert isinstance(app.screen, HelpScreen)
+        keys = {name: key for key, _, name in app.screen.rows()}
+        assert keys["traffic"] == "T", "the help shows the user's key"
+        assert keys["quit"] == "ctrl+q"
+        await pilot.press("escape", "q")
+        await pilot.pause()
+        assert not isinstance(app.screen, QuitScreen), "q is not quit any more"
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: isinstance(app.screen, QuitScreen), "ctrl+q asks, as q did")
+
+    run(scenario)
+
+
+def test_settings_that_cannot_be_read_leave_the_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "dashboard.yaml"
+    assert load(path, ["nord"], ["traffic"]) == DashboardSettings(), "no file: nothing to say"
+    path.write_text("theme: [unclosed\n")
+    [problem] = load(path, ["nord"], ["traffic"]).problems
+    assert "not read" in problem
+    path.write_text("theme: solarized-purple\nkeys:\n  traffic: 3\ncolours: {}\n")
+    said = load(path, ["nord", "textual-dark"], ["traffic"])
+    assert said.theme is None
+    assert said.keys == {}
+    assert [p.split(": ", 1)[1] for p in said.problems] == [
+        "theme 'solarized-purple' is not one of nord, textual-dark",
+        "keys: traffic: is 3, not a key such as ctrl+t",
+        "colours not known (theme: and keys: are)",
+    ]

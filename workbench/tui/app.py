@@ -33,6 +33,7 @@ from workbench.tui.screens.help import HelpScreen
 from workbench.tui.screens.quit import QuitScreen
 from workbench.tui.screens.traffic import TrafficEditor
 from workbench.tui.selecting import EVENT_LINES
+from workbench.tui.settings import DashboardSettings, load, settings_path
 from workbench.tui.source import Source
 from workbench.tui.widgets.command_line import COMMANDS, CommandLine
 from workbench.tui.widgets.endpoint_tree import EndpointTree
@@ -55,46 +56,78 @@ class WorkbenchApp(EngineActions):
     CSS_PATH = "workbench.tcss"
     TITLE = "endpoint workbench"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("question_mark", "help", "help"),
-        Binding("slash", "search_logs", "search logs", show=False),
-        Binding("p", "pause_logs", "pause / follow logs", show=False),
-        Binding("n", "next_match(1)", "next search match", show=False),
-        Binding("N", "next_match(-1)", "previous search match", show=False),
-        Binding("ampersand", "filter_logs", "only the lines that match the search", show=False),
-        Binding("z", "zoom", "zoom: the tab alone, full screen", show=False),
-        Binding("J", "raw_logs", "router log: columns / raw JSON lines", show=False),
-        Binding("D", "detach", "detach (engine keeps running)", show=False),
-        Binding("t", "traffic", "traffic"),
-        Binding("v", "describe", "describe the selection (state and last events)", show=False),
-        Binding("f", "faults", "faults: latency, errors, kill, CPU or memory pressure", show=False),
+        Binding("question_mark", "help", "help", id="help"),
+        Binding("slash", "search_logs", "search logs", show=False, id="search_logs"),
+        Binding("p", "pause_logs", "pause / follow logs", show=False, id="pause_logs"),
+        Binding("n", "next_match(1)", "next search match", show=False, id="next_match"),
+        Binding("N", "next_match(-1)", "previous search match", show=False, id="previous_match"),
         Binding(
-            "r", "restart", "restart", tooltip="restart the selected instance (a deployment: each in turn)"
+            "ampersand", "filter_logs", "only the lines that match the search", show=False, id="filter_logs"
         ),
-        Binding("R", "reload", "reload", tooltip="reload the selected deployment's code in place"),
+        Binding("z", "zoom", "zoom: the tab alone, full screen", show=False, id="zoom"),
+        Binding("J", "raw_logs", "router log: columns / raw JSON lines", show=False, id="raw_logs"),
+        Binding("D", "detach", "detach (engine keeps running)", show=False, id="detach"),
+        Binding("t", "traffic", "traffic", id="traffic"),
+        Binding("v", "describe", "describe the selection (state and last events)", show=False, id="describe"),
         Binding(
-            "d", "debug", "debug", tooltip="restart the selected instance under the debugger (again: off)"
+            "f", "faults", "faults: latency, errors, kill, CPU or memory pressure", show=False, id="faults"
         ),
-        Binding("plus", "scale(1)", "add instance", show=False),
-        Binding("minus", "scale(-1)", "remove instance", show=False),
-        Binding("c", "copy_uri", "copy scoring URI", show=False),
-        Binding("s", "shell", "shell", tooltip="a shell inside the selected instance"),
-        Binding("colon", "command", "command", tooltip="a command: :logs blue, :traffic, :help"),
-        Binding("e", "edit", "the failing line in $EDITOR", show=False),
-        Binding("y", "copy_key", "copy key or token (yank)", show=False),
-        Binding("i", "show_tab('invoke')", "invoke"),
-        Binding("right_square_bracket", "log_container(1)", "next log (container)", show=False),
-        Binding("left_square_bracket", "log_container(-1)", "previous log (container)", show=False),
-        Binding("ctrl+s", "send", "send the invoke request", priority=True, show=False),
-        *(Binding(str(n), f"show_tab('{tab}')", f"{tab} tab", show=False) for n, tab in enumerate(TABS, 1)),
+        Binding(
+            "r",
+            "restart",
+            "restart",
+            tooltip="restart the selected instance (a deployment: each in turn)",
+            id="restart",
+        ),
+        Binding(
+            "R", "reload", "reload", tooltip="reload the selected deployment's code in place", id="reload"
+        ),
+        Binding(
+            "d",
+            "debug",
+            "debug",
+            tooltip="restart the selected instance under the debugger (again: off)",
+            id="debug",
+        ),
+        Binding("plus", "scale(1)", "add instance", show=False, id="add_instance"),
+        Binding("minus", "scale(-1)", "remove instance", show=False, id="remove_instance"),
+        Binding("c", "copy_uri", "copy scoring URI", show=False, id="copy_uri"),
+        Binding("s", "shell", "shell", tooltip="a shell inside the selected instance", id="shell"),
+        Binding(
+            "colon", "command", "command", tooltip="a command: :logs blue, :traffic, :help", id="command"
+        ),
+        Binding("e", "edit", "the failing line in $EDITOR", show=False, id="edit"),
+        Binding("y", "copy_key", "copy key or token (yank)", show=False, id="copy_key"),
+        Binding("i", "show_tab('invoke')", "invoke", id="invoke"),
+        Binding(
+            "right_square_bracket",
+            "log_container(1)",
+            "next log (container)",
+            show=False,
+            id="next_container",
+        ),
+        Binding(
+            "left_square_bracket",
+            "log_container(-1)",
+            "previous log (container)",
+            show=False,
+            id="previous_container",
+        ),
+        Binding("ctrl+s", "send", "send the invoke request", priority=True, show=False, id="send"),
+        *(
+            Binding(str(n), f"show_tab('{tab}')", f"{tab} tab", show=False, id=f"{tab}_tab")
+            for n, tab in enumerate(TABS, 1)
+        ),
     ]
 
     def __init__(self, source: Source, *, quit_stops_engine: bool = True) -> None:
         super().__init__(source)
         self.quit_stops_engine = quit_stops_engine
-        self.quit_binding = Binding("q", "quit_engine", "stop" if quit_stops_engine else "quit")
+        self.quit_binding = Binding("q", "quit_engine", "stop" if quit_stops_engine else "quit", id="quit")
         """What q does to the engine, said in the footer: "stop" (the engine and every instance
         with the dashboard) or "quit" (an engine this dashboard did not start keeps running)."""
-        self.bind(self.quit_binding.key, self.quit_binding.action, description=self.quit_binding.description)
+        self._bindings.key_to_bindings.setdefault(self.quit_binding.key, []).append(self.quit_binding)
+        self.settings_file = settings_path()
         self.started_at = time.time()
         self.sub_title = f"{source.root} · times in UTC"  # logs, events and invokes: one clock
         self.toaster = Toaster()
@@ -131,17 +164,18 @@ class WorkbenchApp(EngineActions):
         yield Footer()
 
     def on_mount(self) -> None:
+        settings = self._apply_settings()
         sections: list[tuple[str, list[BindingType]]] = [
             ("Dashboard", [self.quit_binding, *self.BINDINGS]),
             ("Endpoints tree", list(EndpointTree.BINDINGS)),
             ("Commands (:)", [Binding(f":{name}", "", what) for name, what in COMMANDS.items()]),
             ("Logs tab", [*LogPanel.BINDINGS, *TailLog.BINDINGS]),
             ("Invoke tab", list(InvokePanel.BINDINGS)),
-            ("Tables (invoke history, mirror)", list(SortableTable.BINDINGS)),
+            ("Tables", list(SortableTable.BINDINGS)),
             ("Traffic editor", list(TrafficEditor.BINDINGS)),
             ("Fault editor", list(FaultEditor.BINDINGS)),
         ]
-        self.install_screen(HelpScreen(sections), "help")  # built once: '?' shows it at once
+        self.install_screen(HelpScreen(sections, settings.keys), "help")  # built once: '?' shows it at once
         for strip in self.main.query(Tabs):  # 1-5 and [ ] choose tabs: Tab goes to what they show
             strip.can_focus = False
         self.main.query_one(EndpointTree).focus()
@@ -153,6 +187,20 @@ class WorkbenchApp(EngineActions):
         self.follow_events()
 
     # -- what the engine says ------------------------------------------------------------------
+
+    def _apply_settings(self) -> DashboardSettings:
+        """The user's theme and keys (settings.py), what could not be applied said once."""
+        sections = (self.BINDINGS, LogPanel.BINDINGS, TailLog.BINDINGS, EndpointTree.BINDINGS)
+        groups = (*sections, SortableTable.BINDINGS, [self.quit_binding])
+        ids = {b.id for group in groups for b in group if isinstance(b, Binding)}
+        settings = load(self.settings_file, self.available_themes, [i for i in ids if i])
+        if settings.theme:
+            self.theme = settings.theme
+        if settings.keys:
+            self.set_keymap(settings.keys)
+        for problem in settings.problems:
+            self.notify(problem, title="dashboard settings", severity="warning", timeout=10)
+        return settings
 
     @work(exclusive=True, group="metrics")
     async def refresh_metrics(self) -> None:

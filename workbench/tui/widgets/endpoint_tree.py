@@ -31,11 +31,11 @@ class Selection:
 
 class EndpointTree(Tree[Selection]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "cursor_down", "down", show=False),
-        Binding("k", "cursor_up", "up", show=False),
-        Binding("g", "first", "first", show=False),
-        Binding("G", "last", "last", show=False),
-        Binding("enter", "drill_in", "logs of the selection", show=False),
+        Binding("j", "cursor_down", "down", show=False, id="down"),
+        Binding("k", "cursor_up", "up", show=False, id="up"),
+        Binding("g", "first", "first", show=False, id="first"),
+        Binding("G", "last", "last", show=False, id="last"),
+        Binding("enter", "drill_in", "logs of the selection", show=False, id="drill_in"),
     ]
 
     class DrillIn(Message):

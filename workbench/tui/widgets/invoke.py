@@ -32,7 +32,9 @@ class InvokePanel(VerticalScroll):
     """Sent with ctrl+s from anywhere (an app binding), or its Send button. Esc leaves the body
     (and every field here) for the tree, so that the dashboard's keys work again."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "leave", "leave the field", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "leave", "leave the field", show=False, id="leave")
+    ]
     can_focus = False
     """Tab goes to its first field, not to the panel around them."""
 

@@ -60,11 +60,11 @@ STATUS_COLOURS = {"2": "green", "3": "cyan", "4": "yellow", "5": "bold red"}
 
 class LogPanel(Vertical):
     BINDINGS = [
-        Binding("escape", "clear_search", "clear search", show=False),
-        Binding("w", "wrap", "wrap long lines (again: cut them)", show=False),
-        Binding("T", "timestamps", "hide / show each line's date and time", show=False),
-        Binding("S", "save", "save the lines shown to a file", show=False),
-        Binding("Y", "copy_screen", "copy the lines on screen", show=False),
+        Binding("escape", "clear_search", "clear search", show=False, id="clear_search"),
+        Binding("w", "wrap", "wrap long lines (again: cut them)", show=False, id="wrap"),
+        Binding("T", "timestamps", "hide / show each line's date and time", show=False, id="timestamps"),
+        Binding("S", "save", "save the lines shown to a file", show=False, id="save_log"),
+        Binding("Y", "copy_screen", "copy the lines on screen", show=False, id="copy_log"),
     ]
     """`/` and `p` are the app's: they work wherever the focus is."""
 

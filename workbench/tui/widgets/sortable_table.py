@@ -28,8 +28,8 @@ def order(value: object) -> tuple[int, float, str]:
 
 class SortableTable(DataTable[Any]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("o", "sort_next", "sort by the next column", show=False),
-        Binding("O", "sort_reverse", "sort the other way", show=False),
+        Binding("o", "sort_next", "sort by the next column", show=False, id="sort_next"),
+        Binding("O", "sort_reverse", "sort the other way", show=False, id="sort_reverse"),
     ]
 
     def __init__(self, *, id: str | None = None, cursor_type: Any = "row") -> None:

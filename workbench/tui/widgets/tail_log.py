@@ -21,10 +21,10 @@ from textual.widgets import Log
 
 class TailLog(Log):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "scroll_down", "down", show=False),
-        Binding("k", "scroll_up", "up", show=False),
-        Binding("g", "scroll_home", "first line", show=False),
-        Binding("G", "scroll_end", "last line", show=False),
+        Binding("j", "scroll_down", "down", show=False, id="down"),
+        Binding("k", "scroll_up", "up", show=False, id="up"),
+        Binding("g", "scroll_home", "first line", show=False, id="first"),
+        Binding("G", "scroll_end", "last line", show=False, id="last"),
     ]
     """vim's keys, as in the tree (less's too)."""
 

@@ -10,6 +10,7 @@ import pytest
 from textual.pilot import Pilot
 
 from tests.tui.fixed import FixedSource, crowded, quickstart
+from tests.tui.screenshots import FOLDER, screenshots
 from workbench.tui.app import WorkbenchApp
 
 SMALL, LARGE = (80, 24), (200, 60)
@@ -68,3 +69,12 @@ def test_help_lists_every_key(snap_compare: Any) -> None:
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "200x60"])
 def test_twenty_deployments_with_long_names(snap_compare: Any, size: tuple[int, int]) -> None:
     assert snap_compare(app(crowded()), terminal_size=size, run_before=settle)
+
+
+def test_the_docs_screenshots_are_current() -> None:
+    """docs/dashboard.md shows one per tab; `python -m tests.tui.screenshots` writes them anew."""
+    for tab, svg in screenshots().items():
+        path = FOLDER / f"dashboard-{tab}.svg"
+        assert path.is_file(), f"{path} missing: python -m tests.tui.screenshots"
+        assert path.read_text() == svg, f"{path} is stale: python -m tests.tui.screenshots"
+        assert f"(images/dashboard-{tab}.svg)" in (FOLDER.parent / "dashboard.md").read_text()

@@ -5,10 +5,12 @@ user's editor at a file's line (the dashboard's e)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from workbench.contract import Shell
@@ -46,6 +48,15 @@ def open_shell(shell: Shell) -> int:
             if name in os.environ and name not in env:
                 env[name] = os.environ[name]
     return subprocess.run([program, *shell.argv[1:]], cwd=shell.cwd, env=env, check=False).returncode
+
+
+def terminal_closed() -> bool:
+    """This process's terminal has hung up (its window closed): reading it gives nothing, ever."""
+    try:
+        os.tcgetpgrp(sys.__stdin__.fileno() if sys.__stdin__ else 0)
+    except OSError as exc:
+        return exc.errno in (errno.EIO, errno.ENXIO)  # not ENOTTY: no terminal to begin with
+    return False
 
 
 def edit(path: Path, line: int) -> int:

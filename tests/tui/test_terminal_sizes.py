@@ -102,3 +102,38 @@ def test_commands_filter_describe_editor_shell_and_quit_at_each_size(
         if (folder / ".workbench" / "connection.json").exists():
             with EngineClient.for_folder(folder) as client:
                 client.shutdown()
+
+
+def test_a_terminal_closed_during_a_shell_ends_the_dashboard_and_its_engine(tmp_path: Path) -> None:
+    """The hang-up goes to the shell alone (the terminal's foreground then): the dashboard, back
+    after it, finds its terminal gone and ends as closing its terminal always does."""
+    require_program("tmux")
+    folder = folder_with(tmp_path, {"score.py": RAISES}, {"blue": deployment_yaml("blue", "score.py")})
+    pid_file = tmp_path / "dashboard.pid"
+    dashboard_command = (  # its own pid written, then the dashboard in its place
+        f"cd {shlex.quote(str(folder))} && echo $$ > {shlex.quote(str(pid_file))} && SHELL=/bin/sh "
+        f"exec {shlex.quote(sys.executable)} -m workbench up --all-traffic blue ."
+    )
+    # a child of the terminal's first process, not that process (which the hang-up always reaches)
+    command = f"sh -c {shlex.quote(dashboard_command)}; sleep 600"
+    terminal = Terminal(f"workbench-hangup-{uuid.uuid4().hex[:8]}", 120, 35)
+    try:
+        terminal.start(f"env -u COLUMNS -u LINES TERM=xterm-256color sh -c {shlex.quote(command)}")
+        terminal.wait_for("blue-0  Ready", timeout=120)
+        dashboard = int(pid_file.read_text())
+        connection = folder / ".workbench" / "connection.json"
+        assert connection.is_file()
+        terminal.press("down", "s")  # blue's instance
+        terminal.wait_for("(tests.blue.0) $")
+    finally:
+        terminal.stop()  # the window closes with the shell open
+    until(lambda: not _alive(dashboard), 60)
+    until(lambda: not connection.exists(), 60)  # the engine it started stopped with it
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

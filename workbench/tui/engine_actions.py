@@ -9,7 +9,7 @@ from pathlib import Path
 from textual import on, work
 
 from workbench.errors import WorkbenchError
-from workbench.instance_shell import command_line, edit, open_shell
+from workbench.instance_shell import command_line, edit, open_shell, terminal_closed
 from workbench.spec.deployment import MAX_INSTANCES
 from workbench.tui.screens.confirm import ConfirmScreen
 from workbench.tui.screens.describe import DescribeScreen
@@ -208,6 +208,14 @@ class EngineActions(ViewActions):
                 open_shell(shell)
             except WorkbenchError as exc:
                 print(f"no shell: {exc}")
+        self._unless_terminal_closed()
+
+    def _unless_terminal_closed(self) -> None:
+        """After a shell or an editor: the terminal closed while it ran (its window shut) ends
+        the dashboard as closing the terminal always does. The hang-up went to the shell alone,
+        then in the terminal's foreground; the dashboard would read the dead terminal forever."""
+        if terminal_closed():
+            self.exit("quit")
 
     def action_edit(self) -> None:
         """The selected deployment's failing line in $VISUAL / $EDITOR (else vi): where its code
@@ -224,6 +232,7 @@ class EngineActions(ViewActions):
             return
         with self.suspend():
             edit(path, failure.line)
+        self._unless_terminal_closed()
 
     def action_copy_uri(self) -> None:
         endpoint = self.selected_endpoint

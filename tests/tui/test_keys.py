@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Label, Log, Sparkline, Static, TabbedContent
+from textual.widgets import DataTable, Input, Label, Log, Sparkline, Static, TabbedContent
 
 from tests.tui.fixed import T0, FixedSource, quickstart
 from tests.tui.test_dashboard import text_of, until
@@ -724,3 +724,24 @@ def test_settings_that_cannot_be_read_leave_the_defaults(tmp_path: Path) -> None
         "keys: traffic: is 3, not a key such as ctrl+t",
         "colours not known (theme: and keys: are)",
     ]
+
+
+def test_l_shows_the_invoke_answers_request_in_the_router_log() -> None:
+    request_id = "00000000-0000-0000-0000-000000000001"  # what FixedSource's invoke answers with
+
+    async def scenario(pilot: Pilot[Any], app: WorkbenchApp, source: FixedSource) -> None:
+        source.more_log = [f'{{"status": 200, "request_id": "{request_id}", "deployment": "blue"}}']
+        await pilot.press("L")
+        assert any("no request sent yet" in n.message for n in app._notifications)
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await pilot.press("L")
+        panel = app.query_one(LogPanel)
+        view = panel.query_one(Log)
+        await until(pilot, lambda: view.line_count == 1, "the request's one line")
+        assert app.query_one(TabbedContent).active == "logs"
+        assert panel.container == "router"
+        assert request_id in view.lines[0], "its access-log line, as columns"
+        assert panel.query_one("#log-search", Input).value == request_id, "the search kept, Esc clears it"
+
+    run(scenario)

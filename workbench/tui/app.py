@@ -114,6 +114,7 @@ class WorkbenchApp(EngineActions):
             id="previous_container",
         ),
         Binding("ctrl+s", "send", "send the invoke request", priority=True, show=False, id="send"),
+        Binding("L", "request_log", "the invoke answer in the router log", show=False, id="request_log"),
         *(
             Binding(str(n), f"show_tab('{tab}')", f"{tab} tab", show=False, id=f"{tab}_tab")
             for n, tab in enumerate(TABS, 1)

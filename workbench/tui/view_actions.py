@@ -79,6 +79,16 @@ class ViewActions(SelectingApp):
         self.action_show_tab("logs")
         self.main.query_one(LogPanel).next_container(step)
 
+    def action_request_log(self) -> None:
+        """L: the invoke answer on show, its lines in the router's access log."""
+        answer = self.main.query_one(InvokePanel).shown
+        request_id = answer.headers.get("x-request-id") if answer else None
+        if request_id is None:
+            self.notify("no request sent yet: i, then ctrl+s", severity="warning")
+            return
+        self.action_show_tab("logs")
+        self.main.query_one(LogPanel).show_matching(request_id, "router")
+
     def action_send(self) -> None:
         self.action_show_tab("invoke")
         self.main.query_one(InvokePanel).action_send()

@@ -47,6 +47,8 @@ class InvokePanel(VerticalScroll):
         self.endpoint: str | None = None
         self.history: list[Invocation] = []
         self._choices: list[str] = [BY_TRAFFIC]
+        self.shown: Invocation | None = None
+        """The answer on show, which `L` finds in the router's log."""
 
     def compose(self) -> ComposeResult:
         files = self.source.request_files()
@@ -150,6 +152,9 @@ class InvokePanel(VerticalScroll):
                 text.append(f"{name}: ", "dim")
                 text.append(answer.headers[name] + "\n")
         text.append(_pretty(answer.body)[:SHOWN_BODY_CHARS])
+        if "x-request-id" in answer.headers:
+            text.append("\nL: this request's lines in the router log", "dim")
+        self.shown = answer
         self.query_one("#invoke-answer", Static).update(text)
 
 

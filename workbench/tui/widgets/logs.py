@@ -291,6 +291,19 @@ class LogPanel(Vertical):
         if not self.paused:
             self._redraw()
 
+    def show_matching(self, text: str, container: str) -> None:
+        """`container`'s log, only the lines with `text` (a request id), the search kept."""
+        self.container = container
+        self.query_one(Tabs).active = container
+        self.follow(self.selection, self.instances)
+        search = self.query_one("#log-search", Input)
+        search.remove_class("hidden")
+        with search.prevent(Input.Changed):
+            search.value = text
+        self.query_text, self.filtering = text, True
+        self._restyle()
+        self._redraw()
+
     def action_search(self) -> None:
         search = self.query_one("#log-search", Input)
         search.remove_class("hidden")

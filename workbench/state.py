@@ -108,17 +108,55 @@ class EndpointState:
         return next((d for d in self.deployments if d.name == name), None)
 
 
+class _Word(str, enum.Enum):
+    """An enumeration whose members read as their words in text (f"{kind}" is "reload")."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class EventKind(_Word):
+    """What an event is about; a client told of a kind it does not know reads OTHER."""
+
+    ENGINE = "engine"
+    ENGINE_ERROR = "engine-error"
+    """The engine met a bug of its own (said with where, for a report)."""
+    SPEC = "spec"
+    """The project's files: read, reconciled, or refused with the problem."""
+    ENDPOINT = "endpoint"
+    DEPLOYMENT = "deployment"
+    INSTANCE = "instance"
+    BUILD = "build"
+    RELOAD = "reload"
+    """A deployment's code or model reloaded in place: what a save waits for."""
+    RELOAD_FAILED = "reload-failed"
+    SCORING_ERROR = "scoring-error"
+    """run() raised for a request (a 424)."""
+    AUTOSCALE = "autoscale"
+    DEBUG = "debug"
+    OTHER = "other"
+
+
+class EventSeverity(_Word):
+    INFO = "info"
+    WARNING = "warning"
+    """Something went wrong and is being handled: a restart."""
+    ERROR = "error"
+    """It needs the user: a failed deployment, a failed reload, a broken spec."""
+
+
 @dataclass
 class Event:
     """Something that happened, with its cause: "blue/0 restarted: exited with code 1"."""
 
-    kind: str
+    kind: EventKind
     subject: str
     message: str
     time: float = field(default_factory=time.time)
-    severity: str = "info"
-    """"info", "warning" (something went wrong and is being handled: a restart) or "error"
-    (it needs the user: a failed deployment, a failed reload, a broken spec)."""
+    severity: EventSeverity = EventSeverity.INFO
     failure: Failure | None = None
     """Where the user's code failed, when that is what happened."""
 
@@ -127,16 +165,18 @@ class Event:
         return f"{stamp} {self.subject}: {self.message}"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "kind": self.kind.value, "severity": self.severity.value}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Event:
+        kinds = {k.value: k for k in EventKind}
+        severities = {s.value: s for s in EventSeverity}
         return cls(
-            str(data["kind"]),
+            kinds.get(str(data["kind"]), EventKind.OTHER),
             str(data["subject"]),
             str(data["message"]),
             float(data["time"]),
-            str(data.get("severity", "info")),
+            severities.get(str(data.get("severity", "info")), EventSeverity.INFO),
             failure_or_none(data.get("failure")),
         )
 

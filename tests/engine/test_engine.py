@@ -32,7 +32,7 @@ from workbench.client import EngineClient
 from workbench.contract import Failure
 from workbench.runtimes.cgroups import Cgroups
 from workbench.spec import interpreters
-from workbench.state import InstancePhase, ProvisioningState
+from workbench.state import EventSeverity, InstancePhase, ProvisioningState
 
 INIT_RAISES = (
     "def init():\n    raise RuntimeError('model file is corrupt')\n\n\ndef run(data):\n    return data\n"
@@ -114,7 +114,7 @@ def test_failing_init_ends_failed_with_reason_and_others_unaffected(tmp_path: Pa
         corrupt = Failure(str(folder / "code" / "broken.py"), 2, "RuntimeError", "model file is corrupt")
         assert red.failure == corrupt
         with EngineClient.for_folder(folder) as client:
-            said = [e for e in client.events() if e.subject == "tests/red" and e.severity == "error"]
+            said = [e for e in client.events() if e.subject == "tests/red" and e.severity is EventSeverity.ERROR]
         failed_event = said[-1]
         assert failed_event.failure == red.failure
         assert blue.failure is None

@@ -7,7 +7,7 @@ import json
 
 from workbench.contract import Failure
 from workbench.engine.failures import from_traceback
-from workbench.state import Event
+from workbench.state import Event, EventKind, EventSeverity
 
 CODE = "/home/me/project/code"
 
@@ -77,5 +77,15 @@ def test_failures_and_events_travel_as_json_unchanged() -> None:
     failure = Failure(f"{CODE}/score.py", 7, "SyntaxError", "expected ':'")
     assert Failure.from_json(failure.to_json()) == failure
     assert failure.summary() == f"{CODE}/score.py:7: SyntaxError: expected ':'"
-    event = Event("reload-failed", "tests/blue", "reload failed", 1.0, "error", failure)
+    event = Event(EventKind.RELOAD_FAILED, "tests/blue", "reload failed", 1.0, EventSeverity.ERROR, failure)
     assert Event.from_json(json.loads(json.dumps(event.to_json()))) == event
+
+
+def test_events_read_as_their_words_and_a_kind_from_a_newer_engine_reads_other() -> None:
+    event = Event(EventKind.RELOAD_FAILED, "tests/blue", "reload failed", 1.0, EventSeverity.ERROR)
+    assert f"{event.kind} {event.severity}" == "reload-failed error"
+    said = event.to_json()
+    assert (said["kind"], said["severity"]) == ("reload-failed", "error")
+    assert Event.from_json(said) == event
+    newer = Event.from_json({**said, "kind": "rollout-step", "severity": "critical"})
+    assert (newer.kind, newer.severity) == (EventKind.OTHER, EventSeverity.INFO)

@@ -11,13 +11,9 @@ from pathlib import Path
 import aiohttp
 
 from tests.conftest import SpecFolder, deployment, project_files
-from workbench.engine.context import Context
-from workbench.engine.environments import EnvironmentBuilder
-from workbench.engine.orphans import ProcessRegistry
-from workbench.engine.runtimeset import Runtimes
+from tests.engine.contexts import engine_context
 from workbench.engine.saved import SavedState
 from workbench.engine.scaling import ScaleOverrides
-from workbench.engine.store import Store
 from workbench.engine.supervisor import Supervisor
 from workbench.layout import ProjectFiles
 from workbench.runtimes.fake import FakeRuntime
@@ -37,19 +33,11 @@ def test_scale_overrides_hold_until_the_yaml_count_changes(spec_folder: SpecFold
     async def scenario() -> list[int]:
         seen = []
         async with aiohttp.ClientSession() as http:
-            files = ProjectFiles(folder)
             project = load_project(folder).raise_for_errors()
-            ctx = Context(
-                files,
-                Store(),
-                EnvironmentBuilder(tmp_path / "envs"),
-                Runtimes(folder, project.settings, given={"process": runtime}),
-                project.settings,
-                ProcessRegistry(files.instances),
-                http,
-                probes=runtime,
+            ctx = engine_context(
+                folder, project.settings, http, runtime, envs=tmp_path / "envs", probes=runtime
             )
-            supervisor, scales = Supervisor(ctx), ScaleOverrides(SavedState(files.state))
+            supervisor, scales = Supervisor(ctx), ScaleOverrides(SavedState(ctx.files.state))
 
             async def applied(project: Project) -> int:
                 supervisor.apply(project, no_traffic, scales)

@@ -12,14 +12,9 @@ from pathlib import Path
 import aiohttp
 
 from tests.conftest import SpecFolder, project_files
-from workbench.engine.context import Context
+from tests.engine.contexts import engine_context
 from workbench.engine.deployments import DeploymentRunner
-from workbench.engine.environments import EnvironmentBuilder
 from workbench.engine.instances import MAX_BOOT_FAILURES
-from workbench.engine.orphans import ProcessRegistry
-from workbench.engine.runtimeset import Runtimes
-from workbench.engine.store import Store
-from workbench.layout import ProjectFiles
 from workbench.runtimes.base import InstanceSpec, RunningInstance
 from workbench.runtimes.fake import FakeRuntime
 from workbench.spec import load_project
@@ -42,17 +37,8 @@ def test_an_instance_that_never_boots_ends_failed_after_the_limit(
 
     async def scenario() -> DeploymentState:
         async with aiohttp.ClientSession() as http:
-            files = ProjectFiles(folder)
             settings = load_project(folder).settings
-            ctx = Context(
-                files,
-                Store(),
-                EnvironmentBuilder(tmp_path / "envs"),
-                Runtimes(folder, settings, given={"process": runtime}),
-                settings,
-                ProcessRegistry(files.instances),
-                http,
-            )
+            ctx = engine_context(folder, settings, http, runtime, envs=tmp_path / "envs")
             state = DeploymentState(name=spec.name)
             runner = DeploymentRunner(ctx, "my-endpoint", spec, state)
             await runner.create()  # the operation ends once its instances are ready or have given up

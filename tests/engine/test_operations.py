@@ -14,16 +14,14 @@ import aiohttp
 import psutil
 
 from tests.conftest import SpecFolder, project_files
+from tests.engine.contexts import engine_context
 from workbench.engine import reconcile
-from workbench.engine.context import Context
+from workbench.engine.context import Unrouted
 from workbench.engine.deployments import DeploymentRunner
 from workbench.engine.engine import Engine
 from workbench.engine.environments import EnvironmentBuilder, Requirements, _run
 from workbench.engine.instances import crash_backoff, exit_cause
-from workbench.engine.orphans import ProcessRegistry
-from workbench.engine.runtimeset import Runtimes
 from workbench.engine.servercode import copy_server_code
-from workbench.engine.store import Store
 from workbench.layout import ProjectFiles
 from workbench.router.credentials import EndpointKeys, TokenSigner
 from workbench.router.endpoint import EndpointRouter
@@ -141,23 +139,17 @@ def test_an_instance_leaves_the_route_table_and_drains_before_it_stops(
         async with aiohttp.ClientSession() as http:
             files = ProjectFiles(folder)
             copy_server_code(files.server_code)
-            ctx = Context(
-                files,
-                Store(),
-                EnvironmentBuilder(),
-                Runtimes(folder, project.settings, given={"process": Recorded(order)}),
-                project.settings,
-                ProcessRegistry(files.instances),
-                http,
-            )
+            runner: DeploymentRunner | None = None
+
+            class Draining(Unrouted):
+                async def drain(self, endpoint: str, urls: Sequence[str], timeout_s: float) -> None:
+                    assert runner is not None
+                    routed.append([url for _, url, _ in runner.targets()])
+                    order.extend(f"drain {url}" for url in urls)
+
+            ctx = engine_context(folder, project.settings, http, Recorded(order), routes=Draining())
             state = DeploymentState(name=spec.name)
             runner = DeploymentRunner(ctx, "my-endpoint", spec, state)
-
-            async def drain(endpoint: str, urls: Sequence[str], timeout_s: float) -> None:
-                routed.append([url for _, url, _ in runner.targets()])
-                order.extend(f"drain {url}" for url in urls)
-
-            ctx.drain = drain
             await runner.create()
             assert state.provisioning_state is ProvisioningState.SUCCEEDED, state.reason
             await runner.delete()
@@ -211,16 +203,7 @@ def test_deployment_state_is_failed_with_this_generations_reason(
 
     async def scenario() -> DeploymentState:
         async with aiohttp.ClientSession() as http:
-            files = ProjectFiles(folder)
-            ctx = Context(
-                files,
-                Store(),
-                EnvironmentBuilder(),
-                Runtimes(folder, project.settings, given={"process": FakeRuntime()}),
-                project.settings,
-                ProcessRegistry(files.instances),
-                http,
-            )
+            ctx = engine_context(folder, project.settings, http, FakeRuntime())
             state = DeploymentState(name=spec.name)
             await DeploymentRunner(ctx, "my-endpoint", spec, state).create()
             return state

@@ -20,6 +20,7 @@ from workbench.state import (
     DeploymentState,
     EndpointState,
     Event,
+    EventKind,
     InstancePhase,
     InstanceState,
     ProvisioningState,
@@ -191,7 +192,7 @@ class FixedSource:
                 ("quickstart/green", "Succeeded: 1/1 instance(s) ready in 1.2 s"),
             ]
         ):
-            yield Event("deployment", subject, message, T0 + n)
+            yield Event(EventKind.DEPLOYMENT, subject, message, T0 + n)
         for event in self.more_events:
             yield event
 

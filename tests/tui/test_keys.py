@@ -22,7 +22,7 @@ from tests.tui.test_dashboard import text_of, until
 from tests.tui.test_snapshots import settle
 from workbench.contract import EndpointMetrics, Failure, MirrorSummary, Timeline
 from workbench.logfile import say_started
-from workbench.state import EndpointState, Event
+from workbench.state import EndpointState, Event, EventKind, EventSeverity
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.confirm import ConfirmScreen
 from workbench.tui.screens.describe import DescribeScreen
@@ -361,7 +361,11 @@ def test_one_clock_events_and_invokes_in_utc_as_the_logs(monkeypatch: Any) -> No
     monkeypatch.setenv("TZ", "America/New_York")
     time.tzset()
     try:
-        assert Event("deployment", "quickstart/blue", "Succeeded", time=0.0).line().startswith("00:00:00 ")
+        assert (
+            Event(EventKind.DEPLOYMENT, "quickstart/blue", "Succeeded", time=0.0)
+            .line()
+            .startswith("00:00:00 ")
+        )
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
@@ -464,11 +468,28 @@ def test_one_save_pops_one_toast_and_the_events_tab_marks_warnings_and_errors() 
     source = FixedSource(quickstart())
     now = time.time() + 5  # after the app started: these pop up
     source.more_events = [
-        Event("reload", "quickstart/blue", "model and code staged again in 12 ms (1 file(s) changed)", now),
-        Event("reload", "quickstart/blue", "reloaded in 30 ms, init() kept", now),
-        Event("reload", "quickstart/blue", "reloaded in 31 ms, init() kept (all 2 instances)", now),
-        Event("scoring-error", "quickstart/green", "run() failed at score.py:3", now, "warning"),
-        Event("reload-failed", "quickstart/blue", "\n".join(f"line {n}" for n in range(9)), now, "error"),
+        Event(
+            EventKind.RELOAD,
+            "quickstart/blue",
+            "model and code staged again in 12 ms (1 file(s) changed)",
+            now,
+        ),
+        Event(EventKind.RELOAD, "quickstart/blue", "reloaded in 30 ms, init() kept", now),
+        Event(EventKind.RELOAD, "quickstart/blue", "reloaded in 31 ms, init() kept (all 2 instances)", now),
+        Event(
+            EventKind.SCORING_ERROR,
+            "quickstart/green",
+            "run() failed at score.py:3",
+            now,
+            EventSeverity.WARNING,
+        ),
+        Event(
+            EventKind.RELOAD_FAILED,
+            "quickstart/blue",
+            "\n".join(f"line {n}" for n in range(9)),
+            now,
+            EventSeverity.ERROR,
+        ),
     ]
 
     async def drive() -> None:

@@ -18,14 +18,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from workbench.engine.routed import DeploymentsOf, RoutedDeployment
 from workbench.engine.store import Store
 from workbench.errors import NotSaved
 from workbench.router.endpoint import DeploymentFigures
 from workbench.spec import Project
 from workbench.spec.autoscale import Autoscale, Rule
 from workbench.spec.skus import find_sku
+from workbench.state import EventKind, EventSeverity
 from workbench.telemetry.processes import ProcessSampler
 
 TICK_S = 0.2
@@ -48,7 +49,7 @@ class Autoscaler:
     def __init__(
         self,
         store: Store,
-        deployments_of: Callable[[str], Mapping[str, Any]],
+        deployments_of: DeploymentsOf,
         figures: Callable[[], Mapping[str, Mapping[str, DeploymentFigures]]],
         project: Callable[[], Project],
         *,
@@ -95,7 +96,9 @@ class Autoscaler:
         for gone in set(self._watched) - wanted:
             del self._watched[gone]
 
-    def _sample(self, watched: _Watched, figure: DeploymentFigures | None, runner: Any) -> dict[str, float]:
+    def _sample(
+        self, watched: _Watched, figure: DeploymentFigures | None, runner: RoutedDeployment
+    ) -> dict[str, float]:
         requests = figure.requests if figure else 0
         latency_sum = figure.latency_sum_ms if figure else 0.0
         new_requests = requests - watched.requests
@@ -113,7 +116,12 @@ class Autoscaler:
         }
 
     def _decide(
-        self, key: tuple[str, str], settings: Autoscale, watched: _Watched, runner: Any, now: float
+        self,
+        key: tuple[str, str],
+        settings: Autoscale,
+        watched: _Watched,
+        runner: RoutedDeployment,
+        now: float,
     ) -> None:
         count = runner.state.instance_count
         held = [
@@ -142,16 +150,16 @@ class Autoscaler:
             return
         watched.last_action = now
         self.store.publish(
-            "autoscale", f"{key[0]}/{key[1]}", f"autoscale {key[0]}/{key[1]} {count}→{target}: {why}"
+            EventKind.AUTOSCALE, f"{key[0]}/{key[1]}", f"autoscale {key[0]}/{key[1]} {count}→{target}: {why}"
         )
         try:
             self.scale(key[0], key[1], target, "autoscale")
         except NotSaved as exc:  # the override could not be written: nothing changes, and it is said
             self.store.publish(
-                "autoscale",
+                EventKind.AUTOSCALE,
                 f"{key[0]}/{key[1]}",
                 f"autoscale {key[0]}/{key[1]} not applied: {exc}",
-                "warning",
+                EventSeverity.WARNING,
             )
 
 

@@ -33,7 +33,7 @@ from workbench.engine.preparation import Preparer
 from workbench.engine.storage import refresh
 from workbench.errors import EngineError, NotFound, StartupError, bug_summary
 from workbench.spec.deployment import DeploymentSpec
-from workbench.state import DeploymentState, InstancePhase, ProvisioningState
+from workbench.state import DeploymentState, EventKind, EventSeverity, InstancePhase, ProvisioningState
 
 Outcome = tuple[ProvisioningState, str]
 """How an operation ended: the state and why."""
@@ -299,12 +299,14 @@ class DeploymentRunner:
         if self._pressure_ends is not None:  # a newer pressure replaces the one applied before
             self._pressure_ends.cancel()
         self._pressure_ends = asyncio.get_running_loop().call_later(seconds, self._pressure_over)
-        self.ctx.store.publish("deployment", self.subject, f"pressure applied: {said}", "warning")
+        self.ctx.store.publish(
+            EventKind.DEPLOYMENT, self.subject, f"pressure applied: {said}", EventSeverity.WARNING
+        )
         self.ctx.on_change()
         return said
 
     def _pressure_over(self) -> None:
-        self.ctx.store.publish("deployment", self.subject, f"pressure over: {self._pressure}")
+        self.ctx.store.publish(EventKind.DEPLOYMENT, self.subject, f"pressure over: {self._pressure}")
         self._pressure, self._pressure_ends = "", None
         self.ctx.on_change()
 
@@ -327,12 +329,14 @@ class DeploymentRunner:
         async with self._lock:
             instances = list(self.instances)
             self.ctx.store.publish(
-                "deployment", self.subject, f"rolling restart of {len(instances)} instance(s) ({cause})"
+                EventKind.DEPLOYMENT,
+                self.subject,
+                f"rolling restart of {len(instances)} instance(s) ({cause})",
             )
             for instance in instances:
                 await instance.restart(cause)
                 await instance.settled.wait()
-            self.ctx.store.publish("deployment", self.subject, f"rolling restart done ({cause})")
+            self.ctx.store.publish(EventKind.DEPLOYMENT, self.subject, f"rolling restart done ({cause})")
 
     async def restart(self, instance_id: str, cause: str) -> None:
         instance = self.instance(instance_id)
@@ -372,10 +376,10 @@ class DeploymentRunner:
         self.ctx.on_change()
         failed = state is ProvisioningState.FAILED
         self.ctx.store.publish(
-            "deployment",
+            EventKind.DEPLOYMENT,
             self.subject,
             f"{state.value}: {why}",
-            "error" if failed else "info",
+            EventSeverity.ERROR if failed else EventSeverity.INFO,
             failure=self.state.failure if failed else None,
         )
 
@@ -404,10 +408,10 @@ class DeploymentRunner:
         self.state.last_scoring_error = failure
         self.ctx.on_change()
         self.ctx.store.publish(
-            "scoring-error",
+            EventKind.SCORING_ERROR,
             self.subject,
             f"run() failed at {failure.summary()} ({self.state.scoring_errors} request(s) so far)",
-            "warning",
+            EventSeverity.WARNING,
             failure=failure,
         )
 
@@ -440,12 +444,12 @@ class DeploymentRunner:
                 self.ctx.files.project,
             )
         except StartupError as exc:
-            self.ctx.store.publish("reload-failed", self.subject, str(exc), "error")
+            self.ctx.store.publish(EventKind.RELOAD_FAILED, self.subject, str(exc), EventSeverity.ERROR)
             return
         if if_changed and not changed:
             return
         self.ctx.store.publish(
-            "reload",
+            EventKind.RELOAD,
             self.subject,
             f"model and code staged again in {(time.perf_counter() - started) * 1000:.0f} ms "
             f"({changed} file(s) changed); reloading {len(self.instances)} instance(s)",
@@ -473,11 +477,13 @@ class DeploymentRunner:
             first = next((o for o in failed if o.failure is not None), failed[0])
             self.state.failure = first.failure or self.state.failure
             message = f"{first.message} (in {len(failed)} of {len(outcomes)} instance(s))"
-            self.ctx.store.publish("reload-failed", self.subject, message, "error", failure=first.failure)
+            self.ctx.store.publish(
+                EventKind.RELOAD_FAILED, self.subject, message, EventSeverity.ERROR, failure=first.failure
+            )
             return
         self.state.failure = None
         suffix = f" (all {len(outcomes)} instances)" if len(outcomes) > 1 else ""
-        self.ctx.store.publish("reload", self.subject, outcomes[-1].message + suffix)
+        self.ctx.store.publish(EventKind.RELOAD, self.subject, outcomes[-1].message + suffix)
 
     async def debug(self, instance_id: str, *, wait: bool) -> DebugSession:
         """Run one instance under the debugger and write VS Code's attach configuration for it:
@@ -500,7 +506,7 @@ class DeploymentRunner:
         )
         written = write_attach_configuration(self.ctx.files.project, configuration)
         self.ctx.store.publish(
-            "debug",
+            EventKind.DEBUG,
             f"{self.endpoint}/{instance_id}",
             f"debugpy on 127.0.0.1:{debugging.port}"
             + ("; init() waits for a debugger" if wait else "")

@@ -15,7 +15,7 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,11 +28,12 @@ from workbench.engine import eventloop, logrotation
 from workbench.engine.api import ControlApi
 from workbench.engine.autoscale import Autoscaler
 from workbench.engine.collection import DataCollectors
-from workbench.engine.context import Context
+from workbench.engine.context import Context, LiveSettings
 from workbench.engine.environments import EnvironmentBuilder
 from workbench.engine.files import read_json, write_json
 from workbench.engine.keeper import KEEPER_ENV, RESTART_EXIT, KeeperClient
 from workbench.engine.orphans import ProcessRegistry
+from workbench.engine.routed import RoutedDeployment
 from workbench.engine.routing import Routing
 from workbench.engine.runtimeset import Runtimes
 from workbench.engine.scaling import ScaleOverrides, Scaler
@@ -45,7 +46,7 @@ from workbench.router.listen import LOCAL, Listen
 from workbench.runtimes.process import ProcessRuntime
 from workbench.spec import Project, load_project
 from workbench.spec.project import SPEC_SUFFIXES
-from workbench.state import Event
+from workbench.state import Event, EventKind, EventSeverity
 
 T = TypeVar("T")
 
@@ -116,7 +117,7 @@ class Engine:
         orphans = registry.stop_orphans()
         if orphans:
             self.store.publish(
-                "engine", "engine", f"stopped {len(orphans)} instance(s) left by a previous engine"
+                EventKind.ENGINE, "engine", f"stopped {len(orphans)} instance(s) left by a previous engine"
             )
         copy_server_code(self.files.server_code)
         async with aiohttp.ClientSession() as http:
@@ -126,24 +127,31 @@ class Engine:
                 left = await runtime.remove_orphans(self.project.root)
                 if left:
                     message = f"removed {len(left)} container(s) left by a previous engine"
-                    self.store.publish("engine", "engine", message)
+                    self.store.publish(EventKind.ENGINE, "engine", message)
                 if isinstance(runtime, ProcessRuntime):
-                    self.store.publish("engine", "engine", f"instance types' limits: {runtime.limits}")
+                    self.store.publish(
+                        EventKind.ENGINE, "engine", f"instance types' limits: {runtime.limits}"
+                    )
             collectors = DataCollectors(self.files.collected)
+
+            def deployments_of(endpoint: str) -> Mapping[str, RoutedDeployment]:
+                """The routers read the supervisor's deployments, which ask the routers to
+                refresh: the routing is made first, the supervisor right after it."""
+                return supervisor.deployments_of(endpoint)
+
+            routing = Routing(self.files, self.store, deployments_of, collectors, self.listen)
             ctx = Context(
                 self.files,
                 self.store,
                 self.builder,
                 runtimes,
-                self.project.settings,
+                LiveSettings(self.project.settings),
                 registry,
                 http,
+                routes=routing,
                 collectors=collectors,
             )
             supervisor = Supervisor(ctx)
-            routing = Routing(self.files, self.store, supervisor.deployments_of, collectors, self.listen)
-            ctx.on_change = routing.refresh
-            ctx.drain = routing.drain
             scales = ScaleOverrides(routing.saved)
             scaler = Scaler(scales, lambda: self.project, self.request_apply)
             token = secrets.token_urlsafe(32)
@@ -186,7 +194,9 @@ class Engine:
             try:
                 watcher = self._watch(loop)
                 self.store.publish(
-                    "engine", "engine", f"control API on 127.0.0.1:{port} ({eventloop.name()} event loop)"
+                    EventKind.ENGINE,
+                    "engine",
+                    f"control API on 127.0.0.1:{port} ({eventloop.name()} event loop)",
                 )
                 self._background(logrotation.keep_bounded(self.files.root))
                 autoscaler = Autoscaler(
@@ -216,13 +226,13 @@ class Engine:
                 try:
                     await routing.stop()
                 finally:  # whatever a router's stop met, no instance outlives the engine
-                    self.store.publish("engine", "engine", "stopping every instance")
+                    self.store.publish(EventKind.ENGINE, "engine", "stopping every instance")
                     await supervisor.stop_all()  # cancels builds and rollouts, drains every instance
                     for runtime in runtimes.created():
                         await runtime.remove_orphans(self.project.root)  # and whatever they shared
                 await collectors.close()
                 await runner.cleanup()
-                self.store.publish("engine", "engine", "stopped")
+                self.store.publish(EventKind.ENGINE, "engine", "stopped")
                 running.unregister(self.project.root)
                 self.files.connection.unlink(missing_ok=True)  # last: `down` waits for the process
                 if printer is not None:
@@ -283,7 +293,7 @@ class Engine:
                             ["reconciling failed: see the engine's events"] if problems is None else problems
                         )
             else:
-                self.store.publish("spec", "engine", f"{overridden}; reconciling")
+                self.store.publish(EventKind.SPEC, "engine", f"{overridden}; reconciling")
                 await self._guarded(self._apply(self.project, supervisor, routing, scales))
 
     async def _guarded(self, work: Coroutine[Any, Any, T]) -> T | None:
@@ -294,10 +304,10 @@ class Engine:
             raise
         except Exception as exc:
             self.store.publish(
-                "engine-error",
+                EventKind.ENGINE_ERROR,
                 "engine",
                 f"reconciling failed: {bug_summary(exc)}; a workbench bug, the rest keeps running",
-                "error",
+                EventSeverity.ERROR,
             )
             return None
 
@@ -308,7 +318,9 @@ class Engine:
         await routing.apply(project)
         started = supervisor.apply(project, routing.effective_traffic, scales)
         routing.refresh()
-        self.store.publish("spec", "engine", "reconciled: " + ("; ".join(started) or "no deployment changed"))
+        self.store.publish(
+            EventKind.SPEC, "engine", "reconciled: " + ("; ".join(started) or "no deployment changed")
+        )
         self._watch_code(asyncio.get_running_loop(), supervisor)
 
     def _give_all_traffic(self, deployment: str, routing: Routing) -> None:
@@ -317,7 +329,9 @@ class Engine:
             if endpoint.deployment(deployment) is not None:
                 problems = routing.set_traffic(endpoint.name, {deployment: 100}, None)
                 for problem in problems:
-                    self.store.publish("endpoint", endpoint.name, f"--all-traffic {deployment}: {problem}")
+                    self.store.publish(
+                        EventKind.ENDPOINT, endpoint.name, f"--all-traffic {deployment}: {problem}"
+                    )
 
     def _watch_code(self, loop: asyncio.AbstractEventLoop, supervisor: Supervisor) -> None:
         """Scoring code or model files changed: their deployments stage them again and reload in
@@ -389,13 +403,13 @@ class Engine:
         if not project.ok:
             problems = [p.format(relative_to=project.root) for p in project.problems if p.is_error]
             self.store.publish(
-                "spec",
+                EventKind.SPEC,
                 "engine",
                 f"{cause} changed but has errors; nothing changed:\n  " + "\n  ".join(problems),
-                "error",
+                EventSeverity.ERROR,
             )
             return problems
-        self.store.publish("spec", "engine", f"{cause} changed; reconciling")
+        self.store.publish(EventKind.SPEC, "engine", f"{cause} changed; reconciling")
         self.project = project = self._with_runtime(project)
         await self._apply(project, supervisor, routing, scales)
         return []

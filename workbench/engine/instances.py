@@ -43,7 +43,7 @@ from workbench.engine.generation import INSTANCE_MARK, Generation, instance_spec
 from workbench.errors import EngineError, StartupError, bug_summary
 from workbench.logfile import say_started
 from workbench.runtimes.base import InstanceSpec, RunningInstance
-from workbench.state import InstancePhase, InstanceState
+from workbench.state import EventKind, EventSeverity, InstancePhase, InstanceState
 
 MAX_BOOT_FAILURES = 3
 BOOT_RETRY_S = 0.5
@@ -180,7 +180,7 @@ class InstanceRunner:
                 outcome = await response.json()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
             message = f"reload request failed ({cause}): {exc}"
-            self.ctx.store.publish("instance", self.subject, message)
+            self.ctx.store.publish(EventKind.INSTANCE, self.subject, message)
             return ReloadOutcome(self.state.id, message, failed=True)
         if outcome.get("status") == "reloaded":
             init = (
@@ -194,9 +194,9 @@ class InstanceRunner:
         else:
             failure = failures.from_reload(outcome, self.generation.user_paths)
             message = f"reload failed ({cause}); the previous code keeps serving: {failure.summary()}"
-            self.ctx.store.publish("instance", self.subject, message, failure=failure)
+            self.ctx.store.publish(EventKind.INSTANCE, self.subject, message, failure=failure)
             return ReloadOutcome(self.state.id, message, failed=True, failure=failure)
-        self.ctx.store.publish("instance", self.subject, message)  # the deployment sums them up
+        self.ctx.store.publish(EventKind.INSTANCE, self.subject, message)  # the deployment sums them up
         return ReloadOutcome(self.state.id, message)
 
     async def kill(self) -> None:
@@ -205,7 +205,10 @@ class InstanceRunner:
         if self.running is None:
             raise EngineError(f"{self.subject} is not running: nothing to kill")
         self.ctx.store.publish(
-            "instance", self.subject, "killed on purpose (workbench fault --kill)", "warning"
+            EventKind.INSTANCE,
+            self.subject,
+            "killed on purpose (workbench fault --kill)",
+            EventSeverity.WARNING,
         )
         self.running.killed_on_purpose = True
         await self.generation.runtime.kill(self.running)
@@ -293,13 +296,13 @@ class InstanceRunner:
                 self.failure, self.code_failure = self._reason(cause)
                 self.settled.set()
                 said = f"Failed: start-up failed {boot_failures} times ({cause})"
-                self._become(InstancePhase.FAILED, said, "error")
+                self._become(InstancePhase.FAILED, said, EventSeverity.ERROR)
                 await self._retire()
                 return
             self.state.restarts += 1
             when = f"in {delay:.1f} s" if delay else "at once"
             said = f"{cause}; restarting {when} (restart {self.state.restarts})"
-            self._become(InstancePhase.CRASHED, said, "warning")
+            self._become(InstancePhase.CRASHED, said, EventSeverity.WARNING)
             await asyncio.sleep(delay)
 
     def _launch_name(self) -> str:
@@ -420,12 +423,16 @@ class InstanceRunner:
                 self._become(InstancePhase.UNREADY)
             if failures >= liveness.failure_threshold:
                 cause = f"liveness probe failed {failures} times"
-                self.ctx.store.publish("instance", self.subject, f"{cause}; restarting", "warning")
+                self.ctx.store.publish(
+                    EventKind.INSTANCE, self.subject, f"{cause}; restarting", EventSeverity.WARNING
+                )
                 return cause
         self.state.exit_code = exited.result()
         return exit_cause(self.state.exit_code, self.running)
 
-    def _become(self, phase: InstancePhase, said: str | None = None, severity: str = "info") -> None:
+    def _become(
+        self, phase: InstancePhase, said: str | None = None, severity: EventSeverity = EventSeverity.INFO
+    ) -> None:
         """The one transition of the instance's phase: its state, whether it takes requests, the
         event that says why (when there is one), and the change published, in that order."""
         self.state.state = phase
@@ -434,7 +441,7 @@ class InstanceRunner:
         else:
             self.ready.clear()
         if said is not None:
-            self.ctx.store.publish("instance", self.subject, said, severity)
+            self.ctx.store.publish(EventKind.INSTANCE, self.subject, said, severity)
         self.on_change()
 
     async def _healthy(self, timeout_s: float, path: str) -> bool:

@@ -26,6 +26,7 @@ from workbench.spec.assets import EnvironmentSpec
 from workbench.spec.deployment import DeploymentSpec
 from workbench.spec.local import GpuRequest
 from workbench.spec.skus import find_sku
+from workbench.state import EventKind, EventSeverity
 from workbench.telemetry.gpu import gpus, missing_gpu
 
 AZMLINFSRV = "azureml-inference-server-http>=1.5"
@@ -64,14 +65,16 @@ class Preparer:
             wanted = nocode.requirements(spec) if spec.environment is None else requirements(spec.environment)
             spec = nocode.with_generated_code(spec, self.ctx.files.generated(self.endpoint, spec.name))
             self.ctx.store.publish(
-                "build", self.subject, "MLflow no-code deployment: scoring script generated"
+                EventKind.BUILD, self.subject, "MLflow no-code deployment: scoring script generated"
             )
         else:
             wanted = requirements(spec.environment)
         if settings.server == "azmlinfsrv":
             wanted = self._with_azmlinfsrv(wanted, kind)
         for warning in wanted.warnings:
-            self.ctx.store.publish("build", self.subject, f"warning: {warning}", "warning")
+            self.ctx.store.publish(
+                EventKind.BUILD, self.subject, f"warning: {warning}", EventSeverity.WARNING
+            )
         environment = spec.environment
         if (
             self.ctx.runtimes.images(kind) is None
@@ -81,12 +84,12 @@ class Preparer:
             and not nocode.is_nocode_mlflow(spec)
         ):
             self.ctx.store.publish(
-                "build",
+                EventKind.BUILD,
                 self.subject,
                 f"warning: the environment is the image {environment.image} alone: as a process, its "
                 "packages are not installed here (only what the inference server needs), so imports "
                 "of them fail; `workbench up --runtime docker` runs it in its image",
-                "warning",
+                EventSeverity.WARNING,
             )
         request = await self._gpus(spec, kind)
         python, image = await self._environment(spec, wanted, kind, logs / "build.log")
@@ -143,7 +146,7 @@ class Preparer:
         """The interpreter to run, and the image it is in (Docker runtime) or None (a venv)."""
 
         def progress(line: str) -> None:
-            self.ctx.store.publish("build", self.subject, line)
+            self.ctx.store.publish(EventKind.BUILD, self.subject, line)
 
         images = self.ctx.runtimes.images(kind)
         environment = spec.environment
@@ -231,7 +234,7 @@ class Preparer:
             return None
         if self.ctx.runtimes.images(kind) is not None:
             self.ctx.store.publish(
-                "build",
+                EventKind.BUILD,
                 self.subject,
                 "warning: data collection runs with the process runtime only; in a container the "
                 "Collector's payloads have nowhere to go",

@@ -8,12 +8,12 @@ import contextlib
 import functools
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from workbench.contract import Credentials, EndpointMetrics, MirrorBodies, Network, Recording
 from workbench.engine.collection import DataCollectors
 from workbench.engine.keeper import KeeperClient
+from workbench.engine.routed import DeploymentsOf
 from workbench.engine.saved import SavedEndpoint, SavedState
 from workbench.engine.store import Store
 from workbench.errors import EngineError, NotFound, NotSaved
@@ -27,16 +27,13 @@ from workbench.router.throttle import AZURE
 from workbench.spec import Endpoint, Project
 from workbench.spec.endpoint import spelled_as, traffic_rules
 from workbench.spec.faults import Faults
-from workbench.state import ProvisioningState
+from workbench.state import EventKind, EventSeverity, ProvisioningState
 
 HOLD_LIMIT_S = 120.0
 """The longest a socket kept across an engine's restart waits for its deployments before it is
 served anyway (a client's own timeout is often a minute or two)."""
 DRAIN_S = 30.0
 """At a stop under a keeper, how long the routers may take to answer what they received."""
-
-DeploymentsOf = Callable[[str], Mapping[str, Any]]
-"""endpoint name -> {deployment name: DeploymentRunner}"""
 
 
 class Routing:
@@ -99,7 +96,7 @@ class Routing:
             self._held[name] = held
             asyncio.get_running_loop().call_later(HOLD_LIMIT_S, self.refresh)
             self.store.publish(
-                "endpoint",
+                EventKind.ENDPOINT,
                 name,
                 f"port {port} kept across the engine's restart: its requests wait until the "
                 "deployments are ready",
@@ -112,7 +109,7 @@ class Routing:
                     raise EngineError(
                         f"port {port} for endpoint {name} (workbench.yaml) is taken: {exc.strerror}"
                     ) from exc
-                self.store.publish("endpoint", name, f"saved port {port} is taken; choosing another")
+                self.store.publish(EventKind.ENDPOINT, name, f"saved port {port} is taken; choosing another")
                 sock = router.bind(0)
             await router.serve(sock)
             self._hand_over(sock)
@@ -141,10 +138,10 @@ class Routing:
             self.keeper.hold(self._held_key(sock.getsockname()[1]), sock)
         except OSError as exc:
             self.store.publish(
-                "engine",
+                EventKind.ENGINE,
                 "engine",
                 f"the keeper did not take the port ({exc}): a restart drops requests",
-                "warning",
+                EventSeverity.WARNING,
             )
 
     def _let_go(self, port: int) -> None:
@@ -228,13 +225,15 @@ class Routing:
             if endpoint.name not in self._announced and any(r.targets for r in routes.values()):
                 self._announced.add(endpoint.name)
                 self.store.publish(
-                    "endpoint", endpoint.name, f"endpoint {endpoint.name} ready at {router.scoring_uri}"
+                    EventKind.ENDPOINT,
+                    endpoint.name,
+                    f"endpoint {endpoint.name} ready at {router.scoring_uri}",
                 )
                 self._say_saved_override(endpoint, traffic, mirror)
                 if not any(traffic.values()):
                     first = sorted(routes)[0]
                     self.store.publish(
-                        "endpoint",
+                        EventKind.ENDPOINT,
                         endpoint.name,
                         "no deployment has traffic: a request without the azureml-model-deployment header "
                         f"gets 404, as on Azure; `workbench traffic {endpoint.name} {first}=100` (or "
@@ -249,7 +248,7 @@ class Routing:
         if _nonzero(yaml_traffic) == _nonzero(traffic) and _nonzero(yaml_mirror) == _nonzero(mirror):
             return
         self.store.publish(
-            "endpoint",
+            EventKind.ENDPOINT,
             endpoint.name,
             f"traffic {_shares(traffic)}; mirror {_shares(mirror)}: saved by an earlier `workbench traffic` "
             f"or `--all-traffic`, in force instead of the YAML's {_shares(yaml_traffic)}; mirror "
@@ -285,12 +284,12 @@ class Routing:
         if absent and (name, absent) not in self._stale_said:
             self._stale_said.add((name, absent))
             self.store.publish(
-                "endpoint",
+                EventKind.ENDPOINT,
                 name,
                 f"the traffic saved by an earlier run gives {', '.join(absent)} a share, and "
                 f"{'it is' if len(absent) == 1 else 'they are'} not running now: the endpoint YAML's "
                 "traffic holds instead",
-                "warning",
+                EventSeverity.WARNING,
             )
         return bool(absent)
 
@@ -322,7 +321,7 @@ class Routing:
             }
         self.refresh()
         self.store.publish(
-            "endpoint",
+            EventKind.ENDPOINT,
             name,
             f"traffic {_shares(saved.traffic)}; mirror {_shares(saved.mirror_traffic)}"
             f" (was {_shares(current_traffic)}; mirror {_shares(current_mirror)}); saved: it holds across "
@@ -347,7 +346,7 @@ class Routing:
                 router.keys.regenerate(key_type)
         except ValueError as exc:
             raise EngineError(str(exc)) from exc
-        self.store.publish("endpoint", name, f"{key_type} key regenerated")
+        self.store.publish(EventKind.ENDPOINT, name, f"{key_type} key regenerated")
 
     def metrics(self, name: str) -> EndpointMetrics:
         router = self._router(name)
@@ -362,10 +361,10 @@ class Routing:
             raise NotFound(f"no deployment {deployment} in endpoint {endpoint}")
         self.faults[(endpoint, deployment)] = faults or Faults()
         self.store.publish(
-            "deployment",
+            EventKind.DEPLOYMENT,
             f"{endpoint}/{deployment}",
             f"faults injected: {faults.describe()}" if faults and faults.any else "faults cleared",
-            "warning" if faults and faults.any else "info",
+            EventSeverity.WARNING if faults and faults.any else EventSeverity.INFO,
         )
         self.refresh()
 
@@ -388,11 +387,11 @@ class Routing:
             router.recorder.close()
             if router.recorder.failed:
                 self.store.publish(
-                    "endpoint",
+                    EventKind.ENDPOINT,
                     endpoint,
                     f"the recording stopped early: {router.recorder.path} could not be written (the requests "
                     "it held in memory then are lost with it)",
-                    "warning",
+                    EventSeverity.WARNING,
                 )
             done = Recording(str(router.recorder.path), router.recorder.count, recording=False)
             router.recorder = None
@@ -410,7 +409,7 @@ class Routing:
             raise NotSaved(
                 f"the recording could not be created ({exc.strerror}): nothing is recorded"
             ) from exc
-        self.store.publish("endpoint", endpoint, f"recording requests to {router.recorder.path}")
+        self.store.publish(EventKind.ENDPOINT, endpoint, f"recording requests to {router.recorder.path}")
         return Recording(str(router.recorder.path), 0, recording=True)
 
     def figures(self) -> dict[str, dict[str, DeploymentFigures]]:

@@ -10,7 +10,7 @@ import asyncio
 from collections import deque
 
 from workbench.contract import Failure
-from workbench.state import EndpointState, Event
+from workbench.state import EndpointState, Event, EventKind, EventSeverity
 
 MAX_EVENTS = 1000
 
@@ -25,7 +25,13 @@ class Store:
         return next((e for e in self.endpoints if e.name == name), None)
 
     def publish(
-        self, kind: str, subject: str, message: str, severity: str = "info", *, failure: Failure | None = None
+        self,
+        kind: EventKind,
+        subject: str,
+        message: str,
+        severity: EventSeverity = EventSeverity.INFO,
+        *,
+        failure: Failure | None = None,
     ) -> Event:
         event = Event(kind, subject, message, severity=severity, failure=failure)
         self.events.append(event)

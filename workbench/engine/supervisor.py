@@ -20,7 +20,7 @@ from workbench.engine.scaling import ScaleOverrides
 from workbench.errors import NotFound
 from workbench.spec import Project
 from workbench.spec.deployment import DeploymentSpec
-from workbench.state import DeploymentState, EndpointState, ProvisioningState
+from workbench.state import DeploymentState, EndpointState, EventKind, EventSeverity, ProvisioningState
 
 TrafficOf = Callable[[str], tuple[dict[str, int], dict[str, int]]]
 """endpoint name -> (traffic, mirror traffic) in force"""
@@ -36,7 +36,7 @@ class Supervisor:
     def apply(self, project: Project, traffic_of: TrafficOf, scales: ScaleOverrides) -> list[str]:
         """Start what brings the deployments in line with `project` and the scale overrides in
         force; what was started."""
-        self.ctx.settings = project.settings
+        self.ctx.live.current = project.settings
         self.ctx.runtimes.settings = project.settings
         written = {(e.name, d.name): d for e in project.endpoints for d in e.deployments}
         specs = {key: _scaled(spec, key[0], project, scales) for key, spec in written.items()}
@@ -94,12 +94,12 @@ class Supervisor:
             return False
         share = f"{live}% of the traffic" if live else f"{mirrored}% of the mirror traffic"
         self.ctx.store.publish(
-            "deployment",
+            EventKind.DEPLOYMENT,
             f"{key[0]}/{key[1]}",
             f"not deleted: it still takes {share}, and Azure refuses to delete such a deployment; "
             f"give its share to another deployment first (the endpoint's YAML, or "
             f"`workbench traffic {key[0]} ...`), then its removal is applied",
-            "warning",
+            EventSeverity.WARNING,
         )
         return True
 
@@ -139,7 +139,7 @@ class Supervisor:
             if state is None:
                 state = EndpointState(name=endpoint.name)
                 store.endpoints.append(state)
-                store.publish("endpoint", endpoint.name, "Succeeded: endpoint created")
+                store.publish(EventKind.ENDPOINT, endpoint.name, "Succeeded: endpoint created")
             state.auth_mode = endpoint.spec.auth_mode.value  # its traffic: the routing's to write, alone
             state.provisioning_state = ProvisioningState.SUCCEEDED
 

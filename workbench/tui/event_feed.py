@@ -10,14 +10,18 @@ from rich.highlighter import Highlighter
 from rich.text import Text
 from textual.notifications import SeverityLevel
 
-from workbench.state import Event
+from workbench.state import Event, EventKind, EventSeverity
 
-SEVERITIES: dict[str, SeverityLevel] = {"info": "information", "warning": "warning", "error": "error"}
+SEVERITIES: dict[EventSeverity, SeverityLevel] = {
+    EventSeverity.INFO: "information",
+    EventSeverity.WARNING: "warning",
+    EventSeverity.ERROR: "error",
+}
 RANKS: dict[SeverityLevel, int] = {"information": 0, "warning": 1, "error": 2}
 TOAST_QUIET_S = 3.0
 """After a toast for a subject, later ones for it within this time pop up only if more severe."""
 TOAST_LINES = 4
-MARKS = {"warning": "⚠", "error": "✗"}
+MARKS = {EventSeverity.WARNING: "⚠", EventSeverity.ERROR: "✗"}
 """An event line's mark after its time, which the events tab colours."""
 
 
@@ -33,9 +37,9 @@ class EventLook(Highlighter):
 
     def highlight(self, text: Text) -> None:
         mark = text.plain[9:10]
-        if mark == MARKS["error"]:
+        if mark == MARKS[EventSeverity.ERROR]:
             text.stylize("red")
-        elif mark == MARKS["warning"]:
+        elif mark == MARKS[EventSeverity.WARNING]:
             text.stylize("yellow")
 
 
@@ -60,9 +64,9 @@ class Toaster:
         """Per subject: when its last toast popped up, and how severe it was."""
 
     def toast(self, event: Event) -> Toast | None:
-        if event.severity == "info" and event.kind != "reload":
+        if event.severity is EventSeverity.INFO and event.kind is not EventKind.RELOAD:
             return None
-        severity = SEVERITIES.get(event.severity, "information")
+        severity = SEVERITIES[event.severity]
         rank = RANKS[severity]
         shown_at, shown_rank = self._shown.get(event.subject, (0.0, -1))
         if time.monotonic() - shown_at < TOAST_QUIET_S and rank <= shown_rank:

@@ -114,7 +114,9 @@ def test_failing_init_ends_failed_with_reason_and_others_unaffected(tmp_path: Pa
         corrupt = Failure(str(folder / "code" / "broken.py"), 2, "RuntimeError", "model file is corrupt")
         assert red.failure == corrupt
         with EngineClient.for_folder(folder) as client:
-            said = [e for e in client.events() if e.subject == "tests/red" and e.severity is EventSeverity.ERROR]
+            said = [
+                e for e in client.events() if e.subject == "tests/red" and e.severity is EventSeverity.ERROR
+            ]
         failed_event = said[-1]
         assert failed_event.failure == red.failure
         assert blue.failure is None

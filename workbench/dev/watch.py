@@ -1,13 +1,16 @@
 """Watching folders for changes that matter: debounced, with editor and tool noise ignored.
 
 A save in an editor is often several events (a swap file, a rename, a write); they are gathered
-for `debounce_s` after the last one and delivered once, as the set of paths that changed. A file
+on an event loop for `debounce_s` after the last one (one timer, moved by each event) and
+delivered once, as the set of paths that changed. A file
 made and renamed onto another within one gathering (`sed -i`, editors' and tools' atomic writes)
 is reported by the name it ends with only.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fnmatch
 import threading
 from collections.abc import Callable, Iterable
@@ -40,6 +43,10 @@ def ignored(path: Path) -> bool:
 
 
 class Watcher:
+    """Delivers each gathering to `on_change` on `loop` (the engine's: no thread of its own per
+    event, and the engine's work stays on its loop); without one, on a loop of the watcher's own,
+    in one thread for as long as it watches."""
+
     def __init__(
         self,
         folders: Iterable[Path],
@@ -48,6 +55,7 @@ class Watcher:
         debounce_s: float = 0.15,
         recursive: bool = True,
         flat: Iterable[Path] = (),
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.folders = sorted({f.resolve() for f in folders})
         self.flat = sorted(
@@ -58,14 +66,19 @@ class Watcher:
         self.recursive = recursive
         self.on_change = on_change
         self.debounce_s = debounce_s
+        self._loop = loop
+        self._own_loop: threading.Thread | None = None
         self._pending: set[Path] = set()
         self._created: set[Path] = set()
         """Files made within this gathering: renamed away, they were a tool's temporary file."""
-        self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
+        self._flush_at: asyncio.TimerHandle | None = None
         self._observer = Observer()
 
     def start(self) -> Watcher:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._own_loop = threading.Thread(target=self._loop.run_forever, name="watcher", daemon=True)
+            self._own_loop.start()
         handler = _Handler(self._event)
         for folder in self.folders:
             self._observer.schedule(handler, str(folder), recursive=self.recursive)
@@ -77,9 +90,15 @@ class Watcher:
     def stop(self) -> None:
         self._observer.stop()
         self._observer.join(timeout=5)
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if self._own_loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            self._own_loop.join(timeout=5)
+            loop.close()
+        elif self._flush_at is not None:
+            self._flush_at.cancel()  # on the loop's own thread: the engine stops it there
 
     def __enter__(self) -> Watcher:
         return self.start()
@@ -88,29 +107,31 @@ class Watcher:
         self.stop()
 
     def _event(self, path: Path, moved_to: Path | None = None, created: bool = False) -> None:
-        with self._lock:
-            if moved_to is not None and path in self._created:  # a temporary file's final name
-                self._created.discard(path)
-                self._pending.discard(path)
-            elif not ignored(path):
-                self._pending.add(path)
-                if created:
-                    self._created.add(path)
-            if moved_to is not None and not ignored(moved_to):
-                self._pending.add(moved_to)
-            if not self._pending:
-                return
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = threading.Timer(self.debounce_s, self._flush)
-            self._timer.daemon = True
-            self._timer.start()
+        """Watchdog's thread: the event goes to the loop, where everything else happens."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed in between: stopping
+                loop.call_soon_threadsafe(self._gather, path, moved_to, created)
+
+    def _gather(self, path: Path, moved_to: Path | None, created: bool) -> None:
+        if moved_to is not None and path in self._created:  # a temporary file's final name
+            self._created.discard(path)
+            self._pending.discard(path)
+        elif not ignored(path):
+            self._pending.add(path)
+            if created:
+                self._created.add(path)
+        if moved_to is not None and not ignored(moved_to):
+            self._pending.add(moved_to)
+        if not self._pending:
+            return
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+        assert self._loop is not None
+        self._flush_at = self._loop.call_later(self.debounce_s, self._flush)
 
     def _flush(self) -> None:
-        with self._lock:
-            changed, self._pending = self._pending, set()
-            self._created = set()
-            self._timer = None
+        changed, self._pending, self._created, self._flush_at = self._pending, set(), set(), None
         if changed:
             self.on_change(changed)
 

@@ -314,10 +314,9 @@ class Engine:
     async def _apply(
         self, project: Project, supervisor: Supervisor, routing: Routing, scales: ScaleOverrides
     ) -> None:
-        supervisor.update_endpoints(project)
-        await routing.apply(project)
+        await routing.apply(project)  # the routers, then the endpoints and their deployments
         started = supervisor.apply(project, routing.effective_traffic, scales)
-        routing.refresh()
+        routing.refresh()  # once, with both in place
         self.store.publish(
             EventKind.SPEC, "engine", "reconciled: " + ("; ".join(started) or "no deployment changed")
         )
@@ -351,9 +350,6 @@ class Engine:
 
         def changed(paths: set[Path]) -> None:
             names = ", ".join(sorted({p.name for p in paths}))
-            loop.call_soon_threadsafe(reload, paths, names)
-
-        def reload(paths: set[Path], names: str) -> None:
             runners = {
                 id(runner): runner
                 for path, using in supervisor.reloadable().items()
@@ -363,7 +359,9 @@ class Engine:
             for runner in runners.values():
                 self._background(runner.reload_code(f"{names} changed", if_changed=True))
 
-        self._code_watcher = Watcher(folders, changed, debounce_s=CODE_DEBOUNCE_S, flat=flat).start()
+        self._code_watcher = Watcher(
+            folders, changed, debounce_s=CODE_DEBOUNCE_S, flat=flat, loop=loop
+        ).start()
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(self._guarded(work))
@@ -378,8 +376,7 @@ class Engine:
         def changed(paths: set[Path]) -> None:
             relevant = {p for p in paths if p.suffix.lower() in SPEC_SUFFIXES and FOLDER not in p.parts}
             if relevant:
-                names = ", ".join(sorted(p.name for p in relevant))
-                loop.call_soon_threadsafe(self.request_reconcile, names)
+                self.request_reconcile(", ".join(sorted(p.name for p in relevant)))
 
         # Only the folders that hold spec files, not recursively: the engine's own .workbench/
         # (logs, staged code) changes all the time and must cost nothing.
@@ -389,7 +386,7 @@ class Engine:
                 conda = deployment.environment.conda_file if deployment.environment else None
                 if conda is not None:
                     folders.add(conda.path.parent)
-        watcher = Watcher(folders, changed, recursive=False)
+        watcher = Watcher(folders, changed, recursive=False, loop=loop)
         watcher.start()
         return watcher
 

@@ -80,8 +80,7 @@ class Routing:
         for endpoint in project.endpoints:
             if endpoint.name not in self.routers:
                 await self._start(endpoint.name, project)
-        self.saved.save()
-        self.refresh()
+        self.saved.save()  # the route tables: refreshed by the caller once the deployments are applied
 
     async def _start(self, name: str, project: Project) -> None:
         saved = self.saved.endpoint(name)

@@ -23,22 +23,21 @@ from pathlib import Path
 from typing import Any
 
 from workbench.contract import DebugSession, Shell
-from workbench.dev.vscode import attach_configuration, write_attach_configuration
-from workbench.engine import eventloop, failures
+from workbench.engine import debugging, eventloop
 from workbench.engine.blobs import BlobStore
 from workbench.engine.context import Context
 from workbench.engine.generation import Generation
-from workbench.engine.instances import InstanceRunner, ReloadOutcome, log_tail
+from workbench.engine.instances import InstanceRunner
 from workbench.engine.preparation import Preparer
-from workbench.engine.storage import refresh
+from workbench.engine.pressure import DeploymentPressure
+from workbench.engine.reloads import reload_in_place
+from workbench.engine.scoring_errors import ScoringErrors
 from workbench.errors import EngineError, NotFound, StartupError, bug_summary
 from workbench.spec.deployment import DeploymentSpec
 from workbench.state import DeploymentState, EventKind, EventSeverity, InstancePhase, ProvisioningState
 
 Outcome = tuple[ProvisioningState, str]
 """How an operation ended: the state and why."""
-SCORING_ERROR_LINES = 60
-"""Of an instance's log, read for the traceback of a run() that failed."""
 
 
 class DeploymentRunner:
@@ -56,18 +55,14 @@ class DeploymentRunner:
         self.unprepared = False
         """The last operation failed before it started any instance (a build, staging, a secret):
         the next reconcile tries again, whatever changed (a secret in workbench.yaml, the network)."""
-        self._lock = asyncio.Lock()
+        self.lock = asyncio.Lock()
+        """One reload, restart or debugger switch at a time."""
         self._busy = False
-        self._reading_error = False
-        """A scoring error's traceback is being read (the next error reads again, not meanwhile)."""
         self._serial = 0
         self._started = time.monotonic()
         self._stopping: set[asyncio.Task[None]] = set()
-        self._pressure = ""
-        """CPU or memory pressure applied on purpose, in words ("" for none)."""
-        self._pressure_ends: asyncio.TimerHandle | None = None
-        """Ends it: the event loop's own timer, the one clock (another, read when it fires, may
-        not have reached the end yet, and the pressure would never end)."""
+        self._pressure = DeploymentPressure(ctx.store, self.subject, ctx.on_change)
+        self._scoring_errors = ScoringErrors(ctx.store, self.subject, state, ctx.on_change)
 
     @property
     def name(self) -> str:
@@ -116,7 +111,7 @@ class DeploymentRunner:
     async def delete(self) -> None:
         """Cancel what is in progress, then drain and stop every instance."""
         await self._cancel_operation()
-        async with self._lock:
+        async with self.lock:
             self._set(ProvisioningState.DELETING, "deleting")
             leaving, self.instances = self.instances, []
             await asyncio.gather(*(self._remove(i) for i in leaving))
@@ -133,7 +128,7 @@ class DeploymentRunner:
         async def run() -> None:
             if previous is not None and not previous.done():
                 await eventloop.cancelled(previous)
-            async with self._lock:
+            async with self.lock:
                 self._busy = True
                 self.unprepared = False
                 self.state.reason = None
@@ -283,50 +278,21 @@ class DeploymentRunner:
         targets = [self.instance(instance_id)] if instance_id else ready
         if not targets:
             raise EngineError(f"{self.subject} has no ready instance to put under pressure")
-        for instance in targets:
-            await instance.pressure(cpu_cores, memory_mb, seconds)
-        what = " and ".join(
-            filter(
-                None,
-                [
-                    f"{cpu_cores} busy core(s)" if cpu_cores else "",
-                    f"{memory_mb} MB held" if memory_mb else "",
-                ],
-            )
-        )
-        said = f"{what} in {', '.join(i.state.id for i in targets)} for {seconds:g} s"
-        self._pressure = said
-        if self._pressure_ends is not None:  # a newer pressure replaces the one applied before
-            self._pressure_ends.cancel()
-        self._pressure_ends = asyncio.get_running_loop().call_later(seconds, self._pressure_over)
-        self.ctx.store.publish(
-            EventKind.DEPLOYMENT, self.subject, f"pressure applied: {said}", EventSeverity.WARNING
-        )
-        self.ctx.on_change()
-        return said
-
-    def _pressure_over(self) -> None:
-        self.ctx.store.publish(EventKind.DEPLOYMENT, self.subject, f"pressure over: {self._pressure}")
-        self._pressure, self._pressure_ends = "", None
-        self.ctx.on_change()
+        return await self._pressure.apply(targets, cpu_cores, memory_mb, seconds)
 
     def show_faults(self, injected: str) -> None:
         """The faults the routing applies to this deployment, as its state says them (with the
         pressure applied here): the routing tells, the runner writes."""
-        self.state.faults = "; ".join(filter(None, [injected, self.pressure_said()])) or None
+        self.state.faults = "; ".join(filter(None, [injected, self._pressure.said()])) or None
 
     def show_override(self, said: str | None) -> None:
         """The scale override the reconcile loop applies, in words (None: the YAML's count)."""
         self.state.scaled = said
 
-    def pressure_said(self) -> str:
-        """The pressure applied now, in words ("" for none)."""
-        return f"pressure: {self._pressure}" if self._pressure else ""
-
     async def restart_all(self, cause: str) -> None:
         """A rolling restart: one instance at a time, each serving from its old process until its
         new one is ready, so the deployment never has fewer ready instances than before."""
-        async with self._lock:
+        async with self.lock:
             instances = list(self.instances)
             self.ctx.store.publish(
                 EventKind.DEPLOYMENT,
@@ -340,7 +306,7 @@ class DeploymentRunner:
 
     async def restart(self, instance_id: str, cause: str) -> None:
         instance = self.instance(instance_id)
-        async with self._lock:
+        async with self.lock:
             await instance.restart(cause)
 
     def instance_changed(self) -> None:
@@ -386,34 +352,8 @@ class DeploymentRunner:
     # -- the user's run() failing -------------------------------------------------------------
 
     def model_error(self, instance_id: str) -> None:
-        """A request that run() failed (the router answered 424): counted, and the traceback it
-        logged read for the user's file and line (one read at a time; the next error reads again)."""
-        self.state.scoring_errors += 1
-        self.ctx.on_change()
-        instance = next((i for i in self.instances if i.state.id == instance_id), None)
-        if instance is None or self._reading_error:
-            return
-        self._reading_error = True
-        task = asyncio.get_running_loop().create_task(self._read_scoring_error(instance))
-        task.add_done_callback(lambda _: setattr(self, "_reading_error", False))
-
-    async def _read_scoring_error(self, instance: InstanceRunner) -> None:
-        generation = instance.generation
-        code = generation.spec.code_configuration
-        tail = await asyncio.to_thread(log_tail, instance.log_file, SCORING_ERROR_LINES)
-        lines = [generation.user_paths(line) for line in tail]
-        failure = failures.from_traceback(lines, str(code.code) if code else None)
-        if failure is None or failure == self.state.last_scoring_error:
-            return
-        self.state.last_scoring_error = failure
-        self.ctx.on_change()
-        self.ctx.store.publish(
-            EventKind.SCORING_ERROR,
-            self.subject,
-            f"run() failed at {failure.summary()} ({self.state.scoring_errors} request(s) so far)",
-            EventSeverity.WARNING,
-            failure=failure,
-        )
+        """A request that run() failed (the router answered 424): counted, its traceback read."""
+        self._scoring_errors.count(next((i for i in self.instances if i.state.id == instance_id), None))
 
     # -- code reload and debugging -----------------------------------------------------------
 
@@ -422,104 +362,18 @@ class DeploymentRunner:
         instance's outcome (time taken, init() run or kept, or the failure with file and line)
         is an event. `if_changed`: only when a staged file changed (the file watcher and promote
         both ask for the same edit; the second finds nothing new and reloads nothing)."""
-        async with self._lock:
+        async with self.lock:
             try:
-                await self._reload_code(cause, if_changed=if_changed)
+                await reload_in_place(self, cause, if_changed=if_changed)
             finally:
                 self.state.reloads += 1
                 self.ctx.on_change()
 
-    async def _reload_code(self, cause: str, *, if_changed: bool) -> None:
-        generation = self.generation
-        if generation is None or generation.spec.code_configuration is None:
-            return
-        started = time.perf_counter()
-        try:
-            changed = await asyncio.to_thread(
-                refresh,
-                generation.spec,
-                generation.folder,
-                self.ctx.files.logs(self.endpoint, self.name) / "storage-initializer.log",
-                BlobStore.at(self.ctx.files.blobs),
-                self.ctx.files.project,
-            )
-        except StartupError as exc:
-            self.ctx.store.publish(EventKind.RELOAD_FAILED, self.subject, str(exc), EventSeverity.ERROR)
-            return
-        if if_changed and not changed:
-            return
-        self.ctx.store.publish(
-            EventKind.RELOAD,
-            self.subject,
-            f"model and code staged again in {(time.perf_counter() - started) * 1000:.0f} ms "
-            f"({changed} file(s) changed); reloading {len(self.instances)} instance(s)",
-        )
-        if generation.settings.server == "azmlinfsrv":  # no in-place reload there: rolling restarts
-            for instance in list(self.instances):
-                await instance.restart(f"azmlinfsrv has no in-place reload; {cause}")
-                await instance.settled.wait()
-            return
-        outcomes = [o for o in await asyncio.gather(*(i.reload(cause) for i in list(self.instances))) if o]
-        for outcome in outcomes:
-            self.state.last_reload = f"{outcome.instance}: {outcome.message}"
-        self._sum_up_reload(outcomes)
-        for instance in list(self.instances):  # one that gave up gets a new chance with the fix
-            if instance.failure is not None:
-                await instance.restart(cause)
-
-    def _sum_up_reload(self, outcomes: list[ReloadOutcome]) -> None:
-        """One event for a save, whatever the number of instances: a failure first (with the
-        user's file and line, kept on the deployment until a fix loads), else how it went."""
-        if not outcomes:
-            return
-        failed = [o for o in outcomes if o.failed]
-        if failed:
-            first = next((o for o in failed if o.failure is not None), failed[0])
-            self.state.failure = first.failure or self.state.failure
-            message = f"{first.message} (in {len(failed)} of {len(outcomes)} instance(s))"
-            self.ctx.store.publish(
-                EventKind.RELOAD_FAILED, self.subject, message, EventSeverity.ERROR, failure=first.failure
-            )
-            return
-        self.state.failure = None
-        suffix = f" (all {len(outcomes)} instances)" if len(outcomes) > 1 else ""
-        self.ctx.store.publish(EventKind.RELOAD, self.subject, outcomes[-1].message + suffix)
-
     async def debug(self, instance_id: str, *, wait: bool) -> DebugSession:
-        """Run one instance under the debugger and write VS Code's attach configuration for it:
-        where debugpy listens and how the code folder maps to where the instance runs it."""
-        instance = self.instance(instance_id)
-        generation = instance.generation
-        code = generation.spec.code_configuration
-        if generation.settings.server == "azmlinfsrv":
-            raise EngineError(f"{self.subject} runs azmlinfsrv: `workbench debug` needs the workbench server")
-        if code is None:
-            raise EngineError(f"{self.subject} has no code_configuration: there is no Python code to debug")
-        async with self._lock:
-            debugging = await instance.debug(wait=wait)
-        seen = generation.runtime.place(
-            generation.folder, generation.folder / code.code.name, None, self.ctx.files.server_code, Path("/")
-        )
-        # the code folder as the instance sees it: in a container, where Azure mounts it
-        configuration = attach_configuration(
-            f"{self.endpoint}/{instance_id}", debugging.port, code.code.resolve(), Path(seen.app_root)
-        )
-        written = write_attach_configuration(self.ctx.files.project, configuration)
-        self.ctx.store.publish(
-            EventKind.DEBUG,
-            f"{self.endpoint}/{instance_id}",
-            f"debugpy on 127.0.0.1:{debugging.port}"
-            + ("; init() waits for a debugger" if wait else "")
-            + (f"; VS Code: '{configuration['name']}' in {written}" if written else ""),
-        )
-        return DebugSession(
-            "127.0.0.1", debugging.port, wait, configuration, str(written) if written else None
-        )
+        return await debugging.debug(self, instance_id, wait=wait)
 
     async def stop_debugging(self, instance_id: str) -> None:
-        instance = self.instance(instance_id)
-        async with self._lock:
-            await instance.stop_debugging()
+        await debugging.stop_debugging(self, instance_id)
 
 
 def _remove_folders(folders: list[Path]) -> None:

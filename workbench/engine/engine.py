@@ -179,7 +179,6 @@ class Engine:
                     "started": running.started_at(_pid()),
                     "root": str(self.project.root),
                 },
-                private=True,
             )
             running.register(self.project.root, _pid())
             if routing.keeper is not None:

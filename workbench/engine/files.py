@@ -4,27 +4,16 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from workbench.atomic import write_whole
 
-def write_json(path: Path, data: Any, *, private: bool = False) -> None:
-    """Write whole or not at all: a temporary file in the same folder, fsynced, then renamed."""
+
+def write_json(path: Path, data: Any) -> None:
+    """Write whole or not at all (atomic.py), mode 0600: what is in .workbench/ is the user's alone."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        if private:
-            os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as file:
-            json.dump(data, file, indent=2)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_whole(path, json.dumps(data, indent=2))
 
 
 def read_json(path: Path, default: Any) -> Any:

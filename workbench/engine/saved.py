@@ -68,8 +68,8 @@ class SavedState:
     def save(self) -> None:
         """Write the state whole; NotSaved when it cannot be (the file keeps its last state)."""
         try:
-            write_json(self.path, self._document(), private=True)
-            write_json(self.good_copy, self._document(), private=True)
+            write_json(self.path, self._document())
+            write_json(self.good_copy, self._document())
         except OSError as exc:
             full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
             why = "the disk is full" if full else (exc.strerror or str(exc))

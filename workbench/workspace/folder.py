@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from workbench.atomic import write_whole
 from workbench.errors import SpecError, WorkbenchError
 from workbench.spec import load_project
 from workbench.spec.local import FILE_NAMES
@@ -74,7 +75,7 @@ class Workspace:
         if self.exists:
             return
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _write_whole(
+        write_whole(
             self.root / WORKSPACE_MARK,
             json.dumps(
                 {
@@ -195,11 +196,11 @@ class Change:
         root = self.workspace.root
         for path, staged in self.writes.items():
             path.parent.mkdir(mode=0o700, exist_ok=True)
-            _write_whole(path, _text(staged))
+            write_whole(path, _text(staged))
         for path in self.removals:
             path.unlink(missing_ok=True)
-        _write_whole(self.workspace.settings_file, self.settings)
-        _write_whole(root / WORKSPACE_MARK, json.dumps(self.info, indent=2))
+        write_whole(self.workspace.settings_file, self.settings)
+        write_whole(root / WORKSPACE_MARK, json.dumps(self.info, indent=2))
 
     def _settings_yaml(self) -> str:
         """workbench.yaml as the workspace's records say: no auth for the endpoints made with
@@ -263,20 +264,6 @@ def _told(problem: Problem, mine: dict[Path, Staged | str], copy: Path, root: Pa
 
 def _text(staged: Staged | str) -> str:
     return staged if isinstance(staged, str) else staged.text
-
-
-def _write_whole(path: Path, text: str) -> None:
-    """Written whole or not at all (a temporary file in the same folder, renamed), mode 0600."""
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _now() -> str:

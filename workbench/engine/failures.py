@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from workbench.contract import Failure
+from workbench.server.admin import ReloadFailure
 
 TRACEBACK_START = "Traceback (most recent call last):"
 FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+)')
@@ -62,12 +62,7 @@ def _is_ours(file: str, user_folder: str | None) -> bool:
     return bool(user_folder) and file.startswith(str(user_folder).rstrip("/") + "/")
 
 
-def from_reload(outcome: dict[str, Any], user_paths: Callable[[str], str]) -> Failure:
-    """A failed reload's answer from the workbench server: `file`, `line`, `error`, `message`;
-    `user_paths` maps the staged copy's path to the project's."""
-    return Failure(
-        user_paths(str(outcome.get("file", ""))),
-        int(outcome.get("line") or 0),
-        str(outcome.get("error", "Error")),
-        str(outcome.get("message", "")),
-    )
+def from_reload(failure: ReloadFailure, user_paths: Callable[[str], str]) -> Failure:
+    """A failed reload as the workbench server said it; `user_paths` maps the staged copy's
+    path to the project's."""
+    return Failure(user_paths(failure.file), failure.line, failure.error, failure.message)

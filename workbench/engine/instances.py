@@ -43,6 +43,7 @@ from workbench.engine.generation import INSTANCE_MARK, Generation, instance_spec
 from workbench.errors import EngineError, StartupError, bug_summary
 from workbench.logfile import say_started
 from workbench.runtimes.base import InstanceSpec, RunningInstance
+from workbench.server import admin
 from workbench.state import EventKind, EventSeverity, InstancePhase, InstanceState
 
 MAX_BOOT_FAILURES = 3
@@ -177,22 +178,22 @@ class InstanceRunner:
                 headers={"Authorization": f"Bearer {self.generation.admin_token}"},
                 timeout=aiohttp.ClientTimeout(total=RELOAD_TIMEOUT_S),
             ) as response:
-                outcome = await response.json()
+                answer = admin.read_reload(await response.json())
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
             message = f"reload request failed ({cause}): {exc}"
             self.ctx.store.publish(EventKind.INSTANCE, self.subject, message)
             return ReloadOutcome(self.state.id, message, failed=True)
-        if outcome.get("status") == "reloaded":
+        if isinstance(answer, admin.Reloaded):
             init = (
-                f"init() kept: {', '.join(outcome['kept_globals'])}"
-                if outcome.get("init") == "kept"
-                else f"init {outcome['init_ms']:.0f} ms"
+                f"init() kept: {', '.join(answer.kept_globals)}"
+                if answer.init == "kept"
+                else f"init {answer.init_ms:.0f} ms"
             )
-            message = f"reloaded in {outcome['total_ms']:.0f} ms ({init}) ({cause})"
-        elif outcome.get("status") == "reloading":
-            message = f"reload signalled to {outcome['workers']} workers ({cause})"
+            message = f"reloaded in {answer.total_ms:.0f} ms ({init}) ({cause})"
+        elif isinstance(answer, admin.ReloadSignalled):
+            message = f"reload signalled to {answer.workers} workers ({cause})"
         else:
-            failure = failures.from_reload(outcome, self.generation.user_paths)
+            failure = failures.from_reload(answer.failure, self.generation.user_paths)
             message = f"reload failed ({cause}); the previous code keeps serving: {failure.summary()}"
             self.ctx.store.publish(EventKind.INSTANCE, self.subject, message, failure=failure)
             return ReloadOutcome(self.state.id, message, failed=True, failure=failure)

@@ -25,7 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
-from workbench.server import debug
+from workbench.server import admin, debug
+from workbench.server.admin import ReloadAnswer, ReloadSignalled
 from workbench.server.cors import cors_headers
 from workbench.server.logs import RequestLog
 from workbench.server.pressure import Pressure, PressureError
@@ -264,9 +265,10 @@ class ScoringApp:
         if request.path == "/-/reload" and request.method == "POST":
             if self.worker_count > 1:
                 os.kill(os.getppid(), signal.SIGHUP)
-                return web.json_response({"status": "reloading", "workers": self.worker_count}, status=202)
+                signalled = ReloadSignalled(self.worker_count)
+                return web.json_response(admin.to_json(signalled), status=admin.HTTP_STATUS[ReloadSignalled])
             outcome = await self.reload(cause="admin request")
-            return web.json_response(outcome, status=200 if outcome["status"] == "reloaded" else 422)
+            return web.json_response(admin.to_json(outcome), status=admin.HTTP_STATUS[type(outcome)])
         if request.path == "/-/pressure" and request.method == "POST":
             try:
                 return web.json_response(await self.pressure.apply(await request.json()))
@@ -274,7 +276,7 @@ class ScoringApp:
                 return web.json_response({"message": str(exc)}, status=400)
         return web.json_response({"message": NOT_FOUND}, status=404)
 
-    async def reload(self, cause: str) -> dict[str, Any]:
+    async def reload(self, cause: str) -> ReloadAnswer:
         outcome, scoring = await self.reloader.reload(cause, self.scoring.script)
         if scoring is not None:
             self.scoring = scoring
@@ -286,7 +288,7 @@ class ScoringApp:
             "script": str(self.scoring.script.path),
             "input_mode": self.scoring.script.mode,
             "reloads": self.reloader.count,
-            "last_reload": self.reloader.last,
+            "last_reload": admin.to_json(self.reloader.last) if self.reloader.last else None,
             "debugger_attached": debug.client_connected(),
         }
 

@@ -17,8 +17,8 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from workbench.server.admin import ReloadAnswer, Reloaded, ReloadFailed, ReloadFailure
 from workbench.server.scoring import Scoring, ScriptError, UserCodeFailed, load_scoring
 from workbench.server.script import UserScript
 from workbench.server.settings import Settings
@@ -31,9 +31,9 @@ class Reloader:
         self.settings = settings
         self.lock = asyncio.Lock()
         self.count = 0
-        self.last: dict[str, Any] | None = None
+        self.last: ReloadAnswer | None = None
 
-    async def reload(self, cause: str, current: UserScript | None) -> tuple[dict[str, Any], Scoring | None]:
+    async def reload(self, cause: str, current: UserScript | None) -> tuple[ReloadAnswer, Scoring | None]:
         async with self.lock:
             loop = asyncio.get_running_loop()
             outcome, scoring = await loop.run_in_executor(None, self._load, cause, current)
@@ -42,7 +42,7 @@ class Reloader:
                 self.count += 1
             return outcome, scoring
 
-    def _load(self, cause: str, current: UserScript | None) -> tuple[dict[str, Any], Scoring | None]:
+    def _load(self, cause: str, current: UserScript | None) -> tuple[ReloadAnswer, Scoring | None]:
         settings = self.settings
         start = time.perf_counter()
         forget_user_modules(settings.app_root, settings.entry_script.parent)
@@ -52,19 +52,18 @@ class Reloader:
             failure = describe_failure(exc, settings.entry_script)
             logger.error(
                 f"Reload failed ({cause}); the previous code keeps serving: "
-                f"{failure['file']}:{failure['line']}: {failure['error']}: {failure['message']}"
+                f"{failure.file}:{failure.line}: {failure.error}: {failure.message}"
             )
-            return {"status": "failed", "cause": cause, **failure}, None
-        outcome = {
-            "status": "reloaded",
-            "cause": cause,
-            "load_ms": loaded.load_ms,
-            "init_ms": loaded.init_ms,
-            "init": "kept" if loaded.kept_globals is not None else "ran",
-            "kept_globals": loaded.kept_globals or [],
-            "total_ms": round((time.perf_counter() - start) * 1000, 3),
-        }
-        logger.info(f"Reloaded {settings.entry_script.name} in {outcome['total_ms']} ms ({cause})")
+            return ReloadFailed(cause, failure), None
+        outcome = Reloaded(
+            cause,
+            loaded.load_ms,
+            loaded.init_ms,
+            "kept" if loaded.kept_globals is not None else "ran",
+            tuple(loaded.kept_globals or ()),
+            round((time.perf_counter() - start) * 1000, 3),
+        )
+        logger.info(f"Reloaded {settings.entry_script.name} in {outcome.total_ms} ms ({cause})")
         return outcome, loaded.scoring
 
 
@@ -78,7 +77,7 @@ def forget_user_modules(*folders: Path) -> None:
             del sys.modules[name]
 
 
-def describe_failure(exc: BaseException, script: Path) -> dict[str, Any]:
+def describe_failure(exc: BaseException, script: Path) -> ReloadFailure:
     """Exception type, message, and the file and line in the user's code where it happened."""
     cause = exc.__cause__ or exc
     file, line = str(script), 0
@@ -89,13 +88,9 @@ def describe_failure(exc: BaseException, script: Path) -> dict[str, Any]:
         user = [f for f in frames if f.filename.startswith(str(script.parent))] or frames
         if user:
             file, line = user[-1].filename, user[-1].lineno or 0
-    return {
-        "error": type(cause).__name__,
-        "message": str(cause),
-        "file": file,
-        "line": line,
-        "traceback": "".join(traceback.format_exception(cause)),
-    }
+    return ReloadFailure(
+        type(cause).__name__, str(cause), file, line, "".join(traceback.format_exception(cause))
+    )
 
 
 POLL_S = 0.5

@@ -209,9 +209,10 @@ def test_a_client_that_leaves_mid_request_gets_nothing_and_harms_nobody(loop_kin
     async def scenario(port: int, seen: list[Request]) -> None:
         _reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"POST /slow HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi")
-        await asyncio.sleep(0.05)  # the handler is now working on it
+        while not seen:  # until the handler is working on it, however busy the machine
+            await asyncio.sleep(0.01)
         writer.transport.abort()
-        await asyncio.sleep(0.3)  # it finishes and finds nobody to answer
+        await asyncio.sleep(0.3)  # the handler's 0.2 s: it finishes and finds nobody to answer
         assert answers(await exchange(port, b"GET /next HTTP/1.1\r\nConnection: close\r\n\r\n")) == [
             (200, b"/next")
         ]

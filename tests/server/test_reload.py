@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.engine.harness import until
 from tests.server.harness import running
 
 TOKEN = "test-admin-token"
@@ -121,10 +122,9 @@ def test_sighup_reloads(tmp_path: Path) -> None:
     with running("workbench", entry, log_dir=tmp_path) as server:
         entry.write_text(script(2))
         os.kill(server.process.pid, signal.SIGHUP)
-        deadline = time.monotonic() + 10
-        while httpx.post(server.url + "/score", content=b"{}").json()["version"] != 2:
-            assert time.monotonic() < deadline, server.output()
-            time.sleep(0.05)
+        until(
+            lambda: httpx.post(server.url + "/score", content=b"{}").json()["version"] == 2, 10, server.output
+        )
 
 
 def test_reload_flag_polls_the_app_root(tmp_path: Path) -> None:
@@ -134,10 +134,8 @@ def test_reload_flag_polls_the_app_root(tmp_path: Path) -> None:
     with running("workbench", entry, extra=["--reload"], log_dir=tmp_path) as server:
         entry.write_text(script(2))
         (entry.parent / "helper.py").write_text("VALUE = 'two'\n")
-        deadline = time.monotonic() + 10
-        while httpx.post(server.url + "/score", content=b"{}").json() != {"version": 2, "helper": "two"}:
-            assert time.monotonic() < deadline, server.output()
-            time.sleep(0.05)
+        wanted = {"version": 2, "helper": "two"}
+        until(lambda: httpx.post(server.url + "/score", content=b"{}").json() == wanted, 10, server.output)
 
 
 def test_admin_routes_need_the_token(tmp_path: Path) -> None:

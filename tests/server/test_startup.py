@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.engine.harness import until
 from tests.server.conftest import ServerPool
 from tests.server.harness import FIXTURES, run_to_exit
 
@@ -55,11 +55,9 @@ def test_log_lines_print_capture_and_request_summary(servers: ServerPool, kind: 
     server = servers.get(kind, "prints")
     httpx.post(server.url + "/score", content=b"hi", timeout=10)
     httpx.get(server.url + "/", timeout=10)
-    deadline = time.monotonic() + 30  # until the server has written the lines it logs per request
     expected = (" - POST /score 200 ", "printed hi", "to stderr", "WARNING:root:a warning line")
-    while not all(text in server.output() for text in expected):
-        assert time.monotonic() < deadline, server.output()
-        time.sleep(0.02)
+    # until the server has written the lines it logs per request
+    until(lambda: all(text in server.output() for text in expected), 30, server.output)
     lines = server.output().splitlines()
 
     assert any(LINE.match(line) and line.endswith("azmlinfsrv.print - hello from init") for line in lines)

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO
+from tests.engine.harness import until
 from tests.server.harness import FIXTURES, Server, free_port, running, stop
 
 
@@ -34,10 +35,8 @@ def at_once(url: str, requests: int, folder: Path, wait_s: float) -> list[dict[s
 
 
 def booted(server: Server, workers: int) -> None:
-    deadline = time.monotonic() + 60
-    while len(set(re.findall(r"Worker with pid (\d+) ready for serving traffic", server.output()))) < workers:
-        assert time.monotonic() < deadline, server.output()
-        time.sleep(0.05)
+    ready = r"Worker with pid (\d+) ready for serving traffic"
+    until(lambda: len(set(re.findall(ready, server.output()))) >= workers, 60, server.output)
 
 
 @pytest.mark.parametrize("kind", ["azmlinfsrv", "workbench"])

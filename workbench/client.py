@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from workbench import api_routes as routes
 from workbench import running
 from workbench.contract import (
     Credentials,
@@ -104,14 +104,14 @@ class EngineClient:
         self.close()
 
     def status(self) -> list[EndpointState]:
-        return endpoints_from_json(self._get("/v1/status").json()["endpoints"])
+        return endpoints_from_json(self._call(routes.STATUS).json()["endpoints"])
 
     def status_json(self) -> list[dict[str, Any]]:
-        endpoints: list[dict[str, Any]] = self._get("/v1/status").json()["endpoints"]
+        endpoints: list[dict[str, Any]] = self._call(routes.STATUS).json()["endpoints"]
         return endpoints
 
     def events(self, follow: bool = False) -> Iterator[Event]:
-        for line in self._stream("/v1/events", {"follow": "1" if follow else "0"}):
+        for line in self._stream(routes.EVENTS.path(), {"follow": "1" if follow else "0"}):
             yield Event.from_json(json.loads(line))
 
     def logs(
@@ -125,7 +125,7 @@ class EngineClient:
         follow: bool = False,
     ) -> Iterator[str]:
         yield from self._stream(
-            "/v1/logs", _log_params(endpoint, deployment, container, instance, lines, follow=follow)
+            routes.LOGS.path(), _log_params(endpoint, deployment, container, instance, lines, follow=follow)
         )
 
     def scoring(self, endpoint: str, deployment: str | None = None) -> tuple[str, dict[str, str]]:
@@ -167,7 +167,7 @@ class EngineClient:
         """Ask the engine to stop; True once its process has ended (every instance stopped),
         False if it still runs after `timeout_s`. With `restart`, its keeper holds the ports
         until the next engine starts (engine/keeper.py)."""
-        self._request("POST", "/v1/shutdown", {"restart": True} if restart else None)
+        self._call(routes.SHUTDOWN, {"restart": True} if restart else None)
         deadline = time.monotonic() + timeout_s
         while running.alive(self.pid, None):
             if time.monotonic() > deadline:
@@ -178,8 +178,8 @@ class EngineClient:
     def set_faults(self, endpoint: str, deployment: str, **faults: float) -> str:
         """Inject faults into a deployment's requests (latency_ms, error_rate, error_status,
         drop_rate; none given clears them); what now applies, in words."""
-        path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/faults"
-        return str(self._request("POST", path, dict(faults)).json()["faults"])
+        answer = self._call(routes.FAULTS, dict(faults), name=endpoint, deployment=deployment)
+        return str(answer.json()["faults"])
 
     def pressure(
         self,
@@ -192,86 +192,80 @@ class EngineClient:
         instance: str | None,
     ) -> str:
         """Busy cores and held memory inside the deployment's instances (or one) for `seconds`."""
-        path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/pressure"
         body = {"cpu_cores": cpu_cores, "memory_mb": memory_mb, "seconds": seconds, "instance": instance}
-        return str(self._request("POST", path, body).json()["pressure"])
+        return str(self._call(routes.PRESSURE, body, name=endpoint, deployment=deployment).json()["pressure"])
 
     def kill(self, endpoint: str, deployment: str, instance: str) -> None:
         """SIGKILL the instance's server, as a host failure would; it restarts as after a crash."""
-        self._request("POST", f"/v1/endpoints/{endpoint}/deployments/{deployment}/instances/{instance}/kill")
+        self._call(routes.KILL, name=endpoint, deployment=deployment, instance=instance)
 
     def recording(self, endpoint: str, on: bool) -> Recording:
         """Start (or stop) recording the endpoint's answered requests; the file and the count."""
-        return Recording.from_json(
-            self._request("POST", f"/v1/endpoints/{endpoint}/recording", {"on": on}).json()
-        )
+        return Recording.from_json(self._call(routes.RECORDING, {"on": on}, name=endpoint).json())
 
     def reconcile(self, cause: str, *, wait: bool = False) -> list[str]:
         """Have the engine load its project's files again and apply them (a "reconciled" event
         says what it started). With `wait`, return once they are applied, with the errors that
         kept them from applying (none: they apply, and deployments start or change)."""
-        answer = self._request("POST", "/v1/reconcile", {"cause": cause, "wait": wait})
+        answer = self._call(routes.RECONCILE, {"cause": cause, "wait": wait})
         return [str(p) for p in answer.json().get("problems", [])] if wait else []
 
     def credentials(self, endpoint: str) -> Credentials:
-        return Credentials.from_json(self._get(f"/v1/endpoints/{endpoint}/credentials").json())
+        return Credentials.from_json(self._call(routes.CREDENTIALS, name=endpoint).json())
 
     def regenerate_keys(self, endpoint: str, key_type: str) -> None:
-        self._request("POST", f"/v1/endpoints/{endpoint}/regenerate-keys", {"key_type": key_type})
+        self._call(routes.REGENERATE_KEYS, {"key_type": key_type}, name=endpoint)
 
     def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int] | None) -> None:
-        self._request(
-            "POST", f"/v1/endpoints/{endpoint}/traffic", {"traffic": traffic, "mirror_traffic": mirror}
-        )
+        self._call(routes.TRAFFIC, {"traffic": traffic, "mirror_traffic": mirror}, name=endpoint)
 
     def metrics(self, endpoint: str) -> EndpointMetrics:
-        return EndpointMetrics.from_json(self._get(f"/v1/endpoints/{endpoint}/metrics").json())
+        return EndpointMetrics.from_json(self._call(routes.METRICS, name=endpoint).json())
 
     def mirror_bodies(self, endpoint: str, request_id: str) -> MirrorBodies:
         """The live and the mirror answer to one of the endpoint's recent mirrored requests."""
-        path = f"/v1/endpoints/{endpoint}/mirror/{urllib.parse.quote(request_id, safe='')}"
-        return MirrorBodies.from_json(self._get(path).json())
+        return MirrorBodies.from_json(
+            self._call(routes.MIRROR_BODIES, name=endpoint, request_id=request_id).json()
+        )
 
     def telemetry(self) -> Telemetry:
-        return Telemetry.from_json(self._get("/v1/telemetry").json())
+        return Telemetry.from_json(self._call(routes.TELEMETRY).json())
 
     def reload(self, endpoint: str, deployment: str, *, if_changed: bool = False) -> None:
         """Stage the deployment's code again and reload it in place (`if_changed`: only if a file
         changed since it was staged); the outcome comes as events, and its `reloads` count grows."""
         query = "?if_changed=1" if if_changed else ""
-        self._request("POST", f"/v1/endpoints/{endpoint}/deployments/{deployment}/reload{query}")
+        self._request(routes.RELOAD.method, routes.RELOAD.path(name=endpoint, deployment=deployment) + query)
 
     def scale(self, endpoint: str, deployment: str, instance_count: int) -> None:
-        self._request(
-            "POST",
-            f"/v1/endpoints/{endpoint}/deployments/{deployment}/scale",
-            {"instance_count": instance_count},
-        )
+        self._call(routes.SCALE, {"instance_count": instance_count}, name=endpoint, deployment=deployment)
 
     def restart_all(self, endpoint: str, deployment: str) -> None:
         """A rolling restart of the deployment; its progress comes as events."""
-        self._request("POST", f"/v1/endpoints/{endpoint}/deployments/{deployment}/restart")
+        self._call(routes.RESTART_ALL, name=endpoint, deployment=deployment)
 
     def restart(self, endpoint: str, deployment: str, instance: str) -> None:
-        path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/instances/{instance}/restart"
-        self._request("POST", path)
+        self._call(routes.RESTART, name=endpoint, deployment=deployment, instance=instance)
 
     def debug(self, endpoint: str, deployment: str, instance: str, *, wait: bool = False) -> DebugSession:
         """Restart the instance under debugpy; where it listens and VS Code's attach configuration."""
-        path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/instances/{instance}/debug"
-        return DebugSession.from_json(self._request("POST", path, {"wait": wait}).json())
+        answer = self._call(
+            routes.DEBUG, {"wait": wait}, name=endpoint, deployment=deployment, instance=instance
+        )
+        return DebugSession.from_json(answer.json())
 
     def shell(self, endpoint: str, deployment: str, instance: str) -> Shell:
         """How to open a shell inside the instance: its environment and its folder."""
-        path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/instances/{instance}/shell"
-        return Shell.from_json(self._get(path).json())
+        return Shell.from_json(
+            self._call(routes.SHELL, name=endpoint, deployment=deployment, instance=instance).json()
+        )
 
     def stop_debugging(self, endpoint: str, deployment: str, instance: str) -> None:
-        path = f"/v1/endpoints/{endpoint}/deployments/{deployment}/instances/{instance}/debug"
-        self._request("POST", path, {"stop": True})
+        self._call(routes.DEBUG, {"stop": True}, name=endpoint, deployment=deployment, instance=instance)
 
-    def _get(self, path: str) -> httpx.Response:
-        return self._request("GET", path)
+    def _call(self, route: routes.Route, body: dict[str, Any] | None = None, **parts: str) -> httpx.Response:
+        """`route` with its path's `parts` (name, deployment, instance, request_id) and `body`."""
+        return self._request(route.method, route.path(**parts), body)
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
         try:
@@ -308,14 +302,14 @@ class EngineStreams:
         await self._http.aclose()
 
     async def events(self) -> AsyncIterator[Event]:
-        async for line in self._lines("/v1/events", {"follow": "1"}):
+        async for line in self._lines(routes.EVENTS.path(), {"follow": "1"}):
             yield Event.from_json(json.loads(line))
 
     async def logs(
         self, endpoint: str, deployment: str, *, container: str, instance: str, lines: int
     ) -> AsyncIterator[str]:
         params = _log_params(endpoint, deployment, container, instance, lines, follow=True)
-        async for line in self._lines("/v1/logs", params):
+        async for line in self._lines(routes.LOGS.path(), params):
             yield line
 
     async def _lines(self, path: str, params: dict[str, str]) -> AsyncIterator[str]:

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
 
 from tests.engine.harness import ECHO, deployment_yaml, engine, folder_with, key_headers
+from workbench import api_routes
+from workbench.engine.api import ControlApi
+from workbench.engine.store import Store
+from workbench.layout import ProjectFiles
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 DEPLOYMENT = "/v1/endpoints/tests/deployments/blue"
@@ -85,3 +90,22 @@ def test_injected_latency_counts_toward_the_request_timeout(tmp_path: Path) -> N
         forever = api.post(f"{DEPLOYMENT}/faults", content=b'{"latency_ms": 1e999}')
         assert forever.status_code == 400
         api.close()
+
+
+def test_the_api_serves_every_route_the_client_calls_and_no_other(tmp_path: Path) -> None:
+    """One spelling of each route (api_routes.py) for both sides: none served that the client
+    cannot name, none named that the engine does not serve."""
+    api = ControlApi(
+        Store(),
+        ProjectFiles(tmp_path),
+        token="t",
+        shutdown=lambda restart: None,
+        reconcile=cast(Any, None),
+        scale=lambda endpoint, deployment, count, cause: None,
+        routing=cast(Any, None),  # only its handlers are read here, none is called
+        supervisor=cast(Any, None),
+    )
+    served = {(r.method, r.resource.canonical) for r in api.build().router.routes() if r.resource}
+    named = {(r.method, r.template) for r in vars(api_routes).values() if isinstance(r, api_routes.Route)}
+    assert served == named
+    assert api_routes.MIRROR_BODIES.path(name="e", request_id="a/b c") == "/v1/endpoints/e/mirror/a%2Fb%20c"

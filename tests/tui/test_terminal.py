@@ -106,8 +106,16 @@ def test_closing_the_terminal_stops_the_engine_it_started(terminal: Terminal, pr
     up_in(terminal, project)
     engine = psutil.Process(int(_connection(project)["pid"]))
     instances = [p.pid for p in engine.children(recursive=True)]
+    [dashboard] = [
+        p.pid
+        for p in psutil.process_iter(["cmdline", "cwd"])
+        if p.info["cwd"] == str(project)
+        and "up" in (p.info["cmdline"] or [])
+        and "--headless" not in p.info["cmdline"]
+    ]
     terminal.stop()  # the window closes: the dashboard gets SIGHUP
     assert gone([engine.pid, *instances]), "the engine outlived its terminal"
+    assert gone([dashboard]), "the dashboard outlived its terminal"
 
 
 def test_detach_leaves_the_engine_serving_and_up_attaches_again(terminal: Terminal, project: Path) -> None:

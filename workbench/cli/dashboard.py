@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
     from workbench.spec.local import RemoteHost
 
 STOP_TIMEOUT_S = 60.0
+HANGUP_GRACE_S = 10.0
+"""After a hang-up (and the engine's stop), how long the dashboard may take to wind down before
+it is ended: Textual's shutdown can hang on a terminal that is gone (seen in CI: its writer
+thread's queue, never drained), and nobody is left to see it."""
 LOG_LINES = 5000
 
 
@@ -51,6 +56,7 @@ def run_dashboard(root: Path, arguments: EngineArguments) -> int:
     source = LiveSource(client, LOG_LINES)
     app = WorkbenchApp(source, quit_stops_engine=started)
     hangup = threading.Event()
+    ended = threading.Event()
     stopping = threading.Thread(target=_stop_quietly, args=(client, root), daemon=True)
 
     def hung_up(*_: object) -> None:
@@ -61,6 +67,9 @@ def run_dashboard(root: Path, arguments: EngineArguments) -> int:
         hangup.set()
         if started:
             stopping.start()
+        threading.Thread(
+            target=_end_if_stuck, args=(ended, stopping if started else None), daemon=True
+        ).start()
         with contextlib.suppress(RuntimeError):  # the app's loop may be over already
             asyncio.get_running_loop().call_soon_threadsafe(app.exit, "quit")
 
@@ -69,6 +78,7 @@ def run_dashboard(root: Path, arguments: EngineArguments) -> int:
     try:
         outcome = app.run()  # closes the source as it ends
     finally:
+        ended.set()
         if hangup.is_set():  # no terminal to talk to any more: stop quietly, whatever happened
             if started:
                 stopping.join(STOP_TIMEOUT_S)
@@ -124,3 +134,12 @@ def _stop(client: EngineClient, root: Path, *, quiet: bool = False) -> int:
     if not quiet:
         print("engine stopped" if stopped else "workbench: the engine is still stopping", file=sys.stderr)
     return 0 if stopped else 1
+
+
+def _end_if_stuck(ended: threading.Event, stopping: threading.Thread | None) -> None:
+    """The terminal closed: once the engine this dashboard started has stopped, the dashboard has
+    HANGUP_GRACE_S to end by itself; else the process ends here, as a closed terminal's would."""
+    if stopping is not None:
+        stopping.join(STOP_TIMEOUT_S)
+    if not ended.wait(HANGUP_GRACE_S):
+        os._exit(129)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from workbench import api_routes as routes
 from workbench.contract import Telemetry
 from workbench.engine.bodies import body_of, flag, instance_name, number, shares, text, whole
 from workbench.engine.deployments import DeploymentRunner
@@ -79,29 +80,32 @@ class ControlApi:
 
     def build(self) -> web.Application:
         app = web.Application(middlewares=[self._auth, _errors])
-        app.router.add_get("/v1/status", self.status)
-        app.router.add_get("/v1/events", self.events)
-        app.router.add_get("/v1/logs", self.logs)
-        app.router.add_get("/v1/endpoints/{name}/credentials", self.credentials)
-        app.router.add_post("/v1/endpoints/{name}/regenerate-keys", self.regenerate)
-        app.router.add_post("/v1/endpoints/{name}/traffic", self.traffic)
-        app.router.add_post("/v1/endpoints/{name}/recording", self.recording)
-        app.router.add_get("/v1/endpoints/{name}/metrics", self.metrics)
-        app.router.add_get("/v1/endpoints/{name}/mirror/{request_id}", self.mirror_bodies)
-        app.router.add_get("/v1/telemetry", self.telemetry)
-        app.router.add_get("/metrics", self.prometheus)
-        deployment = "/v1/endpoints/{name}/deployments/{deployment}"
-        app.router.add_post(deployment + "/reload", self.reload)
-        app.router.add_post(deployment + "/scale", self.scale)
-        app.router.add_post(deployment + "/faults", self.faults)
-        app.router.add_post(deployment + "/pressure", self.pressure)
-        app.router.add_post(deployment + "/instances/{instance}/kill", self.kill)
-        app.router.add_post(deployment + "/restart", self.restart_all)
-        app.router.add_post(deployment + "/instances/{instance}/restart", self.restart)
-        app.router.add_post(deployment + "/instances/{instance}/debug", self.debug)
-        app.router.add_get(deployment + "/instances/{instance}/shell", self.shell)
-        app.router.add_post("/v1/shutdown", self.stop)
-        app.router.add_post("/v1/reconcile", self.reconcile_now)
+        served = {
+            routes.STATUS: self.status,
+            routes.EVENTS: self.events,
+            routes.LOGS: self.logs,
+            routes.CREDENTIALS: self.credentials,
+            routes.REGENERATE_KEYS: self.regenerate,
+            routes.TRAFFIC: self.traffic,
+            routes.RECORDING: self.recording,
+            routes.METRICS: self.metrics,
+            routes.MIRROR_BODIES: self.mirror_bodies,
+            routes.TELEMETRY: self.telemetry,
+            routes.PROMETHEUS: self.prometheus,
+            routes.RELOAD: self.reload,
+            routes.SCALE: self.scale,
+            routes.FAULTS: self.faults,
+            routes.PRESSURE: self.pressure,
+            routes.KILL: self.kill,
+            routes.RESTART_ALL: self.restart_all,
+            routes.RESTART: self.restart,
+            routes.DEBUG: self.debug,
+            routes.SHELL: self.shell,
+            routes.SHUTDOWN: self.stop,
+            routes.RECONCILE: self.reconcile_now,
+        }
+        for route, handler in served.items():
+            app.router.add_route(route.method, route.template, handler)
         return app
 
     async def credentials(self, request: web.Request) -> web.Response:

@@ -119,6 +119,13 @@ class BaseImages:
         return StandIn(debian, DEBIAN_PYTHON)
 
 
+def _drop_apt_leftovers(rootfs: Path) -> None:
+    for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        for path in (rootfs / leftover).glob("*"):
+            if path.is_file():
+                path.unlink()
+
+
 def debootstrap_problem() -> str | None:
     """What building from Debian's packages needs and this machine lacks, or None."""
     missing = []
@@ -139,7 +146,10 @@ async def build_from_debian(runtime: DockerRuntime, tag: str, progress: Callable
         )
     mirror = os.environ.get(MIRROR_VARIABLE, DEFAULT_MIRROR)
     progress(f"building base image {tag} from Debian's packages (debootstrap {DEBIAN_SUITE}, a few minutes)")
-    with tempfile.TemporaryDirectory(prefix="workbench-base-") as scratch:
+    # the root file system is thousands of files: made, emptied and removed off the event loop,
+    # which meanwhile answers the control API (a `workbench up` waiting on it gives up at 30 s)
+    scratch = tempfile.mkdtemp(prefix="workbench-base-")
+    try:
         rootfs = Path(scratch) / "rootfs"
         process = await asyncio.create_subprocess_exec(
             "debootstrap",
@@ -164,12 +174,11 @@ async def build_from_debian(runtime: DockerRuntime, tag: str, progress: Callable
                 progress(f"debootstrap: {text}")
         if await process.wait() != 0:
             raise StartupError(f"debootstrap failed for {tag}:\n" + "\n".join(tail))
-        for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
-            for path in (rootfs / leftover).glob("*"):
-                if path.is_file():
-                    path.unlink()
+        await asyncio.to_thread(_drop_apt_leftovers, rootfs)
         progress(f"importing {tag} into the Docker engine")
         await runtime.import_rootfs(rootfs, tag, ["ENV LANG=C.UTF-8", 'CMD ["python3"]'])
+    finally:
+        await asyncio.to_thread(shutil.rmtree, scratch, True)
     progress(f"base image {tag} built")
 
 

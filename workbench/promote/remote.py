@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from workbench import api_routes as routes
 from workbench.client import EngineClient
 from workbench.errors import EngineError, PromoteError
 from workbench.promote import agent
@@ -93,7 +94,7 @@ class RemoteEngineClient(EngineClient):
         return parts._replace(netloc=f"127.0.0.1:{self.ssh.forward(parts.port or 80)}").geturl()
 
     def shutdown(self, timeout_s: float = 60, *, restart: bool = False) -> bool:
-        self._request("POST", "/v1/shutdown", {"restart": True} if restart else None)
+        self._call(routes.SHUTDOWN, {"restart": True} if restart else None)
         answer = self.agent.call("wait-gone", str(self.pid), str(timeout_s), timeout_s=timeout_s + 30)
         return not answer["alive"]
 

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from tests.tui.fixed import FixedSource, quickstart
-from workbench.tui.app import TABS, WorkbenchApp
+from workbench.tui.app import WorkbenchApp
+from workbench.tui.keys import TABS
 
 SIZE = (120, 32)
 FOLDER = Path(__file__).parents[2] / "docs" / "images"

@@ -25,7 +25,8 @@ from workbench.tui.screens.confirm import ConfirmScreen
 from workbench.tui.screens.quit import QuitScreen
 from workbench.tui.source import LiveSource
 from workbench.tui.widgets.endpoint_tree import EndpointTree
-from workbench.tui.widgets.logs import LogPanel, router_columns
+from workbench.tui.widgets.log_look import router_columns
+from workbench.tui.widgets.logs import LogPanel
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
 INIT_RAISES = (

@@ -33,7 +33,8 @@ from workbench.tui.screens.traffic import TrafficEditor
 from workbench.tui.settings import DashboardSettings, load
 from workbench.tui.widgets.command_line import CommandLine
 from workbench.tui.widgets.endpoint_tree import EndpointTree
-from workbench.tui.widgets.logs import LogLook, LogPanel, router_columns
+from workbench.tui.widgets.log_look import LogLook, router_columns
+from workbench.tui.widgets.logs import LogPanel
 from workbench.tui.widgets.metrics import DeploymentFigures, MetricsPanel, time_ticks
 from workbench.tui.widgets.mirror import MirrorPanel
 from workbench.tui.widgets.sortable_table import SortableTable, order

@@ -18,15 +18,11 @@ them).
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import textwrap
 import time
 from collections import deque
 from pathlib import Path
 
-from rich.highlighter import Highlighter
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -36,26 +32,18 @@ from textual.widgets import Input, Label, Tab, Tabs
 from workbench.errors import WorkbenchError
 from workbench.tui.source import Source
 from workbench.tui.widgets.endpoint_tree import Selection
+from workbench.tui.widgets.log_look import DATE, TIMESTAMP, LogLook, drawn, log_title, router_columns
 from workbench.tui.widgets.tail_log import TailLog
 
 CONTAINERS = ("inference-server", "storage-initializer", "build", "router")
 MAX_LINES = 5000
-PREFIX = re.compile(r"^(\[[^\]]+\] )?")
-"""The instance a line of a deployment's merged log came from."""
-DATE = re.compile(r"\d{4}-\d{2}-\d{2}[ T]")
-TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?Z?(?: \| | )?")
-"""A line's leading date and time as the server, the storage initializer and the build write it."""
-SAVED = Path(".workbench") / "saved-logs"
-"""Where `S` writes, under the project's folder."""
+SAVED = Path(".workbench") / "saved-logs"  # where `S` writes, in the project's folder
 FLUSH_S = 0.1
 BUSY_FLUSH_S = 0.5
 BUSY_LINES = 20
 """New lines are drawn in batches: every FLUSH_S while a log is quiet, at most every BUSY_FLUSH_S
 while more than BUSY_LINES arrive between two draws (a router log at hundreds of requests a
 second), so that drawing never crowds out the keys."""
-STATUS_COLUMN = slice(9, 16)
-"""Where `router_columns` writes the status."""
-STATUS_COLOURS = {"2": "green", "3": "cyan", "4": "yellow", "5": "bold red"}
 
 
 class LogPanel(Vertical):
@@ -182,23 +170,10 @@ class LogPanel(Vertical):
             self._pending.append(f"{prefix}(log not available: {exc})")
 
     def _drawn(self, lines: list[str]) -> list[str]:
-        """The lines as the view draws them: without their date when narrow (the time says
-        enough) or their time when `T` hid it, wrapped to the view's width when `w` asked."""
+        """The lines as the view draws them (log_look.drawn)."""
         cut = None if self.timestamps and not self.narrow else (TIMESTAMP if not self.timestamps else DATE)
-        width = max(20, self.query_one(TailLog).scrollable_content_region.width - 1)
-        drawn: list[str] = []
-        for line in lines:
-            shown = line
-            if cut is not None:
-                prefix = PREFIX.match(line)
-                start = prefix.end() if prefix else 0
-                if cut.match(line, start):
-                    shown = line[:start] + cut.sub("", line[start:], count=1)
-            if self.wrap and len(shown) > width:
-                drawn += textwrap.wrap(shown, width, subsequent_indent="  ", drop_whitespace=False) or [shown]
-            else:
-                drawn.append(shown)
-        return drawn
+        width = max(20, self.query_one(TailLog).scrollable_content_region.width - 1) if self.wrap else None
+        return drawn(lines, cut, width)
 
     def _shows(self, line: str) -> bool:
         return not (self.filtering and self.query_text) or self.query_text.lower() in line.lower()
@@ -233,23 +208,12 @@ class LogPanel(Vertical):
 
     def _retitle(self) -> None:
         """The view's title: whose log, which container, following or paused, and how drawn."""
-        target = self._target
-        if not isinstance(target, tuple):
-            title = "no log"
-        elif target[2] == "router":
-            title = f"{target[0]} · router (access log)"
-        else:
-            endpoint, deployment, container, instances = target
-            whose = (
-                f"{deployment}: {len(instances)} instances merged"
-                if len(instances) > 1
-                else (self.selection.instance if self.selection and self.selection.instance else deployment)
-            )
-            title = f"{endpoint}/{whose} · {container}"
+        target = self._target if isinstance(self._target, tuple) else None
+        instance = self.selection.instance if self.selection else None
         how = ["paused" if self.paused else "following"]
         how += ["wrapped"] if self.wrap else []
         how += ["no times"] if not self.timestamps else []
-        self.query_one(TailLog).border_title = f"{title} · {', '.join(how)}"
+        self.query_one(TailLog).border_title = f"{log_title(target, instance)} · {', '.join(how)}"
 
     def action_wrap(self) -> None:
         self.wrap = not self.wrap
@@ -368,53 +332,6 @@ class LogPanel(Vertical):
         if event.input.id == "log-search":
             event.stop()
             self.query_one(TailLog).focus()
-
-
-class LogLook(Highlighter):
-    """How the log draws its lines: every occurrence of the search, whatever its case, in reverse
-    video; in the router's columns, the status coloured by its class (a 503 is never read as a
-    200)."""
-
-    def __init__(self, query: str = "", *, router: bool = False) -> None:
-        self.query = query.lower()
-        self.router = router
-
-    def highlight(self, text: Text) -> None:
-        if self.router:
-            status = text.plain[STATUS_COLUMN]
-            if status[:1] in STATUS_COLOURS and status[:3].isdigit():
-                text.stylize(STATUS_COLOURS[status[0]], STATUS_COLUMN.start, STATUS_COLUMN.stop)
-        if not self.query:
-            return
-        plain, start = text.plain.lower(), 0
-        while (found := plain.find(self.query, start)) >= 0:
-            text.stylize("reverse bold yellow", found, found + len(self.query))
-            start = found + len(self.query)
-
-
-def router_columns(line: str) -> str:
-    """An access-log record as aligned columns, the most telling first so that a narrow pane cuts
-    the least: time, status (the model's beside a 424), latency, deployment, how it got there
-    (live, pinned, or live with a mirror copy), request id, then method, path and where the
-    mirror copy went. A line that is not a record is shown as it is."""
-    try:
-        record = json.loads(line)
-        status = str(record["status"])
-    except (ValueError, KeyError, TypeError):
-        return line
-    if record.get("model_status") and record["model_status"] != record["status"]:
-        status += f"/{record['model_status']}"
-    how = "pinned" if record.get("pinned") else "live"
-    mirror = record.get("mirrored_to")
-    if mirror:
-        how += "+mirror"
-    clock = str(record.get("time", ""))[11:19]
-    latency = f"{float(record.get('latency_ms') or 0):.1f}ms"
-    return (
-        f"{clock:8} {status:7} {latency:>8} {record.get('deployment') or '-'!s:12} {how:11} "
-        f"{record.get('request_id', '')} {record.get('method', '')} {record.get('path', '')}"
-        + (f" mirror:{mirror}" if mirror else "")
-    )
 
 
 def _target(

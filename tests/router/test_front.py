@@ -18,6 +18,15 @@ from workbench.router.front import FrontServer, Reply, Request
 Scenario = Callable[[int, list[Request]], Awaitable[None]]
 
 
+class Handling:
+    """What the test handler has done, for a scenario to wait on rather than sleep: it has a
+    request in hand (`started`), it has returned its reply (`finished`)."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.finished = asyncio.Event()
+
+
 @pytest.fixture(params=["asyncio", "uvloop"])
 def loop_kind(request: pytest.FixtureRequest) -> str:
     kind: str = request.param
@@ -31,6 +40,7 @@ def serve(  # noqa: PLR0917 (the test's knobs)
     delay_s: float = 0.0,
     limits: front.Limits | None = None,
     admit: front.Admit | None = None,
+    handling: Handling | None = None,
 ) -> list[Request]:
     """Runs a FrontServer whose handler echoes the body (after `delay_s`) and `scenario` against
     its port; returns the requests the handler saw, in order."""
@@ -38,7 +48,11 @@ def serve(  # noqa: PLR0917 (the test's knobs)
 
     async def handler(request: Request) -> Reply:
         seen.append(request)
+        if handling is not None:
+            handling.started.set()
         await asyncio.sleep(delay_s)
+        if handling is not None:
+            handling.finished.set()
         if admit is not None and not admit(request):
             return Reply.text(401, "no key")
         return Reply(200, request.body or request.target.encode(), [("Content-Type", "text/plain")])
@@ -206,18 +220,22 @@ def test_a_slow_reader_of_large_pipelined_answers_gets_them_all_intact(loop_kind
 
 
 def test_a_client_that_leaves_mid_request_gets_nothing_and_harms_nobody(loop_kind: str) -> None:
+    handling = Handling()
+
     async def scenario(port: int, seen: list[Request]) -> None:
         _reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"POST /slow HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi")
-        while not seen:  # until the handler is working on it, however busy the machine
-            await asyncio.sleep(0.01)
+        await handling.started.wait()  # the handler is working on it
         writer.transport.abort()
-        await asyncio.sleep(0.3)  # the handler's 0.2 s: it finishes and finds nobody to answer
+        await handling.finished.wait()  # it finishes and finds nobody to answer
         assert answers(await exchange(port, b"GET /next HTTP/1.1\r\nConnection: close\r\n\r\n")) == [
             (200, b"/next")
         ]
 
-    assert [r.target for r in serve(loop_kind, scenario, delay_s=0.2)] == ["/slow", "/next"]
+    assert [r.target for r in serve(loop_kind, scenario, delay_s=0.2, handling=handling)] == [
+        "/slow",
+        "/next",
+    ]
 
 
 def test_an_upgrade_is_answered_as_http_1_1_then_closed(loop_kind: str) -> None:

@@ -128,9 +128,9 @@ def engine(
             time.sleep(0.05)
         yield running
     finally:
-        pids = []
+        instances: list[psutil.Process] = []  # held before the stop: a pid reused since is no leftover
         with contextlib.suppress(Exception):
-            pids = running.instance_pids()
+            instances = [psutil.Process(pid) for pid in running.instance_pids()]
         current = running.process  # a test may have restarted the engine
         if current.poll() is None:
             current.send_signal(signal.SIGTERM)
@@ -139,13 +139,20 @@ def engine(
             except subprocess.TimeoutExpired:
                 os.killpg(current.pid, signal.SIGKILL)
                 current.wait()
-        leftovers = [
-            pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
-        ]
+        leftovers = [p.pid for p in instances if alive(p)]
         for pid in leftovers:  # failed, but leaves nothing behind for the tests after it
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
         assert leftovers == [], f"instances left running: {leftovers}"
+
+
+def alive(process: psutil.Process) -> bool:
+    """Whether `process` still runs: the same process, not one given its pid since (a busy machine
+    goes round its 32,768 pids in minutes), and not a zombie waiting to be reaped."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 ENDPOINT = (

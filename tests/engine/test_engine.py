@@ -20,6 +20,7 @@ from tests.conftest import QUICKSTART, run_workbench
 from tests.engine.harness import (
     ECHO,
     ENDPOINT,
+    alive,
     copy_project,
     deployment_yaml,
     engine,
@@ -393,7 +394,7 @@ def test_up_detach_returns_once_serving_and_down_stops_it(tmp_path: Path) -> Non
         assert "tests/blue: Succeeded (1/1 ready)" in result.stdout
         assert re.search(r"endpoint tests ready at http://127\.0\.0\.1:\d+/score", result.stdout)
         assert "`workbench down --project" in result.stderr
-        engine_pid = int(json.loads(connection.read_text())["pid"])
+        engine_process = psutil.Process(int(json.loads(connection.read_text())["pid"]))
         with EngineClient.for_folder(folder) as client:  # still serving after the command returned
             (endpoint,) = client.status()
             assert endpoint.deployments[0].instances[0].state is InstancePhase.READY
@@ -401,7 +402,7 @@ def test_up_detach_returns_once_serving_and_down_stops_it(tmp_path: Path) -> Non
         stopped = run_workbench("down", "--project", str(folder), timeout=60)
     assert stopped.returncode == 0, stopped.stderr
     assert not connection.exists()
-    assert not psutil.pid_exists(engine_pid) or psutil.Process(engine_pid).status() == psutil.STATUS_ZOMBIE
+    assert not alive(engine_process)
 
 
 def test_an_allocation_past_the_instance_type_is_stopped_before_it_answers(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import httpx
 import psutil
 
 from tests.conftest import run_workbench
-from tests.engine.harness import ECHO, ENDPOINT, RunningEngine, deployment_yaml, engine, folder_with
+from tests.engine.harness import ECHO, ENDPOINT, RunningEngine, alive, deployment_yaml, engine, folder_with
 from workbench.client import EngineClient
 from workbench.describe import describe
 from workbench.state import EndpointState, InstancePhase, ProvisioningState
@@ -110,6 +110,7 @@ def test_two_edits_in_a_row_leave_exactly_the_instances_asked_for(tmp_path: Path
     with engine(folder, tmp_path) as running:
         running.wait_settled(120)
         (first_pid,) = running.instance_pids()
+        first = psutil.Process(first_pid)
         (folder / "blue.yml").write_text(with_env("green", init_s=1))
         running.wait_for(lambda eps: blue(eps)[0] is ProvisioningState.UPDATING)
         (folder / "blue.yml").write_text(with_env("yellow", init_s=1))
@@ -120,7 +121,7 @@ def test_two_edits_in_a_row_leave_exactly_the_instances_asked_for(tmp_path: Path
         assert instance.pid != first_pid
         answer = httpx.post(f"{instance.url}/score", json={}).json()
         assert answer["colour"] == "yellow"
-        assert not psutil.pid_exists(first_pid) or psutil.Process(first_pid).status() == psutil.STATUS_ZOMBIE
+        assert not alive(first)
         assert "Task exception was never retrieved" not in running.output()
         assert "engine-error" not in running.output()
 
@@ -218,9 +219,7 @@ def test_killing_an_instance_parent_leaves_none_of_its_workers(tmp_path: Path) -
         assert len(new_workers) >= 2
         stopped = run_workbench("down", "--project", str(folder), timeout=90)
         assert stopped.returncode == 0, stopped.stderr
-    survivors = [
-        w.pid for w in [*workers, *new_workers] if w.is_running() and w.status() != psutil.STATUS_ZOMBIE
-    ]
+    survivors = [w.pid for w in [*workers, *new_workers] if alive(w)]
     assert survivors == []
 
 

@@ -8,7 +8,6 @@ import json
 import re
 import shlex
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -20,7 +19,7 @@ import psutil
 import pytest
 
 from tests.conftest import require_program
-from tests.engine.harness import copy_project
+from tests.engine.harness import alive, copy_project, until
 from tests.engine.test_actions import save_like_an_editor
 from tests.terminal import Cell, Terminal
 from workbench.client import EngineClient
@@ -62,16 +61,12 @@ def up_in(terminal: Terminal, folder: Path) -> None:
     terminal.wait_for("green-0  Ready")
 
 
-def gone(pids: list[int], timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        alive = [
-            p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
-        ]
-        if not alive:
-            return True
-        time.sleep(0.1)
-    return False
+def gone(processes: list[psutil.Process], timeout: float = 30) -> bool:
+    try:
+        until(lambda: not any(alive(p) for p in processes), timeout)
+    except TimeoutError:
+        return False
+    return True
 
 
 def test_up_in_a_terminal_shows_the_endpoint_and_quits_cleanly(terminal: Terminal, project: Path) -> None:
@@ -83,7 +78,7 @@ def test_up_in_a_terminal_shows_the_endpoint_and_quits_cleanly(terminal: Termina
     assert "/score" in screen
 
     engine = psutil.Process(int(_connection(folder)["pid"]))
-    instances = [p.pid for p in engine.children(recursive=True)]
+    instances = engine.children(recursive=True)
     assert instances, "the engine runs instances"
 
     terminal.press("down")  # blue: its inference-server log
@@ -99,22 +94,22 @@ def test_up_in_a_terminal_shows_the_endpoint_and_quits_cleanly(terminal: Termina
     terminal.wait_for("workbench exited with 0", timeout=60)
     assert "engine stopped" in terminal.screen()
     assert not (folder / ".workbench" / "connection.json").exists()
-    assert gone([engine.pid, *instances])
+    assert gone([engine, *instances])
 
 
 def test_closing_the_terminal_stops_the_engine_it_started(terminal: Terminal, project: Path) -> None:
     up_in(terminal, project)
     engine = psutil.Process(int(_connection(project)["pid"]))
-    instances = [p.pid for p in engine.children(recursive=True)]
+    instances = engine.children(recursive=True)
     [dashboard] = [
-        p.pid
+        p
         for p in psutil.process_iter(["cmdline", "cwd"])
         if p.info["cwd"] == str(project)
         and "up" in (p.info["cmdline"] or [])
         and "--headless" not in p.info["cmdline"]
     ]
     terminal.stop()  # the window closes: the dashboard gets SIGHUP
-    assert gone([engine.pid, *instances]), "the engine outlived its terminal"
+    assert gone([engine, *instances]), "the engine outlived its terminal"
     assert gone([dashboard]), "the dashboard outlived its terminal"
 
 
@@ -282,11 +277,7 @@ def _search_focused(terminal: Terminal) -> bool:
 
 
 def _until(check: Callable[[], bool], what: str, terminal: Terminal, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not after {timeout} s:\n{terminal.screen()}")
-        time.sleep(0.1)
+    until(check, timeout, lambda: f"{what}: not after {timeout} s:\n{terminal.screen()}")
 
 
 def _connection(folder: Path) -> dict[str, Any]:

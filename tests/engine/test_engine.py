@@ -136,22 +136,40 @@ def test_killed_engine_leaves_no_instance_once_up_runs_again(tmp_path: Path) -> 
     folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
     with engine(folder, tmp_path) as first:
         first.wait_settled(120)
-        orphans = first.instance_pids()
+        orphans = [psutil.Process(pid) for pid in first.instance_pids()]
         os.kill(first.process.pid, signal.SIGKILL)
         first.process.wait()
-        assert all(psutil.pid_exists(pid) for pid in orphans)  # the instance outlived its engine
+        assert all(alive(p) for p in orphans)  # the instance outlived its engine
         first.process = start_engine(folder, first.log)
         running = first
         running.wait_for(
             lambda eps: (
                 bool(eps)
-                and eps[0].deployments[0].instances[0].pid not in orphans
+                and eps[0].deployments[0].instances[0].pid not in [p.pid for p in orphans]
                 and eps[0].deployments[0].provisioning_state is ProvisioningState.SUCCEEDED
             ),
             120,
         )
-        until(lambda: not any(_alive(pid) for pid in orphans), 30, lambda: f"orphans left: {orphans}")
+        until(lambda: not any(alive(p) for p in orphans), 30, lambda: f"orphans left: {orphans}")
     assert "stopped 1 instance(s) left by a previous engine" in first.output()
+
+
+STUBBORN = (
+    "import threading\nimport time\n\n\ndef init():\n"
+    "    threading.Thread(target=time.sleep, args=(3600,)).start()  # not a daemon: exit waits for it\n\n\n"
+    "def run(data):\n    return {}\n"
+)
+
+
+def test_an_instance_that_outlives_its_sigterm_is_killed_when_the_engine_stops(tmp_path: Path) -> None:
+    """The grace after SIGTERM runs out, then SIGKILL: the stop is not cut short by the engine's
+    own cancellation of the instance's life (the harness fails on any instance left running)."""
+    folder = folder_with(tmp_path, {"score.py": STUBBORN}, {"blue": deployment_yaml("blue", "score.py")})
+    with engine(folder, tmp_path) as running:
+        (endpoint,) = running.wait_settled(120)
+        server = psutil.Process(endpoint.deployments[0].instances[0].pid or 0)
+        assert alive(server)
+    assert not alive(server)
 
 
 def test_yaml_changes_are_reconciled(tmp_path: Path) -> None:
@@ -193,13 +211,6 @@ def test_yaml_changes_are_reconciled(tmp_path: Path) -> None:
         (folder / "blue.yml").write_text("name: blue\nendpoint_name: tests\ninstance_count: [broken\n")
         running.wait_for_output("changed but has errors; nothing changed")
         assert running.instance_pids() == pids  # a broken spec changes nothing
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_second_engine_for_the_same_folder_is_refused(tmp_path: Path) -> None:

@@ -43,3 +43,38 @@ def test_a_cancellation_that_gets_lost_is_repeated_until_the_task_ends() -> None
 
     assert asyncio.run(scenario())
     assert swallowed == [True]
+
+
+def test_a_stop_under_repeated_cancellation_runs_to_its_end_and_the_cancellation_follows() -> None:
+    """The instance's stop inside a task that `cancelled` nudges every interval: every step of
+    the stop is taken, and the task still ends cancelled."""
+    steps: list[str] = []
+
+    async def stop(release: asyncio.Event) -> None:
+        steps.append("SIGTERM")
+        await release.wait()  # the grace, through several nudges
+        steps.append("SIGKILL")
+
+    async def life(started: asyncio.Event, release: asyncio.Event) -> None:
+        try:
+            started.set()
+            await asyncio.Event().wait()
+        finally:
+            await eventloop.uncancelled(stop(release))
+
+    async def scenario() -> bool:
+        started, release = asyncio.Event(), asyncio.Event()
+        task = asyncio.ensure_future(life(started, release))
+        await started.wait()
+        ending = asyncio.ensure_future(eventloop.cancelled(task, nudge_s=0.001))
+        while steps != ["SIGTERM"]:
+            await asyncio.sleep(0)
+        for _ in range(3):  # nudges meet the stop's wait, which goes on
+            await asyncio.wait([ending], timeout=0.01)
+        assert not ending.done()
+        release.set()
+        await ending
+        return task.cancelled()
+
+    assert asyncio.run(scenario())
+    assert steps == ["SIGTERM", "SIGKILL"]

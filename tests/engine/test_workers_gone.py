@@ -15,18 +15,11 @@ import psutil
 import pytest
 
 from tests.conftest import run_workbench
-from tests.engine.harness import ECHO, deployment_yaml, engine, folder_with, key_headers
+from tests.engine.harness import ECHO, alive, deployment_yaml, engine, folder_with, key_headers
 from workbench.state import InstancePhase
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 WORKERS = "environment_variables: {WORKER_COUNT: '2'}\n"
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 @pytest.mark.parametrize("attempt", range(4))
@@ -38,7 +31,7 @@ def test_a_killed_instances_workers_are_gone_when_down_returns(attempt: int, tmp
         (endpoint,) = running.wait_settled(120)
         parent = endpoint.deployments[0].instances[0].pid
         assert parent is not None
-        workers = [child.pid for child in psutil.Process(parent).children()]
+        workers = psutil.Process(parent).children()
         assert len(workers) == 2
         headers, stop = key_headers(folder), threading.Event()
 
@@ -66,4 +59,4 @@ def test_a_killed_instances_workers_are_gone_when_down_returns(attempt: int, tmp
             stop.set()
             sender.join()
         assert down.returncode == 0, down.stderr
-        assert [pid for pid in workers if alive(pid)] == []
+        assert [w.pid for w in workers if alive(w)] == []

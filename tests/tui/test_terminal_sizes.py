@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.conftest import REPO, require_program
-from tests.engine.harness import deployment_yaml, folder_with, until
+from tests.engine.harness import alive, deployment_yaml, folder_with, until
 from tests.terminal import Terminal
 from workbench.client import EngineClient
 
@@ -120,20 +121,12 @@ def test_a_terminal_closed_during_a_shell_ends_the_dashboard_and_its_engine(tmp_
     try:
         terminal.start(f"env -u COLUMNS -u LINES TERM=xterm-256color sh -c {shlex.quote(command)}")
         terminal.wait_for("blue-0  Ready", timeout=120)
-        dashboard = int(pid_file.read_text())
+        dashboard = psutil.Process(int(pid_file.read_text()))
         connection = folder / ".workbench" / "connection.json"
         assert connection.is_file()
         terminal.press("down", "s")  # blue's instance
         terminal.wait_for("(tests.blue.0) $")
     finally:
         terminal.stop()  # the window closes with the shell open
-    until(lambda: not _alive(dashboard), 60)
+    until(lambda: not alive(dashboard), 60)
     until(lambda: not connection.exists(), 60)  # the engine it started stopped with it
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"

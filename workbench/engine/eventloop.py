@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -45,3 +45,23 @@ async def cancelled(task: asyncio.Task[Any], nudge_s: float = 1.0) -> None:
         await asyncio.wait([task], timeout=nudge_s)
     if not task.cancelled():
         task.exception()  # retrieved: an error it ended with is its own to report, not this wait's
+
+
+async def uncancelled(work: Awaitable[T]) -> T:
+    """Await `work` to its end even when the caller is cancelled meanwhile, then raise that
+    cancellation. For a stop that must not be cut short: `cancelled` above repeats its cancel
+    every second, and a process stopped between its SIGTERM and its SIGKILL would live on."""
+    task = asyncio.ensure_future(work)
+    interrupted = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                raise  # the work itself was cancelled, or ended as the caller was
+            interrupted = True
+        else:
+            break
+    if interrupted:
+        raise asyncio.CancelledError
+    return result

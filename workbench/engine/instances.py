@@ -268,7 +268,7 @@ class InstanceRunner:
             if drain:
                 await self.ctx.drain(self.generation.endpoint, [old.url], self.generation.drain_s)
         finally:  # cancelled while it drains (a stop, a scale-down): it is still stopped, never left running
-            await asyncio.shield(self._stop_retired(old))
+            await eventloop.uncancelled(self._stop_retired(old))
 
     async def _stop_retired(self, old: RunningInstance) -> None:
         await self.generation.runtime.stop(old)
@@ -365,7 +365,7 @@ class InstanceRunner:
         finally:
             if not (self._handing_over and self.running is running):
                 # Its whole process tree, even when the parent has gone (its workers may not have).
-                await runtime.stop(running)
+                await eventloop.uncancelled(runtime.stop(running))
                 self.ctx.registry.remove(spec.name)
                 if self.state.pid == running.measured_pid:  # a process that has ended has no pid
                     self.state.pid = None

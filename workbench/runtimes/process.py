@@ -92,14 +92,16 @@ class ProcessRuntime(OnTheHost):
         process = self._processes.pop(instance.spec.name, None)
         if process is None:
             return
-        if process.returncode is None:
-            _signal_group(process.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), grace_s)
-            except asyncio.TimeoutError:
-                _signal_group(process.pid, signal.SIGKILL)
-                await process.wait()
-        _signal_group(process.pid, signal.SIGKILL)
+        try:
+            if process.returncode is None:
+                _signal_group(process.pid, signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(process.wait(), grace_s)
+                except asyncio.TimeoutError:
+                    _signal_group(process.pid, signal.SIGKILL)
+                    await process.wait()
+        finally:  # cancelled during the grace too: what was told to end is never left running
+            _signal_group(process.pid, signal.SIGKILL)
 
     async def kill(self, instance: RunningInstance) -> None:
         process = self._processes.get(instance.spec.name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import httpx
 
 from workbench import api_routes as routes
 from workbench import running
+from workbench.canary import RolloutNews, RolloutPlan
 from workbench.contract import (
     Credentials,
     DebugSession,
@@ -219,6 +220,17 @@ class EngineClient:
     def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int] | None) -> None:
         self._call(routes.TRAFFIC, {"traffic": traffic, "mirror_traffic": mirror}, name=endpoint)
 
+    def rollout(self, plan: RolloutPlan) -> Generator[RolloutNews, None, None]:
+        """Run a canary rollout in the engine, told as it goes until it ends. Leaving before its
+        end (closing this iterator) puts its traffic back as it was."""
+        path = routes.ROLLOUT.path(name=plan.endpoint)
+        for line in self._stream(path, {}, method=routes.ROLLOUT.method, body=plan.to_json()):
+            yield RolloutNews.from_json(json.loads(line))
+
+    def stop_rollout(self, endpoint: str) -> RolloutNews:
+        """Stop the endpoint's rollout: its traffic back as it was; its last word."""
+        return RolloutNews.from_json(self._call(routes.ROLLOUT_STOP, name=endpoint).json())
+
     def metrics(self, endpoint: str) -> EndpointMetrics:
         return EndpointMetrics.from_json(self._call(routes.METRICS, name=endpoint).json())
 
@@ -278,9 +290,11 @@ class EngineClient:
         _raise_for(response)
         return response
 
-    def _stream(self, path: str, params: dict[str, str]) -> Iterator[str]:
+    def _stream(
+        self, path: str, params: dict[str, str], *, method: str = "GET", body: dict[str, Any] | None = None
+    ) -> Iterator[str]:
         try:
-            with self._http.stream("GET", path, params=params, timeout=None) as response:
+            with self._http.stream(method, path, params=params, json=body, timeout=None) as response:
                 if response.status_code >= 400:
                     response.read()
                     _raise_for(response)

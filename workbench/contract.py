@@ -291,6 +291,9 @@ class MirrorSummary:
     differing: int = 0
     differing_share: float | None = None
     recent: list[MirrorRecord] = field(default_factory=list)
+    differed: dict[str, int] = field(default_factory=dict)
+    """Per mirror target, every copy whose answer differed since the router started (the
+    counts above are of the recent records only)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -307,6 +310,7 @@ class MirrorSummary:
             differing=int(data.get("differing", 0)),
             differing_share=_float_or_none(data.get("differing_share")),
             recent=[MirrorRecord.from_json(r) for r in data.get("recent") or []],
+            differed={str(k): int(v) for k, v in (data.get("differed") or {}).items()},
         )
 
 

@@ -136,6 +136,8 @@ class EventKind(_Word):
     SCORING_ERROR = "scoring-error"
     """run() raised for a request (a 424)."""
     AUTOSCALE = "autoscale"
+    ROLLOUT = "rollout"
+    """A canary rollout's steps, its judgements and its end (`workbench rollout`)."""
     DEBUG = "debug"
     OTHER = "other"
 

@@ -10,9 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO, run_workbench
 from tests.engine.harness import ECHO, deployment_yaml, engine, folder_with, until
+from workbench.canary import RolloutPlan
 from workbench.client import EngineClient
+from workbench.errors import WorkbenchError
 
 FLAKY = (
     "calls = 0\n\ndef init():\n    pass\n\n\ndef run(data):\n    global calls\n    calls += 1\n"
@@ -82,33 +86,27 @@ def test_a_good_deployment_reaches_all_of_the_traffic_step_by_step(tmp_path: Pat
         assert traffic(folder) == {"green": 100}
 
 
+def long_rollout(folder: Path) -> subprocess.Popen[str]:
+    """A rollout whose first step lasts ten minutes, under way once green has its 10%."""
+    command = ["rollout", "tests", "green", "--interval", "600", "--request-file", "request.json"]
+    rollout = subprocess.Popen(
+        [sys.executable, "-m", "workbench", *command, "--rate", "10"],
+        cwd=folder,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    until(lambda: traffic(folder) == {"blue": 90, "green": 10}, 60)
+    return rollout
+
+
 def test_ctrl_c_puts_the_traffic_back_as_it_was(tmp_path: Path) -> None:
     folder = project(tmp_path, ECHO)
     with engine(folder, tmp_path) as running:
         running.wait_settled(120)
         all_to_blue(folder)
-        rollout = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "workbench",
-                "rollout",
-                "tests",
-                "green",
-                "--interval",
-                "600",
-                "--request-file",
-                "request.json",
-                "--rate",
-                "10",
-            ],
-            cwd=folder,
-            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        until(lambda: traffic(folder) == {"blue": 90, "green": 10}, 60)
+        rollout = long_rollout(folder)
         rollout.send_signal(signal.SIGINT)
         output, _ = rollout.communicate(timeout=60)
         assert rollout.returncode != 0, output
@@ -129,3 +127,47 @@ def test_a_slow_deployment_is_rolled_back_on_its_p99(tmp_path: Path) -> None:
         assert "rolled back: tests/green at 50%: p99 " in rolled.stderr
         assert "ms; --max-p99-ms is 100" in rolled.stderr
         assert traffic(folder) == {"blue": 100}
+
+
+def test_a_killed_rollout_has_its_traffic_put_back_by_the_engine_and_one_runs_at_a_time(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL leaves the command no chance to put anything back: the engine, which runs the
+    rollout, sees its caller leave and puts the traffic back itself."""
+    folder = project(tmp_path, ECHO)
+    with engine(folder, tmp_path) as running:
+        running.wait_settled(120)
+        all_to_blue(folder)
+        rollout = long_rollout(folder)
+        try:
+            second = run_workbench("rollout", "tests", "green", cwd=folder, timeout=60)
+            assert second.returncode != 0
+            assert "a rollout of tests is already running: one at a time" in second.stderr
+        finally:
+            rollout.kill()
+            rollout.communicate(timeout=60)
+        until(lambda: traffic(folder) == {"blue": 100}, 30, lambda: f"traffic left at {traffic(folder)}")
+        running.wait_for_output("traffic back to blue=100, mirror none (caller gone)")
+
+
+def test_a_mirror_stage_whose_answers_differ_is_rolled_back_before_any_live_traffic(tmp_path: Path) -> None:
+    """green answers with its own pid, blue with its: every mirrored answer differs."""
+    folder = project(tmp_path, ECHO)
+    with engine(folder, tmp_path) as running:
+        running.wait_settled(120)
+        all_to_blue(folder)
+        options = ("--mirror-first", "50", "--max-diff-rate", "10", "--interval", "5", "--rate", "20")
+        rolled = rollout(folder, *options)
+        assert rolled.returncode == 4, rolled.stdout + rolled.stderr
+        assert "rolled back: tests/green at mirror 50%: 100.0% of its answers differed" in rolled.stderr
+        assert "--max-diff-rate is 10%" in rolled.stderr
+        assert "green 10%" not in rolled.stdout, "no live traffic after a mirror stage that failed"
+        assert traffic(folder) == {"blue": 100}
+
+
+def test_a_plan_is_checked_where_it_is_made_and_where_it_arrives() -> None:
+    assert RolloutPlan.from_json({"endpoint": "tests", "deployment": "green"}).steps == (10, 50, 100)
+    with pytest.raises(WorkbenchError, match="--max-diff-rate judges the mirror stage"):
+        RolloutPlan("tests", "green", max_diff_rate=5)
+    with pytest.raises(WorkbenchError, match="rising shares"):
+        RolloutPlan.from_json({"endpoint": "tests", "deployment": "green", "steps": [50, 10]})

@@ -489,3 +489,46 @@ def _container_values(project: Path, deployment: str, variable: str) -> set[str]
         return {environment.get(variable, "") for environment in environments}
     finally:
         client.close()
+
+
+@pytest.mark.timeout(1500)
+def test_a_rollout_on_the_remote_is_run_there_and_a_killed_one_leaves_its_traffic_as_it_was(
+    tmp_path: Path, host: RemoteHostForTests
+) -> None:
+    """The engine on the host runs the rollout: the command here only asks and shows. Killed,
+    it leaves its SSH tunnel closed and the host puts the traffic back by itself."""
+    folder, path = promoted_project(tmp_path, host)
+
+    def remote_traffic() -> dict[str, int]:
+        with remote_client(remote_of(folder, "staging")) as client:
+            return {k: v for k, v in client.status()[0].traffic.items() if v}
+
+    try:
+        first = run_workbench("promote", "staging", cwd=folder, timeout=1200)
+        assert first.returncode == 0, first.stdout + first.stderr
+        all_to_blue = ("traffic", "quickstart", "blue=100", "green=0", "--remote", "staging")
+        moved = run_workbench(*all_to_blue, cwd=folder)
+        assert moved.returncode == 0, moved.stderr
+        rehearse = ["rollout", "quickstart", "green", "--remote", "staging"]
+        rehearse += ["--request-file", "sample-request.json"]
+        rolled = run_workbench(
+            *rehearse, "--steps", "50,100", "--interval", "3", "--rate", "10", cwd=folder, timeout=300
+        )
+        assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+        assert "quickstart: green takes 100%; blue kept, with no traffic" in rolled.stdout
+        assert remote_traffic() == {"green": 100}
+
+        run_workbench(*all_to_blue, cwd=folder)
+        command = [sys.executable, "-m", "workbench", *rehearse, "--interval", "600", "--rate", "5"]
+        rollout = subprocess.Popen(
+            command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        try:
+            until(lambda: remote_traffic() == {"blue": 90, "green": 10}, 120)
+        finally:
+            os.killpg(rollout.pid, signal.SIGKILL)  # the command and its SSH tunnel: a laptop closed
+            rollout.wait()
+        until(lambda: remote_traffic() == {"blue": 100}, 60, lambda: f"the host left {remote_traffic()}")
+    finally:
+        run_workbench("down", "--remote", "staging", cwd=folder)
+        wipe(host, path)

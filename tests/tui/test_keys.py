@@ -509,6 +509,25 @@ def test_one_save_pops_one_toast_and_the_events_tab_marks_warnings_and_errors() 
     asyncio.run(drive())
 
 
+def test_a_rollouts_steps_pop_up_as_they_pass() -> None:
+    source = FixedSource(quickstart())
+    now = time.time() + 5
+    source.more_events = [
+        Event(EventKind.ROLLOUT, "quickstart/green", "step 10% passed: 40 requests  0.0% failed", now),
+        Event(EventKind.ENDPOINT, "quickstart", "traffic blue=90 green=10", now),
+    ]
+
+    async def drive() -> None:
+        app = WorkbenchApp(source)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            toasts = [(n.title, str(n.message)) for n in app._notifications]
+            assert ("quickstart/green", "step 10% passed: 40 requests  0.0% failed") in toasts
+            assert not [t for t in toasts if t[0] == "quickstart"], "routine progress stays in the events tab"
+
+    asyncio.run(drive())
+
+
 class NothingMirroredYet(FixedSource):
     async def metrics(self, endpoint: str) -> EndpointMetrics:
         full = await super().metrics(endpoint)

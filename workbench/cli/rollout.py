@@ -19,8 +19,10 @@ def add_parser(commands: Any) -> None:
         description="Azure's safe rollout, automated: optionally mirror a share to DEPLOYMENT first, "
         "then give it each share of --steps for --interval seconds. Each step is judged on the "
         "router's figures for its window: the share of DEPLOYMENT's requests that failed (5xx, 408, "
-        "424, 429) and its p99. A threshold crossed, or Ctrl-C, puts the traffic back as it was "
-        "(exit 4). With --request-file and --rate, the rollout sends its own traffic (a rehearsal).",
+        "424, 429), its p99, and in the mirror stage the share of its answers that differ. The engine "
+        "runs the rollout: a threshold crossed, Ctrl-C, or this command ending any other way (killed, "
+        "its SSH tunnel closed) puts the traffic back as it was (exit 4). With --request-file and "
+        "--rate, the rollout sends its own traffic (a rehearsal).",
     )
     rollout.add_argument("endpoint")
     rollout.add_argument("deployment")
@@ -33,6 +35,12 @@ def add_parser(commands: Any) -> None:
     rollout.add_argument(
         "--max-p99-ms", type=float, metavar="MS", help="its p99 in a step at most (default: none)"
     )
+    rollout.add_argument(
+        "--max-diff-rate",
+        type=float,
+        metavar="PERCENT",
+        help="in the mirror stage, its answers that may differ from the live ones (default: any)",
+    )
     rollout.add_argument("--request-file", type=Path, help="send this request during the rollout...")
     rollout.add_argument("--rate", type=float, default=20.0, help="...this many times a second (default 20)")
     add_target_arguments(rollout)
@@ -40,8 +48,9 @@ def add_parser(commands: Any) -> None:
 
 
 def run_rollout_command(args: argparse.Namespace) -> int:
+    from workbench.canary import RolloutPlan
     from workbench.loadgen import LoadPlan
-    from workbench.rollout import RolledBack, RolloutPlan, run_rollout
+    from workbench.rollout import ROLLED_BACK, RolledBack, run_rollout
 
     try:
         steps = tuple(int(s) for s in args.steps.split(","))
@@ -55,6 +64,7 @@ def run_rollout_command(args: argparse.Namespace) -> int:
         mirror_first=args.mirror_first,
         max_error_rate=args.max_error_rate,
         max_p99_ms=args.max_p99_ms,
+        max_diff_rate=args.max_diff_rate,
     )
 
     def say(line: str) -> None:
@@ -64,14 +74,13 @@ def run_rollout_command(args: argparse.Namespace) -> int:
         load = None
         if args.request_file is not None:
             uri, headers = client.scoring(args.endpoint)
-            stages = len(plan.steps) + (1 if plan.mirror_first else 0)
             try:
                 load = LoadPlan(
                     uri=uri,
                     headers=headers,
                     body=read_request_file(args.request_file),
                     rate=args.rate,
-                    duration_s=min(3600.0, stages * plan.interval_s + 10),
+                    duration_s=min(3600.0, plan.stages * plan.interval_s + 10),
                     verify=client.verify_scoring,
                 )
             except ValueError as exc:
@@ -80,7 +89,7 @@ def run_rollout_command(args: argparse.Namespace) -> int:
             windows = run_rollout(client, plan, say, load)
         except RolledBack as failed:
             print(f"rolled back: {failed}", file=sys.stderr)
-            return 4
+            return ROLLED_BACK
     say("step          requests   failed   p99")
     for window in windows:
         say(window.line())

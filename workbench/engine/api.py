@@ -7,6 +7,8 @@ GET  /v1/telemetry                 CPU and memory per instance, GPUs
 GET  /v1/endpoints/NAME/credentials | metrics
 GET  /v1/endpoints/NAME/mirror/REQUEST_ID   a recent mirrored request's two answers
 POST /v1/endpoints/NAME/regenerate-keys | traffic
+POST /v1/endpoints/NAME/rollout    a canary rollout (a plan): its steps as JSON lines, until it ends
+POST /v1/endpoints/NAME/rollout/stop   its traffic back as it was (Ctrl-C); its last word
 POST /v1/endpoints/NAME/deployments/DEPLOYMENT/reload | scale | faults | pressure | restart
 POST /v1/endpoints/NAME/deployments/DEPLOYMENT/instances/ID/restart | kill
 POST /v1/endpoints/NAME/deployments/DEPLOYMENT/instances/ID/debug   {"wait": bool} or {"stop": true}
@@ -28,15 +30,17 @@ from pathlib import Path
 from aiohttp import web
 
 from workbench import api_routes as routes
+from workbench.canary import RolloutNews, RolloutPlan
 from workbench.contract import Telemetry
 from workbench.engine.bodies import body_of, flag, instance_name, number, shares, text, whole
+from workbench.engine.canary import Canaries
 from workbench.engine.deployments import DeploymentRunner
 from workbench.engine.instances import log_tail
 from workbench.engine.prometheus import exposition
 from workbench.engine.routing import Routing
 from workbench.engine.store import Store
 from workbench.engine.supervisor import Supervisor
-from workbench.errors import EngineError, NotFound, NotSaved
+from workbench.errors import EngineError, NotFound, NotSaved, WorkbenchError
 from workbench.layout import ProjectFiles
 from workbench.spec.deployment import MAX_INSTANCES
 from workbench.spec.faults import Faults
@@ -75,6 +79,7 @@ class ControlApi:
         """Records a scale override (written to disk, or an error); the reconcile loop applies it."""
         self.routing = routing
         self.supervisor = supervisor
+        self.canaries = Canaries(routing, store)
         self._sampler = ProcessSampler()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -89,6 +94,8 @@ class ControlApi:
             routes.TRAFFIC: self.traffic,
             routes.RECORDING: self.recording,
             routes.METRICS: self.metrics,
+            routes.ROLLOUT: self.rollout,
+            routes.ROLLOUT_STOP: self.stop_rollout,
             routes.MIRROR_BODIES: self.mirror_bodies,
             routes.TELEMETRY: self.telemetry,
             routes.PROMETHEUS: self.prometheus,
@@ -132,6 +139,31 @@ class ControlApi:
         body = await body_of(request)
         recording = self.routing.recording(request.match_info["name"], flag(body, "on"))
         return web.json_response(recording.to_json())
+
+    async def rollout(self, request: web.Request) -> web.StreamResponse:
+        """The rollout runs while its caller listens; a caller that leaves (a killed command, a
+        closed SSH tunnel) has its traffic put back as it was."""
+        body = await body_of(request)
+        try:
+            plan = RolloutPlan.from_json({**body, "endpoint": request.match_info["name"]})
+        except WorkbenchError as exc:
+            raise EngineError(str(exc)) from exc
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+
+        async def tell(news: RolloutNews) -> None:
+            if _gone(request):
+                raise ConnectionResetError("the rollout's caller has gone")
+            await response.write(json.dumps(news.to_json()).encode() + b"\n")
+
+        run = self.canaries.begin(plan, tell, lambda: _gone(request))  # refused before any line
+        await response.prepare(request)
+        await self.canaries.run(run)
+        self.reconcile(f"rollout of {plan.endpoint}")  # a deletion it held back may now go ahead
+        return response
+
+    async def stop_rollout(self, request: web.Request) -> web.Response:
+        news = await self.canaries.stop(request.match_info["name"])
+        return web.json_response(news.to_json())
 
     async def metrics(self, request: web.Request) -> web.Response:
         return web.json_response(self.routing.metrics(request.match_info["name"]).to_json())

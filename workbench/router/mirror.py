@@ -63,6 +63,9 @@ class Mirror:
         """The two answers of the SHOWN_RECORDS most recent records, by request id."""
         self.sent = 0
         self.dropped: Counter[str] = Counter()
+        self.differed: Counter[str] = Counter()
+        """Per mirror target, since the router started: copies whose answer differed from the
+        live one (a rollout's mirror stage judges a window of it)."""
         self._queue: deque[_Copy] = deque()
         self._queued_bytes = 0
         self._in_flight: Counter[str] = Counter()
@@ -123,19 +126,20 @@ class Mirror:
             self._in_flight[copy.mirror_deployment] -= 1
         self.sent += 1
         self._record(route.name, status)
-        self.records.append(
-            MirrorRecord(
-                copy.request_id,
-                copy.live_deployment,
-                copy.live_status,
-                copy.live_ms,
-                copy.live_digest,
-                route.name,
-                status,
-                (self._clock() - start) * 1000 if status is not None else None,
-                _digest(body) if body is not None else None,
-            )
+        record = MirrorRecord(
+            copy.request_id,
+            copy.live_deployment,
+            copy.live_status,
+            copy.live_ms,
+            copy.live_digest,
+            route.name,
+            status,
+            (self._clock() - start) * 1000 if status is not None else None,
+            _digest(body) if body is not None else None,
         )
+        self.records.append(record)
+        if record.verdict == "differs":
+            self.differed[route.name] += 1
         self.bodies[copy.request_id] = MirrorBodies(
             copy.request_id, _shown(copy.live_body), None if body is None else _shown(body[:SHOWN_BODY])
         )
@@ -156,6 +160,7 @@ class Mirror:
             differing=len(differing),
             differing_share=round(len(differing) / len(compared), 4) if compared else None,
             recent=records[-20:],
+            differed=dict(self.differed),
         )
 
     async def close(self) -> None:

@@ -54,9 +54,14 @@ class Toast:
         return 8 if self.severity == "error" else 4
 
 
+WATCHED = (EventKind.RELOAD, EventKind.ROLLOUT)
+"""Routine progress that pops up all the same: someone is waiting on it (a save for its reload, a
+rollout for its next step)."""
+
+
 class Toaster:
     """Which events pop up: by severity (routine progress stays in the tree and the events tab,
-    except a deployment's reload, which a save is waiting for), at most one per subject in
+    except what someone is WATCHED for), at most one per subject in
     TOAST_QUIET_S unless a later one is more severe, cut to TOAST_LINES lines."""
 
     def __init__(self) -> None:
@@ -64,7 +69,7 @@ class Toaster:
         """Per subject: when its last toast popped up, and how severe it was."""
 
     def toast(self, event: Event) -> Toast | None:
-        if event.severity is EventSeverity.INFO and event.kind is not EventKind.RELOAD:
+        if event.severity is EventSeverity.INFO and event.kind not in WATCHED:
             return None
         severity = SEVERITIES[event.severity]
         rank = RANKS[severity]

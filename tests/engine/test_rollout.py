@@ -119,10 +119,12 @@ def test_a_slow_deployment_is_rolled_back_on_its_p99(tmp_path: Path) -> None:
         "import time\n\ndef init():\n    pass\n\n\ndef run(data):\n    time.sleep(0.25)\n    return 'late'\n"
     )
     folder = project(tmp_path, slow)
+    plan = "endpoints:\n  tests:\n    rollout: {steps: [50, 100], interval: 4, max_p99_ms: 100}\n"
+    (folder / "workbench.yaml").write_text(plan)  # the plan written down: no flag but the traffic's
     with engine(folder, tmp_path) as running:
         running.wait_settled(120)
         all_to_blue(folder)
-        rolled = rollout(folder, "--steps", "50,100", "--interval", "4", "--max-p99-ms", "100", "--rate", "4")
+        rolled = rollout(folder, "--rate", "4")
         assert rolled.returncode == 4, rolled.stdout + rolled.stderr
         assert "rolled back: tests/green at 50%: p99 " in rolled.stderr
         assert "ms; --max-p99-ms is 100" in rolled.stderr

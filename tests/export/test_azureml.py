@@ -131,34 +131,48 @@ def test_assets_the_deployments_name_are_created_first_and_load(tmp_path: Path) 
     assert loaded.stdout.split() == ["diabetes", "1", str((folder / "model-1" / "model").resolve())]
 
 
+class DeployScript:
+    """The quickstart exported and its deploy.sh run as a user runs it, against azlocal behind
+    an `az` shim, with steps of 0 s; `down()` ends the workspace's engine."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.folder = copy_project(QUICKSTART, tmp_path / "quickstart")
+        self.endpoint_file = self.folder / "endpoint.yml"
+        self.spec = self.endpoint_file.read_text()
+        self.env = {
+            **os.environ,
+            "PATH": f"{shim(tmp_path / 'bin')}{os.pathsep}{os.environ['PATH']}",
+            "XDG_DATA_HOME": str(tmp_path / "data"),
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "AZURE_RESOURCE_GROUP": "rg",
+            "AZURE_ML_WORKSPACE": "cloudlike",
+            "TRAFFIC_STEP_S": "0",
+        }
+        self.out = tmp_path / "out"
+
+    def traffic(self, shares: str) -> None:
+        """The endpoint YAML's traffic, as `blue: 50\n  green: 50\n`."""
+        self.endpoint_file.write_text(self.spec.replace("  blue: 90\n  green: 10\n", shares))
+
+    def deploy(self) -> subprocess.CompletedProcess[str]:
+        """deploy.sh as exported from the project as it is now."""
+        assert run_workbench("export", "azureml", "--out", str(self.out), cwd=self.folder).returncode == 0
+        script = ["bash", str(self.out / "deploy.sh")]
+        return subprocess.run(script, env=self.env, capture_output=True, text=True, timeout=600, check=False)
+
+    def down(self) -> None:
+        run_workbench("down", "--workspace", "cloudlike", env=self.env)
+
+
 @pytest.mark.timeout(900)
 def test_deploy_sh_runs_against_azlocal_again_after_a_change_moving_traffic_in_steps(tmp_path: Path) -> None:
     """deploy.sh as `az` runs it (azlocal behind the shim): created the first time, updated the
     second, the new share reached through a mirror stage and a small share, each gated on the
     deployment's state; az's configuration untouched."""
-    folder = copy_project(QUICKSTART, tmp_path / "quickstart")
-    endpoint_file = folder / "endpoint.yml"
-    spec = endpoint_file.read_text()
-    endpoint_file.write_text(spec.replace("  blue: 90\n  green: 10\n", "  blue: 100\n"))
-    env = {
-        **os.environ,
-        "PATH": f"{shim(tmp_path / 'bin')}{os.pathsep}{os.environ['PATH']}",
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "AZURE_RESOURCE_GROUP": "rg",
-        "AZURE_ML_WORKSPACE": "cloudlike",
-        "TRAFFIC_STEP_S": "0",
-    }
-    out = tmp_path / "out"
-
-    def deploy() -> subprocess.CompletedProcess[str]:
-        """deploy.sh as exported from the project as it is now, run as a user runs it."""
-        assert run_workbench("export", "azureml", "--out", str(out), cwd=folder).returncode == 0
-        script = ["bash", str(out / "deploy.sh")]
-        return subprocess.run(script, env=env, capture_output=True, text=True, timeout=600, check=False)
-
+    script = DeployScript(tmp_path)
+    script.traffic("  blue: 100\n")
     try:
-        first = deploy()
+        first = script.deploy()
         assert first.returncode == 0, first.stdout + first.stderr
         assert first.stdout.splitlines() == [
             "quickstart/endpoint.yml: created",
@@ -167,8 +181,8 @@ def test_deploy_sh_runs_against_azlocal_again_after_a_change_moving_traffic_in_s
             "quickstart: traffic blue=100",
         ]
 
-        endpoint_file.write_text(spec.replace("  blue: 90\n  green: 10\n", "  blue: 50\n  green: 50\n"))
-        second = deploy()
+        script.traffic("  blue: 50\n  green: 50\n")
+        second = script.deploy()
         assert second.returncode == 0, second.stdout + second.stderr
         assert second.stdout.splitlines() == [
             "quickstart/endpoint.yml: updated",
@@ -192,7 +206,7 @@ def test_deploy_sh_runs_against_azlocal_again_after_a_change_moving_traffic_in_s
                 "--query",
                 "traffic",
             ],
-            env=env,
+            env=script.env,
             capture_output=True,
             text=True,
             timeout=60,
@@ -203,4 +217,37 @@ def test_deploy_sh_runs_against_azlocal_again_after_a_change_moving_traffic_in_s
             "no az defaults set"
         )
     finally:
-        run_workbench("down", "--workspace", "cloudlike", env=env)
+        script.down()
+
+
+@pytest.mark.timeout(900)
+def test_deploy_sh_takes_the_steps_of_the_rollout_plan_in_workbench_yaml(tmp_path: Path) -> None:
+    """blue serves; the YAML moves everything to green: the plan's mirror stage, then each of its
+    shares, blue keeping the rest, then green alone."""
+    script = DeployScript(tmp_path)
+    script.traffic("  blue: 100\n")
+    plan = "endpoints:\n  quickstart:\n    rollout: {steps: [20, 50, 100], mirror_first: 5, interval: 30}\n"
+    (script.folder / "workbench.yaml").write_text(plan)
+    try:
+        first = script.deploy()
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert first.stdout.splitlines()[-1] == "quickstart: traffic blue=100", "no live traffic: at once"
+
+        script.traffic("  blue: 0\n  green: 100\n")
+        second = script.deploy()
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert second.stdout.splitlines()[3:] == [
+            "quickstart: mirror traffic green=5",
+            "quickstart: mirror traffic green=0",
+            "quickstart: traffic blue=80 green=20",
+            "quickstart: traffic blue=50 green=50",
+            "quickstart: traffic blue=0 green=100",
+        ]
+        written = (script.out / "deploy.sh").read_text()
+        assert "pause 30" in written, "the plan's interval, where TRAFFIC_STEP_S is not set"
+        assert "its requests failing at most 1%" in written
+
+        third = script.deploy()  # again, green serving: nothing to step through
+        assert third.stdout.splitlines()[3:] == ["quickstart: traffic blue=0 green=100"]
+    finally:
+        script.down()

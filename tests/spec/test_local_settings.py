@@ -7,6 +7,7 @@ from pathlib import Path
 from tests.conftest import QUICKSTART, REPO, SpecFolder, project_files
 from workbench.spec import load_project
 from workbench.spec.faults import Faults
+from workbench.spec.rollout import RolloutSettings
 
 SETTINGS = """\
 runtime: docker
@@ -106,6 +107,8 @@ def test_the_documented_workbench_yaml_is_valid(tmp_path: Path) -> None:
     assert [rule.direction for rule in green.autoscale.rules] == ["Increase", "Decrease"]
     assert green.faults == Faults(latency_ms=200, error_rate=0.05, error_status=503, drop_rate=0.01)
     assert project.settings.endpoints["quickstart"].limits == "azure"
+    rollout = project.settings.endpoints["quickstart"].rollout
+    assert rollout == RolloutSettings((10, 50, 100), 30, 10, 1, 250, 5)
     assert project.settings.remotes["staging"].host == "me@staging"
 
 
@@ -120,3 +123,20 @@ def test_faults_out_of_range_or_misspelt_are_problems_with_their_place(spec_fold
 
     assert any("blue.faults" in p and "rates are between 0 and 1" in p for p in problems), problems
     assert any("green.faults.latency" in p and "latency_ms" in p for p in problems), problems
+
+
+def test_a_rollout_plan_takes_its_defaults_and_its_mistakes_are_placed(spec_folder: SpecFolder) -> None:
+    settings = (
+        "endpoints:\n  good:\n    rollout: {interval: 5, max_error_rate: 0}\n"
+        "  bad:\n    rollout: {steps: [50, 10], interval: 0, mirror_first: 80, max_p99: 100}\n"
+    )
+    folder = spec_folder(project_files(workbench__yaml=settings))
+
+    loaded = load_project(folder)
+    problems = [p.format(relative_to=folder) for p in loaded.problems if p.is_error]
+
+    assert loaded.settings.endpoints["good"].rollout == RolloutSettings(interval_s=5, max_error_rate=0)
+    assert any("endpoints.bad.rollout.steps" in p and "rising shares" in p for p in problems), problems
+    assert any("endpoints.bad.rollout.interval" in p and "above 0" in p for p in problems), problems
+    assert any("endpoints.bad.rollout.mirror_first" in p and "at most 50" in p for p in problems), problems
+    assert any("endpoints.bad.rollout" in p and "max_p99" in p for p in problems), problems

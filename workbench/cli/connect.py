@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from workbench.client import EngineClient
-    from workbench.spec.local import RemoteHost
+    from workbench.spec.local import LocalSettings, RemoteHost
 
 
 def add_target_arguments(parser: Any) -> None:
@@ -83,9 +83,10 @@ def read_request_file(path: Path) -> bytes:
         raise WorkbenchError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def remote_of(project: Path, name: str) -> RemoteHost:
-    """The remote called `name` in the project's workbench.yaml."""
-    from workbench.errors import PromoteError
+def local_settings(project: Path) -> LocalSettings | None:
+    """The workbench.yaml of `project` or of the nearest folder above it (None: there is none);
+    one with errors is refused with them."""
+    from workbench.errors import SpecError
     from workbench.spec.local import FILE_NAMES, read_local_settings
     from workbench.spec.problems import Problems
 
@@ -96,9 +97,21 @@ def remote_of(project: Path, name: str) -> RemoteHost:
             if path.is_file():
                 problems = Problems()
                 settings = read_local_settings(path, problems)
-                remote = settings.remotes.get(name)
-                if remote is None:
-                    known = ", ".join(sorted(settings.remotes)) or "none"
-                    raise PromoteError(f"{path}: no remote named {name!r} (remotes: {known})")
-                return remote
-    raise PromoteError(f"no workbench.yaml in {start} or above it names a remote {name!r}")
+                if problems.has_errors:
+                    raise SpecError(problems.sorted())
+                return settings
+    return None
+
+
+def remote_of(project: Path, name: str) -> RemoteHost:
+    """The remote called `name` in the project's workbench.yaml."""
+    from workbench.errors import PromoteError
+
+    settings = local_settings(project)
+    if settings is None:
+        raise PromoteError(f"no workbench.yaml in {project.resolve()} or above it names a remote {name!r}")
+    remote = settings.remotes.get(name)
+    if remote is None:
+        known = ", ".join(sorted(settings.remotes)) or "none"
+        raise PromoteError(f"{settings.file}: no remote named {name!r} (remotes: {known})")
+    return remote

@@ -6,10 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from workbench.cli.connect import add_target_arguments, engine_client, read_request_file
 from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.canary import RolloutPlan
+
+T = TypeVar("T")
 
 
 def add_parser(commands: Any) -> None:
@@ -22,16 +27,15 @@ def add_parser(commands: Any) -> None:
         "424, 429), its p99, and in the mirror stage the share of its answers that differ. The engine "
         "runs the rollout: a threshold crossed, Ctrl-C, or this command ending any other way (killed, "
         "its SSH tunnel closed) puts the traffic back as it was (exit 4). With --request-file and "
-        "--rate, the rollout sends its own traffic (a rehearsal).",
+        "--rate, the rollout sends its own traffic (a rehearsal). Defaults come from the endpoint's "
+        "`rollout:` in workbench.yaml where it has one; a flag wins over it.",
     )
     rollout.add_argument("endpoint")
     rollout.add_argument("deployment")
-    rollout.add_argument("--steps", default="10,50,100", help="its shares, in order (default 10,50,100)")
-    rollout.add_argument("--interval", type=float, default=30.0, help="seconds per step (default 30)")
-    rollout.add_argument(
-        "--mirror-first", type=int, default=0, metavar="PERCENT", help="mirror this share first"
-    )
-    rollout.add_argument("--max-error-rate", type=float, default=1.0, metavar="PERCENT", help="default 1")
+    rollout.add_argument("--steps", help="its shares, in order (default 10,50,100)")
+    rollout.add_argument("--interval", type=float, help="seconds per step (default 30)")
+    rollout.add_argument("--mirror-first", type=int, metavar="PERCENT", help="mirror this share first")
+    rollout.add_argument("--max-error-rate", type=float, metavar="PERCENT", help="default 1")
     rollout.add_argument(
         "--max-p99-ms", type=float, metavar="MS", help="its p99 in a step at most (default: none)"
     )
@@ -48,24 +52,10 @@ def add_parser(commands: Any) -> None:
 
 
 def run_rollout_command(args: argparse.Namespace) -> int:
-    from workbench.canary import RolloutPlan
     from workbench.loadgen import LoadPlan
     from workbench.rollout import ROLLED_BACK, RolledBack, run_rollout
 
-    try:
-        steps = tuple(int(s) for s in args.steps.split(","))
-    except ValueError as exc:
-        raise WorkbenchError(f"--steps {args.steps}: whole percents, e.g. 10,50,100") from exc
-    plan = RolloutPlan(
-        args.endpoint,
-        args.deployment,
-        steps=steps,
-        interval_s=args.interval,
-        mirror_first=args.mirror_first,
-        max_error_rate=args.max_error_rate,
-        max_p99_ms=args.max_p99_ms,
-        max_diff_rate=args.max_diff_rate,
-    )
+    plan = plan_of(args)
 
     def say(line: str) -> None:
         print(line, flush=True)
@@ -94,3 +84,34 @@ def run_rollout_command(args: argparse.Namespace) -> int:
     for window in windows:
         say(window.line())
     return 0
+
+
+def plan_of(args: argparse.Namespace) -> RolloutPlan:
+    """The plan from the flags given, the endpoint's `rollout:` in workbench.yaml for the rest."""
+    from workbench.canary import RolloutPlan
+    from workbench.cli.connect import local_settings, project_folder
+    from workbench.spec.rollout import RolloutSettings
+
+    settings = local_settings(project_folder(args))
+    endpoint = settings.endpoints.get(args.endpoint) if settings is not None else None
+    written = (endpoint.rollout if endpoint is not None else None) or RolloutSettings()
+    steps = written.steps
+    if args.steps is not None:
+        try:
+            steps = tuple(int(s) for s in args.steps.split(","))
+        except ValueError as exc:
+            raise WorkbenchError(f"--steps {args.steps}: whole percents, e.g. 10,50,100") from exc
+    return RolloutPlan(
+        args.endpoint,
+        args.deployment,
+        steps=steps,
+        interval_s=_given(args.interval, written.interval_s),
+        mirror_first=_given(args.mirror_first, written.mirror_first),
+        max_error_rate=_given(args.max_error_rate, written.max_error_rate),
+        max_p99_ms=_given(args.max_p99_ms, written.max_p99_ms),
+        max_diff_rate=_given(args.max_diff_rate, written.max_diff_rate),
+    )
+
+
+def _given(flag: T, written: T) -> T:
+    return written if flag is None else flag

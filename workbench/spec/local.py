@@ -7,6 +7,7 @@
       my-endpoint:
         port: 18080
         limits: azure             # emulate Azure's endpoint-wide limits (default: none)
+        rollout: {steps: [10, 50, 100], interval: 30, max_p99_ms: 200}  # spec/rollout.py
         auth: none                # no key or token, as Azure's local mode (default: the YAML's auth_mode)
         deployments:
           blue: {runtime: docker, gpus: all, server: azmlinfsrv, reuse_init: false, memory_limit: true}
@@ -39,6 +40,7 @@ from workbench.spec.autoscale import Autoscale, read_autoscale
 from workbench.spec.faults import Faults, read_faults
 from workbench.spec.problems import Location, Problems
 from workbench.spec.reader import Reader, join
+from workbench.spec.rollout import RolloutSettings, read_rollout
 from workbench.spec.source import read_yaml
 
 FILE_NAMES = ("workbench.yaml", "workbench.yml")
@@ -88,6 +90,9 @@ class EndpointSettings:
     auth: str = "endpoint"
     """"none": no key or token asked, as Azure's local mode (`az ml ... --local`); "endpoint":
     the endpoint YAML's auth_mode."""
+    rollout: RolloutSettings | None = field(default=None, compare=False)
+    """How a deployment is given its traffic in judged steps (spec/rollout.py); changing it
+    restarts nothing."""
 
 
 @dataclass(frozen=True)
@@ -194,7 +199,7 @@ def _endpoints(reader: Reader, node: yaml.Node) -> dict[str, EndpointSettings]:
     endpoints: dict[str, EndpointSettings] = {}
     for name, entry in reader.entries(node, "endpoints"):
         key = join("endpoints", name)
-        found = reader.fields(entry, key, ("port", "deployments", "limits", "auth"))
+        found = reader.fields(entry, key, ("port", "deployments", "limits", "auth", "rollout"))
         if found is None:
             continue
         port = (
@@ -208,7 +213,8 @@ def _endpoints(reader: Reader, node: yaml.Node) -> dict[str, EndpointSettings]:
                 deployments[dep_name] = _deployment(reader, dep_node, f"{key}.deployments.{dep_name}")
         limits = reader.choice(found["limits"], f"{key}.limits", LIMITS) if "limits" in found else None
         auth = reader.choice(found["auth"], f"{key}.auth", AUTH) if "auth" in found else None
-        endpoints[name] = EndpointSettings(port, deployments, limits or "none", auth or "endpoint")
+        rollout = read_rollout(reader, found["rollout"], f"{key}.rollout") if "rollout" in found else None
+        endpoints[name] = EndpointSettings(port, deployments, limits or "none", auth or "endpoint", rollout)
     return endpoints
 
 

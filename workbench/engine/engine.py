@@ -82,6 +82,7 @@ class Engine:
         commands that change files and then report what came of it)."""
         self._overridden: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reconciler: asyncio.Task[None] | None = None
         self._code_watcher: Watcher | None = None
         self._code_watched: tuple[set[Path], set[Path]] = (set(), set())
 
@@ -110,9 +111,21 @@ class Engine:
         await self._run(on_event)
 
     async def _run(self, on_event: Callable[[Event], None] | None) -> None:
+        """Start-up, main loop, shutdown, as uvicorn's server has them. Each resource made at
+        start-up pushes its own teardown; the shutdown is the stack unwinding, last made first
+        undone, every step taken even when one before it failed."""
         self._refuse_second_engine()
+        async with contextlib.AsyncExitStack() as stack:
+            await self._start_up(stack, on_event)
+            await self._stop.wait()
+
+    async def _start_up(
+        self, stack: contextlib.AsyncExitStack, on_event: Callable[[Event], None] | None
+    ) -> None:
         events = self.store.subscribe()
-        printer = asyncio.ensure_future(_print_events(events, on_event)) if on_event else None
+        if on_event is not None:
+            printer = asyncio.ensure_future(_print_events(events, on_event))
+            stack.push_async_callback(_end_printer, printer)
         registry = ProcessRegistry(self.files.instances)
         orphans = registry.stop_orphans()
         if orphans:
@@ -120,123 +133,124 @@ class Engine:
                 EventKind.ENGINE, "engine", f"stopped {len(orphans)} instance(s) left by a previous engine"
             )
         copy_server_code(self.files.server_code)
-        async with aiohttp.ClientSession() as http:
-            runtimes = Runtimes(self.project.root, self.project.settings)
-            for kind in sorted(runtimes.in_use(self.project)):
-                runtime = runtimes.get(kind)
-                left = await runtime.remove_orphans(self.project.root)
-                if left:
-                    message = f"removed {len(left)} container(s) left by a previous engine"
-                    self.store.publish(EventKind.ENGINE, "engine", message)
-                if isinstance(runtime, ProcessRuntime):
-                    self.store.publish(
-                        EventKind.ENGINE, "engine", f"instance types' limits: {runtime.limits}"
-                    )
-            collectors = DataCollectors(self.files.collected)
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        runtimes = Runtimes(self.project.root, self.project.settings)
+        await self._clear_runtimes(runtimes)
+        collectors = DataCollectors(self.files.collected)
 
-            def deployments_of(endpoint: str) -> Mapping[str, RoutedDeployment]:
-                """The routers read the supervisor's deployments, which ask the routers to
-                refresh: the routing is made first, the supervisor right after it."""
-                return supervisor.deployments_of(endpoint)
+        def deployments_of(endpoint: str) -> Mapping[str, RoutedDeployment]:
+            """The routers read the supervisor's deployments, which ask the routers to
+            refresh: the routing is made first, the supervisor right after it."""
+            return supervisor.deployments_of(endpoint)
 
-            routing = Routing(self.files, self.store, deployments_of, collectors, self.listen)
-            ctx = Context(
-                self.files,
-                self.store,
-                self.builder,
-                runtimes,
-                LiveSettings(self.project.settings),
-                registry,
-                http,
-                routes=routing,
-                collectors=collectors,
-            )
-            supervisor = Supervisor(ctx)
-            scales = ScaleOverrides(routing.saved)
-            scaler = Scaler(scales, lambda: self.project, self.request_apply)
-            token = secrets.token_urlsafe(32)
-            api = ControlApi(
-                self.store,
-                self.files,
-                token=token,
-                shutdown=self.request_stop,
-                reconcile=self.request_reconcile,
-                scale=scaler.scale,
-                routing=routing,
-                supervisor=supervisor,
-            )
-            runner = web.AppRunner(api.build(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            port = runner.addresses[0][1]
-            write_json(
-                self.files.connection,
-                {
-                    "url": f"http://127.0.0.1:{port}",
-                    "token": token,
-                    "pid": _pid(),
-                    "started": running.started_at(_pid()),
-                    "root": str(self.project.root),
-                },
-            )
-            running.register(self.project.root, _pid())
-            if routing.keeper is not None:
-                with contextlib.suppress(OSError):
-                    routing.keeper.ready(_pid())
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, self.request_stop)
-            loop.add_signal_handler(signal.SIGUSR1, _print_tasks)
-            watcher: Watcher | None = None
-            reconciler: asyncio.Task[None] | None = None
-            try:
-                watcher = self._watch(loop)
-                self.store.publish(
-                    EventKind.ENGINE,
-                    "engine",
-                    f"control API on 127.0.0.1:{port} ({eventloop.name()} event loop)",
-                )
-                self._background(logrotation.keep_bounded(self.files.root))
-                autoscaler = Autoscaler(
-                    self.store,
-                    supervisor.deployments_of,
-                    routing.figures,
-                    lambda: self.project,
-                    scale=scaler.scale,
-                )
-                self._background(autoscaler.run())
-                reconciler = loop.create_task(
-                    self._reconcile_loop(supervisor, routing, scales), name="reconcile"
-                )
-                await self._stop.wait()
-            finally:
-                if watcher is not None:
-                    watcher.stop()
-                if self._code_watcher is not None:
-                    self._code_watcher.stop()
-                for task in [reconciler, *self._tasks]:
-                    if task is not None:
-                        task.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await task
-                # the routers first: under a keeper they answer what they received while their
-                # new connections wait for the next engine, which the instances never see
-                try:
-                    await routing.stop()
-                finally:  # whatever a router's stop met, no instance outlives the engine
-                    self.store.publish(EventKind.ENGINE, "engine", "stopping every instance")
-                    await supervisor.stop_all()  # cancels builds and rollouts, drains every instance
-                    for runtime in runtimes.created():
-                        await runtime.remove_orphans(self.project.root)  # and whatever they shared
-                await collectors.close()
-                await runner.cleanup()
-                self.store.publish(EventKind.ENGINE, "engine", "stopped")
-                running.unregister(self.project.root)
-                self.files.connection.unlink(missing_ok=True)  # last: `down` waits for the process
-                if printer is not None:
-                    await asyncio.sleep(0)
-                    printer.cancel()
+        routing = Routing(self.files, self.store, deployments_of, collectors, self.listen)
+        ctx = Context(
+            self.files,
+            self.store,
+            self.builder,
+            runtimes,
+            LiveSettings(self.project.settings),
+            registry,
+            http,
+            routes=routing,
+            collectors=collectors,
+        )
+        supervisor = Supervisor(ctx)
+        scales = ScaleOverrides(routing.saved)
+        scaler = Scaler(scales, lambda: self.project, self.request_apply)
+        token = secrets.token_urlsafe(32)
+        api = ControlApi(
+            self.store,
+            self.files,
+            token=token,
+            shutdown=self.request_stop,
+            reconcile=self.request_reconcile,
+            scale=scaler.scale,
+            routing=routing,
+            supervisor=supervisor,
+        )
+        stack.callback(self._say_stopped)
+        runner = web.AppRunner(api.build(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        stack.push_async_callback(collectors.close)
+        stack.push_async_callback(self._stop_instances, supervisor, runtimes)
+        stack.push_async_callback(routing.stop)  # first: under a keeper its ports outlive the engine
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        self._connect(port, token, routing)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.request_stop)
+        loop.add_signal_handler(signal.SIGUSR1, _print_tasks)
+        stack.push_async_callback(self._end_tasks)
+        watcher = self._watch(loop)
+        stack.callback(self._stop_watching, watcher)
+        self.store.publish(
+            EventKind.ENGINE, "engine", f"control API on 127.0.0.1:{port} ({eventloop.name()} event loop)"
+        )
+        self._background(logrotation.keep_bounded(self.files.root))
+        autoscaler = Autoscaler(
+            self.store, supervisor.deployments_of, routing.figures, lambda: self.project, scale=scaler.scale
+        )
+        self._background(autoscaler.run())
+        self._reconciler = loop.create_task(
+            self._reconcile_loop(supervisor, routing, scales), name="reconcile"
+        )
+
+    async def _clear_runtimes(self, runtimes: Runtimes) -> None:
+        """What a previous engine's runtimes left (its containers), and how limits are kept."""
+        for kind in sorted(runtimes.in_use(self.project)):
+            runtime = runtimes.get(kind)
+            left = await runtime.remove_orphans(self.project.root)
+            if left:
+                message = f"removed {len(left)} container(s) left by a previous engine"
+                self.store.publish(EventKind.ENGINE, "engine", message)
+            if isinstance(runtime, ProcessRuntime):
+                self.store.publish(EventKind.ENGINE, "engine", f"instance types' limits: {runtime.limits}")
+
+    def _connect(self, port: int, token: str, routing: Routing) -> None:
+        """The connection file that clients find the engine by (0600: it holds the token)."""
+        write_json(
+            self.files.connection,
+            {
+                "url": f"http://127.0.0.1:{port}",
+                "token": token,
+                "pid": _pid(),
+                "started": running.started_at(_pid()),
+                "root": str(self.project.root),
+            },
+        )
+        running.register(self.project.root, _pid())
+        if routing.keeper is not None:
+            with contextlib.suppress(OSError):
+                routing.keeper.ready(_pid())
+
+    def _stop_watching(self, watcher: Watcher | None) -> None:
+        if watcher is not None:
+            watcher.stop()
+        if self._code_watcher is not None:
+            self._code_watcher.stop()
+
+    async def _end_tasks(self) -> None:
+        for task in [self._reconciler, *self._tasks]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _stop_instances(self, supervisor: Supervisor, runtimes: Runtimes) -> None:
+        """Whatever a router's stop met, no instance outlives the engine."""
+        self.store.publish(EventKind.ENGINE, "engine", "stopping every instance")
+        await supervisor.stop_all()  # cancels builds and rollouts, drains every instance
+        for runtime in runtimes.created():
+            await runtime.remove_orphans(self.project.root)  # and whatever they shared
+
+    def _say_stopped(self) -> None:
+        self.store.publish(EventKind.ENGINE, "engine", "stopped")
+        running.unregister(self.project.root)
+        self.files.connection.unlink(missing_ok=True)  # last: `down` waits for the process
 
     def _with_runtime(self, project: Project) -> Project:
         """`up --runtime` sets the folder's runtime (a deployment's own in workbench.yaml still wins)."""
@@ -409,6 +423,12 @@ class Engine:
         self.project = project = self._with_runtime(project)
         await self._apply(project, supervisor, routing, scales)
         return []
+
+
+async def _end_printer(printer: asyncio.Future[None]) -> None:
+    """The printer says the last events (the engine's "stopped" among them), then ends."""
+    await asyncio.sleep(0)
+    printer.cancel()
 
 
 async def _print_events(queue: asyncio.Queue[Event], on_event: Callable[[Event], None] | None) -> None:

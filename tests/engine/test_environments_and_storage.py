@@ -90,6 +90,9 @@ def test_cached_environment_is_reused_without_building(tmp_path: Path) -> None:
 
     assert first == second
     assert second.is_file()
+    assert subprocess.run([str(first), "-c", "import uvloop"], check=False).returncode == 0, (
+        "the server's speedup"
+    )
     assert progress.count("environment ready") == 1
     assert (tmp_path / "build.log").read_text() == built_log
     assert not list((tmp_path / "envs").glob("*.building-*"))

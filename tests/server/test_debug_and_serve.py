@@ -67,6 +67,15 @@ def test_status_says_no_debugger_when_none(tmp_path: Path) -> None:
         status = httpx.get(s.url + "/-/status", headers={"Authorization": "Bearer t"}).json()
     assert status["debugger_attached"] is False
     assert status["input_mode"] == "json"
+    assert status["event_loop"] == "uvloop"  # installed here, as the engine installs it in environments
+
+
+def test_the_server_runs_on_asyncios_loop_where_told_or_where_uvloop_is_not(tmp_path: Path) -> None:
+    told = {"WORKBENCH_ADMIN_TOKEN": "t", "WORKBENCH_EVENT_LOOP": "asyncio"}
+    with running("workbench", FIXTURES / "echo.py", env=told, log_dir=tmp_path) as s:
+        status = httpx.get(s.url + "/-/status", headers={"Authorization": "Bearer t"}).json()
+        assert httpx.post(s.url + "/score", content=b"x").json() == {"echo": "x"}
+    assert status["event_loop"] == "asyncio"
 
 
 def test_workbench_serve_quickstart_answers_with_the_model(tmp_path: Path) -> None:

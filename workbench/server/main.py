@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from workbench.server import debug, logs, rawhttp
+from workbench.server import debug, logs, loops, rawhttp
 from workbench.server.app import ScoringApp
 from workbench.server.reload import poll_for_changes
 from workbench.server.scoring import InitFailed, ScriptError, UserCodeFailed, load_scoring
@@ -122,7 +122,7 @@ def _worker(
         worker_count=settings.worker_count,
         custom_logging=logging_file is not None,
     )
-    asyncio.run(_serve(scoring_app, sock, index, arguments))
+    loops.run(_serve(scoring_app, sock, index, arguments))
     return 0
 
 

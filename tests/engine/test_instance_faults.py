@@ -43,17 +43,17 @@ def test_pressure_shows_in_the_instances_figures_and_ends_by_itself(tmp_path: Pa
         running.wait_settled(120)
         applied = run_workbench(
             "fault", "tests", "blue", "--cpu-pressure", "1", "--memory-pressure", "200",
-            "--seconds", "30", "--project", str(folder),
+            "--seconds", "12", "--project", str(folder),
         )  # fmt: skip
         assert applied.returncode == 0, applied.stderr
         status = run_workbench("status", "--project", str(folder)).stdout
-        assert "pressure: 1 busy core(s) and 200 MB held in blue-0 for 30 s" in status
+        assert "pressure: 1 busy core(s) and 200 MB held in blue-0 for 12 s" in status
 
         def pressed() -> bool:
             sample = client.telemetry().instances.get("tests/blue-0")
             return sample is not None and sample.cpu_percent > 25 and sample.rss_bytes > 200 * MB
 
-        until(pressed, 25, lambda: str(client.telemetry()))  # counted as the instance's own use
+        until(pressed, 10, lambda: str(client.telemetry()))  # counted as the instance's own use, in time
         running.wait_for(lambda eps: eps[0].deployments[0].faults is None, 90)
         said = [e.message for e in client.events() if e.subject == "tests/blue"]
         assert any(m.startswith("pressure over: ") for m in said), said

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from tests.conftest import run_workbench
-from tests.engine.harness import RunningEngine, engine
+from tests.engine.harness import RunningEngine, engine, until
 from workbench.client import EngineClient
 from workbench.contract import EndpointMetrics
 from workbench.router.pipeline import UPSTREAM_RESET
@@ -38,8 +38,8 @@ def run(data):
     return {"deployment": os.environ["DEPLOYMENT_NAME"], "pid": os.getpid()}
 """
 MIRROR_SHARE = 20
-PACED_S = 30.0
-RATE = 20.0
+PACED_S = 15.0
+RATE = 40.0
 
 
 def deployment(name: str, count: int) -> str:
@@ -167,13 +167,14 @@ def mirrored(metrics: EndpointMetrics) -> int:
 
 def settled(client: EngineClient) -> EndpointMetrics:
     """Metrics once no copy is queued or in flight."""
-    deadline = time.monotonic() + 60
-    while True:
-        metrics = client.metrics("guard")
-        if not metrics.mirror.queued and not metrics.mirror.in_flight:
-            return metrics
-        assert time.monotonic() < deadline, metrics.mirror
-        time.sleep(0.05)
+    read: list[EndpointMetrics] = []
+
+    def quiet() -> bool:
+        read.append(client.metrics("guard"))
+        return not read[-1].mirror.queued and not read[-1].mirror.in_flight
+
+    until(quiet, 60, lambda: str(read[-1].mirror))
+    return read[-1]
 
 
 def test_a_head_split_across_reads_with_a_large_body_is_served(guard: tuple[RunningEngine, str, str]) -> None:

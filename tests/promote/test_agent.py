@@ -13,8 +13,11 @@ from typing import Any
 
 import pytest
 
+from workbench.errors import PromoteError
 from workbench.layout import ProjectFiles
-from workbench.promote.remote import AGENT_SOURCE
+from workbench.promote.agent import PROTOCOL
+from workbench.promote.answers import checked, field_of
+from workbench.promote.host_agent import AGENT_SOURCE
 
 
 def agent(command: str, folder: Path, *args: str, given: object = None) -> dict[str, Any]:
@@ -28,6 +31,7 @@ def agent(command: str, folder: Path, *args: str, given: object = None) -> dict[
         timeout=60,
     )
     answer: dict[str, Any] = json.loads(said.stdout)
+    assert answer.pop("protocol") == PROTOCOL, "every answer says its protocol"
     return answer
 
 
@@ -134,3 +138,14 @@ def test_secrets_are_kept_in_the_engines_folder_mode_0600_and_never_said_back(tm
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert agent("secrets", tmp_path, given={"TEAM_KEY": "s3cr3t"})["changed"] is False
     assert agent("secrets", tmp_path, given={"TEAM_KEY": "rotated"})["changed"] is True
+
+
+def test_an_answer_in_another_protocol_or_malformed_is_refused_with_its_verb() -> None:
+    """What something else on the host might print in the agent's place."""
+    with pytest.raises(PromoteError, match="engine was answered in protocol 1, and this workbench's agent"):
+        checked("staging", "engine", {"protocol": 1, "engine": None})
+    with pytest.raises(PromoteError, match="answer to history is not a JSON object"):
+        checked("staging", "history", ["r1"])
+    data = checked("staging", "start", {"protocol": PROTOCOL, "exit_code": "0"})
+    with pytest.raises(PromoteError, match="answer to start has no valid 'exit_code'"):
+        field_of("staging", "start", data, "exit_code", int)

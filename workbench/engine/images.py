@@ -126,7 +126,7 @@ class DockerImages:
             "RUN python3 -m venv --system-site-packages /opt/venv "
             f"&& {pip} -r /etc/workbench/requirements.txt",
             f"RUN {pip} {' '.join(map(shlex.quote, SERVER_SPEEDUPS))} "
-            "|| echo 'not installed here: the server runs on asyncio'''s event loop'",
+            "|| echo 'uvloop not installed here: the server runs on the asyncio loop'",
         ]
         return files, "\n".join(lines) + "\n"
 

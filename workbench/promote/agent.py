@@ -42,8 +42,12 @@ WORKBENCH_FOLDER = ".workbench"
 imports nothing of the workbench, as it runs alone on the remote host."""
 
 
+PROTOCOL = 2
+"""The answers' shape (workbench/promote/answers.py reads them): every answer says it."""
+
+
 def answer(payload: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(payload))
+    sys.stdout.write(json.dumps({**payload, "protocol": PROTOCOL}))
     sys.stdout.flush()
 
 

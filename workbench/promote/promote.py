@@ -21,7 +21,6 @@ import contextlib
 import functools
 import hashlib
 import io
-import json
 import os
 import tarfile
 import tempfile
@@ -33,8 +32,10 @@ from typing import Any
 from workbench.client import EngineClient
 from workbench.errors import PromoteError
 from workbench.promote import releases
+from workbench.promote.answers import EngineOnHost
+from workbench.promote.host_agent import AGENT_SOURCE, RemoteHostAgent
 from workbench.promote.manifest import FileEntry, Manifest, Plan, build_manifest, needs_gpus, plan
-from workbench.promote.remote import AGENT_SOURCE, RemoteEngineClient, RemoteHostAgent
+from workbench.promote.remote import RemoteEngineClient
 from workbench.promote.ssh import Ssh, connected
 from workbench.promote.wheel import build_wheel
 from workbench.spec import Project
@@ -69,7 +70,7 @@ def promote(
             say(f"ship: {note}")
         _preflight(agent, remote, manifest, needs_gpus(project), say)
         engine = agent.engine()
-        held = agent.manifest(engine["current"]) if engine["current"] else None
+        held = agent.manifest(engine.current) if engine.current else None
         steps = plan(manifest, held)
         for line in steps.lines():
             say(line)
@@ -81,13 +82,13 @@ def promote(
             size = sum(sources[m].stat().st_size for m in lacking)
             say(f"ship: {len(lacking)} file(s), {size / 1e6:.1f} MB, what {remote.host} lacks of them")
             say(_engine_plan(engine, manifest, remote))
-            holder = agent.call("lock-status")["held"]
+            holder = agent.held()
             if holder is not None:
                 say(releases.held_by(remote, holder))
             return 0
         with releases.locked(agent, remote, "promote"):
             _ship(ssh, agent, manifest, wheel, say)
-            agent.call("record", input_bytes=json.dumps(manifest.to_json()).encode())
+            agent.record(manifest.to_json())
             changed = {
                 "create": steps.create,
                 "update": steps.update,
@@ -97,11 +98,10 @@ def promote(
             releases.record(
                 agent, manifest.id, "rolling out", **releases.provenance(project.root), changed=changed
             )
-            sent = json.dumps(secret_values).encode()
-            if secret_values and agent.call("secrets", input_bytes=sent)["changed"]:
+            if secret_values and agent.secrets(secret_values):
                 say("secrets changed: the deployments that read them roll out")  # the engine sees it
             try:
-                installed = agent.call("install", manifest.wheel, wheel.name, timeout_s=1200)["installed"]
+                installed = agent.install(manifest.wheel, wheel.name)
                 if installed:
                     say("the workbench is installed on the remote (its version is the one here)")
                 _apply(
@@ -123,7 +123,7 @@ def _apply(
     *,
     project: Project,
     release: str,
-    engine: dict[str, Any],
+    engine: EngineOnHost,
     steps: Plan,
     say: Say,
     restart: bool,
@@ -132,26 +132,26 @@ def _apply(
     """The release onto the host: the engine started on it (`restart`: the workbench there has
     changed, and a running engine restarts on it), or rolled out by the running engine (and the
     release before it brought back when that fails)."""
-    previous = engine["current"]
-    if engine["engine"] is not None and restart:
+    previous, running = engine.current, engine.engine
+    if running is not None and restart:
         say(
             "the workbench itself changed: the remote engine restarts on it (requests wait in its "
             "keeper's sockets, none is refused)"
         )
-        with RemoteEngineClient(ssh, engine["engine"], agent) as client:
+        with RemoteEngineClient(ssh, running, agent) as client:
             client.shutdown(restart=True)
-        engine["engine"] = None
-    if engine["engine"] is None:
+        running = None
+    if running is None:
         _activate(agent, release, say)
         _start(agent, remote, say)
-        with RemoteEngineClient(ssh, agent.engine()["engine"], agent) as client:
+        with RemoteEngineClient(ssh, _running(agent), agent) as client:
             failed = _settle(client, list(steps.create) + list(steps.update), say)
             if failed:
                 raise PromoteError("deployments failed on the remote:\n" + "\n".join(failed))
             _traffic(client, project, keep_traffic, say)
             _tell(client, remote, say)
         return
-    with RemoteEngineClient(ssh, engine["engine"], agent) as client:
+    with RemoteEngineClient(ssh, running, agent) as client:
         failed = _roll_out(client, agent, release=release, steps=steps, say=say)
         if failed:
             if previous is not None:
@@ -172,7 +172,7 @@ def rollback(remote: RemoteHost, release: str | None, say: Say, *, dry_run: bool
     with connected(remote) as ssh:
         agent = RemoteHostAgent(ssh)
         engine = agent.engine()
-        current = engine["current"]
+        current = engine.current
         release = releases.rollback_target(agent, remote, release)
         target, held = agent.manifest(release), agent.manifest(current) if current else None
         assert target is not None
@@ -183,11 +183,11 @@ def rollback(remote: RemoteHost, release: str | None, say: Say, *, dry_run: bool
                 say(line)
             return 0
         with releases.locked(agent, remote, "rollback"):
-            if engine["engine"] is None:
+            if engine.engine is None:
                 _activate(agent, release, say)
                 _start(agent, remote, say)
             else:
-                with RemoteEngineClient(ssh, engine["engine"], agent) as client:
+                with RemoteEngineClient(ssh, engine.engine, agent) as client:
                     failed = _roll_out(client, agent, release=release, steps=steps, say=say)
                     if failed and current is not None:
                         say(f"the rollback failed: bringing release {current} back")
@@ -210,13 +210,13 @@ def lock_command(remote: RemoteHost, action: str, say: Say) -> int:
     with connected(remote) as ssh:
         agent = RemoteHostAgent(ssh)
         if action == "status":
-            say(releases.held_by(remote, agent.call("lock-status")["held"]))
+            say(releases.held_by(remote, agent.held()))
             return 0
-        released = agent.call("unlock")
-        if released["held"] is None:
+        released = agent.unlock()
+        if released.held is None:
             say(f"{remote.name} was not locked")
         else:
-            held = released["held"]
+            held = released.held
             say(f"released {remote.name}'s lock, held by {held.get('holder')} ({held.get('command')})")
     return 0
 
@@ -228,12 +228,12 @@ def purge(remote: RemoteHost, say: Say) -> int:
     with connected(remote) as ssh:
         agent = RemoteHostAgent(ssh)
         with releases.locked(agent, remote, "purge"):
-            engine = agent.engine()
-            if engine["engine"] is not None:
-                with RemoteEngineClient(ssh, engine["engine"], agent) as client:
+            running = agent.engine().engine
+            if running is not None:
+                with RemoteEngineClient(ssh, running, agent) as client:
                     client.shutdown()
                 say(f"the engine on {remote.host} stopped")
-            removed = agent.call("purge", timeout_s=600)["removed"]
+            removed = agent.purge()
     for item in removed:
         say(f"removed {item}")
     say("images stay: other projects share them by content (`docker image prune` removes unused ones)")
@@ -259,7 +259,7 @@ def _env_secrets(project: Project, remote: RemoteHost) -> dict[str, str]:
 
 
 def _prune(agent: RemoteHostAgent, remote: RemoteHost, live: str, say: Say) -> None:
-    pruned = agent.call("prune", live, str(remote.keep_releases))["pruned"]
+    pruned = agent.prune(live, remote.keep_releases)
     if pruned:
         say(f"releases pruned (keep_releases {remote.keep_releases}): {', '.join(pruned)}")
 
@@ -269,13 +269,13 @@ def _prune(agent: RemoteHostAgent, remote: RemoteHost, live: str, say: Say) -> N
 
 def _preflight(agent: RemoteHostAgent, remote: RemoteHost, manifest: Manifest, gpus: bool, say: Say) -> None:
     needed = manifest.size * SPACE_FACTOR + SPACE_MARGIN
-    report = agent.call("preflight", str(needed), remote.runtime, "1" if gpus else "0", timeout_s=120)
-    if report["problems"]:
-        lines = "\n".join(f"  - {p}" for p in report["problems"])
+    report = agent.preflight(needed, remote.runtime, gpus)
+    if report.problems:
+        lines = "\n".join(f"  - {p}" for p in report.problems)
         raise PromoteError(f"preflight: {remote.host} cannot take the project yet:\n{lines}")
     say(
-        f"preflight: Python {report['python']}, {remote.runtime} runtime, "
-        f"{report['free_bytes'] / 1e9:.1f} GB free at {report['folder']}" + (", GPUs" if gpus else "")
+        f"preflight: Python {report.python}, {remote.runtime} runtime, "
+        f"{report.free_bytes / 1e9:.1f} GB free at {report.folder}" + (", GPUs" if gpus else "")
     )
 
 
@@ -286,20 +286,23 @@ def _lacking(
     sources: dict[tuple[str, bool], Path] = {(manifest.wheel, False): wheel}
     for relative, entry in manifest.files.items():
         sources.setdefault((entry.digest, entry.executable), manifest.sources[relative])
-    wanted = [[digest, executable] for digest, executable in sources]
-    missing = [
-        (str(d), bool(x))
-        for d, x in agent.call("missing", input_bytes=json.dumps(wanted).encode())["missing"]
-    ]
-    return sources, missing
+    return sources, agent.missing(list(sources))
 
 
-def _engine_plan(engine: dict[str, Any], manifest: Manifest, remote: RemoteHost) -> str:
+def _running(agent: RemoteHostAgent) -> dict[str, Any]:
+    """The engine the host runs now, which has just been started."""
+    running = agent.engine().engine
+    if running is None:
+        raise PromoteError(f"the engine on {agent.host} stopped right after it started")
+    return running
+
+
+def _engine_plan(engine: EngineOnHost, manifest: Manifest, remote: RemoteHost) -> str:
     """What happens to the remote engine, as `--dry-run` says it."""
-    if engine["engine"] is None:
+    if engine.engine is None:
         return f"engine: not running on {remote.host}: it starts, and serves once its deployments are ready"
-    if engine.get("installed_wheel") != manifest.wheel:
-        if engine.get("kept"):
+    if engine.installed_wheel != manifest.wheel:
+        if engine.kept:
             return (
                 "engine: the workbench changed: the remote engine restarts on the new one; its keeper holds "
                 "the ports, so requests wait while it restarts and none is refused"
@@ -351,10 +354,9 @@ def _ship(ssh: Ssh, agent: RemoteHostAgent, manifest: Manifest, wheel: Path, say
     sent.done()
 
 
-def _activate(agent: RemoteHostAgent, release: str, say: Say) -> dict[str, Any]:
-    result: dict[str, Any] = agent.call("activate", release)
-    say(f"release {release}: {result['changed']} file(s) placed, {result['removed']} removed")
-    return result
+def _activate(agent: RemoteHostAgent, release: str, say: Say) -> None:
+    result = agent.activate(release)
+    say(f"release {release}: {result.changed} file(s) placed, {result.removed} removed")
 
 
 def _start(agent: RemoteHostAgent, remote: RemoteHost, say: Say) -> None:
@@ -362,15 +364,15 @@ def _start(agent: RemoteHostAgent, remote: RemoteHost, say: Say) -> None:
     listen = ["--listen", remote.address]
     if remote.tls_cert and remote.tls_key:
         listen += ["--tls-cert", remote.tls_cert, "--tls-key", remote.tls_key]
-    started = agent.call("start", remote.runtime, *listen, timeout_s=ROLLOUT_TIMEOUT_S)
-    for line in started["said"][-12:]:
+    started = agent.start(remote.runtime, listen, ROLLOUT_TIMEOUT_S)
+    for line in started.said[-12:]:
         say(f"  {line}")
-    if started["exit_code"] != 0 and agent.engine()["engine"] is None:  # else deployments failed: said next
+    if started.exit_code != 0 and agent.engine().engine is None:  # else deployments failed: said next
         raise PromoteError(
-            f"the engine on {remote.host} did not come up (exit {started['exit_code']}); "
+            f"the engine on {remote.host} did not come up (exit {started.exit_code}); "
             f"see `workbench logs ... --remote {remote.name}` or {remote.folder}/.promote/engine-start.log"
         )
-    say(f"comes back with the host: {started['boot']}")
+    say(f"comes back with the host: {started.boot}")
     say("if the engine stops, its keeper starts it again; the scoring ports stay open meanwhile")
 
 

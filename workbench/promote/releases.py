@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import json
 import socket
 import subprocess
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import PromoteError
-from workbench.promote.remote import RemoteHostAgent
+from workbench.promote.host_agent import RemoteHostAgent
 from workbench.spec.local import RemoteHost
 
 GOOD = ("live", "superseded")
@@ -39,13 +38,13 @@ def locked(agent: RemoteHostAgent, remote: RemoteHost, command: str) -> Iterator
     """The remote's promote lock while the block runs; refused, saying who has it, if taken."""
     token = uuid.uuid4().hex
     holder = {"holder": who(), "command": command, "token": token}
-    taken = agent.call("lock", input_bytes=json.dumps(holder).encode())
-    if not taken["locked"]:
-        raise PromoteError(held_by(remote, taken["held"]))
+    taken = agent.lock(holder)
+    if not taken.locked:
+        raise PromoteError(held_by(remote, taken.held))
     try:
         yield
     finally:
-        agent.call("unlock", token)
+        agent.unlock(token)
 
 
 def held_by(remote: RemoteHost, held: dict[str, Any] | None) -> str:
@@ -66,15 +65,13 @@ def provenance(root: Path) -> dict[str, Any]:
 
 
 def record(agent: RemoteHostAgent, release: str, result: str, **details: Any) -> None:
-    agent.call("outcome", release, result, input_bytes=json.dumps(details).encode())
+    agent.outcome(release, result, details)
 
 
 def rollback_target(agent: RemoteHostAgent, remote: RemoteHost, release: str | None) -> str:
     """`release`, if it served; else the last release before the current one that served."""
-    known = agent.call("history")
-    records: dict[str, dict[str, Any]] = known["history"]
-    kept: list[str] = known["releases"]
-    current: str | None = known["current"]
+    known = agent.history()
+    records, kept, current = known.records, known.kept, known.current
     if release is not None:
         if release not in kept:
             raise PromoteError(
@@ -97,9 +94,8 @@ def rollback_target(agent: RemoteHostAgent, remote: RemoteHost, release: str | N
 
 def listed(agent: RemoteHostAgent) -> list[str]:
     """`workbench releases R`: one line per release, newest first."""
-    known = agent.call("history")
-    records: dict[str, dict[str, Any]] = known["history"]
-    kept, current = set(known["releases"]), known["current"]
+    known = agent.history()
+    records, kept, current = known.records, set(known.kept), known.current
     lines = []
     for release in sorted(set(records) | kept, reverse=True):
         record_ = records.get(release, {})

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,47 +15,13 @@ from urllib.parse import urlsplit
 
 from workbench import api_routes as routes
 from workbench.client import EngineClient
-from workbench.errors import EngineError, PromoteError
-from workbench.promote import agent
+from workbench.errors import EngineError
+from workbench.promote.host_agent import RemoteHostAgent
 from workbench.promote.ssh import Ssh, connected
 from workbench.spec.local import RemoteHost
 from workbench.state import EndpointState
 
 REMOTE_VARIABLE = "WORKBENCH_REMOTE"
-AGENT_SOURCE = Path(agent.__file__).read_text(encoding="utf-8")
-
-
-class RemoteHostAgent:
-    """The promote agent's commands on one host (`agent.py`), each answering JSON."""
-
-    def __init__(self, ssh: Ssh) -> None:
-        self.ssh = ssh
-        self.folder = ssh.remote.folder
-
-    def call(
-        self, command: str, *arguments: str, input_bytes: bytes | None = None, timeout_s: float = 600
-    ) -> Any:
-        result = self.ssh.run(
-            ["python3", "-c", AGENT_SOURCE, command, self.folder, *arguments],
-            input_bytes=input_bytes,
-            timeout_s=timeout_s,
-        )
-        if result.returncode != 0:
-            said = result.stderr.decode(errors="replace").strip()
-            if result.returncode == 127 or "python3: command not found" in said:
-                raise PromoteError(
-                    f"{self.ssh.remote.host} has no python3: install Python 3.10 or later there"
-                )
-            raise PromoteError(f"{self.ssh.remote.host}: {command} failed: {said or result.returncode}")
-        return json.loads(result.stdout or b"{}")
-
-    def engine(self) -> dict[str, Any]:
-        answer: dict[str, Any] = self.call("engine", timeout_s=60)
-        return answer
-
-    def manifest(self, release: str) -> dict[str, Any] | None:
-        result = self.ssh.run(["cat", f"{self.folder}/.promote/releases/{release}.json"], timeout_s=60)
-        return json.loads(result.stdout) if result.returncode == 0 else None
 
 
 class RemoteEngineClient(EngineClient):
@@ -95,8 +60,7 @@ class RemoteEngineClient(EngineClient):
 
     def shutdown(self, timeout_s: float = 60, *, restart: bool = False) -> bool:
         self._call(routes.SHUTDOWN, {"restart": True} if restart else None)
-        answer = self.agent.call("wait-gone", str(self.pid), str(timeout_s), timeout_s=timeout_s + 30)
-        return not answer["alive"]
+        return self.agent.wait_gone(self.pid, timeout_s)
 
 
 @contextlib.contextmanager
@@ -105,13 +69,13 @@ def remote_client(remote: RemoteHost) -> Iterator[RemoteEngineClient]:
     with connected(remote) as ssh:
         agent_ = RemoteHostAgent(ssh)
         found = agent_.engine()
-        info = found["engine"]
+        info = found.engine
         if info is None:
             raise EngineError(
                 f"no engine is running on {remote.name} ({remote.host}:{remote.folder}): "
                 f"start it with `workbench promote {remote.name}`"
             )
-        client = RemoteEngineClient(ssh, {**info, "project": found["project"]}, agent_)
+        client = RemoteEngineClient(ssh, {**info, "project": found.project}, agent_)
         try:
             yield client
         finally:

@@ -105,6 +105,11 @@ class ProjectFiles:
         return self.root / "recordings"
 
     @property
+    def rollouts(self) -> Path:
+        """`workbench rollout`'s reports, one JSON file per rollout."""
+        return self.root / "rollouts"
+
+    @property
     def secrets(self) -> Path:
         """Values of `{env: NAME}` secrets that promote sent to this host (agent.py writes it)."""
         return self.root / "secrets.json"

@@ -13,10 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from workbench.canary import RolloutPlan, Window
+from workbench.atomic import write_whole
+from workbench.canary import RolloutNews, RolloutPlan, Window
 from workbench.client import EngineClient
 from workbench.errors import NotFound, WorkbenchError
 from workbench.loadgen import LoadPlan, run_load
@@ -29,16 +35,43 @@ Say = Callable[[str], None]
 class RolledBack(WorkbenchError):
     """A threshold crossed: the traffic is back as it was."""
 
-    def __init__(self, step: str | None, message: str) -> None:
+    def __init__(self, step: str | None, message: str, report: Report) -> None:
         super().__init__(message)
         self.step = step
+        self.report = report
 
 
-def run_rollout(
-    client: EngineClient, plan: RolloutPlan, say: Say, load: LoadPlan | None = None
-) -> list[Window]:
-    """The rollout, step by step; the windows it judged. Raises RolledBack (the traffic put back)
-    when a step fails; on Ctrl-C the engine puts the traffic back before the interrupt goes on."""
+@dataclass(frozen=True)
+class Report:
+    """What a rollout did, written as JSON beside the project's other state."""
+
+    plan: RolloutPlan
+    windows: tuple[Window, ...]
+    outcome: RolloutNews
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan.to_json(),
+            "steps": [w.to_json() for w in self.windows],
+            "outcome": "rolled back" if self.outcome.rolled_back else "completed",
+            "failed_step": self.outcome.step,
+            "message": self.outcome.message,
+            "traffic_after": self.outcome.traffic,
+        }
+
+    def write(self, folder: Path) -> Path:
+        """Into `folder` (the project's .workbench/rollouts), named by endpoint, deployment and time."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = folder / f"{self.plan.endpoint}-{self.plan.deployment}-{stamp}.json"
+        folder.mkdir(parents=True, exist_ok=True)
+        write_whole(path, json.dumps(self.to_json(), indent=2) + "\n")
+        return path
+
+
+def run_rollout(client: EngineClient, plan: RolloutPlan, say: Say, load: LoadPlan | None = None) -> Report:
+    """The rollout, step by step, each step's figures said as it is judged; what it did. Raises
+    RolledBack (the traffic put back, its report with it) when a step fails; on Ctrl-C the engine
+    puts the traffic back before the interrupt goes on."""
     windows: list[Window] = []
     news = client.rollout(plan)
     try:
@@ -51,12 +84,14 @@ def run_rollout(
                 say(line.said)
             if line.window is not None:
                 windows.append(line.window)
+                say(f"  judged {line.window.line().strip()}")
             if line.finished:
+                report = Report(plan, tuple(windows), line)
                 if line.rolled_back:
-                    raise RolledBack(line.step, line.message or "rolled back")
+                    raise RolledBack(line.step, line.message or "rolled back", report)
                 if line.message:
                     say(line.message)
-                return windows
+                return report
     except KeyboardInterrupt:
         with contextlib.suppress(NotFound):  # else it had ended already: nothing to stop
             say(client.stop_rollout(plan.endpoint).said or "")

@@ -65,6 +65,10 @@ def test_a_deployment_that_fails_a_third_of_its_requests_is_rolled_back_at_its_f
         assert "tests: traffic back to blue=100, mirror none (step 10% failed)" in rolled.stdout
         assert "green 50%" not in rolled.stdout, "no step after the one that failed"
         assert traffic(folder) == {"blue": 100}
+        (written,) = (folder / ".workbench" / "rollouts").glob("tests-green-*.json")
+        report = json.loads(written.read_text())
+        assert (report["outcome"], report["failed_step"]) == ("rolled back", "10%")
+        assert report["steps"][0]["failed"] > 0, "the figures that failed it"
 
 
 def test_a_good_deployment_reaches_all_of_the_traffic_step_by_step(tmp_path: Path) -> None:
@@ -80,10 +84,16 @@ def test_a_good_deployment_reaches_all_of_the_traffic_step_by_step(tmp_path: Pat
         assert said.index("mirror 20% to green") < said.index("green 20% (blue=80 green=20)")
         assert said.index("green 20% (blue=80 green=20)") < said.index("green 100% (green=100)")
         assert "tests: green takes 100%; blue kept, with no traffic" in said
-        rows = [line for line in said.splitlines() if " requests " in line and "% failed" in line]
+        table = said.split("step          requests   failed   p99\n", 1)[1]
+        rows = [line for line in table.splitlines() if " requests " in line and "% failed" in line]
         assert len(rows) == 3, said  # the mirror stage and two steps, each with its figures
         assert all(" 0.0% failed" in row for row in rows), said
+        assert said.count("  judged ") == 3, "each step's figures said as it is judged"
         assert traffic(folder) == {"green": 100}
+        report = json.loads(Path(said.split("report: ", 1)[1].split("\n", 1)[0]).read_text())
+        assert report["outcome"] == "completed"
+        assert [step["step"] for step in report["steps"]] == ["mirror 20%", "20%", "100%"]
+        assert report["plan"]["steps"] == [20, 100]
 
 
 def long_rollout(folder: Path) -> subprocess.Popen[str]:

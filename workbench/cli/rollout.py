@@ -52,6 +52,8 @@ def add_parser(commands: Any) -> None:
 
 
 def run_rollout_command(args: argparse.Namespace) -> int:
+    from workbench.cli.connect import project_folder
+    from workbench.layout import ProjectFiles
     from workbench.loadgen import LoadPlan
     from workbench.rollout import ROLLED_BACK, RolledBack, run_rollout
 
@@ -76,13 +78,15 @@ def run_rollout_command(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise WorkbenchError(str(exc)) from exc
         try:
-            windows = run_rollout(client, plan, say, load)
+            report = run_rollout(client, plan, say, load)
         except RolledBack as failed:
+            say(f"report: {failed.report.write(ProjectFiles(project_folder(args)).rollouts)}")
             print(f"rolled back: {failed}", file=sys.stderr)
             return ROLLED_BACK
     say("step          requests   failed   p99")
-    for window in windows:
+    for window in report.windows:
         say(window.line())
+    say(f"report: {report.write(ProjectFiles(project_folder(args)).rollouts)}")
     return 0
 
 

@@ -32,7 +32,11 @@ def test_the_schedule_is_open_bounded_and_ramps() -> None:
 
 
 def test_a_load_run_counts_what_the_router_counts(tmp_path: Path) -> None:
-    folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment_yaml("blue", "echo.py")})
+    # Room for a few at once: at 50 a second, one answer slower than 20 ms (a busy machine) would
+    # otherwise meet Azure's default of one request per instance, and its 429
+    roomy = "request_settings: {max_concurrent_requests_per_instance: 8}\n"
+    deployment = deployment_yaml("blue", "echo.py", extra=roomy)
+    folder = folder_with(tmp_path, {"echo.py": ECHO}, {"blue": deployment})
     (folder / "request.json").write_text('{"data": [1, 2, 3]}')
     with engine(folder, tmp_path) as running:
         running.wait_settled(120)

@@ -498,6 +498,9 @@ def test_a_rollout_on_the_remote_is_run_there_and_a_killed_one_leaves_its_traffi
     """The engine on the host runs the rollout: the command here only asks and shows. Killed,
     it leaves its SSH tunnel closed and the host puts the traffic back by itself."""
     folder, path = promoted_project(tmp_path, host)
+    for name in ("blue", "green"):  # room for a few at once: a slow answer is no 429 to judge
+        with (folder / f"{name}-deployment.yml").open("a") as spec:
+            spec.write("request_settings:\n  max_concurrent_requests_per_instance: 8\n")
 
     def remote_traffic() -> dict[str, int]:
         with remote_client(remote_of(folder, "staging")) as client:
@@ -519,6 +522,14 @@ def test_a_rollout_on_the_remote_is_run_there_and_a_killed_one_leaves_its_traffi
         assert remote_traffic() == {"green": 100}
 
         run_workbench(*all_to_blue, cwd=folder)
+        strict = run_workbench(  # no p99 is under a microsecond: judged there, rolled back there
+            *rehearse, "--steps", "50,100", "--interval", "3", "--rate", "10", "--max-p99-ms", "0.001",
+            cwd=folder, timeout=300,
+        )  # fmt: skip
+        assert strict.returncode == 4, strict.stdout + strict.stderr
+        assert "rolled back: quickstart/green at 50%: p99 " in strict.stderr
+        assert remote_traffic() == {"blue": 100}
+
         command = [sys.executable, "-m", "workbench", *rehearse, "--interval", "600", "--rate", "5"]
         rollout = subprocess.Popen(
             command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True

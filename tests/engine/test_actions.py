@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -66,12 +65,11 @@ class Client(threading.Thread):
                     self.failures.append(f"{response.status_code} {response.text}")
 
     def wait_for(self, answer: object, timeout: float = 15) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.answers or self.answers[-1] != answer:
-            assert time.monotonic() < deadline, (
-                f"never answered {answer}; last: {self.answers[-1:]}; failures: {self.failures[-3:]}"
-            )
-            time.sleep(0.02)
+        until(
+            lambda: bool(self.answers) and self.answers[-1] == answer,
+            timeout,
+            lambda: f"never answered {answer}; last: {self.answers[-1:]}; failures: {self.failures[-3:]}",
+        )
 
 
 def events(running: RunningEngine) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, run_workbench
-from tests.engine.harness import ECHO, deployment_yaml, engine, folder_with, until
+from tests.engine.harness import ECHO, deployment_yaml, engine, folder_with, start_engine, until
 from workbench.canary import RolloutPlan
 from workbench.client import EngineClient
 from workbench.errors import WorkbenchError
@@ -192,3 +192,21 @@ def test_a_plan_is_checked_where_it_is_made_and_where_it_arrives() -> None:
         RolloutPlan("tests", "green", max_diff_rate=5)
     with pytest.raises(WorkbenchError, match="rising shares"):
         RolloutPlan.from_json({"endpoint": "tests", "deployment": "green", "steps": [50, 10]})
+
+
+def test_an_engine_stopped_mid_rollout_puts_the_traffic_back_before_it_goes(tmp_path: Path) -> None:
+    """The traffic a rollout set is saved, as any `workbench traffic`: an engine that stopped with
+    a step's split in force would start again with it. It is put back first."""
+    folder = project(tmp_path, ECHO)
+    with engine(folder, tmp_path) as running:
+        running.wait_settled(120)
+        all_to_blue(folder)
+        rollout = long_rollout(folder)
+        running.process.send_signal(signal.SIGTERM)
+        running.process.wait(60)
+        output, _ = rollout.communicate(timeout=60)
+        assert rollout.returncode == 4, output
+        assert "tests: traffic back to blue=100, mirror none (the engine stopped)" in output
+        running.process = start_engine(folder, running.log)
+        running.wait_settled(120)
+        assert traffic(folder) == {"blue": 100}

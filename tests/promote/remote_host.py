@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine.harness import until
+
 WHEELHOUSE = Path(os.environ.get("WORKBENCH_TEST_WHEELHOUSE", "/var/cache/workbench-tests/wheelhouse"))
 SSHD = "/usr/sbin/sshd"
 EXTRAS = ("docker", "gpu", "debug")
@@ -170,14 +172,15 @@ def _stop_engines(user: str) -> None:
 
 
 def _until_listening(port: int, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def listening() -> bool:
         if server.poll() is not None:
             raise RuntimeError(f"sshd exited with {server.returncode}: {log.read_text()}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"sshd did not listen on {port}: {log.read_text()}")
+            return True
+        return False
+
+    until(listening, 30, lambda: f"sshd did not listen on {port}: {log.read_text()}")
 
 
 def free_port() -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO
+from tests.engine.harness import until
 from tests.router.test_router import WHO
 from tests.server.harness import Server, free_port, running
 from workbench.router.standalone import PRIMARY_KEY, SECONDARY_KEY, TOKEN_SECRET, RouterConfig, Upstream
@@ -36,11 +36,12 @@ def standalone_router(config: RouterConfig, folder: Path, env: dict[str, str]) -
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 60
-        while b"listening on" not in log.read_bytes():
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
+
+        def listening() -> bool:
+            assert process.poll() is None, log.read_text()  # it ended: no waiting for it
+            return b"listening on" in log.read_bytes()
+
+        until(listening, 60, log.read_text)
         yield f"http://127.0.0.1:{config.port}/score"
     finally:
         process.terminate()

@@ -60,11 +60,12 @@ class Load:
     def more(self, answers: int) -> None:
         """Until `answers` more answers arrived."""
         target = len(self.versions) + answers
-        deadline = time.monotonic() + 60
-        while len(self.versions) < target:
+
+        def arrived() -> bool:
             assert self.thread.is_alive(), self.failures[-3:]
-            assert time.monotonic() < deadline, self.failures[-3:]
-            time.sleep(0.01)
+            return len(self.versions) >= target
+
+        until(arrived, 60, lambda: str(self.failures[-3:]))
 
     def __enter__(self) -> Load:
         self.thread.start()

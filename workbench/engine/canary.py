@@ -82,8 +82,17 @@ class Canaries:
         run = self.running.get(endpoint)
         if run is None:
             raise NotFound(f"no rollout of {endpoint} is running")
-        run.stopping.set()
+        run.stop("interrupted")
         return await asyncio.shield(run.ended)
+
+    async def stop_all(self) -> None:
+        """Every rollout's traffic back as it was, before the engine stops (its routers with it)."""
+        runs = list(self.running.values())
+        for run in runs:
+            run.stop("the engine stopped")
+        for run in runs:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(run.ended)
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,7 @@ class _Run:
         self.before, self.mirror_before, self.others = before.traffic, before.mirror, before.others
         self.subject = f"{plan.endpoint}/{plan.deployment}"
         self.stopping = asyncio.Event()
+        self.stopped_because = "interrupted"
         self.ended: asyncio.Future[RolloutNews] = asyncio.get_running_loop().create_future()
 
     async def steps(self) -> RolloutNews:
@@ -136,6 +146,10 @@ class _Run:
         self.store.publish(EventKind.ROLLOUT, self.subject, message)
         return await self.end(RolloutNews(finished=True, message=message, traffic={plan.deployment: 100}))
 
+    def stop(self, because: str) -> None:
+        self.stopped_because = because
+        self.stopping.set()
+
     async def judge(self, step: str, traffic: dict[str, int], *, mirrored: bool) -> None:
         """The step's window, read each second; a threshold crossed ends it at once, as does the
         caller leaving."""
@@ -149,7 +163,8 @@ class _Run:
                 await asyncio.wait_for(self.stopping.wait(), pause)
             where = f"{self.subject} at {step}"
             if self.stopping.is_set():
-                raise RollbackNeeded(step, f"{where}: stopped by its caller", "interrupted")
+                why = self.stopped_because
+                raise RollbackNeeded(step, f"{where}: stopped ({why})", why)
             if self.gone():
                 raise RollbackNeeded(step, f"{where}: the rollout's caller left", "caller gone")
             now = self.figures()
@@ -220,7 +235,14 @@ class _Run:
         return await self.end(news)
 
     def put_back(self, failed: RollbackNeeded) -> str:
-        self.routing.set_traffic(self.plan.endpoint, self.before, self.mirror_before)
+        problems = self.routing.set_traffic(self.plan.endpoint, self.before, self.mirror_before)
+        if problems:  # a deployment of then has gone meanwhile: said, for the user to set it
+            self.store.publish(
+                EventKind.ROLLOUT,
+                self.subject,
+                f"the traffic before the rollout cannot be set again: {'; '.join(problems)}",
+                EventSeverity.ERROR,
+            )
         restored = (
             f"{self.plan.endpoint}: traffic back to {said(self.before)}, mirror {said(self.mirror_before)} "
             f"({failed.cause})"

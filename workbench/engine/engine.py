@@ -176,6 +176,7 @@ class Engine:
         stack.push_async_callback(collectors.close)
         stack.push_async_callback(self._stop_instances, supervisor, runtimes)
         stack.push_async_callback(routing.stop)  # first: under a keeper its ports outlive the engine
+        stack.push_async_callback(api.canaries.stop_all)  # before it: their traffic set back
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]

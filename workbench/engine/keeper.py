@@ -1,7 +1,8 @@
 """The keeper: a small process that outlives the engine. It holds the routers' listening sockets
 and starts the engine again when it stops, so that a crash, a kill or an upgrade of the engine
-costs waiting requests, not failed ones (kamal-proxy's promise: the front door stays up while
-what is behind it switches).
+costs waiting requests, not refused ones (kamal-proxy's promise: the front door stays up while
+what is behind it switches). An upgrade, a stop on purpose, loses none; a crash or a kill loses
+the requests that the killed engine had already accepted (their connections were its own).
 
 - Every background engine (`up --detach`, the dashboard's, a remote host's) runs under one:
   `python -m workbench.engine.keeper SOCKET -- ENGINE COMMAND...`. The engine finds it through

@@ -130,10 +130,15 @@ class MetricsPanel(VerticalScroll):
                 for i in (deployment.instances if deployment else [])
             ]
             block.show(figures.get(name) or DeploymentMetrics(), instances, axis)
-        axis_line = self.query_one("#time-axis", Static)
-        spark = blocks[names[0]].query_one(Sparkline).size.width  # the width of every sparkline
-        axis_line.update(Text(time_ticks(spark or axis_line.content_size.width - LABEL_WIDTH), "dim"))
         self.query_one("#gpu-line", Static).update(gpu_line(telemetry.gpus))
+        # once laid out: a block just mounted (or a scrollbar it brings) changes the widths
+        self.call_after_refresh(self._draw_axis, blocks[names[0]])
+
+    def _draw_axis(self, first: DeploymentFigures) -> None:
+        """The time axis, as wide as the sparklines are now."""
+        axis_line = self.query_one("#time-axis", Static)
+        spark = first.query_one(Sparkline).size.width if first.is_attached else 0
+        axis_line.update(Text(time_ticks(spark or axis_line.content_size.width - LABEL_WIDTH), "dim"))
 
 
 def time_ticks(width: int) -> str:

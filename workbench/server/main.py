@@ -170,20 +170,20 @@ async def _serve(scoring_app: ScoringApp, sock: socket.socket, index: int, argum
     await runner.setup()
     loop = asyncio.get_running_loop()
     accepting: asyncio.Task[None] | None = None
-    site: web.SockSite | None = None
+    listening: asyncio.AbstractServer | None = None
     if scoring_app.worker_count == 1:
-        site = web.SockSite(runner, sock)
-        await site.start()
+        assert runner.server is not None
+        listening = await loop.create_server(runner.server, sock=sock)
     else:
         accepting = loop.create_task(_accept_when_idle(scoring_app, runner, sock))
 
-    stopping: list[asyncio.Task[None]] = []
-
     def stop_accepting() -> None:
+        """At once, before the answer that asks for it is written: a connection this worker
+        accepted now would be lost with it (the kept socket's backlog holds them instead)."""
         if accepting is not None:
             accepting.cancel()
-        if site is not None:
-            stopping.append(loop.create_task(site.stop()))
+        if listening is not None:
+            listening.close()
 
     scoring_app.on_worker_timeout = lambda: _replace_worker(
         scoring_app.settings, sock, index, arguments, stop_accepting
@@ -202,6 +202,8 @@ async def _serve(scoring_app: ScoringApp, sock: socket.socket, index: int, argum
             polling.cancel()
         if accepting is not None:
             accepting.cancel()
+        if listening is not None:
+            listening.close()
         await runner.cleanup()
 
 

@@ -21,7 +21,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,7 +96,6 @@ def measure(seconds: int, rounds: int, log_dir: Path) -> None:
         uri, headers, instance = stack.enter_context(whole_path(log_dir))
         targets["whole path"] = (uri, headers)
         targets["its instance"] = (instance, {})
-        time.sleep(1)
         for number in range(rounds):
             for name, (url, extra) in targets.items():
                 for connections in (1, 16):

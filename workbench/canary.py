@@ -11,6 +11,7 @@ from typing import Any
 
 from workbench.contract import DeploymentMetrics
 from workbench.errors import WorkbenchError
+from workbench.spec.rollout import RolloutSettings
 
 ERRORS = ("408", "424", "429")
 """Statuses that count as the deployment failing a request, with every 5xx and 0 (a mirrored copy
@@ -19,18 +20,22 @@ SURE_AFTER = 10
 """Requests in a step before a threshold may fail it early; the step's end judges whatever came."""
 
 
+DEFAULTS = RolloutSettings()
+"""The defaults are workbench.yaml's (spec/rollout.py): one place says them."""
+
+
 @dataclass(frozen=True)
 class RolloutPlan:
     endpoint: str
     deployment: str
-    steps: tuple[int, ...] = (10, 50, 100)
-    interval_s: float = 30.0
-    mirror_first: int = 0
+    steps: tuple[int, ...] = DEFAULTS.steps
+    interval_s: float = DEFAULTS.interval_s
+    mirror_first: int = DEFAULTS.mirror_first
     """A share of live requests copied to the new deployment before it takes any (0: none)."""
-    max_error_rate: float = 1.0
+    max_error_rate: float = DEFAULTS.max_error_rate
     """Percent of the new deployment's requests in a step that may fail."""
-    max_p99_ms: float | None = None
-    max_diff_rate: float | None = None
+    max_p99_ms: float | None = DEFAULTS.max_p99_ms
+    max_diff_rate: float | None = DEFAULTS.max_diff_rate
     """Percent of the mirror stage's copies whose answer may differ from the live one."""
 
     def __post_init__(self) -> None:

@@ -32,8 +32,8 @@ from workbench.spec.assets import EnvironmentSpec
 SERVER_NEEDS = ("aiohttp>=3.9",)
 SERVER_SPEEDUPS = ("uvloop>=0.17",)
 """Installed after the rest where the environment's Python and platform allow: the server runs
-on uvloop's event loop then (1.11x to 1.23x the requests per second, bench_limit.py), on asyncio's own otherwise. Not
-having it is said in the build log, never a failed build."""
+on uvloop's event loop then (1.11x to 1.23x the requests per second, bench_limit.py), on
+asyncio's own otherwise. Not having it is said in the build log, never a failed build."""
 BUILDER_VERSION = "3"
 """Part of every environment's digest: a change in how environments are built builds them anew
 (2: packages' bytecode compiled at build time; 3: the server's speedups)."""
